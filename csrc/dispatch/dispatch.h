@@ -1,0 +1,45 @@
+/* Internal: the per-ISA table of micro-kernels and block sizes (BLIS's cntx). */
+#ifndef FASTFC_DISPATCH_H
+#define FASTFC_DISPATCH_H
+#include <stdint.h>
+
+/* Micro-kernel contract (one for every ISA and dtype):
+ * acc = sum_p A[i, p] * B[p, j] over p < k for an MR x NR tile, where
+ *   A[i, p] = a[i*a_rs + p*a_cs]   (packed: a_rs = 1, a_cs = MR; rows of x: a_cs = 1)
+ *   B[p, j] = b[p*b_rs + j]        (packed: b_rs = NR; rows of w: b_rs = ldb)
+ * then C[:mr, :nr] = act(alpha*acc + beta*C + bias). All MR rows of A and NR columns
+ * of B must be readable (zero-padded panels at the edges); only mr x nr of C is touched,
+ * and C is not read when beta == 0. `act` is identity, relu or leaky relu here. */
+#define FASTFC_UKR_ARGS(T) int64_t k, const T *a, int64_t a_rs, int64_t a_cs, \
+    const T *b, int64_t b_rs, T *c, int64_t rs_c, int64_t cs_c, int mr, int nr, \
+    T alpha, T beta, const T *bias, int act, T slope
+typedef void (*fastfc_sukr_t)(FASTFC_UKR_ARGS(float));
+typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
+
+typedef struct { int mr, nr, mc, kc, nc; fastfc_sukr_t ukr; } fastfc_sctx;
+typedef struct { int mr, nr, mc, kc, nc; fastfc_dukr_t ukr; } fastfc_dctx;
+
+typedef struct {
+    fastfc_sctx s;
+    fastfc_dctx d;
+    double (*fma_peak)(int dtype_size);
+    void (*sdropout)(int64_t lo, int64_t hi, const float *x, uint64_t thr, float scale,
+                     const uint32_t key[2], const uint32_t stream[2], float *y, uint8_t *mask);
+    void (*ddropout)(int64_t lo, int64_t hi, const double *x, uint64_t thr, double scale,
+                     const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
+} fastfc_isa_table;
+
+extern const fastfc_isa_table fastfc_table_generic;
+#ifdef FASTFC_X86
+extern const fastfc_isa_table fastfc_table_avx2;
+extern const fastfc_isa_table fastfc_table_avx512;
+#endif
+
+const fastfc_isa_table *fastfc_table(void);
+
+/* Scalar dropout over elements [lo, hi): the reference every vector path must match. */
+void fastfc_sdropout_scalar(int64_t lo, int64_t hi, const float *x, uint64_t thr, float scale,
+                            const uint32_t key[2], const uint32_t stream[2], float *y, uint8_t *mask);
+void fastfc_ddropout_scalar(int64_t lo, int64_t hi, const double *x, uint64_t thr, double scale,
+                            const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
+#endif

@@ -1,0 +1,65 @@
+/* Inverted dropout whose mask is a pure function of (seed, stream, element index). */
+#include <omp.h>
+#include "fastfc.h"
+#include "dispatch/dispatch.h"
+#include "dropout/philox.h"
+#include "gemm/threads.h"
+
+void fastfc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
+{
+    philox4x32_10(ctr, key, out);
+}
+
+/* Element i uses word i%4 of the block with counter (i/4 low, i/4 high, stream low, high). */
+#define DEFINE_DROPOUT_SCALAR(T, P)                                                       \
+    void fastfc_##P##dropout_scalar(int64_t lo, int64_t hi, const T *x, uint64_t thr,     \
+                                    T scale, const uint32_t key[2],                       \
+                                    const uint32_t stream[2], T *y, uint8_t *mask)        \
+    {                                                                                     \
+        for (int64_t blk = lo >> 2; blk <= (hi - 1) >> 2 && lo < hi; blk++) {            \
+            uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)((uint64_t)blk >> 32),            \
+                               stream[0], stream[1]}, r[4];                               \
+            philox4x32_10(ctr, key, r);                                                   \
+            for (int w = 0; w < 4; w++) {                                                 \
+                int64_t i = blk * 4 + w;                                                  \
+                if (i < lo || i >= hi) continue;                                          \
+                int keep = r[w] >= thr;                                                   \
+                y[i] = x[i] * (keep ? scale : (T)0);                                      \
+                if (mask) mask[i] = (uint8_t)keep;                                        \
+            }                                                                             \
+        }                                                                                 \
+    }
+
+DEFINE_DROPOUT_SCALAR(float, s)
+DEFINE_DROPOUT_SCALAR(double, d)
+
+/* Split into chunks that start on a 64-element boundary so vector paths see whole blocks. */
+#define DEFINE_DROPOUT(T, P)                                                              \
+    void fastfc_##P##dropout(int nthreads, int64_t n, const T *x, double p, uint64_t seed, \
+                             uint64_t stream, T *y, uint8_t *mask)                        \
+    {                                                                                     \
+        if (n <= 0) return;                                                               \
+        double t = p * 4294967296.0 + 0.5;                                                \
+        uint64_t thr = t >= 4294967296.0 ? (uint64_t)1 << 32 : (uint64_t)t;               \
+        T scale = p < 1 ? (T)(1.0 / (1.0 - p)) : (T)0;                                    \
+        uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};                       \
+        uint32_t str[2] = {(uint32_t)stream, (uint32_t)(stream >> 32)};                   \
+        const fastfc_isa_table *tb = fastfc_table();                                      \
+        int nt = fastfc_elementwise_threads(nthreads, n * 8);                             \
+        _Pragma("omp parallel num_threads(nt) if (nt > 1)")                               \
+        {                                                                                 \
+            int64_t lo, hi;                                                               \
+            fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, 64, &lo, &hi); \
+            if (lo < hi) tb->P##dropout(lo, hi, x, thr, scale, key, str, y, mask);         \
+        }                                                                                 \
+    }                                                                                     \
+    void fastfc_##P##dropout_backward(int nthreads, int64_t n, const T *dy,               \
+                                      const uint8_t *mask, T scale, T *dx)                \
+    {                                                                                     \
+        int nt = fastfc_elementwise_threads(nthreads, n);                                 \
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")          \
+        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (mask[i] ? scale : (T)0);         \
+    }
+
+DEFINE_DROPOUT(float, s)
+DEFINE_DROPOUT(double, d)

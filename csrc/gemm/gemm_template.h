@@ -1,0 +1,158 @@
+/* The five GEMM loops (Goto / BLIS), one function per loop, instantiated per dtype.
+ * Define GT (float|double), GP (s|d), GCTX (fastfc_sctx|fastfc_dctx) before including. */
+#define G_CAT2(a, b) a##b
+#define G_CAT(a, b) G_CAT2(a, b)
+#define GF(name) G_CAT(G_CAT(name, _), GP)
+
+typedef struct {
+    const GCTX *ctx;
+    int64_t m, n, k;
+    GT alpha, beta;
+    const GT *a; int64_t rsa, csa;
+    const GT *b; int64_t rsb, csb;
+    GT *c; int64_t rsc, csc;
+    const GT *bias; int act; GT slope;
+    int pack_a, pack_b;
+} GF(gemm_args);
+
+#define PK_T GT
+#define PK_SUFFIX GP
+#include "pack/pack_template.h"
+
+/* sigmoid and tanh are applied to the finished tile while it is in L1. */
+static void GF(post_act)(GT *c, int64_t rsc, int64_t csc, int mr, int nr, int act)
+{
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            GT *v = c + i * rsc + j * csc;
+            *v = G_CAT(act_, GP)(*v, act, 0);
+        }
+}
+
+/* Loops jr and ir around the micro-kernel for one mc x nc block of C. */
+static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int64_t pc,
+                             int64_t mc, int64_t nc, int64_t kc, const GT *abuf,
+                             const GT *bbuf, GT *edge_b)
+{
+    const GCTX *x = g->ctx;
+    const int MR = x->mr, NR = x->nr;
+    const int last = pc + kc >= g->k;
+    const GT beta = pc == 0 ? g->beta : (GT)1;
+    const int reg_act = last && g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
+    const int post_act = last && g->act > FASTFC_ACT_LEAKY_RELU ? g->act : 0;
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        int nr = nc - jr < NR ? (int)(nc - jr) : NR;
+        const GT *bp = bbuf + jr * kc;
+        int64_t brs = NR;
+        if (!g->pack_b) {
+            const GT *src = g->b + pc * g->rsb + (jc + jr) * g->csb;
+            if (nr == NR) { bp = src; brs = g->rsb; }
+            else { GF(pack_b)(edge_b, src, g->rsb, g->csb, kc, nr, NR); bp = edge_b; }
+        }
+        const GT *bias = last && g->bias ? g->bias + jc + jr : NULL;
+        for (int64_t ir = 0; ir < mc; ir += MR) {
+            int mr = mc - ir < MR ? (int)(mc - ir) : MR;
+            const GT *ap = abuf + ir * kc;
+            int64_t ars = 1, acs = MR;
+            if (!g->pack_a && mr == MR) {
+                ap = g->a + (ic + ir) * g->rsa + pc * g->csa;
+                ars = g->rsa; acs = 1;
+            }
+            GT *cp = g->c + (ic + ir) * g->rsc + (jc + jr) * g->csc;
+            x->ukr(kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, mr, nr, g->alpha, beta,
+                   bias, reg_act, g->slope);
+            if (post_act) GF(post_act)(cp, g->rsc, g->csc, mr, nr, post_act);
+        }
+    }
+}
+
+/* Loops jc (NC), pc (KC, pack B), ic (MC, pack A) over rows [m0, m1) and columns [n0, n1). */
+static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64_t n0,
+                           int64_t n1, GT *buf)
+{
+    const GCTX *x = g->ctx;
+    const int64_t KC = x->kc, MC = x->mc, NC = x->nc;
+    const int64_t kmax = g->k < KC ? g->k : KC;
+    GT *abuf = buf, *bbuf = buf + MC * kmax, *edge_b = bbuf + NC * kmax;
+    for (int64_t jc = n0; jc < n1; jc += NC) {
+        int64_t nc = n1 - jc < NC ? n1 - jc : NC;
+        for (int64_t pc = 0; pc < g->k; pc += KC) {
+            int64_t kc = g->k - pc < KC ? g->k - pc : KC;
+            if (g->pack_b)
+                GF(pack_b)(bbuf, g->b + pc * g->rsb + jc * g->csb, g->rsb, g->csb, kc, nc, x->nr);
+            for (int64_t ic = m0; ic < m1; ic += MC) {
+                int64_t mc = m1 - ic < MC ? m1 - ic : MC;
+                const GT *asrc = g->a + ic * g->rsa + pc * g->csa;
+                if (g->pack_a)
+                    GF(pack_a)(abuf, asrc, g->rsa, g->csa, mc, kc, x->mr);
+                else if (mc % x->mr) /* only the ragged last micro-panel needs a copy */
+                    GF(pack_a)(abuf + (mc - mc % x->mr) * kc,
+                               asrc + (mc - mc % x->mr) * g->rsa, g->rsa, g->csa,
+                               mc % x->mr, kc, x->mr);
+                GF(macro_kernel)(g, ic, jc, pc, mc, nc, kc, abuf, bbuf, edge_b);
+            }
+        }
+    }
+}
+
+static size_t GF(buffer_elems)(const GCTX *x, int64_t k)
+{
+    int64_t kmax = k < x->kc ? k : x->kc;
+    return (size_t)((x->mc + x->nc + x->nr) * kmax);
+}
+
+/* k == 0: C = beta*C (not read when beta == 0), then bias and activation. */
+static void GF(gemm_no_k)(const GF(gemm_args) *g)
+{
+    for (int64_t i = 0; i < g->m; i++)
+        for (int64_t j = 0; j < g->n; j++) {
+            GT *v = g->c + i * g->rsc + j * g->csc;
+            GT r = g->beta == 0 ? 0 : g->beta * *v;
+            if (g->bias) r += g->bias[j];
+            *v = G_CAT(act_, GP)(r, g->act, g->slope);
+        }
+}
+
+int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t k, GT alpha,
+                                    const GT *a, int64_t rsa, int64_t csa,
+                                    const GT *b, int64_t rsb, int64_t csb, GT beta,
+                                    GT *c, int64_t rsc, int64_t csc,
+                                    const GT *bias, int act, GT slope)
+{
+    if (m <= 0 || n <= 0) return 0;
+    const fastfc_isa_table *t = fastfc_table();
+    GF(gemm_args) g = {&t->GP, m, n, k, alpha, beta, a, rsa, csa, b, rsb, csb, c, rsc, csc,
+                       bias, act, slope, 1, 1};
+    if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
+    /* Streaming rows of x or w straight into the kernel skips a copy that the
+     * reuse would not pay back (measured: bench/). */
+    g.pack_a = !(csa == 1 && n <= 2 * g.ctx->nr);
+    g.pack_b = !(csb == 1 && m <= 4 * g.ctx->mr);
+
+    int tm, tn;
+    int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr, &tm, &tn);
+    size_t elems = GF(buffer_elems)(g.ctx, k);
+    int failed = 0;
+    if (nt == 1) {
+        GT *buf = fastfc_thread_buffer(elems * sizeof(GT));
+        if (!buf) return -1;
+        GF(gemm_range)(&g, 0, m, 0, n, buf);
+        return 0;
+    }
+    #pragma omp parallel num_threads(nt) reduction(|: failed)
+    {
+        int id = omp_get_thread_num();
+        int64_t m0, m1, n0, n1;
+        fastfc_thread_range(id / tn, tm, m, g.ctx->mr, &m0, &m1);
+        fastfc_thread_range(id % tn, tn, n, g.ctx->nr, &n0, &n1);
+        GT *buf = fastfc_thread_buffer(elems * sizeof(GT));
+        if (!buf) failed = 1;
+        else if (m0 < m1 && n0 < n1) GF(gemm_range)(&g, m0, m1, n0, n1, buf);
+    }
+    return failed ? -1 : 0;
+}
+
+#undef GF
+#undef GT
+#undef GP
+#undef GCTX

@@ -1,0 +1,77 @@
+/* fastfc public C API: the only header the Cython boundary sees.
+ * Strides are in elements and may be negative. Every call takes the number of
+ * threads to use, so the library keeps no mutable threading state of its own. */
+#ifndef FASTFC_H
+#define FASTFC_H
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum fastfc_act {
+    FASTFC_ACT_IDENTITY = 0,
+    FASTFC_ACT_RELU = 1,
+    FASTFC_ACT_LEAKY_RELU = 2,
+    FASTFC_ACT_SIGMOID = 3,
+    FASTFC_ACT_TANH = 4
+};
+
+enum fastfc_isa { FASTFC_ISA_GENERIC = 0, FASTFC_ISA_AVX2 = 1, FASTFC_ISA_AVX512 = 2 };
+
+/* Dispatch: pick kernels once at import. Returns the ISA in use (at most `wanted`). */
+int fastfc_init(int wanted);
+int fastfc_isa_in_use(void);
+int fastfc_cpu_best_isa(void);
+/* MR, NR, MC, KC, NC of the path in use; dtype_size is 4 or 8. */
+void fastfc_block_sizes(int dtype_size, int sizes[5]);
+/* 1 in a child forked after the library was loaded (libgomp is not fork-safe). */
+int fastfc_threads_allowed(int wanted);
+
+/* C = alpha*A*B + beta*C, then (bias, activation) on the result.
+ * A is m x k at a[i*rsa + p*csa]; B is k x n; C is m x n. C is not read when beta == 0.
+ * bias (length n, contiguous) may be NULL. Returns 0, or -1 when out of memory. */
+int fastfc_sgemm(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t rsa, int64_t csa,
+                  const float *b, int64_t rsb, int64_t csb, float beta,
+                  float *c, int64_t rsc, int64_t csc,
+                  const float *bias, int act, float slope);
+int fastfc_dgemm(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
+                  const double *a, int64_t rsa, int64_t csa,
+                  const double *b, int64_t rsb, int64_t csb, double beta,
+                  double *c, int64_t rsc, int64_t csc,
+                  const double *bias, int act, double slope);
+
+/* Backward of the activation, in one pass: dz = act'(y) * dy (row-major m x n, may be
+ * NULL for the identity) and db[j] = sum_i dz[i, j] (may be NULL), summed in row order. */
+void fastfc_sact_backward(int nthreads, int64_t m, int64_t n,
+                          const float *dy, int64_t rs_dy, int64_t cs_dy,
+                          const float *y, int64_t rs_y, int64_t cs_y,
+                          int act, float slope, float *dz, float *db);
+void fastfc_dact_backward(int nthreads, int64_t m, int64_t n,
+                          const double *dy, int64_t rs_dy, int64_t cs_dy,
+                          const double *y, int64_t rs_y, int64_t cs_y,
+                          int act, double slope, double *dz, double *db);
+
+/* Inverted dropout over n contiguous elements: element i is kept when word i of the
+ * Philox4x32-10 stream (key = seed, counter = (i/4, stream)) is >= round(p * 2^32).
+ * y[i] = x[i] * (kept ? 1/(1-p) : 0); mask[i] = kept (may be NULL). */
+void fastfc_sdropout(int nthreads, int64_t n, const float *x, double p, uint64_t seed,
+                     uint64_t stream, float *y, uint8_t *mask);
+void fastfc_ddropout(int nthreads, int64_t n, const double *x, double p, uint64_t seed,
+                     uint64_t stream, double *y, uint8_t *mask);
+/* dx[i] = dy[i] * (mask[i] ? scale : 0) */
+void fastfc_sdropout_backward(int nthreads, int64_t n, const float *dy, const uint8_t *mask,
+                              float scale, float *dx);
+void fastfc_ddropout_backward(int nthreads, int64_t n, const double *dy, const uint8_t *mask,
+                              double scale, double *dx);
+
+void fastfc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+/* Peak of the path in use, in GFLOP/s for one thread: a loop of independent FMAs. */
+double fastfc_fma_peak_gflops(int dtype_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,35 @@
+/* AVX-512 micro-kernels (BLIS skx shapes, row-major): s 12x32, d 8x24, 24 zmm accumulators. */
+#include "dispatch/dispatch.h"
+
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 16
+#define UKR_MR 12
+#define UKR_NV 2
+#define UKR_NAME fastfc_sgemm_avx512_12x32
+#include "ukr_template.h"
+
+#define UKR_T double
+#define UKR_IT int64_t
+#define UKR_VL 8
+#define UKR_MR 8
+#define UKR_NV 3
+#define UKR_NAME fastfc_dgemm_avx512_8x24
+#include "ukr_template.h"
+
+#define PEAK_VL_F 16
+#define PEAK_NAME fma_peak_avx512
+#include "peak_template.h"
+
+void fastfc_sdropout_avx2(int64_t lo, int64_t hi, const float *x, uint64_t thr, float scale,
+                          const uint32_t key[2], const uint32_t stream[2], float *y, uint8_t *mask);
+void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr, double scale,
+                          const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
+
+const fastfc_isa_table fastfc_table_avx512 = {
+    .s = {12, 32, 480, 384, 3072, fastfc_sgemm_avx512_12x32},
+    .d = {8, 24, 120, 512, 3984, fastfc_dgemm_avx512_8x24},
+    .fma_peak = fma_peak_avx512,
+    .sdropout = fastfc_sdropout_avx2,
+    .ddropout = fastfc_ddropout_avx2,
+};

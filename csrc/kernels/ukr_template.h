@@ -1,0 +1,98 @@
+/* Register-blocked micro-kernel written with GCC vector extensions, instantiated once
+ * per ISA file (which sets the compile flags) and tile shape. Define before including:
+ *   UKR_T (float|double), UKR_IT (int32_t|int64_t), UKR_VL (lanes), UKR_MR, UKR_NV
+ *   (vectors per row, NR = NV*VL), UKR_NAME. The contract is in dispatch/dispatch.h. */
+#include <stdint.h>
+#include <string.h>
+
+#define UKR_NR (UKR_NV * UKR_VL)
+#define UKR_CAT2(a, b) a##b
+#define UKR_CAT(a, b) UKR_CAT2(a, b)
+#define UKR_VEC UKR_CAT(UKR_NAME, _vec)
+#define UKR_IVEC UKR_CAT(UKR_NAME, _ivec)
+
+/* aligned(sizeof(T)): loads and stores through these types may be unaligned. */
+typedef UKR_T UKR_VEC __attribute__((vector_size(UKR_VL * sizeof(UKR_T)), aligned(sizeof(UKR_T))));
+typedef UKR_IT UKR_IVEC __attribute__((vector_size(UKR_VL * sizeof(UKR_T)), aligned(sizeof(UKR_T))));
+
+static inline __attribute__((always_inline)) void
+UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
+{
+    UKR_VEC acc[UKR_MR][UKR_NV];
+    for (int i = 0; i < UKR_MR; i++)
+        for (int j = 0; j < UKR_NV; j++) acc[i][j] = (UKR_VEC){0};
+
+    for (int64_t p = 0; p < k; p++) {
+        UKR_VEC bv[UKR_NV];
+        for (int j = 0; j < UKR_NV; j++) bv[j] = *(const UKR_VEC *)(b + p * b_rs + j * UKR_VL);
+        for (int i = 0; i < UKR_MR; i++) {
+            UKR_VEC av = (UKR_VEC){0} + a[i * a_rs + p * a_cs];
+            for (int j = 0; j < UKR_NV; j++) acc[i][j] += av * bv[j];
+        }
+    }
+
+    /* Full tiles of a row-major C are written in place; edges go through a stack tile. */
+    UKR_T tile[UKR_MR * UKR_NR], bias_tile[UKR_NR];
+    int direct = (mr == UKR_MR && nr == UKR_NR && cs_c == 1);
+    UKR_T *ct = direct ? c : tile;
+    int64_t ldt = direct ? rs_c : UKR_NR;
+    if (!direct && beta != 0) {
+        memset(tile, 0, sizeof tile);
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) tile[i * UKR_NR + j] = c[i * rs_c + j * cs_c];
+    }
+    if (bias && nr < UKR_NR) {
+        memset(bias_tile, 0, sizeof bias_tile);
+        memcpy(bias_tile, bias, nr * sizeof(UKR_T));
+        bias = bias_tile;
+    }
+
+    const UKR_VEC zero = (UKR_VEC){0};
+    for (int i = 0; i < UKR_MR; i++) {
+        for (int j = 0; j < UKR_NV; j++) {
+            UKR_VEC v = acc[i][j];
+            UKR_VEC *dst = (UKR_VEC *)(ct + i * ldt + j * UKR_VL);
+            if (alpha != 1) v *= alpha;
+            if (beta != 0 && (direct || i < mr)) v += beta * *dst;
+            if (bias) v += *(const UKR_VEC *)(bias + j * UKR_VL);
+            if (act != 0) {
+                /* v < 0 is false for NaN, so NaN passes through as in np.maximum. */
+                UKR_IVEC neg = v < zero;
+                UKR_VEC low = (act == 1) ? zero : v * slope;
+                v = (UKR_VEC)(((UKR_IVEC)low & neg) | ((UKR_IVEC)v & ~neg));
+            }
+            if (direct || i < mr) *dst = v;
+        }
+    }
+    if (!direct)
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) c[i * rs_c + j * cs_c] = tile[i * UKR_NR + j];
+}
+
+/* Packed A (a_rs = 1, a_cs = MR) with constant strides, and rows of x (a_cs = 1). */
+static void UKR_CAT(UKR_NAME, _packed)(FASTFC_UKR_ARGS(UKR_T))
+{
+    (void)a_rs; (void)a_cs;
+    UKR_CAT(UKR_NAME, _body)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                             bias, act, slope);
+}
+
+static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
+{
+    if (a_rs == 1 && a_cs == UKR_MR)
+        UKR_CAT(UKR_NAME, _packed)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
+                                   beta, bias, act, slope);
+    else
+        UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                 bias, act, slope);
+}
+
+#undef UKR_NR
+#undef UKR_VEC
+#undef UKR_IVEC
+#undef UKR_T
+#undef UKR_IT
+#undef UKR_VL
+#undef UKR_MR
+#undef UKR_NV
+#undef UKR_NAME

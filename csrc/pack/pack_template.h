@@ -1,0 +1,54 @@
+/* Packing of A and B panels for the micro-kernel: transposes and strides end here.
+ * Define PK_T and PK_SUFFIX before including; MR / NR are run-time values. */
+#include <stdint.h>
+#include <string.h>
+
+#define PK_CAT2(a, b) a##b
+#define PK_CAT(a, b) PK_CAT2(a, b)
+
+/* mc x kc block of A -> micro-panels of MR rows, each k-major (a_rs = 1, a_cs = MR),
+ * rows past mc zero-filled. */
+static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_t rsa,
+                                       int64_t csa, int64_t mc, int64_t kc, int MR)
+{
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+        int mr = mc - ir < MR ? (int)(mc - ir) : MR;
+        PK_T *d = dst + ir * kc;
+        if (csa == 1) {
+            for (int i = 0; i < mr; i++) {
+                const PK_T *src = a + (ir + i) * rsa;
+                for (int64_t p = 0; p < kc; p++) d[p * MR + i] = src[p];
+            }
+        } else {
+            for (int64_t p = 0; p < kc; p++)
+                for (int i = 0; i < mr; i++) d[p * MR + i] = a[(ir + i) * rsa + p * csa];
+        }
+        for (int i = mr; i < MR; i++)
+            for (int64_t p = 0; p < kc; p++) d[p * MR + i] = 0;
+    }
+}
+
+/* kc x nc block of B -> micro-panels of NR columns, each k-major (b_rs = NR),
+ * columns past nc zero-filled. */
+static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_t rsb,
+                                       int64_t csb, int64_t kc, int64_t nc, int NR)
+{
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        int nr = nc - jr < NR ? (int)(nc - jr) : NR;
+        PK_T *d = dst + jr * kc;
+        const PK_T *src = b + jr * csb;
+        if (csb == 1) {
+            for (int64_t p = 0; p < kc; p++) {
+                memcpy(d + p * NR, src + p * rsb, nr * sizeof(PK_T));
+                for (int j = nr; j < NR; j++) d[p * NR + j] = 0;
+            }
+        } else {
+            for (int j = 0; j < nr; j++)
+                for (int64_t p = 0; p < kc; p++) d[p * NR + j] = src[p * rsb + j * csb];
+            for (int64_t p = 0; p < kc; p++)
+                for (int j = nr; j < NR; j++) d[p * NR + j] = 0;
+        }
+    }
+}
+#undef PK_T
+#undef PK_SUFFIX

@@ -1,0 +1,35 @@
+"""fastfc: fast dense (fully connected) layers for NumPy on CPUs.
+
+The functional API (``gemm``, ``linear``, ``linear_backward``, ``dropout``,
+``dropout_backward``) runs C11 + OpenMP kernels with the GIL released;
+``fastfc.reference`` holds the same operations in plain NumPy.
+"""
+from fastfc._kernels import (
+    ACTIVATIONS,
+    dropout,
+    dropout_backward,
+    gemm,
+    get_config,
+    get_num_threads,
+    linear,
+    linear_backward,
+    set_num_threads,
+)
+
+__version__ = "0.1.0"
+
+__all__ = ["gemm", "linear", "linear_backward", "dropout", "dropout_backward",
+           "set_num_threads", "get_num_threads", "show_config", "get_config", "ACTIVATIONS"]
+
+
+def show_config() -> None:
+    """Print the version, the ISA path in use, the CPU's ISAs, threads and block sizes."""
+    cfg = get_config()
+    print(f"fastfc {__version__}")
+    print(f"  isa in use      : {cfg['isa']}")
+    print(f"  cpu supports    : {', '.join(cfg['isas_supported'])}")
+    print(f"  threads         : {cfg['threads']}")
+    print(f"  openmp          : {cfg['openmp']}")
+    for dt in ("float32", "float64"):
+        blocks = cfg[f"blocks_{dt}"]
+        print(f"  blocks {dt:8s}: " + " ".join(f"{k}={v}" for k, v in blocks.items()))

@@ -1,0 +1,43 @@
+# Declarations of the C core (csrc/include/fastfc.h), shared with _kernels.pyx.
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+
+cdef extern from "fastfc.h" nogil:
+    enum:
+        FASTFC_ACT_IDENTITY
+        FASTFC_ACT_RELU
+        FASTFC_ACT_LEAKY_RELU
+        FASTFC_ACT_SIGMOID
+        FASTFC_ACT_TANH
+    int fastfc_init(int wanted)
+    int fastfc_isa_in_use()
+    int fastfc_cpu_best_isa()
+    void fastfc_block_sizes(int dtype_size, int *sizes)
+    int fastfc_threads_allowed(int wanted)
+    int fastfc_sgemm(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t rsa, int64_t csa,
+                     const float *b, int64_t rsb, int64_t csb, float beta,
+                     float *c, int64_t rsc, int64_t csc,
+                     const float *bias, int act, float slope)
+    int fastfc_dgemm(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
+                     const double *a, int64_t rsa, int64_t csa,
+                     const double *b, int64_t rsb, int64_t csb, double beta,
+                     double *c, int64_t rsc, int64_t csc,
+                     const double *bias, int act, double slope)
+    void fastfc_sact_backward(int nthreads, int64_t m, int64_t n,
+                              const float *dy, int64_t rs_dy, int64_t cs_dy,
+                              const float *y, int64_t rs_y, int64_t cs_y,
+                              int act, float slope, float *dz, float *db)
+    void fastfc_dact_backward(int nthreads, int64_t m, int64_t n,
+                              const double *dy, int64_t rs_dy, int64_t cs_dy,
+                              const double *y, int64_t rs_y, int64_t cs_y,
+                              int act, double slope, double *dz, double *db)
+    void fastfc_sdropout(int nthreads, int64_t n, const float *x, double p, uint64_t seed,
+                         uint64_t stream, float *y, uint8_t *mask)
+    void fastfc_ddropout(int nthreads, int64_t n, const double *x, double p, uint64_t seed,
+                         uint64_t stream, double *y, uint8_t *mask)
+    void fastfc_sdropout_backward(int nthreads, int64_t n, const float *dy,
+                                  const uint8_t *mask, float scale, float *dx)
+    void fastfc_ddropout_backward(int nthreads, int64_t n, const double *dy,
+                                  const uint8_t *mask, double scale, double *dx)
+    void fastfc_philox4x32_10(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
+    double fastfc_fma_peak_gflops(int dtype_size)
