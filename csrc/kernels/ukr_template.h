@@ -26,7 +26,8 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
         UKR_VEC bv[UKR_NV];
         for (int j = 0; j < UKR_NV; j++) bv[j] = *(const UKR_VEC *)(b + p * b_rs + j * UKR_VL);
         for (int i = 0; i < UKR_MR; i++) {
-            UKR_VEC av = (UKR_VEC){0} + a[i * a_rs + p * a_cs];
+            /* x - 0 folds to x exactly, so this is a plain broadcast load */
+            UKR_VEC av = a[i * a_rs + p * a_cs] - (UKR_VEC){0};
             for (int j = 0; j < UKR_NV; j++) acc[i][j] += av * bv[j];
         }
     }
