@@ -111,6 +111,8 @@ def philox4x32_10(ctr, key):
 
 
 # ---------------------------------------------------------------- argument checks
+# Small layers are called thousands of times per epoch, so the common case (float32 or
+# float64 ndarrays) is checked through NumPy's C API; the rest falls to the slow paths.
 
 cdef object _F32 = np.dtype(np.float32)
 cdef object _F64 = np.dtype(np.float64)
@@ -118,7 +120,12 @@ cdef object _F64 = np.dtype(np.float64)
 
 cdef object _check_kind(str name, object a):
     """a as an ndarray of a real numeric dtype, else TypeError."""
-    if not isinstance(a, np.ndarray):
+    cdef int t
+    if type(a) is np.ndarray:
+        t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+        if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE:
+            return a
+    else:
         a = np.asarray(a)
     k = a.dtype.kind
     if k == "c":
@@ -132,66 +139,112 @@ cdef object _check_kind(str name, object a):
     return a
 
 
-cdef object _result_dtype(list arrays):
-    """NumPy promotion; integers and bools compute in float64, float16 in float32."""
+cdef inline bint _is_native(cnp.ndarray a, int typenum):
+    return cnp.PyArray_TYPE(a) == typenum and not cnp.PyArray_ISBYTESWAPPED(a)
+
+
+cdef int _result_type(list arrays) except -1:
+    """NumPy promotion as a type number; integers and bools compute in float64,
+    float16 in float32."""
     cdef bint all32 = True, all64 = True
+    cdef cnp.ndarray a
     for a in arrays:
-        all32 = all32 and a.dtype == _F32
-        all64 = all64 and a.dtype == _F64
+        all32 = all32 and _is_native(a, cnp.NPY_FLOAT)
+        all64 = all64 and _is_native(a, cnp.NPY_DOUBLE)
     if all32:
-        return _F32
+        return cnp.NPY_FLOAT
     if all64:
-        return _F64
+        return cnp.NPY_DOUBLE
     dt = np.result_type(*arrays)
-    if dt.kind != "f":
-        return _F64
-    return _F32 if dt.itemsize <= 4 else _F64
+    if dt.kind == "f" and dt.itemsize <= 4:
+        return cnp.NPY_FLOAT
+    return cnp.NPY_DOUBLE
 
 
-cdef object _operand(object a, object dtype):
-    """a in `dtype`, native byte order, strides a whole number of elements."""
-    if a.dtype != dtype or not a.dtype.isnative:
-        return a.astype(dtype)
-    cdef Py_ssize_t item = a.itemsize
-    if <size_t>cnp.PyArray_DATA(a) % item:
-        return np.ascontiguousarray(a)
-    for s in a.strides:
-        if s % item:
-            return np.ascontiguousarray(a)
+cdef inline object _dtype(int typenum):
+    return _F32 if typenum == cnp.NPY_FLOAT else _F64
+
+
+cdef cnp.ndarray _operand(cnp.ndarray a, int typenum):
+    """a in the compute dtype, native byte order, strides a whole number of elements."""
+    if _is_native(a, typenum) and cnp.PyArray_ISALIGNED(a):
+        return a
+    if cnp.PyArray_TYPE(a) != typenum or cnp.PyArray_ISBYTESWAPPED(a):
+        a = a.astype(_dtype(typenum))
+    if not cnp.PyArray_ISALIGNED(a):
+        a = np.ascontiguousarray(a)
     return a
 
 
-cdef inline int64_t _es(object a, int axis):
-    return a.strides[axis] // a.itemsize
+cdef inline int64_t _es(cnp.ndarray a, int axis):
+    return cnp.PyArray_STRIDES(a)[axis] // cnp.PyArray_ITEMSIZE(a)
 
 
-cdef object _check_out(object out, tuple shape, object dtype, str fn):
-    if not isinstance(out, np.ndarray):
+cdef cnp.ndarray _empty2(cnp.npy_intp rows, cnp.npy_intp cols, int typenum):
+    cdef cnp.npy_intp dims[2]
+    dims[0] = rows
+    dims[1] = cols
+    return cnp.PyArray_EMPTY(2, dims, typenum, 0)
+
+
+cdef object _check_out(object out, tuple shape, int typenum, str fn):
+    if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
         raise TypeError(f"{fn}: out must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != shape:
         raise ValueError(f"{fn}: out has shape {out.shape}, expected {shape}")
-    if out.dtype != dtype or not out.dtype.isnative:
-        raise TypeError(f"{fn}: out has dtype {out.dtype}, expected {dtype} (native byte order)")
-    if not out.flags.writeable:
+    if not _is_native(out, typenum):
+        raise TypeError(f"{fn}: out has dtype {out.dtype}, expected {_dtype(typenum)} "
+                        f"(native byte order)")
+    if not cnp.PyArray_ISWRITEABLE(out):
         raise ValueError(f"{fn}: out is read-only")
-    if out.size > 1:
-        for s, n in zip(out.strides, out.shape):
-            if s == 0 and n > 1:
+    if not cnp.PyArray_ISALIGNED(out):
+        raise ValueError(f"{fn}: out is not aligned to its dtype")
+    cdef int i
+    cdef cnp.ndarray o = out
+    if cnp.PyArray_SIZE(o) > 1:
+        for i in range(cnp.PyArray_NDIM(o)):
+            if cnp.PyArray_STRIDES(o)[i] == 0 and cnp.PyArray_DIMS(o)[i] > 1:
                 raise ValueError(f"{fn}: out has a zero stride (a broadcast view); its "
                                  f"elements overlap")
-    if <size_t>cnp.PyArray_DATA(out) % out.itemsize or any(s % out.itemsize for s in out.strides):
-        raise ValueError(f"{fn}: out is not aligned to its dtype")
     return out
 
 
-cdef bint _overlaps(object out, list inputs):
+cdef void _extent(cnp.ndarray a, char **lo, char **hi):
+    """The bytes [lo, hi) an array's elements can touch."""
+    cdef char *p = <char *>cnp.PyArray_DATA(a)
+    cdef char *q = p
+    cdef int i
+    cdef cnp.npy_intp d, s
+    for i in range(cnp.PyArray_NDIM(a)):
+        d = cnp.PyArray_DIMS(a)[i]
+        s = cnp.PyArray_STRIDES(a)[i]
+        if d == 0:
+            lo[0] = hi[0] = p
+            return
+        if s < 0:
+            p += s * (d - 1)
+        else:
+            q += s * (d - 1)
+    lo[0] = p
+    hi[0] = q + cnp.PyArray_ITEMSIZE(a)
+
+
+cdef bint _overlaps(cnp.ndarray out, list inputs):
+    """Whether out's memory range meets an input's (np.may_share_memory's test)."""
+    cdef char *lo
+    cdef char *hi
+    cdef char *alo
+    cdef char *ahi
+    _extent(out, &lo, &hi)
     for a in inputs:
-        if a is not None and np.may_share_memory(out, a):
-            return True
+        if a is not None:
+            _extent(<cnp.ndarray>a, &alo, &ahi)
+            if alo < hi and lo < ahi:
+                return True
     return False
 
 
-cdef int _activation_code(object activation, str fn):
+cdef int _activation_code(object activation, str fn) except -1:
     if activation is None:
         return FASTFC_ACT_IDENTITY
     if not isinstance(activation, str):
@@ -205,6 +258,8 @@ cdef int _activation_code(object activation, str fn):
 
 
 cdef double _real(object v, str name, str fn) except? -1:
+    if type(v) is float:
+        return <double>v
     if isinstance(v, (complex, np.complexfloating)):
         raise TypeError(f"{fn}: {name} must be a real number, got {v!r}")
     try:
@@ -213,9 +268,9 @@ cdef double _real(object v, str name, str fn) except? -1:
         raise TypeError(f"{fn}: {name} must be a real number, got {type(v).__name__}") from None
 
 
-cdef object _view_2d(object a, int64_t rows, int64_t cols):
+cdef object _view_2d(cnp.ndarray a, int64_t rows, int64_t cols):
     """A (rows, cols) view of a, or None when its strides allow none."""
-    if a.ndim == 2:
+    if cnp.PyArray_NDIM(a) == 2:
         return a
     try:
         v = a.view()
@@ -225,7 +280,7 @@ cdef object _view_2d(object a, int64_t rows, int64_t cols):
         return None
 
 
-cdef object _as_2d(object a, int64_t rows, int64_t cols):
+cdef cnp.ndarray _as_2d(cnp.ndarray a, int64_t rows, int64_t cols):
     """A (rows, cols) view of a when its strides allow, else a copy."""
     v = _view_2d(a, rows, cols)
     return a.reshape(rows, cols) if v is None else v
@@ -233,20 +288,21 @@ cdef object _as_2d(object a, int64_t rows, int64_t cols):
 
 # ---------------------------------------------------------------- the GEMM call
 
-cdef int _gemm_call(object a, bint ta, object b, bint tb, double alpha, double beta,
-                    object c, object bias, int act, double slope) except -1:
+cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha,
+                    double beta, cnp.ndarray c, object bias, int act,
+                    double slope) except -1:
     """c = act(alpha*op(a)@op(b) + beta*c + bias) for 2-D arrays already checked."""
-    cdef int64_t m = c.shape[0], n = c.shape[1]
-    cdef int64_t k = a.shape[0] if ta else a.shape[1]
+    cdef int64_t m = cnp.PyArray_DIMS(c)[0], n = cnp.PyArray_DIMS(c)[1]
+    cdef int64_t k = cnp.PyArray_DIMS(a)[0] if ta else cnp.PyArray_DIMS(a)[1]
     cdef int64_t rsa = _es(a, 1 if ta else 0), csa = _es(a, 0 if ta else 1)
     cdef int64_t rsb = _es(b, 1 if tb else 0), csb = _es(b, 0 if tb else 1)
     cdef int64_t rsc = _es(c, 0), csc = _es(c, 1)
     cdef void *pa = cnp.PyArray_DATA(a)
     cdef void *pb = cnp.PyArray_DATA(b)
     cdef void *pc = cnp.PyArray_DATA(c)
-    cdef void *pbias = NULL if bias is None else cnp.PyArray_DATA(bias)
+    cdef void *pbias = NULL if bias is None else cnp.PyArray_DATA(<cnp.ndarray>bias)
     cdef int nt = _nthreads, rc
-    if c.dtype == _F32:
+    if cnp.PyArray_TYPE(c) == cnp.NPY_FLOAT:
         with nogil:
             rc = fastfc_sgemm(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa, <float *>pb,
                               rsb, csb, <float>beta, <float *>pc, rsc, csc, <float *>pbias,
@@ -261,11 +317,12 @@ cdef int _gemm_call(object a, bint ta, object b, bint tb, double alpha, double b
     return 0
 
 
-cdef object _gemm_into(object a, bint ta, object b, bint tb, double alpha, double beta,
-                       object out, object bias, int act, double slope, list inputs):
+cdef object _gemm_into(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha,
+                       double beta, cnp.ndarray out, object bias, int act, double slope,
+                       list inputs):
     """Run the GEMM into `out`, through a temporary when out overlaps an input."""
-    if _overlaps(out, inputs):
-        tmp = out.copy() if beta != 0 else np.empty(out.shape, out.dtype)
+    if inputs and _overlaps(out, inputs):
+        tmp = out.copy() if beta != 0 else np.empty_like(out)
         _gemm_call(a, ta, b, tb, alpha, beta, tmp, bias, act, slope)
         out[...] = tmp
     else:
@@ -302,34 +359,43 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     if b.ndim != 2:
         raise ValueError(f"gemm: b must be 2-D, got shape {b.shape}")
     cdef double al = _real(alpha, "alpha", "gemm"), be = _real(beta, "beta", "gemm")
-    ta, tb = bool(trans_a), bool(trans_b)
-    m, ka = (a.shape[1], a.shape[0]) if ta else a.shape
-    kb, n = (b.shape[1], b.shape[0]) if tb else b.shape
+    cdef bint ta = bool(trans_a), tb = bool(trans_b)
+    cdef cnp.npy_intp *da = cnp.PyArray_DIMS(<cnp.ndarray>a)
+    cdef cnp.npy_intp *db = cnp.PyArray_DIMS(<cnp.ndarray>b)
+    cdef cnp.npy_intp m = da[1] if ta else da[0], ka = da[0] if ta else da[1]
+    cdef cnp.npy_intp kb = db[1] if tb else db[0], n = db[0] if tb else db[1]
     if ka != kb:
         raise ValueError(f"gemm: inner dimensions differ: op(a) is ({m}, {ka}), "
                          f"op(b) is ({kb}, {n}) (a {a.shape}, b {b.shape}, "
                          f"trans_a={ta}, trans_b={tb})")
-    dt = _result_dtype([a, b])
+    cdef int dt = _result_type([a, b])
     if out is None:
         if be != 0:
             raise ValueError(f"gemm: beta={beta} needs out= (the matrix it scales)")
-        out = np.empty((m, n), dt)
-        return _gemm_into(_operand(a, dt), ta, _operand(b, dt), tb, al, 0.0, out, None,
-                          FASTFC_ACT_IDENTITY, 0.0, [])
+        return _gemm_into(_operand(a, dt), ta, _operand(b, dt), tb, al, 0.0,
+                          _empty2(m, n, dt), None, FASTFC_ACT_IDENTITY, 0.0, None)
     _check_out(out, (m, n), dt, "gemm")
     return _gemm_into(_operand(a, dt), ta, _operand(b, dt), tb, al, be, out, None,
                       FASTFC_ACT_IDENTITY, 0.0, [a, b])
 
 
-cdef tuple _linear_shapes(object x, object w, str fn):
-    if x.ndim < 1:
+cdef int _check_linear_shapes(object x, object w, str fn) except -1:
+    if cnp.PyArray_NDIM(<cnp.ndarray>x) < 1:
         raise ValueError(f"{fn}: x must have at least 1 dimension, got a scalar")
-    if w.ndim != 2:
+    if cnp.PyArray_NDIM(<cnp.ndarray>w) != 2:
         raise ValueError(f"{fn}: w must be 2-D (in_features, out_features), got shape {w.shape}")
     if x.shape[-1] != w.shape[0]:
         raise ValueError(f"{fn}: x has {x.shape[-1]} features (shape {x.shape}) but w "
                          f"expects {w.shape[0]} (shape {w.shape})")
-    return x.shape[:-1], w.shape[0], w.shape[1]
+    return 0
+
+
+cdef int64_t _batch_rows(cnp.ndarray x):
+    cdef int64_t rows = 1
+    cdef int i
+    for i in range(cnp.PyArray_NDIM(x) - 1):
+        rows *= cnp.PyArray_DIMS(x)[i]
+    return rows
 
 
 def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
@@ -356,31 +422,39 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     w = _check_kind("w", w)
     cdef int act = _activation_code(activation, "linear")
     cdef double slope = _real(negative_slope, "negative_slope", "linear")
-    batch, nin, nout = _linear_shapes(x, w, "linear")
+    _check_linear_shapes(x, w, "linear")
+    cdef cnp.npy_intp nin = cnp.PyArray_DIMS(<cnp.ndarray>w)[0]
+    cdef cnp.npy_intp nout = cnp.PyArray_DIMS(<cnp.ndarray>w)[1]
     arrays = [x, w]
     if b is not None:
         b = _check_kind("b", b)
-        if b.shape != (nout,):
+        if cnp.PyArray_NDIM(<cnp.ndarray>b) != 1 or cnp.PyArray_DIMS(<cnp.ndarray>b)[0] != nout:
             raise ValueError(f"linear: b must have shape ({nout},) to match w {w.shape}, "
                              f"got {b.shape}")
         arrays.append(b)
-    dt = _result_dtype(arrays)
-    cdef int64_t rows = 1
-    for s in batch:
-        rows *= s
+    cdef int dt = _result_type(arrays)
+    cdef int64_t rows = _batch_rows(x)
     x2 = _as_2d(_operand(x, dt), rows, nin)
     wd = _operand(w, dt)
-    bd = None if b is None else np.ascontiguousarray(b, dtype=dt)
-    shape = batch + (nout,)
+    bd = None
+    if b is not None:
+        bd = _operand(b, dt)
+        if cnp.PyArray_STRIDES(<cnp.ndarray>bd)[0] != cnp.PyArray_ITEMSIZE(<cnp.ndarray>bd):
+            bd = np.ascontiguousarray(bd)
     if out is None:
-        res = np.empty(shape, dt)
-        _gemm_into(x2, False, wd, False, 1.0, 0.0, res.reshape(rows, nout), bd, act, slope, [])
+        if cnp.PyArray_NDIM(<cnp.ndarray>x) == 2:
+            return _gemm_into(x2, False, wd, False, 1.0, 0.0, _empty2(rows, nout, dt), bd,
+                              act, slope, None)
+        res = np.empty(x.shape[:-1] + (nout,), _dtype(dt))
+        _gemm_into(x2, False, wd, False, 1.0, 0.0, res.reshape(rows, nout), bd, act, slope,
+                   None)
         return res
+    shape = x.shape[:-1] + (nout,)
     _check_out(out, shape, dt, "linear")
     out2 = _view_2d(out, rows, nout)
     if out2 is None:  # strides that no 2-D view can express
-        tmp = np.empty((rows, nout), dt)
-        _gemm_into(x2, False, wd, False, 1.0, 0.0, tmp, bd, act, slope, [])
+        tmp = _empty2(rows, nout, dt)
+        _gemm_into(x2, False, wd, False, 1.0, 0.0, tmp, bd, act, slope, None)
         out[...] = tmp.reshape(shape)
         return out
     _gemm_into(x2, False, wd, False, 1.0, 0.0, out2, bd, act, slope, arrays)
@@ -406,8 +480,10 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     w = _check_kind("w", w)
     cdef int act = _activation_code(activation, "linear_backward")
     cdef double slope = _real(negative_slope, "negative_slope", "linear_backward")
-    batch, nin, nout = _linear_shapes(x, w, "linear_backward")
-    shape = batch + (nout,)
+    _check_linear_shapes(x, w, "linear_backward")
+    cdef cnp.npy_intp nin = cnp.PyArray_DIMS(<cnp.ndarray>w)[0]
+    cdef cnp.npy_intp nout = cnp.PyArray_DIMS(<cnp.ndarray>w)[1]
+    shape = x.shape[:-1] + (nout,)
     if grad_y.shape != shape:
         raise ValueError(f"linear_backward: grad_y has shape {grad_y.shape}, expected {shape} "
                          f"from x {x.shape} and w {w.shape}")
@@ -420,38 +496,36 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
         if y.shape != shape:
             raise ValueError(f"linear_backward: y has shape {y.shape}, expected {shape}")
         arrays.append(y)
-    dt = _result_dtype(arrays)
-    cdef int64_t rows = 1
-    for s in batch:
-        rows *= s
+    cdef int dt = _result_type(arrays)
+    cdef int64_t rows = _batch_rows(x)
     x2 = _as_2d(_operand(x, dt), rows, nin)
     wd = _operand(w, dt)
     gy2 = _as_2d(_operand(grad_y, dt), rows, nout)
-    grad_b = np.empty(nout, dt)
+    grad_b = np.empty(nout, _dtype(dt))
     if act == FASTFC_ACT_IDENTITY:
         dz = gy2
         _act_backward(gy2, gy2, act, slope, None, grad_b)
     else:
-        dz = np.empty((rows, nout), dt)
+        dz = _empty2(rows, nout, dt)
         _act_backward(gy2, _as_2d(_operand(y, dt), rows, nout), act, slope, dz, grad_b)
-    grad_x = np.empty(batch + (nin,), dt)
-    grad_w = np.empty((nin, nout), dt)
-    _gemm_call(dz, False, wd, True, 1.0, 0.0, grad_x.reshape(rows, nin), None,
+    grad_x = np.empty(x.shape[:-1] + (nin,), _dtype(dt))
+    grad_w = _empty2(nin, nout, dt)
+    _gemm_call(dz, False, wd, True, 1.0, 0.0, _as_2d(grad_x, rows, nin), None,
                FASTFC_ACT_IDENTITY, 0.0)
     _gemm_call(x2, True, dz, False, 1.0, 0.0, grad_w, None, FASTFC_ACT_IDENTITY, 0.0)
     return grad_x, grad_w, grad_b
 
 
-cdef int _act_backward(object dy, object y, int act, double slope, object dz,
-                       object db) except -1:
-    cdef int64_t m = dy.shape[0], n = dy.shape[1]
+cdef int _act_backward(cnp.ndarray dy, cnp.ndarray y, int act, double slope, object dz,
+                       cnp.ndarray db) except -1:
+    cdef int64_t m = cnp.PyArray_DIMS(dy)[0], n = cnp.PyArray_DIMS(dy)[1]
     cdef int64_t rdy = _es(dy, 0), cdy = _es(dy, 1), ry = _es(y, 0), cy = _es(y, 1)
     cdef void *pdy = cnp.PyArray_DATA(dy)
     cdef void *py = cnp.PyArray_DATA(y)
-    cdef void *pdz = NULL if dz is None else cnp.PyArray_DATA(dz)
+    cdef void *pdz = NULL if dz is None else cnp.PyArray_DATA(<cnp.ndarray>dz)
     cdef void *pdb = cnp.PyArray_DATA(db)
     cdef int nt = _nthreads
-    if db.dtype == _F32:
+    if cnp.PyArray_TYPE(db) == cnp.NPY_FLOAT:
         with nogil:
             fastfc_sact_backward(nt, m, n, <float *>pdy, rdy, cdy, <float *>py, ry, cy, act,
                                  <float>slope, <float *>pdz, <float *>pdb)
@@ -497,10 +571,11 @@ def dropout(x, p, *, seed, stream=0, out=None):
     cdef double pv = _check_p(p, "dropout")
     cdef uint64_t sd = _check_seed(seed, "seed", "dropout")
     cdef uint64_t st = _check_seed(stream, "stream", "dropout")
-    dt = _result_dtype([x])
+    cdef int dtn = _result_type([x])
+    dt = _dtype(dtn)
     xc = np.ascontiguousarray(x, dtype=dt)
     if out is not None:
-        _check_out(out, x.shape, dt, "dropout")
+        _check_out(out, x.shape, dtn, "dropout")
     direct = out is not None and out.flags.c_contiguous and (
         out is xc or not np.may_share_memory(out, xc)
         or (cnp.PyArray_DATA(out) == cnp.PyArray_DATA(xc)))
@@ -533,7 +608,7 @@ def dropout_backward(grad_y, mask, p):
         raise ValueError(f"dropout_backward: mask has shape {mask.shape}, grad_y has shape "
                          f"{grad_y.shape}")
     cdef double pv = _check_p(p, "dropout_backward")
-    dt = _result_dtype([grad_y])
+    dt = _dtype(_result_type([grad_y]))
     gc = np.ascontiguousarray(grad_y, dtype=dt)
     mc = np.ascontiguousarray(mask)
     res = np.empty(grad_y.shape, dt)
