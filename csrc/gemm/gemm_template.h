@@ -124,12 +124,19 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
     GF(gemm_args) g = {&t->GP, m, n, k, alpha, beta, a, rsa, csa, b, rsb, csb, c, rsc, csc,
                        bias, act, slope, 1, 1};
     if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
+    /* A column-major B (dX = dY.W^T) would be gathered into panels at a cost of k*n;
+     * computing C^T = B^T.A^T streams it as rows instead and gathers only A (m*k).
+     * Transposed C is written through the kernel's strided-tile path. The bias is
+     * per column of C, so only bias-free products swap. */
+    if (!bias && csb != 1 && rsb == 1 && m < n)
+        return G_CAT(G_CAT(fastfc_, GP), gemm)(nthreads, n, m, k, alpha, b, csb, rsb, a, csa,
+                                               rsa, beta, c, csc, rsc, NULL, act, slope);
     /* Rows of x stream into the kernel as they are (measured faster than packing them
      * on every dense-layer shape, even 1024^3, unless the row stride is a multiple of
      * 8 KiB, which maps the rows of a panel to a few cache sets); a small w is streamed too when few rows
      * of x reuse it, so packing it would not pay back (bench/, Zen1). */
     g.pack_a = csa != 1 || (rsa * (int64_t)sizeof(GT)) % 8192 == 0; /* rows in few cache sets */
-    g.pack_b = !(csb == 1 && m <= 96 && k * n <= 256 * 1024);
+    g.pack_b = !(csb == 1 && m <= 96 && k * n * (int64_t)sizeof(GT) <= (1 << 20));
 
     int tm, tn;
     int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr, &tm, &tn);
