@@ -68,6 +68,23 @@ void fastfc_ddropout_backward(int nthreads, int64_t n, const double *dy, const u
 
 void fastfc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
+/* Softmax cross-entropy over the rows of z (m x n, row stride rs_z), fused and stable.
+ * grad (m x n, may be NULL) = (softmax - onehot) * grad_scale; prob (may be NULL) =
+ * softmax. Returns the summed loss, or -1 when a label is outside [0, n). */
+double fastfc_ssoftmax_xent(int64_t m, int64_t n, const float *z, int64_t rs_z,
+                            const int64_t *labels, float grad_scale, float *grad, float *prob);
+double fastfc_dsoftmax_xent(int64_t m, int64_t n, const double *z, int64_t rs_z,
+                            const int64_t *labels, double grad_scale, double *grad, double *prob);
+
+/* One Adam (decoupled = 0) or AdamW (decoupled = 1) step over n contiguous parameters;
+ * step counts from 1. */
+void fastfc_sadam(int nthreads, int64_t n, float *p, const float *g, float *m, float *v,
+                  double lr, double b1, double b2, double eps, double wd, int decoupled,
+                  int64_t step);
+void fastfc_dadam(int nthreads, int64_t n, double *p, const double *g, double *m, double *v,
+                  double lr, double b1, double b2, double eps, double wd, int decoupled,
+                  int64_t step);
+
 /* Peak of the path in use, in GFLOP/s for one thread: a loop of independent FMAs. */
 double fastfc_fma_peak_gflops(int dtype_size);
 

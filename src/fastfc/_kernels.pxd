@@ -41,3 +41,15 @@ cdef extern from "fastfc.h" nogil:
                                   const uint8_t *mask, double scale, double *dx)
     void fastfc_philox4x32_10(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
     double fastfc_fma_peak_gflops(int dtype_size)
+    double fastfc_ssoftmax_xent(int64_t m, int64_t n, const float *z, int64_t rs_z,
+                                const int64_t *labels, float grad_scale, float *grad,
+                                float *prob)
+    double fastfc_dsoftmax_xent(int64_t m, int64_t n, const double *z, int64_t rs_z,
+                                const int64_t *labels, double grad_scale, double *grad,
+                                double *prob)
+    void fastfc_sadam(int nthreads, int64_t n, float *p, const float *g, float *m, float *v,
+                      double lr, double b1, double b2, double eps, double wd, int decoupled,
+                      int64_t step)
+    void fastfc_dadam(int nthreads, int64_t n, double *p, const double *g, double *m,
+                      double *v, double lr, double b1, double b2, double eps, double wd,
+                      int decoupled, int64_t step)

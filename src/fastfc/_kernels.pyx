@@ -180,6 +180,10 @@ cdef inline int64_t _es(cnp.ndarray a, int axis):
     return cnp.PyArray_STRIDES(a)[axis] // cnp.PyArray_ITEMSIZE(a)
 
 
+cdef cnp.ndarray _empty1(cnp.npy_intp n, int typenum):
+    return cnp.PyArray_EMPTY(1, &n, typenum, 0)
+
+
 cdef cnp.ndarray _empty2(cnp.npy_intp rows, cnp.npy_intp cols, int typenum):
     cdef cnp.npy_intp dims[2]
     dims[0] = rows
@@ -461,11 +465,14 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     return out
 
 
-def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.01):
+def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.01,
+                    out=None, compute_grad_x=True):
     """Gradients of ``y = act(x @ w + b)``: returns ``(grad_x, grad_w, grad_b)``.
 
     The activation derivative is computed from the forward output ``y``, which is
-    required unless the activation is the identity.
+    required unless the activation is the identity. ``out=(grad_x, grad_w, grad_b)``
+    (each an ndarray or None) writes the gradients in place; with
+    ``compute_grad_x=False`` (a first layer) ``grad_x`` is skipped and returned as None.
 
     Examples
     --------
@@ -501,19 +508,55 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     x2 = _as_2d(_operand(x, dt), rows, nin)
     wd = _operand(w, dt)
     gy2 = _as_2d(_operand(grad_y, dt), rows, nout)
-    grad_b = np.empty(nout, _dtype(dt))
+    gx_out = gw_out = gb_out = None
+    if out is not None:
+        if not isinstance(out, tuple) or len(out) != 3:
+            raise TypeError("linear_backward: out must be a tuple (grad_x, grad_w, grad_b) "
+                            "of ndarrays or None")
+        gx_out, gw_out, gb_out = out
+    grad_b = _empty1(nout, dt) if gb_out is None else \
+        _check_out(gb_out, (nout,), dt, "linear_backward (grad_b)")
+    db = grad_b if cnp.PyArray_STRIDES(<cnp.ndarray>grad_b)[0] == \
+        cnp.PyArray_ITEMSIZE(<cnp.ndarray>grad_b) else _empty1(nout, dt)
     if act == FASTFC_ACT_IDENTITY:
         dz = gy2
-        _act_backward(gy2, gy2, act, slope, None, grad_b)
+        _act_backward(gy2, gy2, act, slope, None, db)
     else:
         dz = _empty2(rows, nout, dt)
-        _act_backward(gy2, _as_2d(_operand(y, dt), rows, nout), act, slope, dz, grad_b)
-    grad_x = np.empty(x.shape[:-1] + (nin,), _dtype(dt))
-    grad_w = _empty2(nin, nout, dt)
-    _gemm_call(dz, False, wd, True, 1.0, 0.0, _as_2d(grad_x, rows, nin), None,
-               FASTFC_ACT_IDENTITY, 0.0)
-    _gemm_call(x2, True, dz, False, 1.0, 0.0, grad_w, None, FASTFC_ACT_IDENTITY, 0.0)
+        _act_backward(gy2, _as_2d(_operand(y, dt), rows, nout), act, slope, dz, db)
+    if db is not grad_b:
+        grad_b[...] = db
+    inputs = [grad_y, x, w, y]
+    grad_x = None
+    if compute_grad_x:
+        if gx_out is None:
+            grad_x = np.empty(x.shape[:-1] + (nin,), _dtype(dt))
+            _gemm_call(dz, False, wd, True, 1.0, 0.0, _as_2d(grad_x, rows, nin), None,
+                       FASTFC_ACT_IDENTITY, 0.0)
+        else:
+            grad_x = _check_out(gx_out, x.shape[:-1] + (nin,), dt, "linear_backward (grad_x)")
+            _gemm_into_nd(dz, False, wd, True, grad_x, rows, nin, inputs)
+    if gw_out is None:
+        grad_w = _empty2(nin, nout, dt)
+        _gemm_call(x2, True, dz, False, 1.0, 0.0, grad_w, None, FASTFC_ACT_IDENTITY, 0.0)
+    else:
+        grad_w = _check_out(gw_out, (nin, nout), dt, "linear_backward (grad_w)")
+        _gemm_into(x2, True, dz, False, 1.0, 0.0, grad_w, None, FASTFC_ACT_IDENTITY, 0.0,
+                   inputs)
     return grad_x, grad_w, grad_b
+
+
+cdef object _gemm_into_nd(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, object out,
+                          int64_t rows, int64_t cols, list inputs):
+    """Product into an N-d `out` seen as (rows, cols); a temporary when no view exists."""
+    out2 = _view_2d(out, rows, cols)
+    if out2 is None:
+        tmp = np.empty((rows, cols), out.dtype)
+        _gemm_call(a, ta, b, tb, 1.0, 0.0, tmp, None, FASTFC_ACT_IDENTITY, 0.0)
+        out[...] = tmp.reshape(out.shape)
+    else:
+        _gemm_into(a, ta, b, tb, 1.0, 0.0, out2, None, FASTFC_ACT_IDENTITY, 0.0, inputs)
+    return out
 
 
 cdef int _act_backward(cnp.ndarray dy, cnp.ndarray y, int act, double slope, object dz,
@@ -625,3 +668,83 @@ def dropout_backward(grad_y, mask, p):
         with nogil:
             fastfc_ddropout_backward(nt, n, <double *>pg, pm, scale, <double *>pr)
     return res
+
+
+# ---------------------------------------------------------------- training-step kernels
+# Private helpers of the model API (fastfc.losses, fastfc.optim): they trust their caller
+# for shapes but still refuse what would make C read or write out of bounds.
+
+cdef int _require(object a, str name, int typenum, bint contiguous) except -1:
+    if type(a) is not np.ndarray or not _is_native(a, typenum) or not \
+            cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a) or (contiguous and not
+            cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)):
+        raise TypeError(f"{name} must be a writeable native {_dtype(typenum)} ndarray"
+                        + (" (C-contiguous)" if contiguous else ""))
+    return 0
+
+
+def _softmax_xent(z, labels, grad=None, prob=None, double grad_scale=1.0):
+    """Summed softmax cross-entropy of 2-D logits z for int64 labels; writes
+    (softmax - onehot) * grad_scale into grad and softmax into prob when given."""
+    if type(z) is not np.ndarray or z.ndim != 2:
+        raise ValueError("z must be a 2-D ndarray")
+    cdef int dt = cnp.PyArray_TYPE(<cnp.ndarray>z)
+    if dt != cnp.NPY_FLOAT and dt != cnp.NPY_DOUBLE:
+        raise TypeError(f"z must be float32 or float64, got {z.dtype}")
+    if z.strides[1] != z.itemsize:
+        z = np.ascontiguousarray(z)
+    cdef int64_t m = z.shape[0], n = z.shape[1]
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    if labels.shape != (m,):
+        raise ValueError(f"labels has shape {labels.shape}, expected ({m},)")
+    for name, a in (("grad", grad), ("prob", prob)):
+        if a is not None:
+            _require(a, name, dt, True)
+            if a.shape != (m, n):
+                raise ValueError(f"{name} has shape {a.shape}, expected {(m, n)}")
+    cdef void *pz = cnp.PyArray_DATA(<cnp.ndarray>z)
+    cdef int64_t rs = z.strides[0] // z.itemsize
+    cdef int64_t *pl = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>labels)
+    cdef void *pg = NULL if grad is None else cnp.PyArray_DATA(<cnp.ndarray>grad)
+    cdef void *pp = NULL if prob is None else cnp.PyArray_DATA(<cnp.ndarray>prob)
+    cdef double total
+    if dt == cnp.NPY_FLOAT:
+        with nogil:
+            total = fastfc_ssoftmax_xent(m, n, <float *>pz, rs, pl, <float>grad_scale,
+                                         <float *>pg, <float *>pp)
+    else:
+        with nogil:
+            total = fastfc_dsoftmax_xent(m, n, <double *>pz, rs, pl, grad_scale,
+                                         <double *>pg, <double *>pp)
+    if total == -1 and m > 0 and (labels.min() < 0 or labels.max() >= n):
+        raise ValueError(f"labels must be in [0, {n}), got values in "
+                         f"[{labels.min()}, {labels.max()}]")
+    return total
+
+
+def _adam_update(p, g, m, v, double lr, double beta1, double beta2, double eps,
+                 double weight_decay, bint decoupled, int64_t step):
+    """One in-place Adam/AdamW step over flat, C-contiguous buffers of one dtype."""
+    cdef int dt = cnp.PyArray_TYPE(<cnp.ndarray>p) if type(p) is np.ndarray else -1
+    if dt != cnp.NPY_FLOAT and dt != cnp.NPY_DOUBLE:
+        raise TypeError("p must be a float32 or float64 ndarray")
+    for name, a in (("p", p), ("g", g), ("m", m), ("v", v)):
+        _require(a, name, dt, True)
+        if a.size != p.size:
+            raise ValueError(f"{name} has {a.size} elements, p has {p.size}")
+    if step < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
+    cdef int64_t n = p.size
+    cdef void *pp = cnp.PyArray_DATA(<cnp.ndarray>p)
+    cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>g)
+    cdef void *pm = cnp.PyArray_DATA(<cnp.ndarray>m)
+    cdef void *pv = cnp.PyArray_DATA(<cnp.ndarray>v)
+    cdef int nt = _nthreads
+    if dt == cnp.NPY_FLOAT:
+        with nogil:
+            fastfc_sadam(nt, n, <float *>pp, <float *>pg, <float *>pm, <float *>pv, lr, beta1,
+                         beta2, eps, weight_decay, decoupled, step)
+    else:
+        with nogil:
+            fastfc_dadam(nt, n, <double *>pp, <double *>pg, <double *>pm, <double *>pv, lr,
+                         beta1, beta2, eps, weight_decay, decoupled, step)

@@ -1,0 +1,65 @@
+/* Training-step kernels: the fused softmax cross-entropy and the Adam update, each one
+ * pass over its data so a model step stays a few calls into C. */
+#include <math.h>
+#include <omp.h>
+#include "fastfc.h"
+#include "gemm/threads.h"
+
+/* Per row: lse = max + log(sum exp(z - max)); loss = lse - z[label];
+ * grad = (exp(z - lse) - onehot) * grad_scale. Returns the summed loss (in double),
+ * or -1 when a label is out of range (nothing is written past the bad row). */
+#define DEFINE_SOFTMAX_XENT(T, P, EXP, LOG)                                                \
+    double fastfc_##P##softmax_xent(int64_t m, int64_t n, const T *z, int64_t rs_z,        \
+                                    const int64_t *labels, T grad_scale, T *grad,          \
+                                    T *prob)                                               \
+    {                                                                                      \
+        double total = 0;                                                                  \
+        for (int64_t i = 0; i < m; i++) {                                                  \
+            const T *zr = z + i * rs_z;                                                    \
+            int64_t y = labels[i];                                                         \
+            if (y < 0 || y >= n) return -1;                                                \
+            T mx = zr[0];                                                                  \
+            for (int64_t j = 1; j < n; j++) mx = zr[j] > mx || zr[j] != zr[j] ? zr[j] : mx; \
+            T s = 0;                                                                       \
+            for (int64_t j = 0; j < n; j++) s += EXP(zr[j] - mx);                          \
+            T lse = mx + LOG(s);                                                           \
+            total += (double)(lse - zr[y]);                                                \
+            for (int64_t j = 0; j < n; j++) {                                              \
+                T p = EXP(zr[j] - lse);                                                    \
+                if (prob) prob[i * n + j] = p;                                             \
+                if (grad) grad[i * n + j] = (p - (j == y ? (T)1 : (T)0)) * grad_scale;     \
+            }                                                                              \
+        }                                                                                  \
+        return total;                                                                      \
+    }
+
+DEFINE_SOFTMAX_XENT(float, s, expf, logf)
+DEFINE_SOFTMAX_XENT(double, d, exp, log)
+
+/* Adam / AdamW (PyTorch's formulation), in place over flat parameter buffers:
+ * g += wd*p (L2, when !decoupled); m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+ * p *= 1 - lr*wd (when decoupled); p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). */
+#define DEFINE_ADAM(T, P, SQRT)                                                            \
+    void fastfc_##P##adam(int nthreads, int64_t n, T *p, const T *g, T *m, T *v, double lr, \
+                          double b1, double b2, double eps, double wd, int decoupled,      \
+                          int64_t step)                                                    \
+    {                                                                                      \
+        const T bc1 = (T)(1 - pow(b1, (double)step));                                      \
+        const T rbc2 = (T)(1 / sqrt(1 - pow(b2, (double)step)));                           \
+        const T step_size = (T)lr / bc1, c1 = (T)(1 - b1), c2 = (T)(1 - b2);               \
+        const T tb1 = (T)b1, tb2 = (T)b2, teps = (T)eps;                                   \
+        const T l2 = decoupled ? (T)0 : (T)wd, shrink = decoupled ? (T)(1 - lr * wd) : (T)1; \
+        int nt = fastfc_elementwise_threads(nthreads, n);                                  \
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")           \
+        for (int64_t i = 0; i < n; i++) {                                                  \
+            T gi = g[i] + l2 * p[i];                                                       \
+            T mi = tb1 * m[i] + c1 * gi;                                                   \
+            T vi = tb2 * v[i] + c2 * gi * gi;                                              \
+            m[i] = mi;                                                                     \
+            v[i] = vi;                                                                     \
+            p[i] = p[i] * shrink - step_size * mi / (SQRT(vi) * rbc2 + teps);              \
+        }                                                                                  \
+    }
+
+DEFINE_ADAM(float, s, sqrtf)
+DEFINE_ADAM(double, d, sqrt)
