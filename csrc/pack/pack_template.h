@@ -28,26 +28,39 @@ static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_
     }
 }
 
+/* One row of a micro-panel: a constant-size copy for the widths the tables use. */
+static inline void PK_CAT(copy_row_, PK_SUFFIX)(PK_T *restrict d, const PK_T *restrict s, int n)
+{
+    switch (n) {
+    case 8: memcpy(d, s, 8 * sizeof(PK_T)); break;
+    case 16: memcpy(d, s, 16 * sizeof(PK_T)); break;
+    case 24: memcpy(d, s, 24 * sizeof(PK_T)); break;
+    case 32: memcpy(d, s, 32 * sizeof(PK_T)); break;
+    default: for (int j = 0; j < n; j++) d[j] = s[j];
+    }
+}
+
 /* kc x nc block of B -> micro-panels of NR columns, each k-major (b_rs = NR),
- * columns past nc zero-filled. */
+ * columns past nc zero-filled. Row-major B is read row by row, in order. */
 static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_t rsb,
                                        int64_t csb, int64_t kc, int64_t nc, int NR)
 {
-    for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int64_t full = nc - nc % NR;
+    if (csb == 1) {
+        for (int64_t p = 0; p < kc; p++) {
+            const PK_T *src = b + p * rsb;
+            for (int64_t jr = 0; jr < full; jr += NR)
+                PK_CAT(copy_row_, PK_SUFFIX)(dst + jr * kc + p * NR, src + jr, NR);
+        }
+    }
+    for (int64_t jr = csb == 1 ? full : 0; jr < nc; jr += NR) {
         int nr = nc - jr < NR ? (int)(nc - jr) : NR;
         PK_T *d = dst + jr * kc;
         const PK_T *src = b + jr * csb;
-        if (csb == 1) {
-            for (int64_t p = 0; p < kc; p++) {
-                memcpy(d + p * NR, src + p * rsb, nr * sizeof(PK_T));
-                for (int j = nr; j < NR; j++) d[p * NR + j] = 0;
-            }
-        } else {
-            for (int j = 0; j < nr; j++)
-                for (int64_t p = 0; p < kc; p++) d[p * NR + j] = src[p * rsb + j * csb];
-            for (int64_t p = 0; p < kc; p++)
-                for (int j = nr; j < NR; j++) d[p * NR + j] = 0;
-        }
+        for (int j = 0; j < nr; j++)
+            for (int64_t p = 0; p < kc; p++) d[p * NR + j] = src[p * rsb + j * csb];
+        for (int64_t p = 0; p < kc; p++)
+            for (int j = nr; j < NR; j++) d[p * NR + j] = 0;
     }
 }
 #undef PK_T
