@@ -32,7 +32,7 @@ static void GF(post_act)(GT *c, int64_t rsc, int64_t csc, int mr, int nr, int ac
 /* Loops jr and ir around the micro-kernel for one mc x nc block of C. */
 static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int64_t pc,
                              int64_t mc, int64_t nc, int64_t kc, const GT *abuf,
-                             const GT *bbuf, GT *edge_b)
+                             const GT *bbuf, GT *edge_b, int pack_b_here)
 {
     const GCTX *x = g->ctx;
     const int MR = x->mr, NR = x->nr;
@@ -44,9 +44,9 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
         int nr = nc - jr < NR ? (int)(nc - jr) : NR;
         const GT *bp = bbuf + jr * kc;
         int64_t brs = NR;
-        if (!g->pack_b) {
+        if (pack_b_here || !g->pack_b) {
             const GT *src = g->b + pc * g->rsb + (jc + jr) * g->csb;
-            if (nr == NR) { bp = src; brs = g->rsb; }
+            if (nr == NR && !pack_b_here) { bp = src; brs = g->rsb; }
             else { GF(pack_b)(edge_b, src, g->rsb, g->csb, kc, nr, NR); bp = edge_b; }
         }
         const GT *bias = last && g->bias ? g->bias + jc + jr : NULL;
@@ -74,11 +74,14 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
     const int64_t KC = x->kc, MC = x->mc, NC = x->nc;
     const int64_t kmax = g->k < KC ? g->k : KC;
     GT *abuf = buf, *bbuf = buf + MC * kmax, *edge_b = bbuf + NC * kmax;
+    /* When all rows fit one MC block, each B micro-panel is used by one sweep of the
+     * micro-kernel: pack it right before, so it goes from memory to L1 only once. */
+    const int pack_b_here = g->pack_b && m1 - m0 <= MC;
     for (int64_t jc = n0; jc < n1; jc += NC) {
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < g->k; pc += KC) {
             int64_t kc = g->k - pc < KC ? g->k - pc : KC;
-            if (g->pack_b)
+            if (g->pack_b && !pack_b_here)
                 GF(pack_b)(bbuf, g->b + pc * g->rsb + jc * g->csb, g->rsb, g->csb, kc, nc, x->nr);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = m1 - ic < MC ? m1 - ic : MC;
@@ -89,7 +92,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
                     GF(pack_a)(abuf + (mc - mc % x->mr) * kc,
                                asrc + (mc - mc % x->mr) * g->rsa, g->rsa, g->csa,
                                mc % x->mr, kc, x->mr);
-                GF(macro_kernel)(g, ic, jc, pc, mc, nc, kc, abuf, bbuf, edge_b);
+                GF(macro_kernel)(g, ic, jc, pc, mc, nc, kc, abuf, bbuf, edge_b, pack_b_here);
             }
         }
     }
