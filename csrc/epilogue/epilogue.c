@@ -4,9 +4,34 @@
 #include "epilogue/act.h"
 #include "gemm/threads.h"
 
-/* Threads split the columns; every db[j] is summed over rows in order, so the result
- * does not depend on the thread count. */
+/* Columns [j0, j1) of all rows. `act` is a constant after inlining into the switch
+ * below, so each activation gets its own vectorized loop. Every db[j] is summed over
+ * rows in order: the result does not depend on how columns are split. */
 #define DEFINE_ACT_BACKWARD(T, P)                                                          \
+    static inline __attribute__((always_inline)) void P##cols(                             \
+        int64_t m, int64_t n, int64_t j0, int64_t j1, const T *dy, int64_t rs_dy,          \
+        int64_t cs_dy, const T *y, int64_t rs_y, int64_t cs_y, const int act, T slope,     \
+        T *dz, T *db)                                                                      \
+    {                                                                                      \
+        if (db) for (int64_t j = j0; j < j1; j++) db[j] = 0;                               \
+        for (int64_t i = 0; i < m; i++) {                                                  \
+            const T *dyr = dy + i * rs_dy, *yr = y + i * rs_y;                             \
+            T *dzr = dz ? dz + i * n : NULL;                                               \
+            if (cs_dy == 1 && cs_y == 1 && dzr && db) {                                    \
+                for (int64_t j = j0; j < j1; j++) {                                        \
+                    T g = act_grad_##P(dyr[j], yr[j], act, slope);                         \
+                    dzr[j] = g;                                                            \
+                    db[j] += g;                                                            \
+                }                                                                          \
+                continue;                                                                  \
+            }                                                                              \
+            for (int64_t j = j0; j < j1; j++) {                                            \
+                T g = act_grad_##P(dyr[j * cs_dy], yr[j * cs_y], act, slope);              \
+                if (dzr) dzr[j] = g;                                                       \
+                if (db) db[j] += g;                                                        \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
     void fastfc_##P##act_backward(int nthreads, int64_t m, int64_t n,                      \
                                   const T *dy, int64_t rs_dy, int64_t cs_dy,               \
                                   const T *y, int64_t rs_y, int64_t cs_y,                  \
@@ -24,16 +49,22 @@
             int64_t j0, j1;                                                                \
             fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, unit,      \
                                 &j0, &j1);                                                 \
-            if (db) for (int64_t j = j0; j < j1; j++) db[j] = 0;                           \
-            for (int64_t i = 0; i < m; i++) {                                              \
-                const T *dyr = dy + i * rs_dy, *yr = y + i * rs_y;                         \
-                T *dzr = dz ? dz + i * n : NULL;                                           \
-                for (int64_t j = j0; j < j1; j++) {                                        \
-                    T g = act == FASTFC_ACT_IDENTITY                                       \
-                        ? dyr[j * cs_dy] : act_grad_##P(dyr[j * cs_dy], yr[j * cs_y], act, slope); \
-                    if (dzr) dzr[j] = g;                                                   \
-                    if (db) db[j] += g;                                                    \
-                }                                                                          \
+            switch (act) {                                                                 \
+            case FASTFC_ACT_RELU:                                                          \
+                P##cols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, FASTFC_ACT_RELU,    \
+                        slope, dz, db); break;                                             \
+            case FASTFC_ACT_LEAKY_RELU:                                                    \
+                P##cols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y,                     \
+                        FASTFC_ACT_LEAKY_RELU, slope, dz, db); break;                      \
+            case FASTFC_ACT_SIGMOID:                                                       \
+                P##cols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, FASTFC_ACT_SIGMOID, \
+                        slope, dz, db); break;                                             \
+            case FASTFC_ACT_TANH:                                                          \
+                P##cols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, FASTFC_ACT_TANH,    \
+                        slope, dz, db); break;                                             \
+            default:                                                                       \
+                P##cols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y,                     \
+                        FASTFC_ACT_IDENTITY, slope, dz, db);                               \
             }                                                                              \
         }                                                                                  \
     }

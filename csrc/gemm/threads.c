@@ -3,8 +3,6 @@
 #include "fastfc.h"
 #include "gemm/threads.h"
 
-/* Below this many multiply-adds a parallel region costs more than it saves. */
-#define FASTFC_MIN_PARALLEL_MNK 150000
 #define FASTFC_MIN_PARALLEL_ELEMS (1 << 16)
 
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,

@@ -4,6 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Below this many multiply-adds a parallel region costs more than it saves (measured
+ * on 256x64x10 vs 32x64x64, bench/). */
+#define FASTFC_MIN_PARALLEL_MNK 150000
+
 /* Threads to use and a tm x tn grid over C (tm*tn == result). Each thread owns a block
  * of whole micro-tiles, so no element depends on the thread count. */
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,

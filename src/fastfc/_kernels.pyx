@@ -527,36 +527,58 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     if db is not grad_b:
         grad_b[...] = db
     inputs = [grad_y, x, w, y]
-    grad_x = None
+    grad_x = dx2 = None
+    cdef bint dx_tmp = False, dw_tmp
     if compute_grad_x:
         if gx_out is None:
             grad_x = np.empty(x.shape[:-1] + (nin,), _dtype(dt))
-            _gemm_call(dz, False, wd, True, 1.0, 0.0, _as_2d(grad_x, rows, nin), None,
-                       FASTFC_ACT_IDENTITY, 0.0)
         else:
             grad_x = _check_out(gx_out, x.shape[:-1] + (nin,), dt, "linear_backward (grad_x)")
-            _gemm_into_nd(dz, False, wd, True, grad_x, rows, nin, inputs)
-    if gw_out is None:
-        grad_w = _empty2(nin, nout, dt)
-        _gemm_call(x2, True, dz, False, 1.0, 0.0, grad_w, None, FASTFC_ACT_IDENTITY, 0.0)
-    else:
-        grad_w = _check_out(gw_out, (nin, nout), dt, "linear_backward (grad_w)")
-        _gemm_into(x2, True, dz, False, 1.0, 0.0, grad_w, None, FASTFC_ACT_IDENTITY, 0.0,
-                   inputs)
+        dx2, dx_tmp = _writable_2d(grad_x, rows, nin, inputs)
+    grad_w = _empty2(nin, nout, dt) if gw_out is None else \
+        _check_out(gw_out, (nin, nout), dt, "linear_backward (grad_w)")
+    dw2, dw_tmp = _writable_2d(grad_w, nin, nout, inputs)
+    _gemm_pair(dz, wd, dx2, x2, dw2)
+    if dx_tmp:
+        grad_x[...] = dx2.reshape(grad_x.shape)
+    if dw_tmp:
+        grad_w[...] = dw2
     return grad_x, grad_w, grad_b
 
 
-cdef object _gemm_into_nd(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, object out,
-                          int64_t rows, int64_t cols, list inputs):
-    """Product into an N-d `out` seen as (rows, cols); a temporary when no view exists."""
-    out2 = _view_2d(out, rows, cols)
-    if out2 is None:
-        tmp = np.empty((rows, cols), out.dtype)
-        _gemm_call(a, ta, b, tb, 1.0, 0.0, tmp, None, FASTFC_ACT_IDENTITY, 0.0)
-        out[...] = tmp.reshape(out.shape)
+cdef tuple _writable_2d(object out, int64_t rows, int64_t cols, list inputs):
+    """(out as a (rows, cols) array the kernel may write, whether it is a temporary):
+    a temporary when no view exists or out overlaps an input."""
+    v = _view_2d(out, rows, cols)
+    if v is None or _overlaps(out, inputs):
+        return _empty2(rows, cols, cnp.PyArray_TYPE(<cnp.ndarray>out)), True
+    return v, False
+
+
+cdef int _gemm_pair(cnp.ndarray dz, cnp.ndarray w, object dx, cnp.ndarray x,
+                    cnp.ndarray dw) except -1:
+    """dx = dz @ w.T (skipped when dx is None) and dw = x.T @ dz, side by side."""
+    cdef fastfc_gemm_spec s0, s1
+    s0.m = s0.n = s0.k = 0
+    if dx is not None:
+        s0.m, s0.n, s0.k = cnp.PyArray_DIMS(dz)[0], cnp.PyArray_DIMS(w)[0], cnp.PyArray_DIMS(dz)[1]
+        s0.a, s0.rsa, s0.csa = cnp.PyArray_DATA(dz), _es(dz, 0), _es(dz, 1)
+        s0.b, s0.rsb, s0.csb = cnp.PyArray_DATA(w), _es(w, 1), _es(w, 0)
+        s0.c, s0.rsc, s0.csc = cnp.PyArray_DATA(<cnp.ndarray>dx), _es(dx, 0), _es(dx, 1)
+    s1.m, s1.n, s1.k = cnp.PyArray_DIMS(x)[1], cnp.PyArray_DIMS(dz)[1], cnp.PyArray_DIMS(x)[0]
+    s1.a, s1.rsa, s1.csa = cnp.PyArray_DATA(x), _es(x, 1), _es(x, 0)
+    s1.b, s1.rsb, s1.csb = cnp.PyArray_DATA(dz), _es(dz, 0), _es(dz, 1)
+    s1.c, s1.rsc, s1.csc = cnp.PyArray_DATA(dw), _es(dw, 0), _es(dw, 1)
+    cdef int nt = _nthreads, rc
+    if cnp.PyArray_TYPE(dw) == cnp.NPY_FLOAT:
+        with nogil:
+            rc = fastfc_sgemm_pair(nt, &s0, &s1)
     else:
-        _gemm_into(a, ta, b, tb, 1.0, 0.0, out2, None, FASTFC_ACT_IDENTITY, 0.0, inputs)
-    return out
+        with nogil:
+            rc = fastfc_dgemm_pair(nt, &s0, &s1)
+    if rc:
+        raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
+    return 0
 
 
 cdef int _act_backward(cnp.ndarray dy, cnp.ndarray y, int act, double slope, object dz,
