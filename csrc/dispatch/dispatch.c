@@ -33,6 +33,13 @@ int fastfc_init(int wanted)
         registered = 1;
     }
     int best = fastfc_cpu_best_isa();
+#ifdef FASTFC_X86
+    if (wanted == FASTFC_ISA_AVX512_EMULATED && best >= FASTFC_ISA_AVX2) {
+        table = &fastfc_table_avx512_emulated;
+        isa_in_use = wanted;
+        return wanted;
+    }
+#endif
     int isa = wanted < best ? wanted : best;
     if (isa < FASTFC_ISA_GENERIC) isa = FASTFC_ISA_GENERIC;
 #ifdef FASTFC_X86

@@ -33,6 +33,7 @@ extern const fastfc_isa_table fastfc_table_generic;
 #ifdef FASTFC_X86
 extern const fastfc_isa_table fastfc_table_avx2;
 extern const fastfc_isa_table fastfc_table_avx512;
+extern const fastfc_isa_table fastfc_table_avx512_emulated;
 #endif
 
 const fastfc_isa_table *fastfc_table(void);

@@ -17,7 +17,9 @@ enum fastfc_act {
     FASTFC_ACT_TANH = 4
 };
 
-enum fastfc_isa { FASTFC_ISA_GENERIC = 0, FASTFC_ISA_AVX2 = 1, FASTFC_ISA_AVX512 = 2 };
+/* AVX512_EMULATED: the AVX-512 kernels' source compiled for AVX2, for tests only. */
+enum fastfc_isa { FASTFC_ISA_GENERIC = 0, FASTFC_ISA_AVX2 = 1, FASTFC_ISA_AVX512 = 2,
+                  FASTFC_ISA_AVX512_EMULATED = 3 };
 
 /* Dispatch: pick kernels once at import. Returns the ISA in use (at most `wanted`). */
 int fastfc_init(int wanted);

@@ -18,6 +18,8 @@ cdef extern from *:
     int omp_get_max_threads() nogil
 
 ISA_NAMES = ("generic", "avx2", "avx512")
+# Test-only: the AVX-512 kernels' source compiled for AVX2 (needs an AVX2 CPU).
+EMULATED_ISA = "avx512-emulated"
 ACTIVATIONS = {"identity": FASTFC_ACT_IDENTITY, "relu": FASTFC_ACT_RELU,
                "leaky_relu": FASTFC_ACT_LEAKY_RELU, "sigmoid": FASTFC_ACT_SIGMOID,
                "tanh": FASTFC_ACT_TANH}
@@ -26,11 +28,14 @@ ACTIVATIONS = {"identity": FASTFC_ACT_IDENTITY, "relu": FASTFC_ACT_RELU,
 def _init_isa():
     wanted = os.environ.get("FASTFC_ISA", "").strip().lower()
     best = fastfc_cpu_best_isa()
+    if wanted == EMULATED_ISA and best >= ISA_NAMES.index("avx2"):
+        fastfc_init(3)
+        return EMULATED_ISA
     if not wanted:
         return ISA_NAMES[fastfc_init(best)]
     if wanted not in ISA_NAMES:
-        warnings.warn(f"FASTFC_ISA={wanted!r} is not one of {ISA_NAMES}; using "
-                      f"{ISA_NAMES[best]!r}", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"FASTFC_ISA={wanted!r} is not one of {ISA_NAMES + (EMULATED_ISA,)}; "
+                      f"using {ISA_NAMES[best]!r}", RuntimeWarning, stacklevel=2)
         return ISA_NAMES[fastfc_init(best)]
     if ISA_NAMES.index(wanted) > best:
         warnings.warn(f"FASTFC_ISA={wanted!r} is not supported by this CPU; using "
@@ -81,6 +86,8 @@ def get_config():
         "isa": ISA,
         "cpu_isa": CPU_ISA,
         "isas_supported": ISA_NAMES[:ISA_NAMES.index(CPU_ISA) + 1],
+        "isas_testable": ISA_NAMES[:ISA_NAMES.index(CPU_ISA) + 1] + (
+            (EMULATED_ISA,) if CPU_ISA != "generic" else ()),
         "threads": _nthreads,
         "openmp": f"OpenMP {fastfc_openmp_version()}",
         "blocks_float32": dict(zip(names, [s[i] for i in range(5)])),

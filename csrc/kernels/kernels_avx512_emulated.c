@@ -1,0 +1,8 @@
+/* The AVX-512 kernels' source built for AVX2 (GCC splits each 512-bit vector in two), so
+ * the 12x32 / 8x24 tiles, their block sizes and edges are tested on CPUs without AVX-512.
+ * Test-only path: FASTFC_ISA=avx512-emulated. Slow (the accumulators spill). */
+#define fastfc_sgemm_avx512_12x32 fastfc_sgemm_avx512emu_12x32
+#define fastfc_dgemm_avx512_8x24 fastfc_dgemm_avx512emu_8x24
+#define fma_peak_avx512 fma_peak_avx512emu
+#define fastfc_table_avx512 fastfc_table_avx512_emulated
+#include "kernels_avx512.c"
