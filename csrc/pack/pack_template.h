@@ -41,18 +41,15 @@ static inline void PK_CAT(copy_row_, PK_SUFFIX)(PK_T *restrict d, const PK_T *re
 }
 
 /* kc x nc block of B -> micro-panels of NR columns, each k-major (b_rs = NR),
- * columns past nc zero-filled. Row-major B is read row by row, in order. */
+ * columns past nc zero-filled. */
 static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_t rsb,
                                        int64_t csb, int64_t kc, int64_t nc, int NR)
 {
     const int64_t full = nc - nc % NR;
-    if (csb == 1) {
-        for (int64_t p = 0; p < kc; p++) {
-            const PK_T *src = b + p * rsb;
-            for (int64_t jr = 0; jr < full; jr += NR)
-                PK_CAT(copy_row_, PK_SUFFIX)(dst + jr * kc + p * NR, src + jr, NR);
-        }
-    }
+    if (csb == 1)
+        for (int64_t jr = 0; jr < full; jr += NR)
+            for (int64_t p = 0; p < kc; p++)
+                PK_CAT(copy_row_, PK_SUFFIX)(dst + jr * kc + p * NR, b + p * rsb + jr, NR);
     for (int64_t jr = csb == 1 ? full : 0; jr < nc; jr += NR) {
         int nr = nc - jr < NR ? (int)(nc - jr) : NR;
         PK_T *d = dst + jr * kc;
