@@ -33,3 +33,12 @@ def show_config() -> None:
     for dt in ("float32", "float64"):
         blocks = cfg[f"blocks_{dt}"]
         print(f"  blocks {dt:8s}: " + " ".join(f"{k}={v}" for k, v in blocks.items()))
+
+from fastfc import initializers, losses, optim  # noqa: E402
+from fastfc.layers import (BatchNorm, Dense, Dropout, Flatten, GlobalAvgPool,  # noqa: E402
+                           LeakyReLU, ReLU, Sigmoid, Softmax, Tanh)
+from fastfc.model import History, Sequential, load  # noqa: E402
+
+__all__ += ["Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm",
+            "Flatten", "GlobalAvgPool", "Sequential", "History", "load", "optim", "losses",
+            "initializers"]

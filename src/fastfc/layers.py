@@ -1,0 +1,356 @@
+"""Layers of a Sequential model, each a small class in the spirit of micrograd.
+
+A layer has ``forward(x, training)`` and ``backward(grad)`` (which returns the gradient
+of its input), ``params`` and ``grads`` (dicts of arrays, updated in place), and a JSON
+``get_config()``. Buffers are allocated once per batch shape and reused, so a training
+step allocates nothing new.
+"""
+import numpy as np
+
+import fastfc
+from fastfc import initializers
+
+RELU_FAMILY = ("relu", "leaky_relu")
+
+
+class Layer:
+    """Base class: no parameters, shape-preserving."""
+    params = {}
+    grads = {}
+    needs_input_grad = True
+
+    def output_shape(self, in_shape):
+        return in_shape
+
+    def init_params(self, rng, dtype):
+        """Create the parameters (and zeroed gradients) with `rng`."""
+
+    def get_config(self):
+        return {}
+
+    def describe(self):
+        """A short name for summaries."""
+        return type(self).__name__
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _buffer(buf, shape, dtype):
+    """`buf` when it already has this shape and dtype, else a new array."""
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        return np.empty(shape, dtype)
+    return buf
+
+
+class Dense(Layer):
+    """``act(x @ W + b)`` over the last axis; W has shape (in_features, out_features).
+
+    The bias and activation run fused in ``fastfc.linear``; the backward pass is one
+    ``fastfc.linear_backward`` call writing straight into the gradient buffers.
+
+    Examples
+    --------
+    >>> import numpy as np, fastfc
+    >>> layer = fastfc.Dense(3, 2, activation="relu")
+    >>> layer.init_params(np.random.default_rng(0), np.float64)
+    >>> layer.forward(np.ones((4, 3))).shape
+    (4, 2)
+    """
+
+    def __init__(self, in_features, out_features, activation=None, use_bias=True, init=None,
+                 negative_slope=0.01):
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Dense: {name} must be a positive int, got {v!r}")
+        if activation not in (None, *fastfc.ACTIVATIONS):
+            raise ValueError(f"Dense: unknown activation {activation!r}; valid: "
+                             f"{', '.join(fastfc.ACTIVATIONS)} or None")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.activation, self.use_bias = activation, bool(use_bias)
+        self.negative_slope = float(negative_slope)
+        if init is None:
+            init = "he_normal" if activation in RELU_FAMILY else "xavier_uniform"
+        self.init = init
+        self._init_fn = initializers.get(init)
+        self._x = self._y = self._gx = None
+
+    def output_shape(self, in_shape):
+        if in_shape[-1] != self.in_features:
+            raise ValueError(f"Dense expects {self.in_features} input features, got input "
+                             f"shape {in_shape}")
+        return in_shape[:-1] + (self.out_features,)
+
+    def init_params(self, rng, dtype):
+        w = self._init_fn(rng, (self.in_features, self.out_features), self.in_features,
+                          self.out_features, dtype)
+        self.params = {"W": np.asarray(w, dtype)}
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.out_features, dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def forward(self, x, training=False):
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"Dense expects {self.in_features} input features, got input "
+                             f"shape {x.shape}")
+        w = self.params["W"]
+        self._y = _buffer(self._y, x.shape[:-1] + (self.out_features,), w.dtype)
+        self._x = x
+        return fastfc.linear(x, w, self.params.get("b"), activation=self.activation,
+                             negative_slope=self.negative_slope, out=self._y)
+
+    def backward(self, grad):
+        if self.needs_input_grad:
+            self._gx = _buffer(self._gx, self._x.shape, grad.dtype)
+        gb = self.grads.get("b")
+        gx, _, gbias = fastfc.linear_backward(
+            grad, self._x, self.params["W"], y=self._y, activation=self.activation,
+            negative_slope=self.negative_slope, compute_grad_x=self.needs_input_grad,
+            out=(self._gx if self.needs_input_grad else None, self.grads["W"], gb))
+        return gx
+
+    def get_config(self):
+        init = self.init if isinstance(self.init, str) else None
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "activation": self.activation, "use_bias": self.use_bias, "init": init,
+                "negative_slope": self.negative_slope}
+
+    def describe(self):
+        act = f", {self.activation}" if self.activation else ""
+        return f"Dense({self.in_features} -> {self.out_features}{act})"
+
+    def to_conv_kernel(self, height, width, channels):
+        """The (height, width, channels, out) kernel of the valid convolution that equals
+        this layer applied to a flattened (height, width, channels) map (C order)."""
+        if height * width * channels != self.in_features:
+            raise ValueError(f"to_conv_kernel: {height}x{width}x{channels} = "
+                             f"{height * width * channels} != in_features {self.in_features}")
+        return self.params["W"].reshape(height, width, channels, self.out_features).copy()
+
+    @classmethod
+    def from_conv_kernel(cls, kernel, bias=None, activation=None):
+        """A Dense equal to the valid convolution with `kernel` (h, w, c, out) over an
+        (h, w, c) map, for inputs flattened in C order."""
+        kernel = np.asarray(kernel)
+        if kernel.ndim != 4:
+            raise ValueError(f"from_conv_kernel: kernel must be (h, w, c, out), got shape "
+                             f"{kernel.shape}")
+        h, w, c, out = kernel.shape
+        layer = cls(h * w * c, out, activation=activation, use_bias=bias is not None)
+        layer.params = {"W": kernel.reshape(h * w * c, out).copy()}
+        if bias is not None:
+            layer.params["b"] = np.asarray(bias, kernel.dtype).reshape(out).copy()
+        layer.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
+        return layer
+
+
+# Activations as (forward, derivative from the output) pairs, as in scikit-learn.
+def _relu(x, out):
+    return np.maximum(x, 0, out=out)
+
+
+def _relu_grad(y, g, out, slope):
+    return np.multiply(g, y > 0, out=out)
+
+
+def _leaky(x, out, slope):
+    return np.multiply(x, np.where(x < 0, x.dtype.type(slope), x.dtype.type(1)), out=out)
+
+
+def _leaky_grad(y, g, out, slope):
+    return np.multiply(g, np.where(y > 0, y.dtype.type(1), y.dtype.type(slope)), out=out)
+
+
+def _sigmoid(x, out):
+    e = np.exp(-np.abs(x))
+    out[...] = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return out
+
+
+def _sigmoid_grad(y, g, out, slope):
+    return np.multiply(g, y * (1 - y), out=out)
+
+
+def _tanh(x, out):
+    return np.tanh(x, out=out)
+
+
+def _tanh_grad(y, g, out, slope):
+    return np.multiply(g, 1 - y * y, out=out)
+
+
+def _softmax(x, out):
+    np.subtract(x, x.max(axis=-1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=-1, keepdims=True)
+    return out
+
+
+def _softmax_grad(y, g, out, slope):
+    np.multiply(g, y, out=out)
+    out -= y * out.sum(axis=-1, keepdims=True)
+    return out
+
+
+class Activation(Layer):
+    """An elementwise activation layer; its derivative is computed from its output."""
+    forward_fn = backward_fn = None
+
+    def __init__(self):
+        self._y = self._gx = None
+
+    def forward(self, x, training=False):
+        self._y = _buffer(self._y, x.shape, x.dtype)
+        return type(self).forward_fn(x, self._y)
+
+    def backward(self, grad):
+        self._gx = _buffer(self._gx, grad.shape, grad.dtype)
+        return type(self).backward_fn(self._y, grad, self._gx, 0.0)
+
+
+class ReLU(Activation):
+    forward_fn, backward_fn = _relu, _relu_grad
+
+
+class Sigmoid(Activation):
+    forward_fn, backward_fn = _sigmoid, _sigmoid_grad
+
+
+class Tanh(Activation):
+    forward_fn, backward_fn = _tanh, _tanh_grad
+
+
+class Softmax(Activation):
+    forward_fn, backward_fn = _softmax, _softmax_grad
+
+
+class LeakyReLU(Activation):
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x, training=False):
+        self._y = _buffer(self._y, x.shape, x.dtype)
+        return _leaky(x, self._y, self.negative_slope)
+
+    def backward(self, grad):
+        self._gx = _buffer(self._gx, grad.shape, grad.dtype)
+        return _leaky_grad(self._y, grad, self._gx, self.negative_slope)
+
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
+
+
+class Dropout(Layer):
+    """Inverted dropout in training, identity in evaluation. The mask of call t is a pure
+    function of (seed, t, element), so a seeded model trains identically every time."""
+
+    def __init__(self, p=0.5, seed=0):
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p, self.seed, self.calls = float(p), int(seed), 0
+        self._y = self._gx = self._mask = None
+
+    def forward(self, x, training=False):
+        if not training or self.p == 0:
+            self._mask = None
+            return x
+        self._y = _buffer(self._y, x.shape, x.dtype)
+        y, self._mask = fastfc.dropout(x, self.p, seed=self.seed, stream=self.calls, out=self._y)
+        self.calls += 1
+        return y
+
+    def backward(self, grad):
+        if self._mask is None:
+            return grad
+        return fastfc.dropout_backward(grad, self._mask, self.p)
+
+    def get_config(self):
+        return {"p": self.p, "seed": self.seed}
+
+
+class BatchNorm(Layer):
+    """Batch normalization over the last axis (1-d features): batch statistics in
+    training, running statistics in evaluation."""
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5):
+        self.num_features, self.momentum, self.eps = int(num_features), float(momentum), float(eps)
+        self.running_mean = self.running_var = None
+
+    def output_shape(self, in_shape):
+        if in_shape[-1] != self.num_features:
+            raise ValueError(f"BatchNorm expects {self.num_features} features, got input "
+                             f"shape {in_shape}")
+        return in_shape
+
+    def init_params(self, rng, dtype):
+        self.params = {"gamma": np.ones(self.num_features, dtype),
+                       "beta": np.zeros(self.num_features, dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.running_mean = np.zeros(self.num_features, dtype)
+        self.running_var = np.ones(self.num_features, dtype)
+
+    def forward(self, x, training=False):
+        axes = tuple(range(x.ndim - 1))
+        if training:
+            mean, var = x.mean(axis=axes), x.var(axis=axes)
+            n = x.size // self.num_features
+            self.running_mean *= 1 - self.momentum
+            self.running_mean += self.momentum * mean
+            self.running_var *= 1 - self.momentum
+            self.running_var += self.momentum * var * (n / max(n - 1, 1))
+        else:
+            mean, var = self.running_mean, self.running_var
+        self._inv_std = 1 / np.sqrt(var + self.eps)
+        self._xhat = (x - mean) * self._inv_std
+        return self._xhat * self.params["gamma"] + self.params["beta"]
+
+    def backward(self, grad):
+        axes = tuple(range(grad.ndim - 1))
+        xhat, n = self._xhat, grad.size // self.num_features
+        self.grads["gamma"][...] = (grad * xhat).sum(axis=axes)
+        self.grads["beta"][...] = grad.sum(axis=axes)
+        dxhat = grad * self.params["gamma"]
+        return self._inv_std / n * (n * dxhat - dxhat.sum(axis=axes)
+                                    - xhat * (dxhat * xhat).sum(axis=axes))
+
+    def get_config(self):
+        return {"num_features": self.num_features, "momentum": self.momentum, "eps": self.eps}
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1*d2*...), C order."""
+
+    def output_shape(self, in_shape):
+        return (int(np.prod(in_shape)),)
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad):
+        return grad.reshape(self._shape)
+
+
+class GlobalAvgPool(Layer):
+    """(N, H, W, C) -> (N, C), the mean over H and W."""
+
+    def output_shape(self, in_shape):
+        if len(in_shape) != 3:
+            raise ValueError(f"GlobalAvgPool expects (H, W, C) maps, got {in_shape}")
+        return in_shape[-1:]
+
+    def forward(self, x, training=False):
+        if x.ndim != 4:
+            raise ValueError(f"GlobalAvgPool expects (N, H, W, C) input, got shape {x.shape}")
+        self._shape = x.shape
+        return x.mean(axis=(1, 2))
+
+    def backward(self, grad):
+        n, h, w, c = self._shape
+        return np.broadcast_to((grad / (h * w))[:, None, None, :], self._shape).copy()
+
+
+LAYERS = {cls.__name__: cls for cls in (Dense, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout,
+                                         BatchNorm, Flatten, GlobalAvgPool)}

@@ -1,0 +1,164 @@
+"""Losses of the model output z: a dictionary from names to classes, as in scikit-learn.
+
+``loss(z, y, grad)`` returns the mean loss over the batch and writes d loss / d z into the
+preallocated ``grad``. The fused pairs (softmax + cross-entropy, sigmoid + binary
+cross-entropy) take logits: their gradient is ``(p - y) / batch``, stable for any z.
+"""
+import numpy as np
+
+from fastfc import _kernels
+
+
+class Loss:
+    classifier = True
+
+    def check_targets(self, y, n_out, n):
+        """y as the array this loss needs, or a ValueError naming what is wrong."""
+        raise NotImplementedError
+
+    def predict(self, z):
+        return z
+
+    def proba(self, z):
+        return z
+
+
+def _labels(y, n_out, n):
+    y = np.asarray(y)
+    if y.shape[0] != n:
+        raise ValueError(f"y has {y.shape[0]} rows but X has {n}")
+    if y.ndim == 2 and y.shape[1] == n_out and n_out > 1:  # one-hot / probabilities
+        return np.ascontiguousarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be integer labels of shape ({n},) or one-hot ({n}, {n_out}),"
+                         f" got shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.all(np.equal(np.mod(y, 1), 0)):
+            raise ValueError("y holds non-integer labels")
+    elif y.dtype.kind not in "iub":
+        raise TypeError(f"y has dtype {y.dtype}; expected integer class labels")
+    if n and (y.min() < 0 or y.max() >= n_out):
+        raise ValueError(f"labels must be in [0, {n_out}), got values in [{y.min()}, {y.max()}]")
+    return y.astype(np.int64)
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax + cross-entropy, fused: lse = m + log sum exp(z - m), loss = lse - z_y."""
+
+    def check_targets(self, y, n_out, n):
+        return _labels(y, n_out, n)
+
+    def __call__(self, z, y, grad):
+        n = z.shape[0]
+        if y.ndim == 1:
+            return _kernels._softmax_xent(z, y, grad, None, 1.0 / n) / n
+        # one-hot or probability rows: d/dz sum_j y_j (lse - z_j) = (sum_j y_j) p - y
+        _kernels._softmax_xent(z, np.zeros(n, np.int64), None, grad, 1.0)
+        zmax = z.max(axis=1, keepdims=True)
+        lse = zmax + np.log(np.exp(z - zmax).sum(axis=1, keepdims=True))
+        loss = float(np.sum(y * (lse - z)) / n)
+        np.multiply(grad, y.sum(axis=1, keepdims=True), out=grad)
+        grad -= y
+        grad /= n
+        return loss
+
+    def predict(self, z):
+        return np.argmax(z, axis=1)
+
+    def proba(self, z):
+        p = np.empty_like(z)
+        _kernels._softmax_xent(z, np.zeros(z.shape[0], np.int64), None, p, 1.0)
+        return p
+
+
+class SigmoidBinaryCrossEntropy(Loss):
+    """Sigmoid + binary cross-entropy from logits: max(z, 0) - z*y + log1p(exp(-|z|))."""
+
+    def check_targets(self, y, n_out, n):
+        y = np.asarray(y, np.float64)
+        if y.shape[0] != n:
+            raise ValueError(f"y has {y.shape[0]} rows but X has {n}")
+        y = y.reshape(n, -1)
+        if y.shape[1] != n_out:
+            raise ValueError(f"y has {y.shape[1]} columns, the model outputs {n_out}")
+        if n and (y.min() < 0 or y.max() > 1):
+            raise ValueError("binary cross-entropy targets must be in [0, 1]")
+        return y
+
+    def __call__(self, z, y, grad):
+        loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        np.subtract(_sigmoid(z), y, out=grad)
+        grad /= z.shape[0]
+        return float(loss.sum() / z.shape[0])
+
+    def predict(self, z):
+        labels = (z > 0).astype(np.int64)
+        return labels[:, 0] if labels.shape[1] == 1 else labels
+
+    def proba(self, z):
+        return _sigmoid(z)
+
+
+def _sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class MeanSquaredError(Loss):
+    """Mean over all elements of (z - y)^2."""
+    classifier = False
+
+    def check_targets(self, y, n_out, n):
+        y = np.asarray(y, np.float64)
+        if y.shape[0] != n:
+            raise ValueError(f"y has {y.shape[0]} rows but X has {n}")
+        y = y.reshape(n, -1)
+        if y.shape[1] != n_out:
+            raise ValueError(f"y has {y.shape[1]} columns, the model outputs {n_out}")
+        return y
+
+    def __call__(self, z, y, grad):
+        np.subtract(z, y, out=grad)
+        loss = float(np.vdot(grad, grad) / grad.size)
+        grad *= 2.0 / grad.size
+        return loss
+
+
+class MulticlassHinge(Loss):
+    """Multiclass SVM loss (Weston-Watkins): sum over j != y of max(0, z_j - z_y + 1)."""
+
+    def check_targets(self, y, n_out, n):
+        y = _labels(y, n_out, n)
+        if y.ndim != 1:
+            y = np.argmax(y, axis=1)
+        return y
+
+    def __call__(self, z, y, grad):
+        n = z.shape[0]
+        rows = np.arange(n)
+        margins = z - z[rows, y][:, None] + 1
+        margins[rows, y] = 0
+        active = margins > 0
+        loss = float(np.sum(margins * active) / n)
+        grad[...] = active
+        grad[rows, y] = -active.sum(axis=1)
+        grad /= n
+        return loss
+
+    def predict(self, z):
+        return np.argmax(z, axis=1)
+
+
+LOSSES = {
+    "softmax_cross_entropy": SoftmaxCrossEntropy, "cross_entropy": SoftmaxCrossEntropy,
+    "binary_cross_entropy": SigmoidBinaryCrossEntropy, "mse": MeanSquaredError,
+    "hinge": MulticlassHinge,
+}
+
+
+def get(loss):
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str) and loss in LOSSES:
+        return LOSSES[loss]()
+    raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")

@@ -1,0 +1,330 @@
+"""Sequential: a list of layers, a loss and an optimizer, trained with fit().
+
+All parameters live in one flat buffer and all gradients in another (each layer's arrays
+are views into them), so the optimizer step is one pass and a training step is a few
+calls into C: one ``linear`` and one ``linear_backward`` per Dense, one fused loss and one
+fused optimizer update.
+"""
+import json
+import sys
+import time
+
+import numpy as np
+
+from fastfc import layers as layers_mod
+from fastfc import losses as losses_mod
+from fastfc import optim as optim_mod
+
+
+class History:
+    """Per-epoch metrics of fit(): ``history.history["loss"]``, ``["val_accuracy"]``..."""
+
+    def __init__(self):
+        self.history = {}
+        self.epochs = 0
+
+    def append(self, **metrics):
+        for k, v in metrics.items():
+            self.history.setdefault(k, []).append(float(v))
+        self.epochs += 1
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def plot(self, path):
+        """Save the training/validation loss and accuracy curves to `path` (matplotlib)."""
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError as e:
+            raise ImportError("History.plot needs matplotlib: pip install matplotlib") from e
+        metrics = [m for m in ("loss", "accuracy") if m in self.history]
+        fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+        for ax, m in zip(axes[0], metrics):
+            for key in (m, "val_" + m):
+                if key in self.history:
+                    ax.plot(range(1, len(self.history[key]) + 1), self.history[key], label=key)
+            ax.set_xlabel("epoch")
+            ax.set_title(m)
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+
+def _as_2d_float(X, name, dtype, n_features=None):
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {X.dtype}; expected a real numeric array")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if X.ndim < 2:
+        raise ValueError(f"{name} must have a batch axis and features, got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape})")
+    if n_features is not None and X.shape[1:] != n_features:
+        raise ValueError(f"{name} has per-sample shape {X.shape[1:]}, the model expects "
+                         f"{n_features}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    return X
+
+
+class Sequential:
+    """A stack of layers trained with a loss and an optimizer.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    loss : str or Loss
+        A name in ``fastfc.losses.LOSSES`` (e.g. ``"softmax_cross_entropy"``).
+    optimizer : str or Optimizer, default Adam()
+    seed : int
+        Seeds the initialization, the shuffling and the dropout masks: the same seed gives
+        the identical training run.
+    input_shape : tuple, optional
+        Per-sample input shape; inferred when the first layer is a Dense.
+    dtype : float32 or float64
+
+    Examples
+    --------
+    >>> import numpy as np, fastfc
+    >>> model = fastfc.Sequential([fastfc.Dense(4, 8, activation="relu"), fastfc.Dense(8, 3)],
+    ...                           loss="softmax_cross_entropy", seed=0)
+    >>> x, y = np.random.rand(16, 4).astype(np.float32), np.arange(16) % 3
+    >>> loss = model.train_on_batch(x, y)
+    """
+
+    def __init__(self, layers, loss="softmax_cross_entropy", optimizer=None, seed=0,
+                 input_shape=None, dtype=np.float32):
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("Sequential needs at least one layer")
+        for layer in self.layers:
+            if not isinstance(layer, layers_mod.Layer):
+                raise TypeError(f"{layer!r} is not a fastfc layer")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.loss = losses_mod.get(loss)
+        self.optimizer = optim_mod.get(optimizer if optimizer is not None else "adam")
+        self.seed = int(seed)
+        if input_shape is None and isinstance(self.layers[0], layers_mod.Dense):
+            input_shape = (self.layers[0].in_features,)
+        if input_shape is None:
+            raise ValueError("input_shape is needed when the first layer is not a Dense")
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self._build()
+
+    def _build(self):
+        rng = np.random.default_rng(self.seed)
+        shape = self.input_shape
+        self.shapes = []
+        for i, layer in enumerate(self.layers):
+            shape = tuple(layer.output_shape(shape))
+            self.shapes.append(shape)
+            layer.init_params(rng, self.dtype)
+            if isinstance(layer, layers_mod.Dropout):
+                layer.seed = self.seed * 1_000_003 + i
+                layer.calls = 0
+        self.layers[0].needs_input_grad = False
+        if len(shape) != 1:
+            raise ValueError(f"the last layer must output vectors, got per-sample shape {shape}")
+        self.n_outputs = shape[0]
+        # One flat buffer for all parameters and one for their gradients.
+        sizes = [v.size for layer in self.layers for v in layer.params.values()]
+        self._theta = np.empty(sum(sizes), self.dtype)
+        self._dtheta = np.zeros(sum(sizes), self.dtype)
+        off = 0
+        for layer in self.layers:
+            for name, value in list(layer.params.items()):
+                view = self._theta[off:off + value.size].reshape(value.shape)
+                view[...] = value
+                layer.params[name] = view
+                layer.grads[name] = self._dtheta[off:off + value.size].reshape(value.shape)
+                off += value.size
+        self._grad_out = None
+
+    # ------------------------------------------------------------------ core
+    def parameters(self):
+        """The parameter arrays (views into one flat buffer), in layer order."""
+        return [v for layer in self.layers for v in layer.params.values()]
+
+    def forward(self, x, training=False):
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    __call__ = forward
+
+    def backward(self, grad):
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    def _step(self, x, y):
+        z = self.forward(x, training=True)
+        if self._grad_out is None or self._grad_out.shape != z.shape:
+            self._grad_out = np.empty(z.shape, self.dtype)
+        loss = self.loss(z, y, self._grad_out)
+        self.backward(self._grad_out)
+        self.optimizer.step(self._theta, self._dtheta)
+        return loss
+
+    def train_on_batch(self, x, y):
+        """One optimizer step on a batch; returns the loss before the step."""
+        x = _as_2d_float(x, "X", self.dtype, self.input_shape)
+        y = self.loss.check_targets(y, self.n_outputs, x.shape[0])
+        return float(self._step(x, y))
+
+    # ------------------------------------------------------------------ fit / evaluate
+    def fit(self, X, y, epochs=10, batch_size=32, validation_data=None, validation_split=0.0,
+            shuffle=True, early_stopping=None, verbose=1):
+        """Train; returns a History of per-epoch loss/accuracy (and validation metrics).
+
+        ``early_stopping=patience`` stops after `patience` epochs without a better
+        validation loss (training loss without validation data) and restores the best
+        weights."""
+        X = _as_2d_float(X, "X", self.dtype, self.input_shape)
+        y = self.loss.check_targets(y, self.n_outputs, X.shape[0])
+        if batch_size < 1 or epochs < 0:
+            raise ValueError(f"batch_size must be >= 1 and epochs >= 0, got {batch_size}, "
+                             f"{epochs}")
+        if validation_data is None and validation_split:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+            cut = int(round(X.shape[0] * (1 - validation_split)))
+            X, Xv, y, yv = X[:cut], X[cut:], y[:cut], y[cut:]
+            validation_data = (Xv, yv)
+        if validation_data is not None:
+            Xv = _as_2d_float(validation_data[0], "validation X", self.dtype, self.input_shape)
+            yv = self.loss.check_targets(validation_data[1], self.n_outputs, Xv.shape[0])
+        rng = np.random.default_rng(self.seed + 1)
+        history, best, best_theta, waited = History(), np.inf, None, 0
+        n = X.shape[0]
+        for epoch in range(epochs):
+            self.optimizer.start_epoch(epoch)
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            Xs, ys = (X[order], y[order]) if shuffle else (X, y)
+            t0, total = time.perf_counter(), 0.0
+            for start in range(0, n, batch_size):
+                stop = min(start + batch_size, n)
+                total += self._step(Xs[start:stop], ys[start:stop]) * (stop - start)
+                if verbose:
+                    _progress(epoch, epochs, stop, n, total / stop, time.perf_counter() - t0)
+            metrics = self.evaluate(X, y)
+            metrics = {"loss": metrics["loss"], "accuracy": metrics["accuracy"]}
+            if validation_data is not None:
+                v = self.evaluate(Xv, yv)
+                metrics.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
+            history.append(**{k: v for k, v in metrics.items() if v is not None})
+            if verbose:
+                sys.stdout.write("  " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()
+                                                if v is not None) + "\n")
+            if early_stopping is not None:
+                watched = metrics.get("val_loss", metrics["loss"])
+                if watched < best:
+                    best, best_theta, waited = watched, self._theta.copy(), 0
+                else:
+                    waited += 1
+                    if waited >= early_stopping:
+                        break
+        if early_stopping is not None and best_theta is not None:
+            self._theta[...] = best_theta
+        history.stopped_epoch = history.epochs
+        return history
+
+    def predict_proba(self, X, batch_size=1024):
+        X = _as_2d_float(X, "X", self.dtype, self.input_shape)
+        return np.concatenate([self.loss.proba(self.forward(X[i:i + batch_size]).copy())
+                               for i in range(0, X.shape[0], batch_size)])
+
+    def predict(self, X, batch_size=1024):
+        """Class labels for classification losses, outputs for regression."""
+        X = _as_2d_float(X, "X", self.dtype, self.input_shape)
+        return np.concatenate([self.loss.predict(self.forward(X[i:i + batch_size]).copy())
+                               for i in range(0, X.shape[0], batch_size)])
+
+    def evaluate(self, X, y, batch_size=1024):
+        """{"loss": mean loss, "accuracy": fraction correct (None for regression)}."""
+        X = _as_2d_float(X, "X", self.dtype, self.input_shape)
+        y = self.loss.check_targets(y, self.n_outputs, X.shape[0])
+        total, correct = 0.0, 0
+        for i in range(0, X.shape[0], batch_size):
+            z = self.forward(X[i:i + batch_size])
+            yb = y[i:i + batch_size]
+            total += self.loss(z, yb, np.empty(z.shape, self.dtype)) * z.shape[0]
+            if self.loss.classifier:
+                want = yb if yb.ndim == 1 or isinstance(self.loss, losses_mod.SigmoidBinaryCrossEntropy) \
+                    else np.argmax(yb, axis=1)
+                got = self.loss.predict(z)
+                correct += int(np.sum(np.all((got == want).reshape(z.shape[0], -1), axis=1)))
+        n = X.shape[0]
+        return {"loss": total / n, "accuracy": correct / n if self.loss.classifier else None}
+
+    # ------------------------------------------------------------------ description
+    def summary(self):
+        """Layers, output shapes and parameter counts; printed and returned."""
+        rows = [("layer", "output shape", "params")]
+        for layer, shape in zip(self.layers, self.shapes):
+            rows.append((layer.describe(), str((None,) + shape),
+                         str(sum(v.size for v in layer.params.values()))))
+        w = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [f"{a:<{w[0]}}  {b:<{w[1]}}  {c:>{w[2]}}" for a, b, c in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append(f"total parameters: {self._theta.size}")
+        text = "\n".join(lines)
+        print(text)
+        return text
+
+    def get_config(self):
+        return {"format": "fastfc-sequential-1", "dtype": self.dtype.name, "seed": self.seed,
+                "input_shape": list(self.input_shape),
+                "loss": next(k for k, v in losses_mod.LOSSES.items() if isinstance(self.loss, v)),
+                "layers": [{"class": type(l).__name__, "config": l.get_config()}
+                           for l in self.layers]}
+
+    def save(self, path):
+        """Weights as .npz arrays plus the architecture as JSON (nothing pickled)."""
+        arrays = {f"p{i}": v for i, v in enumerate(self.parameters())}
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, layers_mod.BatchNorm):
+                arrays[f"bn{i}_mean"], arrays[f"bn{i}_var"] = layer.running_mean, layer.running_var
+        np.savez(path, config=np.array(json.dumps(self.get_config())), **arrays)
+
+
+def load(path, optimizer=None):
+    """A Sequential saved with ``save`` (np.load with allow_pickle=False)."""
+    with np.load(path, allow_pickle=False) as data:
+        cfg = json.loads(str(data["config"]))
+        if cfg.get("format") != "fastfc-sequential-1":
+            raise ValueError(f"{path} is not a fastfc model file")
+        layers = []
+        for spec in cfg["layers"]:
+            cls = layers_mod.LAYERS.get(spec["class"])
+            if cls is None:
+                raise ValueError(f"unknown layer class {spec['class']!r} in {path}")
+            conf = dict(spec["config"])
+            if cls is layers_mod.Dense and conf.get("init") is None:
+                conf.pop("init", None)
+            layers.append(cls(**conf))
+        model = Sequential(layers, loss=cfg["loss"], optimizer=optimizer, seed=cfg["seed"],
+                           input_shape=tuple(cfg["input_shape"]), dtype=cfg["dtype"])
+        for i, v in enumerate(model.parameters()):
+            v[...] = data[f"p{i}"]
+        for i, layer in enumerate(model.layers):
+            if isinstance(layer, layers_mod.BatchNorm):
+                layer.running_mean[...] = data[f"bn{i}_mean"]
+                layer.running_var[...] = data[f"bn{i}_var"]
+    return model
+
+
+def _progress(epoch, epochs, done, n, loss, elapsed):
+    width = 24
+    fill = int(width * done / n)
+    sys.stdout.write(f"\repoch {epoch + 1}/{epochs} [{'=' * fill}{'.' * (width - fill)}] "
+                     f"{done}/{n} loss={loss:.4f} {elapsed:.1f}s")
+    if done == n:
+        sys.stdout.write("\n")
+    sys.stdout.flush()

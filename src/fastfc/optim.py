@@ -1,0 +1,156 @@
+"""Optimizers over one flat parameter buffer, updated in place.
+
+A model keeps all its parameters in one contiguous array (each layer's weights are views
+into it) and its gradients in another, so a step is one pass, not a loop over layers.
+``step(params, grads)`` updates ``params``; the state is created on the first step with
+``zeros_like``. ``schedule`` maps the epoch to a factor of the learning rate.
+"""
+import math
+
+import numpy as np
+
+from fastfc import _kernels
+
+
+def step_schedule(step_size, gamma=0.1):
+    """lr * gamma ** (epoch // step_size)."""
+    if step_size < 1:
+        raise ValueError(f"step_size must be >= 1, got {step_size}")
+    return lambda epoch: gamma ** (epoch // step_size)
+
+
+def cosine_schedule(total_epochs, min_factor=0.0):
+    """Cosine annealing from lr to min_factor * lr over total_epochs."""
+    if total_epochs < 1:
+        raise ValueError(f"total_epochs must be >= 1, got {total_epochs}")
+    return lambda epoch: min_factor + (1 - min_factor) * 0.5 * (
+        1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs))
+
+
+class Optimizer:
+    def __init__(self, lr, weight_decay=0.0, schedule=None):
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.base_lr = self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.schedule = schedule
+        self.t = 0
+        self.state = None
+
+    def start_epoch(self, epoch):
+        """Apply the learning-rate schedule for `epoch` (counted from 0)."""
+        if self.schedule is not None:
+            self.lr = self.base_lr * self.schedule(epoch)
+
+    def step(self, params, grads):
+        if self.state is None:
+            self.state = self.init_state(params)
+        self.t += 1
+        self.update(params, grads, *self.state)
+
+    def init_state(self, params):
+        return ()
+
+    def _l2(self, params, grads):
+        """grads + weight_decay * params (L2 regularization), without touching grads."""
+        if self.weight_decay:
+            return grads + self.weight_decay * params
+        return grads
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lr={self.lr})"
+
+
+class SGD(Optimizer):
+    """SGD with optional (Nesterov) momentum, PyTorch's formulation."""
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
+        super().__init__(lr, weight_decay, schedule)
+        if nesterov and momentum <= 0:
+            raise ValueError("nesterov needs momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def init_state(self, params):
+        return (np.zeros_like(params),) if self.momentum else ()
+
+    def update(self, params, grads, buf=None):
+        g = self._l2(params, grads)
+        if self.momentum:
+            if self.t == 1:
+                buf[...] = g
+            else:
+                buf *= self.momentum
+                buf += g
+            g = g + self.momentum * buf if self.nesterov else buf
+        params -= self.lr * g
+
+
+class AdaGrad(Optimizer):
+    def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None):
+        super().__init__(lr, weight_decay, schedule)
+        self.eps = float(eps)
+
+    def init_state(self, params):
+        return (np.zeros_like(params),)
+
+    def update(self, params, grads, sq):
+        g = self._l2(params, grads)
+        sq += g * g
+        params -= self.lr * g / (np.sqrt(sq) + self.eps)
+
+
+class RMSProp(Optimizer):
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, schedule=None):
+        super().__init__(lr, weight_decay, schedule)
+        self.alpha, self.eps = float(alpha), float(eps)
+
+    def init_state(self, params):
+        return (np.zeros_like(params),)
+
+    def update(self, params, grads, sq):
+        g = self._l2(params, grads)
+        sq *= self.alpha
+        sq += (1 - self.alpha) * g * g
+        params -= self.lr * g / (np.sqrt(sq) + self.eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), bias-corrected; weight_decay is L2 added to the gradient.
+    One fused C pass over all parameters per step."""
+    decoupled = False
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, schedule=None):
+        super().__init__(lr, weight_decay, schedule)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        self.eps = float(eps)
+
+    def init_state(self, params):
+        return np.zeros_like(params), np.zeros_like(params)
+
+    def update(self, params, grads, m, v):
+        _kernels._adam_update(params, grads, m, v, self.lr, self.beta1, self.beta2, self.eps,
+                              self.weight_decay, self.decoupled, self.t)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * wd."""
+    decoupled = True
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, schedule=None):
+        super().__init__(lr, betas, eps, weight_decay, schedule)
+
+
+OPTIMIZERS = {"sgd": SGD, "adagrad": AdaGrad, "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW}
+
+
+def get(optimizer):
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        return OPTIMIZERS[optimizer.lower()]()
+    raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)} or an "
+                     f"Optimizer instance")
