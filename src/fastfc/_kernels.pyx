@@ -618,6 +618,8 @@ cdef double _check_p(object p, str fn) except? -1:
 
 
 cdef uint64_t _check_seed(object seed, str name, str fn) except? 0:
+    if type(seed) is int and 0 <= <object>seed < 0x10000000000000000:
+        return <uint64_t>seed
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"{fn}: {name} must be an int, got {type(seed).__name__}")
     if not (0 <= seed < 2 ** 64):
@@ -643,22 +645,27 @@ def dropout(x, p, *, seed, stream=0, out=None):
     cdef double pv = _check_p(p, "dropout")
     cdef uint64_t sd = _check_seed(seed, "seed", "dropout")
     cdef uint64_t st = _check_seed(stream, "stream", "dropout")
-    cdef int dtn = _result_type([x])
-    dt = _dtype(dtn)
-    xc = np.ascontiguousarray(x, dtype=dt)
+    cdef int dt = _result_type([x])
+    cdef cnp.ndarray xc = x
+    if not (_is_native(xc, dt) and cnp.PyArray_IS_C_CONTIGUOUS(xc) and cnp.PyArray_ISALIGNED(xc)):
+        xc = np.ascontiguousarray(x, dtype=_dtype(dt))
+    cdef bint direct = False
     if out is not None:
-        _check_out(out, x.shape, dtn, "dropout")
-    direct = out is not None and out.flags.c_contiguous and (
-        out is xc or not np.may_share_memory(out, xc)
-        or (cnp.PyArray_DATA(out) == cnp.PyArray_DATA(xc)))
-    res = out if direct else np.empty(x.shape, dt)
-    mask = np.empty(x.shape, np.bool_)
-    cdef int64_t n = xc.size
+        _check_out(out, x.shape, dt, "dropout")
+        # elementwise, so writing over x itself (same start, same order) is safe
+        direct = cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out) and (
+            cnp.PyArray_DATA(<cnp.ndarray>out) == cnp.PyArray_DATA(xc)
+            or not _overlaps(out, [xc]))
+    cdef cnp.ndarray res = out if direct else \
+        cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xc), cnp.PyArray_DIMS(xc), dt, 0)
+    cdef cnp.ndarray mask = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xc), cnp.PyArray_DIMS(xc),
+                                              cnp.NPY_BOOL, 0)
+    cdef int64_t n = cnp.PyArray_SIZE(xc)
     cdef void *px = cnp.PyArray_DATA(xc)
     cdef void *py = cnp.PyArray_DATA(res)
     cdef uint8_t *pm = <uint8_t *>cnp.PyArray_DATA(mask)
     cdef int nt = _nthreads
-    if dt == _F32:
+    if dt == cnp.NPY_FLOAT:
         with nogil:
             fastfc_sdropout(nt, n, <float *>px, pv, sd, st, <float *>py, pm)
     else:
@@ -666,7 +673,7 @@ def dropout(x, p, *, seed, stream=0, out=None):
             fastfc_ddropout(nt, n, <double *>px, pv, sd, st, <double *>py, pm)
     if out is not None and not direct:
         out[...] = res
-        res = out
+        return out, mask
     return res, mask
 
 

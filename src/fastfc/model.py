@@ -163,20 +163,32 @@ class Sequential:
             grad = layer.backward(grad)
         return grad
 
-    def _step(self, x, y):
+    def _step(self, x, y, count_correct=False):
         z = self.forward(x, training=True)
         if self._grad_out is None or self._grad_out.shape != z.shape:
             self._grad_out = np.empty(z.shape, self.dtype)
         loss = self.loss(z, y, self._grad_out)
+        correct = self._correct(z, y) if count_correct else 0
         self.backward(self._grad_out)
         self.optimizer.step(self._theta, self._dtheta)
-        return loss
+        return loss, correct
+
+    def _correct(self, z, y):
+        """Number of rows of z predicting y right (0 for regression losses)."""
+        if not self.loss.classifier:
+            return 0
+        if y.ndim == 1 and z.shape[1] > 1:   # the common case, in two NumPy calls
+            return int(np.count_nonzero(z.argmax(axis=1) == y))
+        if y.ndim != 1 and not isinstance(self.loss, losses_mod.SigmoidBinaryCrossEntropy):
+            y = np.argmax(y, axis=1)
+        got = self.loss.predict(z)
+        return int(np.count_nonzero(np.all((got == y).reshape(z.shape[0], -1), axis=1)))
 
     def train_on_batch(self, x, y):
         """One optimizer step on a batch; returns the loss before the step."""
         x = _as_2d_float(x, "X", self.dtype, self.input_shape)
         y = self.loss.check_targets(y, self.n_outputs, x.shape[0])
-        return float(self._step(x, y))
+        return float(self._step(x, y)[0])
 
     # ------------------------------------------------------------------ fit / evaluate
     def fit(self, X, y, epochs=10, batch_size=32, validation_data=None, validation_split=0.0,
@@ -207,14 +219,17 @@ class Sequential:
             self.optimizer.start_epoch(epoch)
             order = rng.permutation(n) if shuffle else np.arange(n)
             Xs, ys = (X[order], y[order]) if shuffle else (X, y)
-            t0, total = time.perf_counter(), 0.0
+            t0, total, correct = time.perf_counter(), 0.0, 0
             for start in range(0, n, batch_size):
                 stop = min(start + batch_size, n)
-                total += self._step(Xs[start:stop], ys[start:stop]) * (stop - start)
+                loss, right = self._step(Xs[start:stop], ys[start:stop], True)
+                total += loss * (stop - start)
+                correct += right
                 if verbose:
                     _progress(epoch, epochs, stop, n, total / stop, time.perf_counter() - t0)
-            metrics = self.evaluate(X, y)
-            metrics = {"loss": metrics["loss"], "accuracy": metrics["accuracy"]}
+            # running averages over the epoch's batches (before each step), as Keras reports
+            metrics = {"loss": total / n,
+                       "accuracy": correct / n if self.loss.classifier else None}
             if validation_data is not None:
                 v = self.evaluate(Xv, yv)
                 metrics.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
@@ -255,11 +270,7 @@ class Sequential:
             z = self.forward(X[i:i + batch_size])
             yb = y[i:i + batch_size]
             total += self.loss(z, yb, np.empty(z.shape, self.dtype)) * z.shape[0]
-            if self.loss.classifier:
-                want = yb if yb.ndim == 1 or isinstance(self.loss, losses_mod.SigmoidBinaryCrossEntropy) \
-                    else np.argmax(yb, axis=1)
-                got = self.loss.predict(z)
-                correct += int(np.sum(np.all((got == want).reshape(z.shape[0], -1), axis=1)))
+            correct += self._correct(z, yb)
         n = X.shape[0]
         return {"loss": total / n, "accuracy": correct / n if self.loss.classifier else None}
 
