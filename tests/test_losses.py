@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from fastfc import losses
+from gradcheck import numeric_grad
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(5)
+
+
+def targets(name, rng, n, k):
+    if name in ("softmax_cross_entropy", "hinge"):
+        return rng.integers(0, k, n)
+    if name == "binary_cross_entropy":
+        return rng.integers(0, 2, (n, k)).astype(float)
+    return rng.standard_normal((n, k))
+
+
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "binary_cross_entropy", "mse", "hinge"])
+def test_loss_gradients(rng, name):
+    loss = losses.get(name)
+    z = rng.standard_normal((6, 4)) * 2
+    y = loss.check_targets(targets(name, rng, 6, 4), 4, 6)
+    grad = np.empty_like(z)
+    loss(z, y, grad)
+    num = numeric_grad(lambda: loss(z, y, np.empty_like(z)), z)
+    np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-7)
+
+
+def test_softmax_cross_entropy_values_and_one_hot(rng):
+    loss = losses.get("softmax_cross_entropy")
+    z = rng.standard_normal((5, 3))
+    y = np.array([0, 2, 1, 1, 0])
+    lse = np.log(np.exp(z).sum(1))
+    want = np.mean(lse - z[np.arange(5), y])
+    assert loss(z, y, np.empty_like(z)) == pytest.approx(want, rel=1e-12)
+    onehot = np.eye(3)[y]
+    g1, g2 = np.empty_like(z), np.empty_like(z)
+    assert loss(z, loss.check_targets(onehot, 3, 5), g2) == pytest.approx(want, rel=1e-12)
+    loss(z, y, g1)
+    np.testing.assert_allclose(g1, g2, atol=1e-15)
+    # stable for huge logits
+    big = np.array([[1000.0, 0.0, -1000.0]])
+    g = np.empty_like(big)
+    assert loss(big, np.array([2]), g) == pytest.approx(2000.0)
+    assert np.isfinite(g).all()
+
+
+def test_binary_cross_entropy_is_stable():
+    loss = losses.get("binary_cross_entropy")
+    z = np.array([[800.0], [-800.0]])
+    y = np.array([[0.0], [1.0]])
+    g = np.empty_like(z)
+    assert loss(z, y, g) == pytest.approx(800.0)
+    np.testing.assert_allclose(g, [[0.5], [-0.5]])
+
+
+def test_hinge_value():
+    loss = losses.get("hinge")
+    z = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
+    y = np.array([0, 1, 2])   # the CS231n example: losses 2.9, 0, 12.9
+    assert loss(z, y, np.empty_like(z)) == pytest.approx((2.9 + 0 + 12.9) / 3)
+
+
+def test_bad_names_and_targets():
+    with pytest.raises(ValueError, match="unknown loss 'l1'; valid: softmax_cross_entropy"):
+        losses.get("l1")
+    ce = losses.get("softmax_cross_entropy")
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\), got values in \[0, 3\]"):
+        ce.check_targets(np.array([0, 3]), 3, 2)
+    with pytest.raises(ValueError, match="y has 3 rows but X has 2"):
+        ce.check_targets(np.array([0, 1, 2]), 3, 2)
+    with pytest.raises(ValueError, match="non-integer"):
+        ce.check_targets(np.array([0.5, 1.0]), 3, 2)

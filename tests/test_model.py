@@ -1,0 +1,153 @@
+import numpy as np
+import pytest
+
+import fastfc
+from gradcheck import numeric_grad
+
+
+def mlp(seed=0, dropout=0.0, dtype=np.float32, loss="softmax_cross_entropy", optimizer=None):
+    layers = [fastfc.Dense(6, 16, activation="relu")]
+    if dropout:
+        layers.append(fastfc.Dropout(dropout))
+    layers += [fastfc.Dense(16, 8, activation="tanh"), fastfc.Dense(8, 3)]
+    return fastfc.Sequential(layers, loss=loss, optimizer=optimizer, seed=seed, dtype=dtype)
+
+
+def blobs(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = np.array([[3, 0, 0, 0, 0, 0], [0, 3, 0, 0, 0, 0], [0, 0, 3, 0, 0, 0]], float)
+    y = rng.integers(0, 3, n)
+    return (centers[y] + rng.standard_normal((n, 6)) * 0.5).astype(np.float32), y
+
+
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "hinge", "mse"])
+def test_whole_model_gradient(loss):
+    model = fastfc.Sequential(
+        [fastfc.Dense(4, 5, activation="sigmoid"), fastfc.BatchNorm(5), fastfc.Dense(5, 3)],
+        loss=loss, seed=1, dtype=np.float64)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((7, 4))
+    y = rng.integers(0, 3, 7) if loss != "mse" else rng.standard_normal((7, 3))
+    y = model.loss.check_targets(y, 3, 7)
+
+    def f():
+        z = model.forward(x, training=True)
+        return model.loss(z, y, np.empty_like(z))
+
+    z = model.forward(x, training=True)
+    g = np.empty_like(z)
+    model.loss(z, y, g)
+    model.backward(g)
+    analytic = model._dtheta.copy()
+    np.testing.assert_allclose(analytic, numeric_grad(f, model._theta), rtol=1e-5, atol=1e-7)
+
+
+def test_fit_reduces_loss_and_learns():
+    X, y = blobs()
+    model = mlp()
+    before = model.evaluate(X, y)["loss"]
+    hist = model.fit(X, y, epochs=15, batch_size=32, verbose=0)
+    assert hist["loss"][-1] < hist["loss"][0]
+    after = model.evaluate(X, y)
+    assert after["loss"] < before / 3 and after["accuracy"] > 0.95
+    assert model.predict(X).shape == (300,)
+    p = model.predict_proba(X)
+    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-5)
+
+
+def test_validation_and_history_plot(tmp_path):
+    X, y = blobs()
+    hist = mlp().fit(X, y, epochs=3, validation_split=0.2, verbose=0)
+    assert set(hist.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(hist["val_loss"]) == 3
+    path = hist.plot(tmp_path / "curves.png")
+    assert path.exists() and path.stat().st_size > 1000
+
+
+def test_early_stopping_restores_best():
+    X, y = blobs(200)
+    Xv, yv = blobs(100, seed=1)
+    yv = (yv + 1) % 3   # validation labels that training cannot fit: val loss rises
+    model = mlp(optimizer=fastfc.optim.SGD(lr=0.05))
+    hist = model.fit(X, y, epochs=50, validation_data=(Xv, yv), early_stopping=3, verbose=0)
+    assert hist.epochs < 50
+    best = int(np.argmin(hist["val_loss"]))
+    assert hist.epochs == best + 1 + 3
+    assert model.evaluate(Xv, yv)["loss"] == pytest.approx(hist["val_loss"][best], rel=1e-5)
+
+
+def test_same_seed_same_run():
+    X, y = blobs()
+    runs = []
+    for _ in range(2):
+        model = mlp(seed=7, dropout=0.3)
+        model.fit(X, y, epochs=3, verbose=0)
+        runs.append(model._theta.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    other = mlp(seed=8, dropout=0.3)
+    other.fit(X, y, epochs=3, verbose=0)
+    assert not np.array_equal(runs[0], other._theta)
+
+
+def test_save_load_round_trip(tmp_path):
+    X, y = blobs()
+    model = fastfc.Sequential([fastfc.Dense(6, 10, activation="relu"), fastfc.BatchNorm(10),
+                               fastfc.Dropout(0.1), fastfc.Dense(10, 3)], seed=3)
+    model.fit(X, y, epochs=2, verbose=0)
+    model.save(tmp_path / "m.npz")
+    loaded = fastfc.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.summary() == model.summary()
+
+
+def test_summary(capsys):
+    text = mlp().summary()
+    assert "Dense(6 -> 16, relu)" in text and "(None, 16)" in text
+    assert f"total parameters: {6 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3}" in text
+    assert text in capsys.readouterr().out
+
+
+def test_train_on_batch_float64_and_one_hot():
+    X, y = blobs(64)
+    model = mlp(dtype=np.float64)
+    l1 = model.train_on_batch(X, np.eye(3)[y])
+    for _ in range(20):
+        l2 = model.train_on_batch(X, y)
+    assert l2 < l1
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda m, X, y: m.fit(X[:, :5], y, verbose=0), ValueError,
+     r"X has per-sample shape \(5,\), the model expects \(6,\)"),
+    (lambda m, X, y: m.fit(X, y + 5, verbose=0), ValueError, r"labels must be in \[0, 3\)"),
+    (lambda m, X, y: m.fit(np.where(X > 2, np.nan, X), y, verbose=0), ValueError, "NaN"),
+    (lambda m, X, y: m.fit(X[:0], y[:0], verbose=0), ValueError, "X is empty"),
+    (lambda m, X, y: m.fit(X, y[:-1], verbose=0), ValueError, "y has 299 rows but X has 300"),
+    (lambda m, X, y: m.train_on_batch(X[:, :4], y), ValueError, "per-sample shape"),
+    (lambda m, X, y: m.evaluate(X, -y - 1), ValueError, "labels must be in"),
+    (lambda m, X, y: m.predict(X.astype(complex)), TypeError, "complex"),
+])
+def test_bad_input(call, exc, match):
+    X, y = blobs()
+    with pytest.raises(exc, match=match):
+        call(mlp(), X, y)
+
+
+def test_bad_names():
+    with pytest.raises(ValueError, match="unknown loss 'xent'; valid:"):
+        fastfc.Sequential([fastfc.Dense(2, 2)], loss="xent")
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'; valid:"):
+        fastfc.Sequential([fastfc.Dense(2, 2)], optimizer="lbfgs")
+    with pytest.raises(ValueError, match="unknown initializer"):
+        fastfc.Sequential([fastfc.Dense(2, 2, init="ones")])
+    with pytest.raises(ValueError, match="input_shape is needed"):
+        fastfc.Sequential([fastfc.Flatten(), fastfc.Dense(4, 2)])
+
+
+def test_conv_head_model():
+    rng = np.random.default_rng(0)
+    maps = rng.standard_normal((20, 3, 3, 4)).astype(np.float32)
+    model = fastfc.Sequential([fastfc.GlobalAvgPool(), fastfc.Dense(4, 2)], input_shape=(3, 3, 4))
+    assert model.forward(maps).shape == (20, 2)
+    flat = fastfc.Sequential([fastfc.Flatten(), fastfc.Dense(36, 2)], input_shape=(3, 3, 4))
+    assert flat.forward(maps).shape == (20, 2)

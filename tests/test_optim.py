@@ -1,0 +1,101 @@
+"""Each optimizer against a plain NumPy reference over several steps."""
+import math
+
+import numpy as np
+import pytest
+
+from fastfc import optim
+
+
+def ref_sgd(p, grads, lr, momentum=0.0, nesterov=False, wd=0.0):
+    buf = None
+    for t, g in enumerate(grads):
+        g = g + wd * p
+        if momentum:
+            buf = g.copy() if buf is None else momentum * buf + g
+            g = g + momentum * buf if nesterov else buf
+        p = p - lr * g
+    return p
+
+
+def ref_adagrad(p, grads, lr, eps=1e-10, wd=0.0):
+    s = np.zeros_like(p)
+    for g in grads:
+        g = g + wd * p
+        s = s + g * g
+        p = p - lr * g / (np.sqrt(s) + eps)
+    return p
+
+
+def ref_rmsprop(p, grads, lr, alpha=0.99, eps=1e-8, wd=0.0):
+    s = np.zeros_like(p)
+    for g in grads:
+        g = g + wd * p
+        s = alpha * s + (1 - alpha) * g * g
+        p = p - lr * g / (np.sqrt(s) + eps)
+    return p
+
+
+def ref_adam(p, grads, lr, b1=0.9, b2=0.999, eps=1e-8, wd=0.0, decoupled=False):
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for t, g in enumerate(grads, 1):
+        if decoupled:
+            p = p * (1 - lr * wd)
+        else:
+            g = g + wd * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        mhat, vhat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+        p = p - lr * mhat / (np.sqrt(vhat) + eps)
+    return p
+
+
+CASES = [
+    (lambda: optim.SGD(lr=0.1), lambda p, g: ref_sgd(p, g, 0.1)),
+    (lambda: optim.SGD(lr=0.1, momentum=0.9), lambda p, g: ref_sgd(p, g, 0.1, 0.9)),
+    (lambda: optim.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+     lambda p, g: ref_sgd(p, g, 0.1, 0.9, True, 0.01)),
+    (lambda: optim.AdaGrad(lr=0.1, weight_decay=0.1), lambda p, g: ref_adagrad(p, g, 0.1, wd=0.1)),
+    (lambda: optim.RMSProp(lr=0.01), lambda p, g: ref_rmsprop(p, g, 0.01)),
+    (lambda: optim.Adam(lr=0.01), lambda p, g: ref_adam(p, g, 0.01)),
+    (lambda: optim.Adam(lr=0.01, weight_decay=0.1), lambda p, g: ref_adam(p, g, 0.01, wd=0.1)),
+    (lambda: optim.AdamW(lr=0.01, weight_decay=0.1),
+     lambda p, g: ref_adam(p, g, 0.01, wd=0.1, decoupled=True)),
+]
+
+
+@pytest.mark.parametrize("make,reference", CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_optimizer_matches_reference(make, reference, dtype):
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal(1000)
+    grads = [rng.standard_normal(1000) for _ in range(7)]
+    p = p0.astype(dtype)
+    opt = make()
+    for g in grads:
+        opt.step(p, g.astype(dtype))
+    want = reference(p0, grads)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(p, want, rtol=tol, atol=tol)
+
+
+def test_schedules():
+    s = optim.step_schedule(2, gamma=0.5)
+    assert [s(e) for e in range(5)] == [1, 1, 0.5, 0.5, 0.25]
+    c = optim.cosine_schedule(10, min_factor=0.1)
+    assert c(0) == pytest.approx(1.0) and c(10) == pytest.approx(0.1)
+    assert c(5) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 2)))
+    opt = optim.SGD(lr=1.0, schedule=s)
+    opt.start_epoch(4)
+    assert opt.lr == 0.25
+
+
+def test_bad_optimizer_arguments():
+    with pytest.raises(ValueError, match="unknown optimizer 'adamax'; valid: sgd, adagrad"):
+        optim.get("adamax")
+    with pytest.raises(ValueError, match="lr must be > 0, got -1"):
+        optim.Adam(lr=-1)
+    with pytest.raises(ValueError, match="nesterov needs momentum"):
+        optim.SGD(nesterov=True)
+    with pytest.raises(ValueError, match="betas must be in"):
+        optim.Adam(betas=(1.0, 0.9))
