@@ -136,10 +136,13 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
                                                rsa, beta, c, csc, rsc, NULL, act, slope);
     /* Rows of x stream into the kernel as they are (measured faster than packing them
      * on every dense-layer shape, even 1024^3, unless the row stride is a multiple of
-     * 8 KiB, which maps the rows of a panel to a few cache sets); a small w is streamed too when few rows
-     * of x reuse it, so packing it would not pay back (bench/, Zen1). */
+     * 8 KiB, which maps the rows of a panel to a few cache sets); a small w is streamed
+     * too when few rows of x reuse it, so packing it would not pay back, unless its row
+     * stride is a multiple of 2 KiB (a micro-panel would then thrash a few L1 sets).
+     * Measured on Zen1 with bench/. */
     g.pack_a = csa != 1 || (rsa * (int64_t)sizeof(GT)) % 8192 == 0; /* rows in few cache sets */
-    g.pack_b = !(csb == 1 && m <= 96 && k * n * (int64_t)sizeof(GT) <= (1 << 20));
+    g.pack_b = !(csb == 1 && m <= 96 && k * n * (int64_t)sizeof(GT) <= (1 << 20) &&
+                 (rsb * (int64_t)sizeof(GT)) % 2048 != 0);
 
     int tm, tn;
     int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr, &tm, &tn);

@@ -1,0 +1,338 @@
+"""`python -m fastfc bench`: GFLOP/s and speed ratios of fastfc against NumPy and PyTorch.
+
+Timing: in one process, for each case, rounds of [fastfc block, NumPy block, PyTorch
+block]; a block is a warm-up call plus R timed calls (R sized so a block lasts ~30 ms) and
+yields the median per call; the result is the median over rounds. Between libraries the
+bench sleeps (--pause): OpenBLAS and PyTorch worker threads spin for a while after a call
+and would steal the cores of whatever runs next.
+"""
+import argparse
+import json
+import math
+import platform
+import time
+
+import numpy as np
+
+import fastfc
+
+FORWARD_SHAPES = [(64, 784, 128), (256, 784, 128), (256, 128, 64), (256, 64, 10), (32, 512, 512),
+                  (2048, 768, 3072), (2048, 3072, 768), (32, 25088, 4096), (64, 4096, 4096),
+                  (1024, 1024, 1024), (2048, 2048, 2048), (1000, 999, 1001)]
+QUICK_SHAPES = [(64, 784, 128), (256, 784, 128), (256, 128, 64), (256, 64, 10), (32, 512, 512),
+                (1024, 1024, 1024), (1000, 999, 1001)]
+TRAIN_BATCHES = [32, 256]
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+# ------------------------------------------------------------------ cases: name -> callable
+
+def forward_case(m, k, n, dtype=np.float32, seed=0):
+    """linear + bias + relu, each library writing into a preallocated output."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, k)).astype(dtype)
+    w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    out = np.empty((m, n), dtype)
+
+    def numpy_fwd():
+        np.matmul(x, w, out=out)
+        np.add(out, b, out=out)
+        np.maximum(out, 0, out=out)
+
+    fns = {"fastfc": lambda: fastfc.linear(x, w, b, activation="relu", out=out),
+           "numpy": numpy_fwd}
+    torch = _torch()
+    if torch is not None:
+        tx, tw, tb = (torch.from_numpy(a) for a in (x, np.ascontiguousarray(w.T), b))
+
+        def torch_fwd():
+            with torch.no_grad():
+                torch.relu_(torch.nn.functional.linear(tx, tw, tb))
+        fns["torch"] = torch_fwd
+    return fns
+
+
+def backward_case(m, k, n, dtype=np.float32, seed=0):
+    """dX, dW and db of a relu layer, from dY and the forward output."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, k)).astype(dtype)
+    w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(dtype)
+    y = np.maximum(x @ w, 0)
+    gy = rng.standard_normal((m, n)).astype(dtype)
+    gx, gw, gb, dz = np.empty((m, k), dtype), np.empty((k, n), dtype), np.empty(n, dtype), \
+        np.empty((m, n), dtype)
+
+    def numpy_bwd():
+        np.multiply(gy, y > 0, out=dz)
+        np.matmul(dz, w.T, out=gx)
+        np.matmul(x.T, dz, out=gw)
+        np.sum(dz, axis=0, out=gb)
+
+    fns = {"fastfc": lambda: fastfc.linear_backward(gy, x, w, y=y, activation="relu",
+                                                    out=(gx, gw, gb)),
+           "numpy": numpy_bwd}
+    torch = _torch()
+    if torch is not None:
+        tx, tw, ty, tgy = (torch.from_numpy(a) for a in (x, np.ascontiguousarray(w.T), y, gy))
+
+        def torch_bwd():
+            with torch.no_grad():
+                tdz = tgy * (ty > 0)
+                tdz.matmul(tw)          # dX = dZ W^T (torch keeps W as (out, in))
+                tdz.t().matmul(tx)      # dW
+                tdz.sum(0)
+        fns["torch"] = torch_bwd
+    return fns
+
+
+def dropout_case(n=4 * 1024 * 1024, p=0.5, dtype=np.float32):
+    x = np.random.default_rng(0).standard_normal(n).astype(dtype)
+    rng = np.random.default_rng(1)
+    scale = dtype(1 / (1 - p))
+    out = np.empty_like(x)
+    fns = {"fastfc": lambda: fastfc.dropout(x, p, seed=7),
+           "numpy": lambda: x * (rng.random(x.shape) >= p) * scale,
+           "numpy_f32rng": lambda: x * (rng.random(x.shape, dtype=np.float32) >= p) * scale}
+    torch = _torch()
+    if torch is not None:
+        tx = torch.from_numpy(x)
+        fns["torch"] = lambda: torch.nn.functional.dropout(tx, p, training=True)
+    del out
+    return fns
+
+
+class NumpyMLP:
+    """The 784-128-64-10 step in plain NumPy: forward, stable softmax cross-entropy,
+    backward and Adam, with preallocated state."""
+
+    def __init__(self, sizes, seed=0, lr=1e-3):
+        rng = np.random.default_rng(seed)
+        self.W = [(rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32)
+                  for a, b in zip(sizes[:-1], sizes[1:])]
+        self.b = [np.zeros(b, np.float32) for b in sizes[1:]]
+        self.params = self.W + self.b
+        self.m = [np.zeros_like(p) for p in self.params]
+        self.v = [np.zeros_like(p) for p in self.params]
+        self.t, self.lr = 0, lr
+
+    def step(self, x, y):
+        acts = [x]
+        for i, (w, b) in enumerate(zip(self.W, self.b)):
+            z = acts[-1] @ w + b
+            acts.append(np.maximum(z, 0) if i < len(self.W) - 1 else z)
+        z = acts[-1]
+        zmax = z.max(axis=1, keepdims=True)
+        e = np.exp(z - zmax)
+        s = e.sum(axis=1, keepdims=True)
+        n = x.shape[0]
+        loss = float(np.mean(np.log(s[:, 0]) + zmax[:, 0] - z[np.arange(n), y]))
+        g = e / s
+        g[np.arange(n), y] -= 1
+        g /= n
+        gW, gb = [None] * len(self.W), [None] * len(self.W)
+        for i in reversed(range(len(self.W))):
+            gW[i] = acts[i].T @ g
+            gb[i] = g.sum(axis=0)
+            if i:
+                g = (g @ self.W[i].T) * (acts[i] > 0)
+        self.t += 1
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        for p, gr, m, v in zip(self.params, gW + gb, self.m, self.v):
+            m *= b1
+            m += (1 - b1) * gr
+            v *= b2
+            v += (1 - b2) * gr * gr
+            p -= (self.lr / c1) * m / (np.sqrt(v / c2) + eps)
+        return loss
+
+
+def train_case(batch, seed=0):
+    """One train_on_batch of the 784-128-64-10 ReLU MLP (softmax cross-entropy, Adam)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, 784)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    model = fastfc.Sequential([fastfc.Dense(784, 128, activation="relu"),
+                               fastfc.Dense(128, 64, activation="relu"), fastfc.Dense(64, 10)],
+                              loss="softmax_cross_entropy", optimizer=fastfc.optim.Adam(lr=1e-3),
+                              seed=seed)
+    ref = NumpyMLP([784, 128, 64, 10], seed)
+    fns = {"fastfc": lambda: model.train_on_batch(x, y), "numpy": lambda: ref.step(x, y)}
+    torch = _torch()
+    if torch is not None:
+        nn = torch.nn
+        net = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                            nn.Linear(64, 10))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        lossf = nn.CrossEntropyLoss()
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+        def torch_step():
+            opt.zero_grad()
+            loss = lossf(net(tx), ty)
+            loss.backward()
+            opt.step()
+        fns["torch"] = torch_step
+    return fns
+
+
+# ------------------------------------------------------------------ timing
+
+def _block(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def compare(fns, rounds=5, block_s=0.03, pause=0.25):
+    """Median seconds per call for each library, timed in alternating blocks."""
+    reps = {}
+    for name, fn in fns.items():
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        reps[name] = max(3, min(500, int(block_s / max(time.perf_counter() - t0, 1e-7))))
+        time.sleep(pause)
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(_block(fn, reps[name]))
+            time.sleep(pause)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def geomean(values):
+    values = [v for v in values if v and v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+# ------------------------------------------------------------------ tables
+
+def _gemm_table(title, case, shapes, flops_per, args, out):
+    libs = ["fastfc", "numpy"] + (["torch"] if _torch() else [])
+    print(f"\n{title}")
+    head = f"{'shape m x k x n':>18}" + "".join(f"{l + ' GF/s':>13}" for l in libs)
+    head += "".join(f"{'vs ' + l:>10}" for l in libs[1:])
+    print(head)
+    rows = []
+    for m, k, n in shapes:
+        t = compare(case(m, k, n), rounds=args.rounds, pause=args.pause)
+        gf = {l: flops_per * m * n * k / t[l] * 1e-9 for l in libs}
+        ratio = {l: t[l] / t["fastfc"] for l in libs[1:]}
+        rows.append({"shape": [m, k, n], "seconds": t, "gflops": gf, "ratio": ratio})
+        print(f"{f'{m}x{k}x{n}':>18}" + "".join(f"{gf[l]:13.1f}" for l in libs)
+              + "".join(f"{ratio[l]:9.2f}x" for l in libs[1:]), flush=True)
+    summary = {l: {"geomean": geomean([r["ratio"][l] for r in rows]),
+                   "min": min(r["ratio"][l] for r in rows)} for l in libs[1:]}
+    print(f"{'geomean':>18}" + " " * 13 * len(libs)
+          + "".join(f"{summary[l]['geomean']:9.2f}x" for l in libs[1:]))
+    print(f"{'min':>18}" + " " * 13 * len(libs)
+          + "".join(f"{summary[l]['min']:9.2f}x" for l in libs[1:]))
+    out.append({"table": title, "rows": rows, "summary": summary})
+
+
+def _single_thread_gemm(args, out):
+    old = fastfc.get_num_threads()
+    fastfc.set_num_threads(1)
+    try:
+        n = 2048 if not args.quick else 1024
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((n, n)).astype(np.float32)
+        b = rng.standard_normal((n, n)).astype(np.float32)
+        c = np.empty((n, n), np.float32)
+        # The clock drifts on this kind of machine: interleave peak and GEMM measurements
+        # and compare medians.
+        peaks, times = [], []
+        for _ in range(args.rounds):
+            peaks.append(fastfc._kernels.fma_peak_gflops(np.float32))
+            times.append(_block(lambda: fastfc.gemm(a, b, out=c), 3))
+    finally:
+        fastfc.set_num_threads(old)
+    gf = 2 * n ** 3 / float(np.median(times)) * 1e-9
+    peak = float(np.median(peaks))
+    print(f"\nsgemm {n}^3 on one thread: {gf:.1f} GFLOP/s = {100 * gf / peak:.0f}% of the "
+          f"measured single-thread FMA peak ({peak:.1f} GFLOP/s, median of {len(peaks)} "
+          f"measurements interleaved with the GEMM; range {min(peaks):.1f}-{max(peaks):.1f})")
+    out.append({"table": "sgemm one thread", "n": n, "gflops": gf, "peak": peak,
+                "fraction_of_peak": gf / peak})
+
+
+def _dropout_table(args, out):
+    n = 4 * 1024 * 1024
+    t = compare(dropout_case(n), rounds=args.rounds, pause=args.pause)
+    print(f"\ndropout(x, 0.5) on {n} float32 (ms per call)")
+    for lib, s in t.items():
+        print(f"{lib:>14}: {s * 1e3:8.2f} ms  ({s / t['fastfc']:.1f}x the time of fastfc)")
+    out.append({"table": "dropout", "n": n, "seconds": t,
+                "ratio": {l: s / t["fastfc"] for l, s in t.items()}})
+
+
+def _train_table(args, out):
+    print("\ntrain_on_batch, 784-128-64-10 ReLU MLP, softmax cross-entropy, Adam, float32 "
+          "(us per step)")
+    for batch in TRAIN_BATCHES:
+        t = compare(train_case(batch), rounds=args.rounds, pause=args.pause)
+        print(f"  batch {batch:>4}: " + "  ".join(f"{l} {s * 1e6:8.0f}" for l, s in t.items())
+              + "   fastfc is " + ", ".join(f"{t[l] / t['fastfc']:.2f}x {l}"
+                                           for l in t if l != "fastfc"), flush=True)
+        out.append({"table": "train step", "batch": batch, "seconds": t,
+                    "ratio": {l: s / t["fastfc"] for l, s in t.items() if l != "fastfc"}})
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m fastfc bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer and smaller shapes")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--pause", type=float, default=0.25,
+                    help="seconds between libraries (spinning BLAS threads)")
+    ap.add_argument("--only", default="forward,backward,float64,gemm,dropout,train")
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+    fastfc.set_num_threads(args.threads)
+    torch = _torch()
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    fastfc.show_config()
+    peak1 = fastfc._kernels.fma_peak_gflops(np.float32)
+    print(f"  FMA peak (fp32): {peak1:.1f} GFLOP/s per thread, ~{peak1 * args.threads:.0f} on "
+          f"{args.threads} threads (fp64: half)")
+    print(f"  numpy {np.__version__} (its BLAS picks its own threads), torch "
+          f"{torch.__version__ if torch else 'not installed'}, {platform.processor() or platform.machine()}")
+    shapes = QUICK_SHAPES if args.quick else FORWARD_SHAPES
+    results = []
+    if "forward" in only:
+        _gemm_table("forward float32: linear + bias + relu", forward_case, shapes, 2, args, results)
+    if "backward" in only:
+        _gemm_table("backward float32: dX, dW, db with the relu gradient (4mnk flops)",
+                    backward_case, shapes, 4, args, results)
+    if "float64" in only:
+        _gemm_table("forward float64: linear + bias + relu",
+                    lambda m, k, n: forward_case(m, k, n, np.float64), QUICK_SHAPES[:5], 2, args,
+                    results)
+    if "gemm" in only:
+        _single_thread_gemm(args, results)
+    if "dropout" in only:
+        _dropout_table(args, results)
+    if "train" in only:
+        _train_table(args, results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "config": fastfc.get_config(),
+                       "threads": args.threads, "fma_peak_fp32_per_thread": peak1,
+                       "results": results}, f, indent=1, default=str)
+        print(f"\nwrote {args.json}")
+    return 0
