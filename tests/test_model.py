@@ -151,3 +151,12 @@ def test_conv_head_model():
     assert model.forward(maps).shape == (20, 2)
     flat = fastfc.Sequential([fastfc.Flatten(), fastfc.Dense(36, 2)], input_shape=(3, 3, 4))
     assert flat.forward(maps).shape == (20, 2)
+
+
+def test_history_plot_without_matplotlib(monkeypatch, tmp_path):
+    import sys
+    hist = fastfc.History()
+    hist.append(loss=1.0, accuracy=0.5)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match="History.plot needs matplotlib"):
+        hist.plot(tmp_path / "x.png")
