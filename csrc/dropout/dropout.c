@@ -45,8 +45,8 @@ DEFINE_DROPOUT_SCALAR(double, d)
         uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};                       \
         uint32_t str[2] = {(uint32_t)stream, (uint32_t)(stream >> 32)};                   \
         const fastfc_isa_table *tb = fastfc_table();                                      \
-        /* a Philox block costs ~30x a plain elementwise op: go parallel sooner */       \
-        int nt = fastfc_elementwise_threads(nthreads, n * 32);                            \
+        /* a Philox word costs several plain elementwise ops: weigh it so */              \
+        int nt = fastfc_elementwise_threads(nthreads, n * 8);                             \
         _Pragma("omp parallel num_threads(nt) if (nt > 1)")                               \
         {                                                                                 \
             int64_t lo, hi;                                                               \
