@@ -1,7 +1,6 @@
 """`python -m fastfc`: configuration, a check of every kernel against the NumPy
 reference, and a small timing table. `python -m fastfc bench [...]`: the benchmark."""
 import sys
-import time
 
 import numpy as np
 
@@ -46,42 +45,16 @@ def check_kernels(rng):
     return failures
 
 
-def _median_time(fn, reps):
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
-
-
-def timing_table(rng, shapes=((64, 784, 128), (256, 784, 128), (256, 64, 10), (1024, 1024, 1024))):
-    """Forward linear+relu, fastfc vs NumPy (matmul(out=) + add + maximum), float32.
-    Blocks of calls per library, alternating, with a pause between them."""
+def timing_table(shapes=((64, 784, 128), (256, 784, 128), (256, 64, 10), (1024, 1024, 1024))):
+    """Forward linear + bias + relu, fastfc vs NumPy (matmul(out=) + add + maximum),
+    float32, timed as in `python -m fastfc bench` (alternating blocks, pauses)."""
+    from fastfc.bench import compare, forward_case
     print(f"\n{'shape (m x k x n)':>20} {'fastfc ms':>10} {'numpy ms':>10} {'speed-up':>9}")
     for m, k, n in shapes:
-        x = rng.standard_normal((m, k)).astype(np.float32)
-        w = rng.standard_normal((k, n)).astype(np.float32)
-        b = rng.standard_normal(n).astype(np.float32)
-        out = np.empty((m, n), np.float32)
-
-        def ours():
-            fastfc.linear(x, w, b, activation="relu", out=out)
-
-        def numpy():
-            np.matmul(x, w, out=out)
-            np.add(out, b, out=out)
-            np.maximum(out, 0, out=out)
-
-        reps = max(3, min(200, int(2e8 / (2 * m * n * k))))
-        t = {"fastfc": [], "numpy": []}
-        for _ in range(5):
-            for name, fn in (("fastfc", ours), ("numpy", numpy)):
-                fn()
-                t[name].append(_median_time(fn, reps))
-                time.sleep(0.05)
-        tf, tn = np.median(t["fastfc"]), np.median(t["numpy"])
-        print(f"{f'{m}x{k}x{n}':>20} {tf * 1e3:10.3f} {tn * 1e3:10.3f} {tn / tf:8.2f}x")
+        fns = forward_case(m, k, n)
+        t = compare({lib: fns[lib] for lib in ("fastfc", "numpy")}, rounds=3)
+        print(f"{f'{m}x{k}x{n}':>20} {t['fastfc'] * 1e3:10.3f} {t['numpy'] * 1e3:10.3f} "
+              f"{t['numpy'] / t['fastfc']:8.2f}x", flush=True)
 
 
 def main(argv=None):
@@ -95,7 +68,7 @@ def main(argv=None):
     print("\nkernels vs fastfc.reference:", "all match" if not failures else "MISMATCH")
     for f in failures:
         print("  ", f)
-    timing_table(rng)
+    timing_table()
     return 1 if failures else 0
 
 
