@@ -210,3 +210,16 @@ def test_backward_property(m, k, n, dtype, act, seed):
     dz = np.abs(gy)
     for g, r, s, kk in zip(got, want, (dz @ np.abs(w).T, np.abs(x).T @ dz, dz.sum(0)), (n, m, m)):
         assert_close(g, r, s, kk, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weights_larger_than_the_caches(rng, dtype):
+    """w of 12-24 MB is packed row by row from memory (a different packing order)."""
+    x, w, b = make(rng, (37, 3000), dtype), make(rng, (3000, 1001), dtype), make(rng, (1001,), dtype)
+    got = fastfc.linear(x, w, b, activation="relu")
+    assert_close(got, ref.linear(x, w, b, activation="relu"), bound(x, w, b), 3001, dtype)
+    gy = make(rng, got.shape, dtype)
+    gx, gw, gb = fastfc.linear_backward(gy, x, w, y=got, activation="relu")
+    rx, rw, rb = ref.linear_backward(gy, x, w, y=got, activation="relu")
+    assert_close(gx, rx, np.abs(gy) @ np.abs(w).T, 1001, dtype)
+    assert_close(gw, rw, np.abs(x).T @ np.abs(gy), 37, dtype)

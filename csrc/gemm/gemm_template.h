@@ -13,6 +13,7 @@ typedef struct {
     GT *c; int64_t rsc, csc;
     const GT *bias; int act; GT slope;
     int pack_a, pack_b;
+    int b_from_memory; /* B is far larger than the caches: read it in long runs */
 } GF(gemm_args);
 
 #define PK_T GT
@@ -47,7 +48,7 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
         if (pack_b_here || !g->pack_b) {
             const GT *src = g->b + pc * g->rsb + (jc + jr) * g->csb;
             if (nr == NR && !pack_b_here) { bp = src; brs = g->rsb; }
-            else { GF(pack_b)(edge_b, src, g->rsb, g->csb, kc, nr, NR); bp = edge_b; }
+            else { GF(pack_b)(edge_b, src, g->rsb, g->csb, kc, nr, NR, 0); bp = edge_b; }
         }
         const GT *bias = last && g->bias ? g->bias + jc + jr : NULL;
         for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -76,13 +77,14 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
     GT *abuf = buf, *bbuf = buf + MC * kmax, *edge_b = bbuf + NC * kmax;
     /* When all rows fit one MC block, each B micro-panel is used by one sweep of the
      * micro-kernel: pack it right before, so it goes from memory to L1 only once. */
-    const int pack_b_here = g->pack_b && m1 - m0 <= MC;
+    const int pack_b_here = g->pack_b && m1 - m0 <= MC && !g->b_from_memory;
     for (int64_t jc = n0; jc < n1; jc += NC) {
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < g->k; pc += KC) {
             int64_t kc = g->k - pc < KC ? g->k - pc : KC;
             if (g->pack_b && !pack_b_here)
-                GF(pack_b)(bbuf, g->b + pc * g->rsb + jc * g->csb, g->rsb, g->csb, kc, nc, x->nr);
+                GF(pack_b)(bbuf, g->b + pc * g->rsb + jc * g->csb, g->rsb, g->csb, kc, nc, x->nr,
+                           g->b_from_memory);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = m1 - ic < MC ? m1 - ic : MC;
                 const GT *asrc = g->a + ic * g->rsa + pc * g->csa;
@@ -125,7 +127,7 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
     if (m <= 0 || n <= 0) return 0;
     const fastfc_isa_table *t = fastfc_table();
     GF(gemm_args) g = {&t->GP, m, n, k, alpha, beta, a, rsa, csa, b, rsb, csb, c, rsc, csc,
-                       bias, act, slope, 1, 1};
+                       bias, act, slope, 1, 1, 0};
     if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
     /* A column-major B (dX = dY.W^T) would be gathered into panels at a cost of k*n;
      * computing C^T = B^T.A^T streams it as rows instead and gathers only A (m*k).
@@ -143,6 +145,7 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
      * too when few rows of x reuse it, so packing it would not pay back, unless its row
      * stride is a multiple of 2 KiB (a micro-panel would then thrash a few L1 sets).
      * Measured on Zen1 with bench/. */
+    g.b_from_memory = k * n * (int64_t)sizeof(GT) > (8 << 20); /* measured: 32x25088x4096 */
     g.pack_a = csa != 1 || (rsa * (int64_t)sizeof(GT)) % 8192 == 0; /* rows in few cache sets */
     g.pack_b = !(csb == 1 && m <= 96 && k * n * (int64_t)sizeof(GT) <= (1 << 20) &&
                  (rsb * (int64_t)sizeof(GT)) % 2048 != 0);

@@ -41,12 +41,18 @@ static inline void PK_CAT(copy_row_, PK_SUFFIX)(PK_T *restrict d, const PK_T *re
 }
 
 /* kc x nc block of B -> micro-panels of NR columns, each k-major (b_rs = NR),
- * columns past nc zero-filled. */
+ * columns past nc zero-filled. by_rows: read row-major B row by row (one long read per
+ * row) rather than panel by panel. */
 static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_t rsb,
-                                       int64_t csb, int64_t kc, int64_t nc, int NR)
+                                       int64_t csb, int64_t kc, int64_t nc, int NR,
+                                       int by_rows)
 {
     const int64_t full = nc - nc % NR;
-    if (csb == 1)
+    if (csb == 1 && by_rows)   /* long sequential reads: B streams from memory */
+        for (int64_t p = 0; p < kc; p++)
+            for (int64_t jr = 0; jr < full; jr += NR)
+                PK_CAT(copy_row_, PK_SUFFIX)(dst + jr * kc + p * NR, b + p * rsb + jr, NR);
+    else if (csb == 1)
         for (int64_t jr = 0; jr < full; jr += NR)
             for (int64_t p = 0; p < kc; p++)
                 PK_CAT(copy_row_, PK_SUFFIX)(dst + jr * kc + p * NR, b + p * rsb + jr, NR);
