@@ -153,8 +153,7 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
                  (rsb * (int64_t)sizeof(GT)) % 2048 != 0);
 
     int tm, tn;
-    int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr, g.pack_a, g.pack_b,
-                                &tm, &tn);
+    int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr, &tm, &tn);
     size_t elems = GF(buffer_elems)(g.ctx, k);
     int failed = 0;
     if (nt == 1) {

@@ -6,11 +6,8 @@
 #define FASTFC_MIN_PARALLEL_ELEMS (1 << 16)
 
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
-                       int pack_a, int pack_b, int *tm, int *tn)
+                       int *tm, int *tn)
 {
-    /* Per-thread cost of a split: the rows of A and columns of B each thread copies.
-     * Streamed operands cost little (their lines are only read). */
-    const double wa = pack_a ? 1.0 : 0.1, wb = pack_b ? 1.0 : 0.1;
     int nt = fastfc_threads_allowed(nthreads);
     *tm = *tn = 1;
     if (nt == 1 || (double)m * n * k < FASTFC_MIN_PARALLEL_MNK) return 1;
@@ -19,7 +16,8 @@ int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, in
         double best = -1;
         for (int a = 1; a <= nt; a++) {
             if (nt % a || pm < a || pn < nt / a) continue;
-            double cost = wa * m / a + wb * n / (nt / a);
+            /* each thread packs its rows of A and columns of B: keep the block square */
+            double cost = (double)m / a + (double)n / (nt / a);
             if (best < 0 || cost < best) { best = cost; *tm = a; *tn = nt / a; }
         }
         if (best >= 0) return nt;

@@ -11,7 +11,7 @@
 /* Threads to use and a tm x tn grid over C (tm*tn == result). Each thread owns a block
  * of whole micro-tiles, so no element depends on the thread count. */
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
-                       int pack_a, int pack_b, int *tm, int *tn);
+                       int *tm, int *tn);
 /* [lo, hi) of part `id` of `parts`, split in multiples of `unit`. */
 void fastfc_thread_range(int id, int parts, int64_t len, int unit, int64_t *lo, int64_t *hi);
 /* A 64-byte aligned scratch buffer owned by the calling thread, grown on demand and
