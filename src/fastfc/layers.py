@@ -8,7 +8,7 @@ step allocates nothing new.
 import numpy as np
 
 import fastfc
-from fastfc import initializers
+from fastfc import initializers, losses
 
 RELU_FAMILY = ("relu", "leaky_relu")
 
@@ -163,8 +163,7 @@ def _leaky_grad(y, g, out, slope):
 
 
 def _sigmoid(x, out):
-    e = np.exp(-np.abs(x))
-    out[...] = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    out[...] = losses.sigmoid(x)
     return out
 
 

@@ -42,6 +42,23 @@ def _labels(y, n_out, n):
     return y.astype(np.int64)
 
 
+def _float_targets(y, n_out, n):
+    """Real-valued targets as an (n, n_out) array."""
+    y = np.asarray(y, np.float64)
+    if y.shape[0] != n:
+        raise ValueError(f"y has {y.shape[0]} rows but X has {n}")
+    y = y.reshape(n, -1)
+    if y.shape[1] != n_out:
+        raise ValueError(f"y has {y.shape[1]} columns, the model outputs {n_out}")
+    return y
+
+
+def sigmoid(z):
+    """1 / (1 + exp(-z)), split by sign so exp never overflows."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
 class SoftmaxCrossEntropy(Loss):
     """Softmax + cross-entropy, fused: lse = m + log sum exp(z - m), loss = lse - z_y."""
 
@@ -75,19 +92,14 @@ class SigmoidBinaryCrossEntropy(Loss):
     """Sigmoid + binary cross-entropy from logits: max(z, 0) - z*y + log1p(exp(-|z|))."""
 
     def check_targets(self, y, n_out, n):
-        y = np.asarray(y, np.float64)
-        if y.shape[0] != n:
-            raise ValueError(f"y has {y.shape[0]} rows but X has {n}")
-        y = y.reshape(n, -1)
-        if y.shape[1] != n_out:
-            raise ValueError(f"y has {y.shape[1]} columns, the model outputs {n_out}")
+        y = _float_targets(y, n_out, n)
         if n and (y.min() < 0 or y.max() > 1):
             raise ValueError("binary cross-entropy targets must be in [0, 1]")
         return y
 
     def __call__(self, z, y, grad):
         loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        np.subtract(_sigmoid(z), y, out=grad)
+        np.subtract(sigmoid(z), y, out=grad)
         grad /= z.shape[0]
         return float(loss.sum() / z.shape[0])
 
@@ -96,12 +108,7 @@ class SigmoidBinaryCrossEntropy(Loss):
         return labels[:, 0] if labels.shape[1] == 1 else labels
 
     def proba(self, z):
-        return _sigmoid(z)
-
-
-def _sigmoid(z):
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        return sigmoid(z)
 
 
 class MeanSquaredError(Loss):
@@ -109,13 +116,7 @@ class MeanSquaredError(Loss):
     classifier = False
 
     def check_targets(self, y, n_out, n):
-        y = np.asarray(y, np.float64)
-        if y.shape[0] != n:
-            raise ValueError(f"y has {y.shape[0]} rows but X has {n}")
-        y = y.reshape(n, -1)
-        if y.shape[1] != n_out:
-            raise ValueError(f"y has {y.shape[1]} columns, the model outputs {n_out}")
-        return y
+        return _float_targets(y, n_out, n)
 
     def __call__(self, z, y, grad):
         np.subtract(z, y, out=grad)
