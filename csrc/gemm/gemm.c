@@ -14,3 +14,29 @@
 #define GCTX fastfc_dctx
 #include "gemm/gemm_template.h"
 
+#define DEFINE_GEMM_PAIR(T, P)                                                             \
+    static int P##gemm_spec(int nt, const fastfc_gemm_spec *s)                             \
+    {                                                                                      \
+        return fastfc_##P##gemm(nt, s->m, s->n, s->k, 1, (const T *)s->a, s->rsa, s->csa,  \
+                                (const T *)s->b, s->rsb, s->csb, 0, (T *)s->c, s->rsc,     \
+                                s->csc, NULL, FASTFC_ACT_IDENTITY, 0);                     \
+    }                                                                                      \
+    int fastfc_##P##gemm_pair(int nthreads, const fastfc_gemm_spec *s0,                    \
+                              const fastfc_gemm_spec *s1)                                  \
+    {                                                                                      \
+        int nt = fastfc_threads_allowed(nthreads);                                         \
+        double w0 = (double)s0->m * s0->n * s0->k, w1 = (double)s1->m * s1->n * s1->k;     \
+        if (nt == 2 && w0 > 0 && w1 > 0 && w0 + w1 >= 2 * FASTFC_MIN_PARALLEL_MNK) {       \
+            int rc0 = 0, rc1 = 0;                                                          \
+            _Pragma("omp parallel num_threads(2)")                                         \
+            {                                                                              \
+                if (omp_get_thread_num() == 0) rc0 = P##gemm_spec(1, s0);                  \
+                else rc1 = P##gemm_spec(1, s1);                                            \
+            }                                                                              \
+            return rc0 | rc1;                                                              \
+        }                                                                                  \
+        return P##gemm_spec(nt, s0) | P##gemm_spec(nt, s1);                                \
+    }
+
+DEFINE_GEMM_PAIR(float, s)
+DEFINE_GEMM_PAIR(double, d)

@@ -44,6 +44,19 @@ int fastfc_dgemm(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
                   double *c, int64_t rsc, int64_t csc,
                   const double *bias, int act, double slope);
 
+/* Two independent products C = A*B (alpha 1, beta 0, no epilogue): the backward pass's
+ * dX and dW. On two threads each runs whole on its own core (equal flops, no split, no
+ * duplicated packing); otherwise one after the other with all threads. Pointers are
+ * float* or double* to match the function. A spec with m, n or k = 0 is skipped. */
+typedef struct {
+    int64_t m, n, k;
+    const void *a; int64_t rsa, csa;
+    const void *b; int64_t rsb, csb;
+    void *c; int64_t rsc, csc;
+} fastfc_gemm_spec;
+int fastfc_sgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1);
+int fastfc_dgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1);
+
 /* Backward of the activation, in one pass: dz = act'(y) * dy (row-major m x n, may be
  * NULL for the identity) and db[j] = sum_i dz[i, j] (may be NULL), summed in row order. */
 void fastfc_sact_backward(int nthreads, int64_t m, int64_t n,

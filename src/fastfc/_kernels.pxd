@@ -23,6 +23,16 @@ cdef extern from "fastfc.h" nogil:
                      const double *b, int64_t rsb, int64_t csb, double beta,
                      double *c, int64_t rsc, int64_t csc,
                      const double *bias, int act, double slope)
+    ctypedef struct fastfc_gemm_spec:
+        int64_t m, n, k
+        const void *a
+        int64_t rsa, csa
+        const void *b
+        int64_t rsb, csb
+        void *c
+        int64_t rsc, csc
+    int fastfc_sgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1)
+    int fastfc_dgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1)
     void fastfc_sact_backward(int nthreads, int64_t m, int64_t n,
                               const float *dy, int64_t rs_dy, int64_t cs_dy,
                               const float *y, int64_t rs_y, int64_t cs_y,

@@ -564,11 +564,27 @@ cdef tuple _writable_2d(object out, int64_t rows, int64_t cols, list inputs):
 
 cdef int _gemm_pair(cnp.ndarray dz, cnp.ndarray w, object dx, cnp.ndarray x,
                     cnp.ndarray dw) except -1:
-    """dx = dz @ w.T (skipped when dx is None), then dw = x.T @ dz, each on all threads.
-    (Running the two side by side, one per core, measured no faster.)"""
+    """dx = dz @ w.T (skipped when dx is None) and dw = x.T @ dz, side by side."""
+    cdef fastfc_gemm_spec s0, s1
+    s0.m = s0.n = s0.k = 0
     if dx is not None:
-        _gemm_call(dz, False, w, True, 1.0, 0.0, dx, None, FASTFC_ACT_IDENTITY, 0.0)
-    _gemm_call(x, True, dz, False, 1.0, 0.0, dw, None, FASTFC_ACT_IDENTITY, 0.0)
+        s0.m, s0.n, s0.k = cnp.PyArray_DIMS(dz)[0], cnp.PyArray_DIMS(w)[0], cnp.PyArray_DIMS(dz)[1]
+        s0.a, s0.rsa, s0.csa = cnp.PyArray_DATA(dz), _es(dz, 0), _es(dz, 1)
+        s0.b, s0.rsb, s0.csb = cnp.PyArray_DATA(w), _es(w, 1), _es(w, 0)
+        s0.c, s0.rsc, s0.csc = cnp.PyArray_DATA(<cnp.ndarray>dx), _es(dx, 0), _es(dx, 1)
+    s1.m, s1.n, s1.k = cnp.PyArray_DIMS(x)[1], cnp.PyArray_DIMS(dz)[1], cnp.PyArray_DIMS(x)[0]
+    s1.a, s1.rsa, s1.csa = cnp.PyArray_DATA(x), _es(x, 1), _es(x, 0)
+    s1.b, s1.rsb, s1.csb = cnp.PyArray_DATA(dz), _es(dz, 0), _es(dz, 1)
+    s1.c, s1.rsc, s1.csc = cnp.PyArray_DATA(dw), _es(dw, 0), _es(dw, 1)
+    cdef int nt = _nthreads, rc
+    if cnp.PyArray_TYPE(dw) == cnp.NPY_FLOAT:
+        with nogil:
+            rc = fastfc_sgemm_pair(nt, &s0, &s1)
+    else:
+        with nogil:
+            rc = fastfc_dgemm_pair(nt, &s0, &s1)
+    if rc:
+        raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
     return 0
 
 
