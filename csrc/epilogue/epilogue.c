@@ -25,6 +25,10 @@
                 }                                                                          \
                 continue;                                                                  \
             }                                                                              \
+            if (cs_dy == 1 && cs_y == 1 && db) { /* identity: the bias sum alone */        \
+                for (int64_t j = j0; j < j1; j++) db[j] += act_grad_##P(dyr[j], yr[j], act, slope); \
+                continue;                                                                  \
+            }                                                                              \
             for (int64_t j = j0; j < j1; j++) {                                            \
                 T g = act_grad_##P(dyr[j * cs_dy], yr[j * cs_y], act, slope);              \
                 if (dzr) dzr[j] = g;                                                       \

@@ -14,6 +14,11 @@
 #define GCTX fastfc_dctx
 #include "gemm/gemm_template.h"
 
+/* Side by side pays for small products, which split poorly over threads; larger ones
+ * run faster one after the other on all threads (measured: batch-32 MLP steps vs
+ * 256x784x128 backward). */
+#define FASTFC_MAX_PAIR_MNK (8 << 20)
+
 #define DEFINE_GEMM_PAIR(T, P)                                                             \
     static int P##gemm_spec(int nt, const fastfc_gemm_spec *s)                             \
     {                                                                                      \
@@ -26,7 +31,8 @@
     {                                                                                      \
         int nt = fastfc_threads_allowed(nthreads);                                         \
         double w0 = (double)s0->m * s0->n * s0->k, w1 = (double)s1->m * s1->n * s1->k;     \
-        if (nt == 2 && w0 > 0 && w1 > 0 && w0 + w1 >= 2 * FASTFC_MIN_PARALLEL_MNK) {       \
+        if (nt == 2 && w0 > 0 && w1 > 0 && w0 + w1 >= 2 * FASTFC_MIN_PARALLEL_MNK &&        \
+            w0 + w1 <= FASTFC_MAX_PAIR_MNK) {                                              \
             int rc0 = 0, rc1 = 0;                                                          \
             _Pragma("omp parallel num_threads(2)")                                         \
             {                                                                              \

@@ -45,8 +45,8 @@ int fastfc_dgemm(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
                   const double *bias, int act, double slope);
 
 /* Two independent products C = A*B (alpha 1, beta 0, no epilogue): the backward pass's
- * dX and dW. On two threads each runs whole on its own core (equal flops, no split, no
- * duplicated packing); otherwise one after the other with all threads. Pointers are
+ * dX and dW. Small ones on two threads run side by side, each whole on its own core (no
+ * split, no duplicated packing); otherwise one after the other with all threads. Pointers are
  * float* or double* to match the function. A spec with m, n or k = 0 is skipped. */
 typedef struct {
     int64_t m, n, k;
