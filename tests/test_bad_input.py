@@ -1,6 +1,8 @@
 """Every wrong argument gets a ValueError/TypeError naming it and what was wrong; dtype
 promotion like NumPy; inputs never modified; out= aliasing an input still gives the right
 answer."""
+import re
+
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import as_strided
@@ -194,8 +196,10 @@ BAD = [
      r"p must be in \[0, 1\), got nan"),
     (lambda: fastfc.dropout(a(10), float("inf"), seed=1), ValueError,
      r"p must be in \[0, 1\), got inf"),
-    (lambda: fastfc.dropout(a(10), "0.5", seed=1), TypeError,
+    (lambda: fastfc.dropout(a(10), "half", seed=1), TypeError,
      "dropout: p must be a real number, got str"),
+    (lambda: fastfc.dropout(a(10), None, seed=1), TypeError,
+     "dropout: p must be a real number, got NoneType"),
     (lambda: fastfc.dropout(a(10), 0.5j, seed=1), TypeError, r"p must be a real number, got 0.5j"),
     # ---- dropout: seed and stream
     (lambda: fastfc.dropout(a(10), 0.5, seed=-1), ValueError,
@@ -256,12 +260,28 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("call,exc,match", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
+@pytest.mark.parametrize("call,exc,match", BAD, ids=[
+    f"{i}-" + re.sub(r"[^A-Za-z0-9_]+", "_", m)[:40].strip("_") for i, (_, _, m) in enumerate(BAD)])
 def test_bad_input_messages(call, exc, match, keep_threads):
     before = fastfc.get_num_threads()
     with pytest.raises(exc, match=match):
         call()
     assert fastfc.get_num_threads() == before   # a refused setting changes nothing
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: fastfc.dropout(a(10), "0.5", seed=1), "p"),
+    (lambda: fastfc.dropout_backward(a(10), np.ones(10, bool), "0.5"), "p"),
+    (lambda: fastfc.gemm(a(3, 3), a(3, 3), alpha="2"), "alpha"),
+    (lambda: fastfc.gemm(a(3, 3), a(3, 3), beta="1", out=a(3, 3)), "beta"),
+    (lambda: fastfc.linear(a(3, 4), a(4, 6), activation="leaky_relu", negative_slope="0.1"),
+     "negative_slope"),
+], ids=["dropout-p", "dropout_backward-p", "gemm-alpha", "gemm-beta", "linear-negative_slope"])
+def test_numeric_strings_refused(call, name):
+    """A str is not a real number, even one float() can parse (NumPy refuses str in
+    arithmetic too): it must not be silently converted."""
+    with pytest.raises(TypeError, match=f"{name} must be a real number, got str"):
+        call()
 
 
 @pytest.mark.parametrize("dtype", [np.complex64, np.complex128])

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import fastfc
 from fastfc import reference as ref
@@ -268,3 +269,16 @@ def test_same_mask_for_omp_num_threads_1_and_2():
         y, m = ref.dropout(np.arange(2_000_003, dtype=dt), 0.3, seed=99, stream=5)
         h.update(m.tobytes() + y.tobytes())
     assert digests[0] == digests[1] == h.hexdigest()
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(0, 40), min_size=1, max_size=3),
+       p=st.floats(0.0, 0.999), seed=st.integers(0, 2**64 - 1), stream=st.integers(0, 2**64 - 1),
+       dtype=st.sampled_from(DTYPES), lay=st.sampled_from(LAYOUTS))
+def test_dropout_property(shape, p, seed, stream, dtype, lay):
+    x = make(np.random.default_rng(seed % 1000), tuple(shape), dtype, lay)
+    y, mask = fastfc.dropout(x, p, seed=seed, stream=stream)
+    ry, rmask = ref.dropout(x, p, seed=seed, stream=stream)
+    assert_identical(mask, rmask)
+    assert_identical(y, ry)
+    assert_identical(fastfc.dropout_backward(x, mask, p), ref.dropout_backward(x, mask, p))

@@ -377,3 +377,30 @@ def test_gradient_central_difference(act, slope, xshape):
         assert grad.shape == arr.shape, name
         np.testing.assert_allclose(grad, numeric_grad(loss, arr), rtol=1e-5, atol=1e-7,
                                    err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["relu", "sigmoid", None])
+def test_backward_out_without_2d_view(rng, dtype, act):
+    """grad_x of an N-d x written into an out whose strides allow no 2-D view, grad_w and
+    grad_b into strided outs (sliced, negative)."""
+    x, w, y, gy = _case(rng, dtype, (3, 4, 7), 5, act)
+    outs = (np.full((3, 8, 7), np.nan, dtype)[:, ::2, :],
+            layout(np.full((7, 5), np.nan, dtype), "sliced"),
+            layout(np.full((5,), np.nan, dtype), "negative"))
+    got = fastfc.linear_backward(gy, x, w, y=y, activation=act, out=outs)
+    assert all(g is o for g, o in zip(got, outs))
+    check_backward(got, gy, x, w, y, act, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_dimensional_x(rng, dtype):
+    x, w, b = make(rng, (70,), dtype), make(rng, (70, 9), dtype), make(rng, (9,), dtype)
+    out = np.full(9, np.nan, dtype)
+    assert fastfc.linear(x, w, b, activation="tanh", out=out) is out
+    check_forward(out, x, w, b, "tanh", dtype)
+    y = out.copy()
+    gy = make(rng, (9,), dtype)
+    got = fastfc.linear_backward(gy, x, w, y=y, activation="tanh")
+    assert got[0].shape == (70,)
+    check_backward(got, gy, x, w, y, "tanh", dtype)

@@ -1,61 +1,105 @@
+"""Python threads calling fastfc at once, results independent of the thread count, fork
+after use, and set_num_threads argument checks."""
 import multiprocessing as mp
 import os
+import select
 import threading
 
 import numpy as np
 import pytest
 
 import fastfc
-from conftest import make
+from fastfc import reference as ref
+from conftest import assert_close, assert_identical, gemm_scale, make
 
 
-@pytest.fixture
-def threads():
-    old = fastfc.get_num_threads()
-    yield
-    fastfc.set_num_threads(old)
+def test_set_get_num_threads(keep_threads):
+    for n in (1, 3, 2, np.int64(4)):
+        fastfc.set_num_threads(n)
+        assert fastfc.get_num_threads() == int(n)
+        assert type(fastfc.get_num_threads()) is int
+        assert fastfc.get_config()["threads"] == int(n)
 
 
-def test_set_get_num_threads(threads):
-    fastfc.set_num_threads(3)
-    assert fastfc.get_num_threads() == 3
-    assert fastfc.get_config()["threads"] == 3
+@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-1, ValueError), (-(2**40), ValueError),
+                                     (1.0, TypeError), (2.5, TypeError), ("2", TypeError),
+                                     (None, TypeError), (True, TypeError), ([2], TypeError)])
+def test_set_num_threads_rejects(keep_threads, bad, exc):
+    fastfc.set_num_threads(2)
+    with pytest.raises(exc, match="set_num_threads: n must be"):
+        fastfc.set_num_threads(bad)
+    assert fastfc.get_num_threads() == 2
 
 
-@pytest.mark.parametrize("m,k,n", [(300, 500, 400), (64, 784, 128), (2, 3000, 1000)])
+def _all_results(x, w, b, gy, act):
+    y = fastfc.linear(x, w, b, activation=act)
+    return (y, fastfc.linear(x, w, activation=act), fastfc.gemm(x, w), fastfc.gemm(x, y, trans_a=True),
+            fastfc.gemm(w, x, trans_a=True, trans_b=True),
+            *fastfc.linear_backward(gy, x, w, y=y, activation=act),
+            *fastfc.linear_backward(gy, np.asfortranarray(x), w, y=y, activation=act))
+
+
+@pytest.mark.parametrize("m,k,n", [(300, 500, 400), (64, 784, 128), (2, 3000, 1000),
+                                   (1000, 40, 30), (37, 300, 41)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bit_identical_for_any_thread_count(rng, threads, m, k, n, dtype):
+def test_bit_identical_for_any_thread_count(rng, keep_threads, m, k, n, dtype):
     x, w, b = make(rng, (m, k), dtype), make(rng, (k, n), dtype), make(rng, (n,), dtype)
-    results = []
+    gy = make(rng, (m, n), dtype)
+    act = "relu" if m % 2 == 0 else "tanh"
+    results = {}
     for nt in (1, 2, 3):
         fastfc.set_num_threads(nt)
-        y = fastfc.linear(x, w, b, activation="relu")
-        gy = np.ones_like(y)
-        results.append((y, fastfc.gemm(x, y, trans_a=True),
-                        *fastfc.linear_backward(gy, x, w, y=y, activation="relu")))
-    for other in results[1:]:
-        for r0, r1 in zip(results[0], other):
-            np.testing.assert_array_equal(r0, r1)
+        results[nt] = _all_results(x, w, b, gy, act)
+    for nt in (2, 3):
+        for r1, rn in zip(results[1], results[nt]):
+            assert_identical(rn, r1)
+    # and right, not only repeatable
+    y = results[1][0]
+    assert_close(y, ref.linear(x, w, b, activation=act),
+                 gemm_scale(x, w) + np.abs(b), k + 1, dtype)
+    assert_close(results[1][2], ref.gemm(x, w), gemm_scale(x, w), k, dtype)
 
 
-def test_four_python_threads_at_once(rng, threads):
+def test_four_python_threads_at_once(rng, keep_threads):
+    """4 Python threads (each fanning out to 2 OpenMP threads) on different problems:
+    every result equals the one computed alone."""
     fastfc.set_num_threads(2)
     cases = []
     for i in range(4):
-        x = make(rng, (200 + i, 300), np.float32)
-        w = make(rng, (300, 150), np.float32)
-        cases.append((x, w, fastfc.linear(x, w, activation="tanh"), fastfc.dropout(x, 0.5, seed=i)))
+        dt = (np.float32, np.float64)[i % 2]
+        x = make(rng, (200 + i, 300), dt)
+        w = make(rng, (300, 150 + 3 * i), dt)
+        b = make(rng, (150 + 3 * i,), dt)
+        gy = make(rng, (200 + i, 150 + 3 * i), dt)
+        y = fastfc.linear(x, w, b, activation="tanh")
+        cases.append(dict(x=x, w=w, b=b, gy=gy, y=y, c=fastfc.gemm(x, w, trans_b=False),
+                          ct=fastfc.gemm(w, x, trans_a=True, trans_b=True),
+                          back=fastfc.linear_backward(gy, x, w, y=y, activation="tanh"),
+                          drop=fastfc.dropout(x, 0.5, seed=i, stream=i)))
     errors, barrier = [], threading.Barrier(4)
 
     def work(i):
-        x, w, y, (yd, md) = cases[i]
-        barrier.wait()
-        for _ in range(20):
-            if not np.array_equal(fastfc.linear(x, w, activation="tanh"), y):
-                errors.append(f"linear {i}")
-            y2, m2 = fastfc.dropout(x, 0.5, seed=i)
-            if not (np.array_equal(y2, yd) and np.array_equal(m2, md)):
-                errors.append(f"dropout {i}")
+        c = cases[i]
+        try:
+            barrier.wait(timeout=60)
+            for _ in range(15):
+                if not np.array_equal(fastfc.linear(c["x"], c["w"], c["b"], activation="tanh"),
+                                      c["y"]):
+                    errors.append(f"linear {i}")
+                if not np.array_equal(fastfc.gemm(c["x"], c["w"]), c["c"]):
+                    errors.append(f"gemm {i}")
+                if not np.array_equal(fastfc.gemm(c["w"], c["x"], trans_a=True, trans_b=True),
+                                      c["ct"]):
+                    errors.append(f"gemm transposed {i}")
+                back = fastfc.linear_backward(c["gy"], c["x"], c["w"], y=c["y"],
+                                              activation="tanh")
+                if not all(np.array_equal(g, r) for g, r in zip(back, c["back"])):
+                    errors.append(f"linear_backward {i}")
+                y2, m2 = fastfc.dropout(c["x"], 0.5, seed=i, stream=i)
+                if not (np.array_equal(y2, c["drop"][0]) and np.array_equal(m2, c["drop"][1])):
+                    errors.append(f"dropout {i}")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"thread {i} raised {e!r}")
 
     ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for t in ts:
@@ -63,27 +107,109 @@ def test_four_python_threads_at_once(rng, threads):
     for t in ts:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in ts), "a thread hung"
-    assert not errors, errors
+    assert not errors, errors[:10]
+    # the single-threaded results were right in the first place
+    for i, c in enumerate(cases):
+        dt = c["x"].dtype
+        assert_close(c["y"], ref.linear(c["x"], c["w"], c["b"], activation="tanh"),
+                     gemm_scale(c["x"], c["w"]) + np.abs(c["b"]), 301, dt)
+        assert_identical(c["drop"][1], ref.dropout_mask(c["x"].shape, 0.5, i, i))
+
+
+def test_threads_with_different_thread_counts_interleaved(rng, keep_threads):
+    """set_num_threads from another Python thread while kernels run: every result still
+    equals the single-threaded one (the count is read once per call)."""
+    x, w = make(rng, (300, 400), np.float32), make(rng, (400, 300), np.float32)
+    fastfc.set_num_threads(1)
+    want = fastfc.gemm(x, w)
+    stop, errors = threading.Event(), []
+
+    def flip():
+        while not stop.is_set():
+            for n in (1, 2, 3):
+                fastfc.set_num_threads(n)
+
+    def work():
+        for _ in range(20):
+            if not np.array_equal(fastfc.gemm(x, w), want):
+                errors.append("gemm differs")
+
+    f = threading.Thread(target=flip)
+    ws = [threading.Thread(target=work) for _ in range(2)]
+    f.start()
+    for t in ws:
+        t.start()
+    for t in ws:
+        t.join(timeout=120)
+    stop.set()
+    f.join(timeout=10)
+    assert not any(t.is_alive() for t in ws + [f]), "a thread hung"
+    assert not errors, errors[:5]
+
+
+def _child_result():
+    """Run in a forked child: linear, backward and dropout on 2 threads, checked."""
+    try:
+        rng = np.random.default_rng(1)
+        x = rng.standard_normal((400, 300)).astype(np.float32)
+        w = rng.standard_normal((300, 200)).astype(np.float32)
+        fastfc.set_num_threads(2)
+        y = fastfc.linear(x, w, activation="relu")
+        gx, gw, gb = fastfc.linear_backward(np.ones_like(y), x, w, y=y, activation="relu")
+        _, mask = fastfc.dropout(x, 0.5, seed=3)
+        ok = (np.allclose(y, np.maximum(x.astype(np.float64) @ w, 0), rtol=1e-4, atol=1e-3)
+              and np.allclose(gw, x.T.astype(np.float64) @ (y > 0), rtol=1e-4, atol=1e-3)
+              and np.array_equal(mask, ref.dropout_mask(x.shape, 0.5, 3)))
+        return "ok" if ok else "wrong result"
+    except Exception as e:  # noqa: BLE001 - reported to the parent
+        return f"raised {e!r}"
 
 
 def _child(q):
-    x = np.ones((300, 300), np.float32)
-    q.put(float(fastfc.linear(x, x, activation="relu")[0, 0]))
+    q.put(_child_result())
 
 
-def test_fork_after_use_does_not_hang(threads):
-    if not hasattr(os, "fork"):
-        pytest.skip("no fork on this platform")
+@pytest.mark.parametrize("how", ["multiprocessing", "os.fork"])
+def test_fork_after_use_does_not_hang(keep_threads, how):
     fastfc.set_num_threads(2)
-    x = np.ones((500, 500), np.float32)
+    x = np.ones((600, 600), np.float32)
     fastfc.gemm(x, x)   # the OpenMP pool now exists in the parent
-    ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(q,))
-    p.start()
-    p.join(timeout=60)
-    hung = p.is_alive()
-    if hung:
-        p.kill()
-    assert not hung, "child forked after fastfc was used hung"
-    assert p.exitcode == 0 and q.get(timeout=5) == 300.0
+    fastfc.linear_backward(x, x, x)
+    fastfc.dropout(np.ones(1 << 20, np.float32), 0.5, seed=1)
+    if how == "multiprocessing":
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=_child, args=(q,))
+        p.start()
+        p.join(timeout=60)
+        hung = p.is_alive()
+        if hung:
+            p.kill()
+            p.join()
+        assert not hung, "child forked after fastfc was used hung"
+        assert p.exitcode == 0
+        assert q.get(timeout=10) == "ok"
+    else:
+        r, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:   # child: report through the pipe, never return into pytest
+            code = 1
+            try:
+                os.write(wfd, _child_result().encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        ready, _, _ = select.select([r], [], [], 60)
+        if not ready:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            os.close(r)
+            pytest.fail("child forked after fastfc was used hung")
+        msg = os.read(r, 100).decode()
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+        assert msg == "ok", msg
+    # and the parent still runs on its threads
+    np.testing.assert_array_equal(fastfc.gemm(x, x), np.full((600, 600), 600.0, np.float32))

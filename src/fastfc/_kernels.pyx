@@ -273,6 +273,8 @@ cdef double _real(object v, str name, str fn) except? -1:
         return <double>v
     if isinstance(v, (complex, np.complexfloating)):
         raise TypeError(f"{fn}: {name} must be a real number, got {v!r}")
+    if isinstance(v, (str, bytes)):   # float() would parse "0.5"; NumPy refuses it too
+        raise TypeError(f"{fn}: {name} must be a real number, got {type(v).__name__}")
     try:
         return float(v)
     except (TypeError, ValueError):
@@ -523,17 +525,19 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
         gx_out, gw_out, gb_out = out
     grad_b = _empty1(nout, dt) if gb_out is None else \
         _check_out(gb_out, (nout,), dt, "linear_backward (grad_b)")
+    inputs = [grad_y, x, w, y]
+    # db goes straight into grad_b unless grad_b is strided or lies in an input the
+    # products below still read; then through a temporary copied back at the end
     db = grad_b if cnp.PyArray_STRIDES(<cnp.ndarray>grad_b)[0] == \
-        cnp.PyArray_ITEMSIZE(<cnp.ndarray>grad_b) else _empty1(nout, dt)
+        cnp.PyArray_ITEMSIZE(<cnp.ndarray>grad_b) and (gb_out is None or
+                                                      not _overlaps(grad_b, inputs)) \
+        else _empty1(nout, dt)
     if act == FASTFC_ACT_IDENTITY:
         dz = gy2
         _act_backward(gy2, gy2, act, slope, None, db)
     else:
         dz = _empty2(rows, nout, dt)
         _act_backward(gy2, _as_2d(_operand(y, dt), rows, nout), act, slope, dz, db)
-    if db is not grad_b:
-        grad_b[...] = db
-    inputs = [grad_y, x, w, y]
     grad_x = dx2 = None
     cdef bint dx_tmp = False, dw_tmp
     if compute_grad_x:
@@ -546,6 +550,8 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
         _check_out(gw_out, (nin, nout), dt, "linear_backward (grad_w)")
     dw2, dw_tmp = _writable_2d(grad_w, nin, nout, inputs)
     _gemm_pair(dz, wd, dx2, x2, dw2)
+    if db is not grad_b:
+        grad_b[...] = db
     if dx_tmp:
         grad_x[...] = dx2.reshape(grad_x.shape)
     if dw_tmp:
