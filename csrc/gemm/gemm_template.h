@@ -129,16 +129,12 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
     GF(gemm_args) g = {&t->GP, m, n, k, alpha, beta, a, rsa, csa, b, rsb, csb, c, rsc, csc,
                        bias, act, slope, 1, 1, 0};
     if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
-    /* A column-major B (dX = dY.W^T) would be gathered into panels at a cost of k*n;
-     * computing C^T = B^T.A^T streams it as rows instead and gathers only A (m*k).
-     * Transposed C is written through the kernel's strided-tile path. The bias is
-     * per column of C, so only bias-free products swap; and only small m (a batch)
-     * with few K blocks: each K block rewrites C^T through strided tiles (~4x the cost
-     * of a gathered element), which loses to the gather once m or k is large (measured:
-     * 2048x3072x768, 64x4096x4096 and 32x25088x4096 backward). */
-    const int64_t k_blocks = (k + t->GP.kc - 1) / t->GP.kc;
-    if (!bias && csb != 1 && rsb == 1 && m < n && m <= 256 &&
-        (k <= 1024 || 4 * m * k_blocks < k))
+    /* A column-major B (dX = dY.W^T) is transposed into panels as it is packed. For a
+     * batch no wider than one NR panel, C^T = B^T.A^T packs the batch instead and runs
+     * every kernel call on a full-width tile (C^T is written through the strided-tile
+     * path). The bias is per column of C, so only bias-free products swap. Measured on
+     * Zen5 AVX-512 (NR 32): batch 32 gains up to 20 %, batch 64 loses 20 %. */
+    if (!bias && csb != 1 && rsb == 1 && m <= t->GP.nr && m < n)
         return G_CAT(G_CAT(fastfc_, GP), gemm)(nthreads, n, m, k, alpha, b, csb, rsb, a, csa,
                                                rsa, beta, c, csc, rsc, NULL, act, slope);
     /* Rows of x stream into the kernel as they are (measured faster than packing them

@@ -2,6 +2,7 @@
  * Define PK_T and PK_SUFFIX before including; MR / NR are run-time values. */
 #include <stdint.h>
 #include <string.h>
+#include "pack/transpose.h"
 
 #define PK_CAT2(a, b) a##b
 #define PK_CAT(a, b) PK_CAT2(a, b)
@@ -15,10 +16,7 @@ static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_
         int mr = mc - ir < MR ? (int)(mc - ir) : MR;
         PK_T *d = dst + ir * kc;
         if (csa == 1) {
-            for (int i = 0; i < mr; i++) {
-                const PK_T *src = a + (ir + i) * rsa;
-                for (int64_t p = 0; p < kc; p++) d[p * MR + i] = src[p];
-            }
+            PK_CAT(pack_rows_, PK_SUFFIX)(d, MR, a + ir * rsa, rsa, mr, kc);
         } else {
             for (int64_t p = 0; p < kc; p++)
                 for (int i = 0; i < mr; i++) d[p * MR + i] = a[(ir + i) * rsa + p * csa];
@@ -60,8 +58,12 @@ static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_
         int nr = nc - jr < NR ? (int)(nc - jr) : NR;
         PK_T *d = dst + jr * kc;
         const PK_T *src = b + jr * csb;
-        for (int j = 0; j < nr; j++)
-            for (int64_t p = 0; p < kc; p++) d[p * NR + j] = src[p * rsb + j * csb];
+        if (rsb == 1) { /* column-major B (W^T): its columns are rows to transpose */
+            PK_CAT(pack_rows_, PK_SUFFIX)(d, NR, src, csb, nr, kc);
+        } else {
+            for (int j = 0; j < nr; j++)
+                for (int64_t p = 0; p < kc; p++) d[p * NR + j] = src[p * rsb + j * csb];
+        }
         for (int64_t p = 0; p < kc; p++)
             for (int j = nr; j < NR; j++) d[p * NR + j] = 0;
     }
