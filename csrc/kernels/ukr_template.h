@@ -15,12 +15,34 @@
 typedef UKR_T UKR_VEC __attribute__((vector_size(UKR_VL * sizeof(UKR_T)), aligned(sizeof(UKR_T))));
 typedef UKR_IT UKR_IVEC __attribute__((vector_size(UKR_VL * sizeof(UKR_T)), aligned(sizeof(UKR_T))));
 
+/* C = relu?(acc + C? + bias?) for a full row-major tile; the flags are constants after
+ * inlining. v < 0 is false for NaN, so NaN passes through relu as in np.maximum. */
+static inline __attribute__((always_inline)) void
+UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, const int add_c,
+                          const UKR_T *bias, const int relu)
+{
+    for (int i = 0; i < UKR_MR; i++)
+        for (int j = 0; j < UKR_NV; j++) {
+            UKR_VEC *dst = (UKR_VEC *)(c + i * rs_c + j * UKR_VL), v = acc[i][j];
+            if (add_c) v += *dst;
+            if (bias) v += *(const UKR_VEC *)(bias + j * UKR_VL);
+            if (relu) v = (UKR_VEC)((UKR_IVEC)v & ~(UKR_IVEC)(v < (UKR_VEC){0}));
+            *dst = v;
+        }
+}
+
 static inline __attribute__((always_inline)) void
 UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
 {
     UKR_VEC acc[UKR_MR][UKR_NV];
     for (int i = 0; i < UKR_MR; i++)
         for (int j = 0; j < UKR_NV; j++) acc[i][j] = (UKR_VEC){0};
+    /* The C tile is usually cold (L3 or memory): fetch it while the k loop runs. */
+    if (cs_c == 1)
+        for (int i = 0; i < mr; i++) {
+            __builtin_prefetch(c + i * rs_c, 1);
+            __builtin_prefetch(c + i * rs_c + nr - 1, 1);
+        }
 
     for (int64_t p = 0; p < k; p++) {
         UKR_VEC bv[UKR_NV];
@@ -35,6 +57,19 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
     /* Full tiles of a row-major C are written in place; edges go through a stack tile. */
     UKR_T tile[UKR_MR * UKR_NR], bias_tile[UKR_NR];
     int direct = (mr == UKR_MR && nr == UKR_NR && cs_c == 1);
+    /* The usual full tiles get straight-line code with their case fixed at compile time. */
+    if (direct && alpha == 1 && (beta == 0 || beta == 1) && act <= 1) {
+        switch ((beta == 1) | (bias != NULL) << 1 | act << 2) {
+        case 0: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 0); return;
+        case 1: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 0); return;
+        case 2: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 0); return;
+        case 3: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 0); return;
+        case 4: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 1); return;
+        case 5: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 1); return;
+        case 6: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 1); return;
+        default: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 1); return;
+        }
+    }
     UKR_T *ct = direct ? c : tile;
     int64_t ldt = direct ? rs_c : UKR_NR;
     if (!direct && beta != 0) {
