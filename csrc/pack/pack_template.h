@@ -7,6 +7,21 @@
 #define PK_CAT2(a, b) a##b
 #define PK_CAT(a, b) PK_CAT2(a, b)
 
+/* One row of a micro-panel: a constant-size copy for the MR and NR the tables use. */
+static inline void PK_CAT(copy_row_, PK_SUFFIX)(PK_T *restrict d, const PK_T *restrict s, int n)
+{
+    switch (n) {
+    case 4: memcpy(d, s, 4 * sizeof(PK_T)); break;
+    case 6: memcpy(d, s, 6 * sizeof(PK_T)); break;
+    case 8: memcpy(d, s, 8 * sizeof(PK_T)); break;
+    case 12: memcpy(d, s, 12 * sizeof(PK_T)); break;
+    case 16: memcpy(d, s, 16 * sizeof(PK_T)); break;
+    case 24: memcpy(d, s, 24 * sizeof(PK_T)); break;
+    case 32: memcpy(d, s, 32 * sizeof(PK_T)); break;
+    default: for (int j = 0; j < n; j++) d[j] = s[j];
+    }
+}
+
 /* mc x kc block of A -> micro-panels of MR rows, each k-major (a_rs = 1, a_cs = MR),
  * rows past mc zero-filled. */
 static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_t rsa,
@@ -17,24 +32,14 @@ static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_
         PK_T *d = dst + ir * kc;
         if (csa == 1) {
             PK_CAT(pack_rows_, PK_SUFFIX)(d, MR, a + ir * rsa, rsa, mr, kc);
+        } else if (rsa == 1 && mr == MR) { /* column-major A (X^T of dW): columns are copies */
+            for (int64_t p = 0; p < kc; p++) PK_CAT(copy_row_, PK_SUFFIX)(d + p * MR, a + ir + p * csa, MR);
         } else {
             for (int64_t p = 0; p < kc; p++)
                 for (int i = 0; i < mr; i++) d[p * MR + i] = a[(ir + i) * rsa + p * csa];
         }
         for (int i = mr; i < MR; i++)
             for (int64_t p = 0; p < kc; p++) d[p * MR + i] = 0;
-    }
-}
-
-/* One row of a micro-panel: a constant-size copy for the widths the tables use. */
-static inline void PK_CAT(copy_row_, PK_SUFFIX)(PK_T *restrict d, const PK_T *restrict s, int n)
-{
-    switch (n) {
-    case 8: memcpy(d, s, 8 * sizeof(PK_T)); break;
-    case 16: memcpy(d, s, 16 * sizeof(PK_T)); break;
-    case 24: memcpy(d, s, 24 * sizeof(PK_T)); break;
-    case 32: memcpy(d, s, 32 * sizeof(PK_T)); break;
-    default: for (int j = 0; j < n; j++) d[j] = s[j];
     }
 }
 
