@@ -67,21 +67,28 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
     }
 }
 
+static inline int64_t GF(k_block)(int64_t k, int64_t KC)
+{
+    int64_t blocks = (k + KC - 1) / KC, kc = (k + blocks - 1) / blocks;
+    return (kc + 7) & ~(int64_t)7;
+}
+
 /* Loops jc (NC), pc (KC, pack B), ic (MC, pack A) over rows [m0, m1) and columns [n0, n1). */
 static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64_t n0,
                            int64_t n1, GT *buf)
 {
     const GCTX *x = g->ctx;
     const int64_t KC = x->kc, MC = x->mc, NC = x->nc;
-    const int64_t kmax = g->k < KC ? g->k : KC;
+    /* K blocks of equal depth: a short last block would cost a pass over C for little work */
+    const int64_t kcb = GF(k_block)(g->k, KC), kmax = g->k < kcb ? g->k : kcb;
     GT *abuf = buf, *bbuf = buf + MC * kmax, *edge_b = bbuf + NC * kmax;
     /* When all rows fit one MC block, each B micro-panel is used by one sweep of the
      * micro-kernel: pack it right before, so it goes from memory to L1 only once. */
     const int pack_b_here = g->pack_b && m1 - m0 <= MC && !g->b_from_memory;
     for (int64_t jc = n0; jc < n1; jc += NC) {
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
-        for (int64_t pc = 0; pc < g->k; pc += KC) {
-            int64_t kc = g->k - pc < KC ? g->k - pc : KC;
+        for (int64_t pc = 0; pc < g->k; pc += kcb) {
+            int64_t kc = g->k - pc < kcb ? g->k - pc : kcb;
             if (g->pack_b && !pack_b_here)
                 GF(pack_b)(bbuf, g->b + pc * g->rsb + jc * g->csb, g->rsb, g->csb, kc, nc, x->nr,
                            g->b_from_memory);
