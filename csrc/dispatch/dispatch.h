@@ -16,8 +16,17 @@
 typedef void (*fastfc_sukr_t)(FASTFC_UKR_ARGS(float));
 typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
 
-typedef struct { int mr, nr, mc, kc, nc; fastfc_sukr_t ukr; } fastfc_sctx;
-typedef struct { int mr, nr, mc, kc, nc; fastfc_dukr_t ukr; } fastfc_dctx;
+/* edge[i] computes the last rows of a block when they are at most edge_mr[i] (ascending;
+ * 0 ends the list): a tile of 2 rows then costs 2 rows of work, not MR. */
+#define FASTFC_EDGE_KERNELS 2
+typedef struct {
+    int mr, nr, mc, kc, nc; fastfc_sukr_t ukr;
+    int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_sukr_t edge[FASTFC_EDGE_KERNELS];
+} fastfc_sctx;
+typedef struct {
+    int mr, nr, mc, kc, nc; fastfc_dukr_t ukr;
+    int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_dukr_t edge[FASTFC_EDGE_KERNELS];
+} fastfc_dctx;
 
 typedef struct {
     fastfc_sctx s;

@@ -30,6 +30,15 @@ static void GF(post_act)(GT *c, int64_t rsc, int64_t csc, int mr, int nr, int ac
         }
 }
 
+/* The kernel for a tile of mr rows: the full one, or the smallest edge kernel that fits. */
+static inline __typeof__(((GCTX *)0)->ukr) GF(ukr_for_rows)(const GCTX *x, int mr)
+{
+    if (mr < x->mr)
+        for (int i = 0; i < FASTFC_EDGE_KERNELS && x->edge_mr[i]; i++)
+            if (mr <= x->edge_mr[i]) return x->edge[i];
+    return x->ukr;
+}
+
 /* Loops jr and ir around the micro-kernel for one mc x nc block of C. */
 static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int64_t pc,
                              int64_t mc, int64_t nc, int64_t kc, const GT *abuf,
@@ -60,8 +69,8 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
                 ars = g->rsa; acs = 1;
             }
             GT *cp = g->c + (ic + ir) * g->rsc + (jc + jr) * g->csc;
-            x->ukr(kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, mr, nr, g->alpha, beta,
-                   bias, reg_act, g->slope);
+            GF(ukr_for_rows)(x, mr)(kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, mr, nr,
+                                    g->alpha, beta, bias, reg_act, g->slope);
             if (post_act) GF(post_act)(cp, g->rsc, g->csc, mr, nr, post_act);
         }
     }
@@ -145,15 +154,15 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
         return G_CAT(G_CAT(fastfc_, GP), gemm)(nthreads, n, m, k, alpha, b, csb, rsb, a, csa,
                                                rsa, beta, c, csc, rsc, NULL, act, slope);
     /* Rows of x stream into the kernel as they are (measured faster than packing them
-     * on every dense-layer shape, even 1024^3, unless the row stride is a multiple of
-     * 8 KiB, which maps the rows of a panel to a few cache sets); a small w is streamed
-     * too when few rows of x reuse it, so packing it would not pay back, unless its row
-     * stride is a multiple of 2 KiB (a micro-panel would then thrash a few L1 sets).
-     * Measured on Zen1 with bench/. */
+     * on the dense-layer shapes, unless the row stride is a multiple of 8 KiB, which maps
+     * the rows of a panel to a few cache sets). B is packed unless at most two row tiles
+     * reuse it: a streamed row of w usually straddles two cache lines (large NumPy
+     * arrays start 16 bytes past a page) and its rows share a few L1 sets. Measured on
+     * Zen3, 16-byte-offset buffers: packing wins from m = 18 (32x784x128 +4 %,
+     * 64x784x128 +10 %, 32x64x128 +12 %), streaming below (12x784x128 +24 %). */
     g.b_from_memory = k * n * (int64_t)sizeof(GT) > (8 << 20); /* measured: 32x25088x4096 */
     g.pack_a = csa != 1 || (rsa * (int64_t)sizeof(GT)) % 8192 == 0; /* rows in few cache sets */
-    g.pack_b = !(csb == 1 && m <= 96 && k * n * (int64_t)sizeof(GT) <= (1 << 20) &&
-                 (rsb * (int64_t)sizeof(GT)) % 2048 != 0);
+    g.pack_b = !(csb == 1 && m <= 2 * g.ctx->mr);
 
     int tm, tn;
     int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr, &tm, &tn);

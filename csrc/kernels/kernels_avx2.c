@@ -1,4 +1,5 @@
-/* AVX2 + FMA micro-kernels (BLIS haswell shapes): s 6x16, d 6x8. Built with -mavx2 -mfma. */
+/* AVX2 + FMA micro-kernels (BLIS haswell shapes): s 6x16, d 6x8, with 4- and 2-row kernels
+ * for the last rows of a block. Built with -mavx2 -mfma. */
 #include "dispatch/dispatch.h"
 
 #define UKR_T float
@@ -9,12 +10,48 @@
 #define UKR_NAME fastfc_sgemm_avx2_6x16
 #include "ukr_template.h"
 
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 8
+#define UKR_MR 4
+#define UKR_NV 2
+#define UKR_NAME fastfc_sgemm_avx2_4x16
+#define UKR_EDGE
+#include "ukr_template.h"
+
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 8
+#define UKR_MR 2
+#define UKR_NV 2
+#define UKR_NAME fastfc_sgemm_avx2_2x16
+#define UKR_EDGE
+#include "ukr_template.h"
+
 #define UKR_T double
 #define UKR_IT int64_t
 #define UKR_VL 4
 #define UKR_MR 6
 #define UKR_NV 2
 #define UKR_NAME fastfc_dgemm_avx2_6x8
+#include "ukr_template.h"
+
+#define UKR_T double
+#define UKR_IT int64_t
+#define UKR_VL 4
+#define UKR_MR 4
+#define UKR_NV 2
+#define UKR_NAME fastfc_dgemm_avx2_4x8
+#define UKR_EDGE
+#include "ukr_template.h"
+
+#define UKR_T double
+#define UKR_IT int64_t
+#define UKR_VL 4
+#define UKR_MR 2
+#define UKR_NV 2
+#define UKR_NAME fastfc_dgemm_avx2_2x8
+#define UKR_EDGE
 #include "ukr_template.h"
 
 #define PEAK_VL_F 8
@@ -27,8 +64,10 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
                           const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
 
 const fastfc_isa_table fastfc_table_avx2 = {
-    .s = {6, 16, 96, 512, 4080, fastfc_sgemm_avx2_6x16},
-    .d = {6, 8, 72, 256, 4080, fastfc_dgemm_avx2_6x8},
+    .s = {6, 16, 96, 512, 4080, fastfc_sgemm_avx2_6x16,
+          {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16}},
+    .d = {6, 8, 72, 256, 4080, fastfc_dgemm_avx2_6x8,
+          {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8}},
     .fma_peak = fma_peak_avx2,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

@@ -1,4 +1,5 @@
-/* AVX-512 micro-kernels (BLIS skx shapes, row-major): s 12x32, d 8x24, 24 zmm accumulators. */
+/* AVX-512 micro-kernels (BLIS skx shapes, row-major): s 12x32, d 8x24, 24 zmm accumulators,
+ * with fewer-row kernels for the last rows of a block. */
 #include "dispatch/dispatch.h"
 
 #define UKR_T float
@@ -9,12 +10,48 @@
 #define UKR_NAME fastfc_sgemm_avx512_12x32
 #include "ukr_template.h"
 
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 16
+#define UKR_MR 8
+#define UKR_NV 2
+#define UKR_NAME fastfc_sgemm_avx512_8x32
+#define UKR_EDGE
+#include "ukr_template.h"
+
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 16
+#define UKR_MR 4
+#define UKR_NV 2
+#define UKR_NAME fastfc_sgemm_avx512_4x32
+#define UKR_EDGE
+#include "ukr_template.h"
+
 #define UKR_T double
 #define UKR_IT int64_t
 #define UKR_VL 8
 #define UKR_MR 8
 #define UKR_NV 3
 #define UKR_NAME fastfc_dgemm_avx512_8x24
+#include "ukr_template.h"
+
+#define UKR_T double
+#define UKR_IT int64_t
+#define UKR_VL 8
+#define UKR_MR 4
+#define UKR_NV 3
+#define UKR_NAME fastfc_dgemm_avx512_4x24
+#define UKR_EDGE
+#include "ukr_template.h"
+
+#define UKR_T double
+#define UKR_IT int64_t
+#define UKR_VL 8
+#define UKR_MR 2
+#define UKR_NV 3
+#define UKR_NAME fastfc_dgemm_avx512_2x24
+#define UKR_EDGE
 #include "ukr_template.h"
 
 #define PEAK_VL_F 16
@@ -27,8 +64,10 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
                           const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
 
 const fastfc_isa_table fastfc_table_avx512 = {
-    .s = {12, 32, 480, 384, 3072, fastfc_sgemm_avx512_12x32},
-    .d = {8, 24, 120, 512, 3984, fastfc_dgemm_avx512_8x24},
+    .s = {12, 32, 480, 384, 3072, fastfc_sgemm_avx512_12x32,
+          {4, 8}, {fastfc_sgemm_avx512_4x32, fastfc_sgemm_avx512_8x32}},
+    .d = {8, 24, 120, 512, 3984, fastfc_dgemm_avx512_8x24,
+          {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24}},
     .fma_peak = fma_peak_avx512,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

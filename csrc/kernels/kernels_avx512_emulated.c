@@ -3,6 +3,10 @@
  * Test-only path: FASTFC_ISA=avx512-emulated. Slow (the accumulators spill). */
 #define fastfc_sgemm_avx512_12x32 fastfc_sgemm_avx512emu_12x32
 #define fastfc_dgemm_avx512_8x24 fastfc_dgemm_avx512emu_8x24
+#define fastfc_sgemm_avx512_8x32 fastfc_sgemm_avx512emu_8x32
+#define fastfc_sgemm_avx512_4x32 fastfc_sgemm_avx512emu_4x32
+#define fastfc_dgemm_avx512_4x24 fastfc_dgemm_avx512emu_4x24
+#define fastfc_dgemm_avx512_2x24 fastfc_dgemm_avx512emu_2x24
 #define fma_peak_avx512 fma_peak_avx512emu
 #define fastfc_table_avx512 fastfc_table_avx512_emulated
 #include "kernels_avx512.c"

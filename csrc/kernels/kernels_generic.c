@@ -10,6 +10,15 @@
 #define UKR_NAME fastfc_sgemm_generic_4x8
 #include "ukr_template.h"
 
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 4
+#define UKR_MR 2
+#define UKR_NV 2
+#define UKR_NAME fastfc_sgemm_generic_2x8
+#define UKR_EDGE
+#include "ukr_template.h"
+
 #define UKR_T double
 #define UKR_IT int64_t
 #define UKR_VL 2
@@ -18,13 +27,22 @@
 #define UKR_NAME fastfc_dgemm_generic_4x4
 #include "ukr_template.h"
 
+#define UKR_T double
+#define UKR_IT int64_t
+#define UKR_VL 2
+#define UKR_MR 2
+#define UKR_NV 2
+#define UKR_NAME fastfc_dgemm_generic_2x4
+#define UKR_EDGE
+#include "ukr_template.h"
+
 #define PEAK_VL_F 4
 #define PEAK_NAME fma_peak_generic
 #include "peak_template.h"
 
 const fastfc_isa_table fastfc_table_generic = {
-    .s = {4, 8, 128, 256, 4096, fastfc_sgemm_generic_4x8},
-    .d = {4, 4, 64, 256, 4096, fastfc_dgemm_generic_4x4},
+    .s = {4, 8, 128, 256, 4096, fastfc_sgemm_generic_4x8, {2}, {fastfc_sgemm_generic_2x8}},
+    .d = {4, 4, 64, 256, 4096, fastfc_dgemm_generic_4x4, {2}, {fastfc_dgemm_generic_2x4}},
     .fma_peak = fma_peak_generic,
     .sdropout = fastfc_sdropout_scalar,
     .ddropout = fastfc_ddropout_scalar,

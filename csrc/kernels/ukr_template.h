@@ -1,7 +1,8 @@
 /* Register-blocked micro-kernel written with GCC vector extensions, instantiated once
  * per ISA file (which sets the compile flags) and tile shape. Define before including:
  *   UKR_T (float|double), UKR_IT (int32_t|int64_t), UKR_VL (lanes), UKR_MR, UKR_NV
- *   (vectors per row, NR = NV*VL), UKR_NAME. The contract is in dispatch/dispatch.h. */
+ *   (vectors per row, NR = NV*VL), UKR_NAME; UKR_EDGE for a kernel of the last rows of a
+ *   block only. The contract is in dispatch/dispatch.h. */
 #include <stdint.h>
 #include <string.h>
 
@@ -105,6 +106,16 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
             for (int j = 0; j < nr; j++) c[i * rs_c + j * cs_c] = tile[i * UKR_NR + j];
 }
 
+#ifdef UKR_EDGE
+/* The last rows of a block: A is a packed panel of the full-height kernel (a_rs = 1,
+ * a_cs = that kernel's MR), of which this kernel reads its fewer rows. */
+static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
+{
+    (void)a_rs;
+    UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta, bias,
+                             act, slope);
+}
+#else
 /* Packed A (a_rs = 1, a_cs = MR) with constant strides, and rows of x (a_cs = 1). */
 static void UKR_CAT(UKR_NAME, _packed)(FASTFC_UKR_ARGS(UKR_T))
 {
@@ -122,6 +133,7 @@ static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
                                  bias, act, slope);
 }
+#endif
 
 #undef UKR_NR
 #undef UKR_VEC
@@ -132,3 +144,4 @@ static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
 #undef UKR_MR
 #undef UKR_NV
 #undef UKR_NAME
+#undef UKR_EDGE
