@@ -160,3 +160,60 @@ def test_history_plot_without_matplotlib(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match="History.plot needs matplotlib"):
         hist.plot(tmp_path / "x.png")
+
+
+def _layer_by_layer(model):
+    """The same model without its fused C plan (every step runs layer by layer)."""
+    model._plan = lambda batch: None
+    return model
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "mse", "hinge"])
+def test_fused_step_is_the_layer_by_layer_step(dtype, loss):
+    """The C plan runs the same kernels on the same masks: bit-identical training, with a
+    ReLU folded into the Dense before it and a LeakyReLU that stays a layer of its own."""
+    def make():
+        return fastfc.Sequential(
+            [fastfc.Dropout(0.1), fastfc.Dense(6, 17, activation="relu"), fastfc.Dropout(0.3),
+             fastfc.Dense(17, 9), fastfc.ReLU(), fastfc.Dense(9, 7, activation="tanh"),
+             fastfc.LeakyReLU(0.2), fastfc.Dense(7, 3)],
+            loss=loss, optimizer=fastfc.optim.Adam(lr=0.01), seed=5, dtype=dtype,
+            input_shape=(6,))
+    X, y = blobs(70)
+    if loss == "mse":
+        y = np.eye(3)[y]
+    fused, plain = make(), _layer_by_layer(make())
+    for start in range(0, 70, 32):   # batches of 32, 32 and 6: two plans
+        xb, yb = X[start:start + 32], y[start:start + 32]
+        assert fused.train_on_batch(xb, yb) == plain.train_on_batch(xb, yb)
+    assert fused._plan(32) is not None and fused._plan(6) is not None
+    np.testing.assert_array_equal(fused._theta, plain._theta)
+    hist_f = fused.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    hist_p = plain.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    assert hist_f.history == hist_p.history
+    np.testing.assert_array_equal(fused._theta, plain._theta)
+
+
+@pytest.mark.parametrize("act", [fastfc.Sigmoid, fastfc.Tanh])
+def test_fused_step_with_smooth_activation_layers(act):
+    """Sigmoid/Tanh layers run in C with libm's exp/tanh, not NumPy's: equal to rounding."""
+    def make():
+        return fastfc.Sequential([fastfc.Dense(6, 8), act(), fastfc.Dropout(0.2),
+                                  act(), fastfc.Dense(8, 3)], seed=1, dtype=np.float64)
+    X, y = blobs(64)
+    fused, plain = make(), _layer_by_layer(make())
+    for _ in range(3):
+        assert fused.train_on_batch(X, y) == pytest.approx(plain.train_on_batch(X, y), rel=1e-12)
+    np.testing.assert_allclose(fused._theta, plain._theta, rtol=1e-12, atol=1e-14)
+
+
+def test_models_without_a_fused_path_run_layer_by_layer():
+    X, y = blobs(40)
+    for layers in ([fastfc.Dense(6, 5), fastfc.BatchNorm(5), fastfc.Dense(5, 3)],
+                   [fastfc.Dense(6, 3), fastfc.Softmax()]):
+        model = fastfc.Sequential(layers, loss="mse" if len(layers) == 2 else
+                                  "softmax_cross_entropy", seed=0)
+        assert model._plan(40) is None
+        target = np.eye(3)[y] if len(layers) == 2 else y
+        assert np.isfinite(model.train_on_batch(X, target))

@@ -1,4 +1,5 @@
-/* Backward of bias + activation in one pass over dy: dz = act'(y) * dy and db = sum dz. */
+/* Activations outside the GEMM: the backward of bias + activation in one pass over dy
+ * (dz = act'(y) * dy and db = sum dz), and an activation on its own. */
 #include <omp.h>
 #include "fastfc.h"
 #include "epilogue/act.h"
@@ -75,3 +76,15 @@
 
 DEFINE_ACT_BACKWARD(float, s)
 DEFINE_ACT_BACKWARD(double, d)
+
+#define DEFINE_ACT_FORWARD(T, P)                                                           \
+    void fastfc_##P##act_forward(int nthreads, int64_t n, const T *x, int act, T slope,     \
+                                 T *y)                                                     \
+    {                                                                                      \
+        int nt = fastfc_elementwise_threads(nthreads, n);                                  \
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")           \
+        for (int64_t i = 0; i < n; i++) y[i] = act_##P(x[i], act, slope);                  \
+    }
+
+DEFINE_ACT_FORWARD(float, s)
+DEFINE_ACT_FORWARD(double, d)

@@ -68,6 +68,12 @@ void fastfc_dact_backward(int nthreads, int64_t m, int64_t n,
                           const double *y, int64_t rs_y, int64_t cs_y,
                           int act, double slope, double *dz, double *db);
 
+/* y = act(x) over n contiguous elements (y may be x). */
+void fastfc_sact_forward(int nthreads, int64_t n, const float *x, int act, float slope,
+                         float *y);
+void fastfc_dact_forward(int nthreads, int64_t n, const double *x, int act, double slope,
+                         double *y);
+
 /* Inverted dropout over n contiguous elements: element i is kept when word i of the
  * Philox4x32-10 stream (key = seed, counter = (i/4, stream)) is >= round(p * 2^32).
  * y[i] = x[i] * (kept ? 1/(1-p) : 0); mask[i] = kept (may be NULL). */
@@ -99,6 +105,41 @@ void fastfc_sadam(int nthreads, int64_t n, float *p, const float *g, float *m, f
 void fastfc_dadam(int nthreads, int64_t n, double *p, const double *g, double *m, double *v,
                   double lr, double b1, double b2, double eps, double wd, int decoupled,
                   int64_t step);
+
+/* One layer of an MLP for the fused training step. Arrays are C-contiguous, float* or
+ * double* to match the function, batch rows each.
+ * DENSE:   y = act(x.w + b); w (in, out), b (out) or NULL; gw, gb its gradients (gb NULL
+ *          without b); gx (batch, in) the gradient of its input, NULL when not needed.
+ * DROPOUT: y = inverted dropout of x as fastfc_sdropout(seed, stream), keep mask in mask.
+ * ACT:     y = act(x). in == out for DROPOUT and ACT. */
+enum fastfc_layer_kind { FASTFC_LAYER_DENSE = 0, FASTFC_LAYER_DROPOUT = 1, FASTFC_LAYER_ACT = 2 };
+typedef struct {
+    int kind, act;
+    int64_t in, out;
+    double slope, p;
+    uint64_t seed, stream;
+    const void *w, *b;
+    void *gw, *gb, *y, *gx;
+    uint8_t *mask;
+} fastfc_layer;
+
+/* Forward through n layers from x (batch, L[0].in); the result is L[n-1].y. */
+int fastfc_smlp_forward(int nthreads, int64_t batch, const float *x, int n, fastfc_layer *L);
+int fastfc_dmlp_forward(int nthreads, int64_t batch, const double *x, int n, fastfc_layer *L);
+/* Backward from g = dloss/dy of the last layer (batch, L[n-1].out), which is overwritten
+ * (it and each DROPOUT/ACT gradient are transformed in place); fills gw, gb and gx. Layers
+ * below the lowest one with parameters are skipped. Returns 0, or -1 when out of memory. */
+int fastfc_smlp_backward(int nthreads, int64_t batch, const float *x, float *g, int n,
+                         fastfc_layer *L);
+int fastfc_dmlp_backward(int nthreads, int64_t batch, const double *x, double *g, int n,
+                         fastfc_layer *L);
+/* Forward, mean softmax cross-entropy against labels (batch) into *loss, its gradient into
+ * g (batch, classes), backward: a whole training step but the optimizer update. Returns 0,
+ * -1 when out of memory, -2 when a label is outside [0, classes). */
+int fastfc_smlp_xent_step(int nthreads, int64_t batch, const float *x, const int64_t *labels,
+                          float *g, int n, fastfc_layer *L, double *loss);
+int fastfc_dmlp_xent_step(int nthreads, int64_t batch, const double *x, const int64_t *labels,
+                          double *g, int n, fastfc_layer *L, double *loss);
 
 /* Peak of the path in use, in GFLOP/s for one thread: a loop of independent FMAs. */
 double fastfc_fma_peak_gflops(int dtype_size);

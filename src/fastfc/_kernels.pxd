@@ -63,3 +63,37 @@ cdef extern from "fastfc.h" nogil:
     void fastfc_dadam(int nthreads, int64_t n, double *p, const double *g, double *m,
                       double *v, double lr, double b1, double b2, double eps, double wd,
                       int decoupled, int64_t step)
+    void fastfc_sact_forward(int nthreads, int64_t n, const float *x, int act, float slope,
+                             float *y)
+    void fastfc_dact_forward(int nthreads, int64_t n, const double *x, int act, double slope,
+                             double *y)
+    enum:
+        FASTFC_LAYER_DENSE
+        FASTFC_LAYER_DROPOUT
+        FASTFC_LAYER_ACT
+    ctypedef struct fastfc_layer:
+        int kind, act
+        int64_t in_ "in"
+        int64_t out
+        double slope, p
+        uint64_t seed, stream
+        const void *w
+        const void *b
+        void *gw
+        void *gb
+        void *y
+        void *gx
+        uint8_t *mask
+    int fastfc_smlp_forward(int nthreads, int64_t batch, const float *x, int n, fastfc_layer *L)
+    int fastfc_dmlp_forward(int nthreads, int64_t batch, const double *x, int n,
+                            fastfc_layer *L)
+    int fastfc_smlp_backward(int nthreads, int64_t batch, const float *x, float *g, int n,
+                             fastfc_layer *L)
+    int fastfc_dmlp_backward(int nthreads, int64_t batch, const double *x, double *g, int n,
+                             fastfc_layer *L)
+    int fastfc_smlp_xent_step(int nthreads, int64_t batch, const float *x,
+                              const int64_t *labels, float *g, int n, fastfc_layer *L,
+                              double *loss)
+    int fastfc_dmlp_xent_step(int nthreads, int64_t batch, const double *x,
+                              const int64_t *labels, double *g, int n, fastfc_layer *L,
+                              double *loss)

@@ -790,3 +790,156 @@ def _adam_update(p, g, m, v, double lr, double beta1, double beta2, double eps,
         with nogil:
             fastfc_dadam(nt, n, <double *>pp, <double *>pg, <double *>pm, <double *>pv, lr,
                          beta1, beta2, eps, weight_decay, decoupled, step)
+
+
+# ---------------------------------------------------------------- fused MLP passes
+
+from libc.stdlib cimport calloc, free
+
+_LAYER_KINDS = {"dense": FASTFC_LAYER_DENSE, "dropout": FASTFC_LAYER_DROPOUT,
+                "act": FASTFC_LAYER_ACT}
+
+
+cdef void *_data_of(object a, str name, int typenum, tuple shape) except NULL:
+    """The data of a C-contiguous writable native ndarray of this dtype and shape."""
+    _require(a, name, typenum, True)
+    if a.shape != shape:
+        raise ValueError(f"{name} has shape {a.shape}, expected {shape}")
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+cdef class MLPPlan:
+    """The layers of a model as C structs over buffers allocated once, for the fused
+    forward/backward passes of a training step (private to fastfc.model).
+
+    ``specs`` lists the layers in order: ``{"kind": "dense", "w", "b", "gw", "gb", "act",
+    "slope"}`` (b and gb may be None), ``{"kind": "dropout", "features", "p", "seed"}`` or
+    ``{"kind": "act", "features", "act", "slope"}``. The plan owns every activation, mask
+    and input-gradient buffer; ``output`` is the last layer's and ``grad_output`` the
+    buffer for the gradient of the loss with respect to it."""
+    cdef fastfc_layer *L
+    cdef int n
+    cdef int typenum
+    cdef readonly int64_t batch, n_in, n_out
+    cdef readonly object output, grad_output
+    cdef list _keep
+
+    def __cinit__(self, list specs, int64_t batch, dtype):
+        self.n = len(specs)
+        if self.n == 0 or batch < 1:
+            raise ValueError("MLPPlan needs layers and batch >= 1")
+        self.typenum = cnp.NPY_FLOAT if np.dtype(dtype) == _F32 else cnp.NPY_DOUBLE
+        self.batch = batch
+        self.L = <fastfc_layer *>calloc(self.n, sizeof(fastfc_layer))
+        if self.L == NULL:
+            raise MemoryError()
+        self._keep = []
+        cdef int i, t = self.typenum
+        cdef fastfc_layer *l
+        cdef int64_t features = -1
+        for i, spec in enumerate(specs):
+            l = &self.L[i]
+            l.kind = _LAYER_KINDS[spec["kind"]]
+            if l.kind == FASTFC_LAYER_DENSE:
+                w = spec["w"]
+                l.in_, l.out = w.shape
+                l.w = _data_of(w, "w", t, (l.in_, l.out))
+                l.gw = _data_of(spec["gw"], "gw", t, (l.in_, l.out))
+                if spec["b"] is not None:
+                    l.b = _data_of(spec["b"], "b", t, (l.out,))
+                    l.gb = _data_of(spec["gb"], "gb", t, (l.out,))
+                self._keep += [w, spec["gw"], spec["b"], spec["gb"]]
+            else:
+                l.in_ = l.out = spec["features"]
+                if l.kind == FASTFC_LAYER_DROPOUT:
+                    l.p = _check_p(spec["p"], "MLPPlan")
+                    l.seed = _check_seed(spec["seed"], "seed", "MLPPlan")
+            if features >= 0 and l.in_ != features:
+                raise ValueError(f"layer {i} takes {l.in_} features, the one before gives "
+                                 f"{features}")
+            features = l.out
+            if l.kind != FASTFC_LAYER_DROPOUT:
+                l.act = _activation_code(spec["act"], "MLPPlan")
+                l.slope = _real(spec.get("slope", 0.01), "slope", "MLPPlan")
+            y = _empty2(batch, l.out, t)
+            l.y = cnp.PyArray_DATA(y)
+            self._keep.append(y)
+            if l.kind == FASTFC_LAYER_DROPOUT:
+                mask = np.empty((batch, l.in_), np.uint8)
+                l.mask = <uint8_t *>cnp.PyArray_DATA(<cnp.ndarray>mask)
+                self._keep.append(mask)
+            if l.kind == FASTFC_LAYER_DENSE and i > 0:
+                gx = _empty2(batch, l.in_, t)
+                l.gx = cnp.PyArray_DATA(gx)
+                self._keep.append(gx)
+            self.output = y
+        self.n_in, self.n_out = self.L[0].in_, features
+        self.grad_output = _empty2(batch, features, t)
+
+    def __dealloc__(self):
+        free(self.L)
+
+    def set_stream(self, int i, stream):
+        """The counter word of dropout layer i's masks for the next forward pass."""
+        self.L[i].stream = _check_seed(stream, "stream", "MLPPlan.set_stream")
+
+    cdef const void *_input(self, x) except NULL:
+        if type(x) is not np.ndarray or not _is_native(x, self.typenum) or \
+                not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x):
+            raise TypeError(f"x must be a C-contiguous native {_dtype(self.typenum)} ndarray")
+        if x.shape != (self.batch, self.n_in):
+            raise ValueError(f"x has shape {x.shape}, expected {(self.batch, self.n_in)}")
+        return cnp.PyArray_DATA(<cnp.ndarray>x)
+
+    def forward(self, x):
+        """Training-mode forward pass; returns ``output``."""
+        cdef const void *px = self._input(x)
+        cdef int nt = _nthreads, rc
+        with nogil:
+            if self.typenum == cnp.NPY_FLOAT:
+                rc = fastfc_smlp_forward(nt, self.batch, <const float *>px, self.n, self.L)
+            else:
+                rc = fastfc_dmlp_forward(nt, self.batch, <const double *>px, self.n, self.L)
+        if rc:
+            raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
+        return self.output
+
+    def backward(self, x):
+        """Gradients of every parameter from ``grad_output`` (consumed) after ``forward(x)``."""
+        cdef const void *px = self._input(x)
+        cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>self.grad_output)
+        cdef int nt = _nthreads, rc
+        with nogil:
+            if self.typenum == cnp.NPY_FLOAT:
+                rc = fastfc_smlp_backward(nt, self.batch, <const float *>px, <float *>pg,
+                                          self.n, self.L)
+            else:
+                rc = fastfc_dmlp_backward(nt, self.batch, <const double *>px, <double *>pg,
+                                          self.n, self.L)
+        if rc:
+            raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
+
+    def xent_step(self, x, labels):
+        """forward, mean softmax cross-entropy against int64 labels, backward; the loss."""
+        cdef const void *px = self._input(x)
+        if type(labels) is not np.ndarray or labels.dtype != np.int64 or \
+                labels.shape != (self.batch,) or not labels.flags.c_contiguous:
+            raise TypeError(f"labels must be a C-contiguous int64 array of shape "
+                            f"({self.batch},)")
+        cdef const int64_t *pl = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>labels)
+        cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>self.grad_output)
+        cdef int nt = _nthreads, rc
+        cdef double loss = 0
+        with nogil:
+            if self.typenum == cnp.NPY_FLOAT:
+                rc = fastfc_smlp_xent_step(nt, self.batch, <const float *>px, pl, <float *>pg,
+                                           self.n, self.L, &loss)
+            else:
+                rc = fastfc_dmlp_xent_step(nt, self.batch, <const double *>px, pl,
+                                           <double *>pg, self.n, self.L, &loss)
+        if rc == -2:
+            raise ValueError(f"labels must be in [0, {self.n_out}), got values in "
+                             f"[{labels.min()}, {labels.max()}]")
+        if rc:
+            raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
+        return loss

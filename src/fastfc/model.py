@@ -1,9 +1,10 @@
 """Sequential: a list of layers, a loss and an optimizer, trained with fit().
 
 All parameters live in one flat buffer and all gradients in another (each layer's arrays
-are views into them), so the optimizer step is one pass and a training step is a few
-calls into C: one ``linear`` and one ``linear_backward`` per Dense, one fused loss and one
-fused optimizer update.
+are views into them), so the optimizer step is one pass. A model of Dense, Dropout and
+activation layers trains through a C plan of its layers over buffers allocated once per
+batch size: forward, softmax cross-entropy and backward are one call into C, the
+optimizer update another. Other models run layer by layer.
 """
 import json
 import sys
@@ -11,9 +12,14 @@ import time
 
 import numpy as np
 
+from fastfc import _kernels
 from fastfc import layers as layers_mod
 from fastfc import losses as losses_mod
 from fastfc import optim as optim_mod
+
+# Activation layers the fused C passes run (folded into the Dense before them if it has none).
+_FUSED_ACTIVATIONS = {layers_mod.ReLU: "relu", layers_mod.LeakyReLU: "leaky_relu",
+                      layers_mod.Sigmoid: "sigmoid", layers_mod.Tanh: "tanh"}
 
 
 class History:
@@ -145,6 +151,66 @@ class Sequential:
                 layer.grads[name] = self._dtheta[off:off + value.size].reshape(value.shape)
                 off += value.size
         self._grad_out = None
+        self._plans = {}
+
+    # ------------------------------------------------------------------ fused C passes
+    def _plan(self, batch):
+        """The model's layers as one C plan for this batch size (cached), or None when a
+        layer has no fused C path (BatchNorm, Softmax, GlobalAvgPool, N-d activations)."""
+        if batch in self._plans:
+            return self._plans[batch]
+        specs, dropouts = [], []
+        shape = self.input_shape
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, layers_mod.Flatten) and (i == 0 or len(shape) == 1):
+                shape = layer.output_shape(shape)
+                continue
+            if len(shape) != 1:
+                specs = None
+                break
+            if isinstance(layer, layers_mod.Dense):
+                specs.append({"kind": "dense", "w": layer.params["W"], "gw": layer.grads["W"],
+                              "b": layer.params.get("b"), "gb": layer.grads.get("b"),
+                              "act": layer.activation, "slope": layer.negative_slope})
+            elif isinstance(layer, layers_mod.Dropout):
+                if layer.p:
+                    dropouts.append((len(specs), layer))
+                    specs.append({"kind": "dropout", "features": shape[0], "p": layer.p,
+                                  "seed": layer.seed})
+            elif type(layer) in _FUSED_ACTIVATIONS:
+                act = _FUSED_ACTIVATIONS[type(layer)]
+                slope = getattr(layer, "negative_slope", 0.01)
+                last = specs[-1] if specs else None
+                if last and last["kind"] == "dense" and last["act"] in (None, "identity"):
+                    last["act"], last["slope"] = act, slope   # Dense then ReLU: one pass
+                else:
+                    specs.append({"kind": "act", "features": shape[0], "act": act,
+                                  "slope": slope})
+            else:
+                specs = None
+                break
+            shape = layer.output_shape(shape)
+        plan = None
+        if specs:
+            plan = (_kernels.MLPPlan(specs, batch, self.dtype), dropouts)
+        if len(self._plans) >= 4:       # fit() needs two: full batches and the last one
+            self._plans.pop(next(iter(self._plans)))
+        self._plans[batch] = plan
+        return plan
+
+    def _fused_step(self, plan, x, y):
+        """Forward, loss and backward in one or two calls into C; the loss and logits."""
+        mlp, dropouts = plan
+        for i, layer in dropouts:
+            mlp.set_stream(i, layer.calls)
+            layer.calls += 1
+        x = x.reshape(x.shape[0], -1)
+        if isinstance(self.loss, losses_mod.SoftmaxCrossEntropy) and y.ndim == 1:
+            return mlp.xent_step(x, y), mlp.output
+        z = mlp.forward(x)
+        loss = self.loss(z, y, mlp.grad_output)
+        mlp.backward(x)
+        return loss, z
 
     # ------------------------------------------------------------------ core
     def parameters(self):
@@ -164,12 +230,16 @@ class Sequential:
         return grad
 
     def _step(self, x, y, count_correct=False):
-        z = self.forward(x, training=True)
-        if self._grad_out is None or self._grad_out.shape != z.shape:
-            self._grad_out = np.empty(z.shape, self.dtype)
-        loss = self.loss(z, y, self._grad_out)
+        plan = self._plan(x.shape[0])
+        if plan is not None:
+            loss, z = self._fused_step(plan, x, y)
+        else:
+            z = self.forward(x, training=True)
+            if self._grad_out is None or self._grad_out.shape != z.shape:
+                self._grad_out = np.empty(z.shape, self.dtype)
+            loss = self.loss(z, y, self._grad_out)
+            self.backward(self._grad_out)
         correct = self._correct(z, y) if count_correct else 0
-        self.backward(self._grad_out)
         self.optimizer.step(self._theta, self._dtheta)
         return loss, correct
 

@@ -1,0 +1,10 @@
+#include <stddef.h>
+#include "fastfc.h"
+
+#define MT float
+#define MP s
+#include "train/mlp_template.h"
+
+#define MT double
+#define MP d
+#include "train/mlp_template.h"

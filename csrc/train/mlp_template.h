@@ -1,0 +1,73 @@
+/* The forward and backward passes of an MLP (Dense, Dropout and activation layers) in one
+ * call each, over buffers the caller allocated once: a training step is a few calls into
+ * C, not a chain of calls per layer. Define MT (float|double) and MP (s|d) before including. */
+#define M_CAT2(a, b) a##b
+#define M_CAT(a, b) M_CAT2(a, b)
+#define MF(name) M_CAT(M_CAT(fastfc_, MP), name)
+
+int MF(mlp_forward)(int nthreads, int64_t batch, const MT *x, int n, fastfc_layer *L)
+{
+    const MT *h = x;
+    for (int i = 0; i < n; i++) {
+        const fastfc_layer *l = &L[i];
+        MT *y = l->y;
+        if (l->kind == FASTFC_LAYER_DENSE) {
+            if (MF(gemm)(nthreads, batch, l->out, l->in, 1, h, l->in, 1, l->w, l->out, 1, 0,
+                         y, l->out, 1, l->b, l->act, (MT)l->slope))
+                return -1;
+        } else if (l->kind == FASTFC_LAYER_DROPOUT) {
+            MF(dropout)(nthreads, batch * l->in, h, l->p, l->seed, l->stream, y, l->mask);
+        } else {
+            MF(act_forward)(nthreads, batch * l->in, h, l->act, (MT)l->slope, y);
+        }
+        h = y;
+    }
+    return 0;
+}
+
+int MF(mlp_backward)(int nthreads, int64_t batch, const MT *x, MT *g, int n, fastfc_layer *L)
+{
+    int lowest = n;   /* the gradient is needed down to the lowest Dense only */
+    for (int i = 0; i < n; i++)
+        if (L[i].kind == FASTFC_LAYER_DENSE) { lowest = i; break; }
+    for (int i = n - 1; i >= lowest; i--) {
+        const fastfc_layer *l = &L[i];
+        const MT *h = i ? (const MT *)L[i - 1].y : x;
+        if (l->kind == FASTFC_LAYER_DENSE) {
+            /* dz = act'(y) * g in place, and db, in one pass; then dX and dW from dz */
+            MF(act_backward)(nthreads, batch, l->out, g, l->out, 1, l->y, l->out, 1, l->act,
+                             (MT)l->slope, l->act ? g : NULL, l->gb);
+            fastfc_gemm_spec dx = {0}, dw = {l->in, l->out, batch, h, 1, l->in,
+                                   g, l->out, 1, l->gw, l->out, 1};
+            if (i > lowest)
+                dx = (fastfc_gemm_spec){batch, l->in, l->out, g, l->out, 1, l->w, 1, l->out,
+                                        l->gx, l->in, 1};
+            if (MF(gemm_pair)(nthreads, &dx, &dw)) return -1;
+            g = l->gx;
+        } else if (l->kind == FASTFC_LAYER_DROPOUT) {
+            MF(dropout_backward)(nthreads, batch * l->in, g, l->mask, (MT)(1 / (1 - l->p)), g);
+        } else {
+            MF(act_backward)(nthreads, batch, l->in, g, l->in, 1, l->y, l->in, 1, l->act,
+                             (MT)l->slope, g, NULL);
+        }
+    }
+    return 0;
+}
+
+int MF(mlp_xent_step)(int nthreads, int64_t batch, const MT *x, const int64_t *labels, MT *g,
+                      int n, fastfc_layer *L, double *loss)
+{
+    if (MF(mlp_forward)(nthreads, batch, x, n, L)) return -1;
+    const int64_t classes = L[n - 1].out;
+    double total = MF(softmax_xent)(batch, classes, L[n - 1].y, classes, labels,
+                                    (MT)(1.0 / batch), g, NULL);
+    if (total == -1)
+        for (int64_t i = 0; i < batch; i++)
+            if (labels[i] < 0 || labels[i] >= classes) return -2;
+    *loss = total / batch;
+    return MF(mlp_backward)(nthreads, batch, x, g, n, L);
+}
+
+#undef MF
+#undef MT
+#undef MP
