@@ -28,6 +28,14 @@ typedef struct {
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_dukr_t edge[FASTFC_EDGE_KERNELS];
 } fastfc_dctx;
 
+/* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+ * p = p*shrink - step_size*m / (sqrt(v)*rbc2 + eps). */
+typedef struct { double b1, b2, step_size, rbc2, eps, l2, shrink; } fastfc_adam_coef;
+typedef void (*fastfc_sadam_t)(int64_t lo, int64_t hi, float *p, const float *g, float *m,
+                               float *v, const fastfc_adam_coef *k);
+typedef void (*fastfc_dadam_t)(int64_t lo, int64_t hi, double *p, const double *g, double *m,
+                               double *v, const fastfc_adam_coef *k);
+
 typedef struct {
     fastfc_sctx s;
     fastfc_dctx d;
@@ -36,6 +44,8 @@ typedef struct {
                      const uint32_t key[2], const uint32_t stream[2], float *y, uint8_t *mask);
     void (*ddropout)(int64_t lo, int64_t hi, const double *x, uint64_t thr, double scale,
                      const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
+    fastfc_sadam_t sadam;
+    fastfc_dadam_t dadam;
 } fastfc_isa_table;
 
 extern const fastfc_isa_table fastfc_table_generic;
@@ -46,6 +56,18 @@ extern const fastfc_isa_table fastfc_table_avx512_emulated;
 #endif
 
 const fastfc_isa_table *fastfc_table(void);
+
+/* Adam for the plain build and for AVX2 (train/adam_template.h). */
+void fastfc_sadam_generic(int64_t lo, int64_t hi, float *p, const float *g, float *m, float *v,
+                          const fastfc_adam_coef *k);
+void fastfc_dadam_generic(int64_t lo, int64_t hi, double *p, const double *g, double *m,
+                          double *v, const fastfc_adam_coef *k);
+#ifdef FASTFC_X86
+void fastfc_sadam_avx2(int64_t lo, int64_t hi, float *p, const float *g, float *m, float *v,
+                       const fastfc_adam_coef *k);
+void fastfc_dadam_avx2(int64_t lo, int64_t hi, double *p, const double *g, double *m,
+                       double *v, const fastfc_adam_coef *k);
+#endif
 
 /* Scalar dropout over elements [lo, hi): the reference every vector path must match. */
 void fastfc_sdropout_scalar(int64_t lo, int64_t hi, const float *x, uint64_t thr, float scale,

@@ -46,4 +46,6 @@ const fastfc_isa_table fastfc_table_generic = {
     .fma_peak = fma_peak_generic,
     .sdropout = fastfc_sdropout_scalar,
     .ddropout = fastfc_ddropout_scalar,
+    .sadam = fastfc_sadam_generic,
+    .dadam = fastfc_dadam_generic,
 };

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <omp.h>
 #include "fastfc.h"
+#include "dispatch/dispatch.h"
 #include "gemm/threads.h"
 
 /* Per row: lse = max + log(sum exp(z - max)); loss = lse - z[label];
@@ -36,30 +37,37 @@
 DEFINE_SOFTMAX_XENT(float, s, expf, logf)
 DEFINE_SOFTMAX_XENT(double, d, exp, log)
 
-/* Adam / AdamW (PyTorch's formulation), in place over flat parameter buffers:
- * g += wd*p (L2, when !decoupled); m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
- * p *= 1 - lr*wd (when decoupled); p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). */
-#define DEFINE_ADAM(T, P, SQRT)                                                            \
+#define ADAM_T float
+#define ADAM_SQRT sqrtf
+#define ADAM_NAME fastfc_sadam_generic
+#include "train/adam_template.h"
+
+#define ADAM_T double
+#define ADAM_SQRT sqrt
+#define ADAM_NAME fastfc_dadam_generic
+#include "train/adam_template.h"
+
+/* Adam / AdamW (PyTorch's formulation), in place over flat parameter buffers, the loop
+ * split over threads in the path's ISA: g += wd*p (L2, when !decoupled);
+ * m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p *= 1 - lr*wd (when decoupled);
+ * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). */
+#define DEFINE_ADAM(T, P)                                                                  \
     void fastfc_##P##adam(int nthreads, int64_t n, T *p, const T *g, T *m, T *v, double lr, \
                           double b1, double b2, double eps, double wd, int decoupled,      \
                           int64_t step)                                                    \
     {                                                                                      \
-        const T bc1 = (T)(1 - pow(b1, (double)step));                                      \
-        const T rbc2 = (T)(1 / sqrt(1 - pow(b2, (double)step)));                           \
-        const T step_size = (T)lr / bc1, c1 = (T)(1 - b1), c2 = (T)(1 - b2);               \
-        const T tb1 = (T)b1, tb2 = (T)b2, teps = (T)eps;                                   \
-        const T l2 = decoupled ? (T)0 : (T)wd, shrink = decoupled ? (T)(1 - lr * wd) : (T)1; \
+        const fastfc_adam_coef k = {b1, b2, lr / (1 - pow(b1, (double)step)),              \
+                                    1 / sqrt(1 - pow(b2, (double)step)), eps,              \
+                                    decoupled ? 0 : wd, decoupled ? 1 - lr * wd : 1};      \
+        const fastfc_##P##adam_t update = fastfc_table()->P##adam;                         \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")           \
-        for (int64_t i = 0; i < n; i++) {                                                  \
-            T gi = g[i] + l2 * p[i];                                                       \
-            T mi = tb1 * m[i] + c1 * gi;                                                   \
-            T vi = tb2 * v[i] + c2 * gi * gi;                                              \
-            m[i] = mi;                                                                     \
-            v[i] = vi;                                                                     \
-            p[i] = p[i] * shrink - step_size * mi / (SQRT(vi) * rbc2 + teps);              \
+        _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                \
+        {                                                                                  \
+            int64_t lo, hi;                                                                \
+            fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, 64, &lo, &hi); \
+            update(lo, hi, p, g, m, v, &k);                                                \
         }                                                                                  \
     }
 
-DEFINE_ADAM(float, s, sqrtf)
-DEFINE_ADAM(double, d, sqrt)
+DEFINE_ADAM(float, s)
+DEFINE_ADAM(double, d)
