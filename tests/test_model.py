@@ -217,3 +217,18 @@ def test_models_without_a_fused_path_run_layer_by_layer():
         assert model._plan(40) is None
         target = np.eye(3)[y] if len(layers) == 2 else y
         assert np.isfinite(model.train_on_batch(X, target))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 17, 65, 100_003])
+def test_all_finite_finds_every_nan_and_inf(dtype, n):
+    """The C check train_on_batch runs on X: each non-finite value, anywhere, is found."""
+    from fastfc import _kernels
+    x = np.random.default_rng(n).standard_normal(n).astype(dtype)
+    x[0] = np.finfo(dtype).max
+    assert _kernels._all_finite(x) and _kernels._all_finite(x[:0].copy())
+    for bad in (np.nan, np.inf, -np.inf):
+        for pos in {0, n // 2, n - 1}:
+            y = x.copy()
+            y[pos] = bad
+            assert not _kernels._all_finite(y), (bad, pos)

@@ -97,6 +97,10 @@ double fastfc_ssoftmax_xent(int64_t m, int64_t n, const float *z, int64_t rs_z,
 double fastfc_dsoftmax_xent(int64_t m, int64_t n, const double *z, int64_t rs_z,
                             const int64_t *labels, double grad_scale, double *grad, double *prob);
 
+/* 1 when all n contiguous elements are finite (no NaN, no Inf), else 0. */
+int fastfc_sall_finite(int nthreads, int64_t n, const float *x);
+int fastfc_dall_finite(int nthreads, int64_t n, const double *x);
+
 /* One Adam (decoupled = 0) or AdamW (decoupled = 1) step over n contiguous parameters;
  * step counts from 1. */
 void fastfc_sadam(int nthreads, int64_t n, float *p, const float *g, float *m, float *v,

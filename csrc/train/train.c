@@ -1,6 +1,7 @@
 /* Training-step kernels: the fused softmax cross-entropy and the Adam update, each one
  * pass over its data so a model step stays a few calls into C. */
 #include <math.h>
+#include <string.h>
 #include <omp.h>
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
@@ -36,6 +37,26 @@
 
 DEFINE_SOFTMAX_XENT(float, s, expf, logf)
 DEFINE_SOFTMAX_XENT(double, d, exp, log)
+
+/* x * 0 is +-0 for finite x and NaN otherwise: OR the bits of those products (an integer
+ * reduction, which vectorizes; a float sum would not without -ffast-math). */
+#define DEFINE_ALL_FINITE(T, P, U)                                                         \
+    int fastfc_##P##all_finite(int nthreads, int64_t n, const T *x)                        \
+    {                                                                                      \
+        U bad = 0;                                                                         \
+        int nt = fastfc_elementwise_threads(nthreads, n);                                  \
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) reduction(|: bad)")          \
+        for (int64_t i = 0; i < n; i++) {                                                  \
+            T z = x[i] * (T)0;                                                             \
+            U u;                                                                           \
+            memcpy(&u, &z, sizeof u);                                                      \
+            bad |= u;                                                                      \
+        }                                                                                  \
+        return (bad << 1) == 0; /* only sign bits: every product was +-0 */                \
+    }
+
+DEFINE_ALL_FINITE(float, s, uint32_t)
+DEFINE_ALL_FINITE(double, d, uint64_t)
 
 #define ADAM_T float
 #define ADAM_SQRT sqrtf

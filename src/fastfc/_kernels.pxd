@@ -57,6 +57,8 @@ cdef extern from "fastfc.h" nogil:
     double fastfc_dsoftmax_xent(int64_t m, int64_t n, const double *z, int64_t rs_z,
                                 const int64_t *labels, double grad_scale, double *grad,
                                 double *prob)
+    int fastfc_sall_finite(int nthreads, int64_t n, const float *x)
+    int fastfc_dall_finite(int nthreads, int64_t n, const double *x)
     void fastfc_sadam(int nthreads, int64_t n, float *p, const float *g, float *m, float *v,
                       double lr, double b1, double b2, double eps, double wd, int decoupled,
                       int64_t step)

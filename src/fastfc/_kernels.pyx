@@ -764,6 +764,24 @@ def _softmax_xent(z, labels, grad=None, prob=None, double grad_scale=1.0):
     return total
 
 
+def _all_finite(x):
+    """Whether a C-contiguous float32/float64 ndarray holds no NaN and no Inf."""
+    if type(x) is not np.ndarray or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x):
+        raise TypeError("x must be a C-contiguous ndarray")
+    cdef int dt = cnp.PyArray_TYPE(<cnp.ndarray>x)
+    if (dt != cnp.NPY_FLOAT and dt != cnp.NPY_DOUBLE) or cnp.PyArray_ISBYTESWAPPED(x):
+        raise TypeError(f"x must be native float32 or float64, got {x.dtype}")
+    cdef int64_t n = x.size
+    cdef const void *p = cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef int nt = _nthreads, ok
+    with nogil:
+        if dt == cnp.NPY_FLOAT:
+            ok = fastfc_sall_finite(nt, n, <const float *>p)
+        else:
+            ok = fastfc_dall_finite(nt, n, <const double *>p)
+    return bool(ok)
+
+
 def _adam_update(p, g, m, v, double lr, double beta1, double beta2, double eps,
                  double weight_decay, bint decoupled, int64_t step):
     """One in-place Adam/AdamW step over flat, C-contiguous buffers of one dtype."""

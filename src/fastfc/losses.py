@@ -39,7 +39,7 @@ def _labels(y, n_out, n):
         raise TypeError(f"y has dtype {y.dtype}; expected integer class labels")
     if n and (y.min() < 0 or y.max() >= n_out):
         raise ValueError(f"labels must be in [0, {n_out}), got values in [{y.min()}, {y.max()}]")
-    return y.astype(np.int64)
+    return y.astype(np.int64, copy=False)
 
 
 def _float_targets(y, n_out, n):

@@ -72,7 +72,7 @@ def _as_2d_float(X, name, dtype, n_features=None):
     if n_features is not None and X.shape[1:] != n_features:
         raise ValueError(f"{name} has per-sample shape {X.shape[1:]}, the model expects "
                          f"{n_features}")
-    if not np.isfinite(X).all():
+    if not _kernels._all_finite(X):
         raise ValueError(f"{name} contains NaN or Inf")
     return X
 
