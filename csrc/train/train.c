@@ -7,8 +7,9 @@
 #include "dispatch/dispatch.h"
 #include "gemm/threads.h"
 
-/* Per row: lse = max + log(sum exp(z - max)); loss = lse - z[label];
- * grad = (exp(z - lse) - onehot) * grad_scale. Returns the summed loss (in double),
+/* Per row: e = exp(z - max), s = sum e, lse = max + log(s); loss = lse - z[label];
+ * softmax = e / s (each exp computed once, kept in grad or prob);
+ * grad = (softmax - onehot) * grad_scale. Returns the summed loss (in double),
  * or -1 when a label is out of range (nothing is written past the bad row). */
 #define DEFINE_SOFTMAX_XENT(T, P, EXP, LOG)                                                \
     double fastfc_##P##softmax_xent(int64_t m, int64_t n, const T *z, int64_t rs_z,        \
@@ -22,14 +23,19 @@
             if (y < 0 || y >= n) return -1;                                                \
             T mx = zr[0];                                                                  \
             for (int64_t j = 1; j < n; j++) mx = zr[j] > mx || zr[j] != zr[j] ? zr[j] : mx; \
-            T s = 0;                                                                       \
-            for (int64_t j = 0; j < n; j++) s += EXP(zr[j] - mx);                          \
-            T lse = mx + LOG(s);                                                           \
-            total += (double)(lse - zr[y]);                                                \
+            T *e = grad ? grad + i * n : prob ? prob + i * n : NULL, s = 0;                \
             for (int64_t j = 0; j < n; j++) {                                              \
-                T p = EXP(zr[j] - lse);                                                    \
-                if (prob) prob[i * n + j] = p;                                             \
-                if (grad) grad[i * n + j] = (p - (j == y ? (T)1 : (T)0)) * grad_scale;     \
+                T ej = EXP(zr[j] - mx);                                                    \
+                if (e) e[j] = ej;                                                          \
+                s += ej;                                                                   \
+            }                                                                              \
+            total += (double)(mx + LOG(s) - zr[y]);                                        \
+            if (!e) continue;                                                              \
+            const T inv = (T)1 / s;                                                        \
+            for (int64_t j = 0; j < n; j++) {                                              \
+                T pj = e[j] * inv;                                                         \
+                if (prob) prob[i * n + j] = pj;                                            \
+                if (grad) grad[i * n + j] = (pj - (j == y ? (T)1 : (T)0)) * grad_scale;    \
             }                                                                              \
         }                                                                                  \
         return total;                                                                      \
