@@ -31,7 +31,7 @@
     {                                                                                      \
         int nt = fastfc_threads_allowed(nthreads);                                         \
         double w0 = (double)s0->m * s0->n * s0->k, w1 = (double)s1->m * s1->n * s1->k;     \
-        if (nt == 2 && w0 > 0 && w1 > 0 && w0 + w1 >= 2 * FASTFC_MIN_PARALLEL_MNK &&        \
+        if (nt == 2 && w0 > 0 && w1 > 0 && w0 + w1 >= FASTFC_MIN_PARALLEL_MNK &&            \
             w0 + w1 <= FASTFC_MAX_PAIR_MNK) {                                              \
             int rc0 = 0, rc1 = 0;                                                          \
             _Pragma("omp parallel num_threads(2)")                                         \
