@@ -1,8 +1,8 @@
 """`python -m fastfc bench`: GFLOP/s and speed ratios of fastfc against NumPy and PyTorch.
 
 Timing: in one process, for each case, rounds of [fastfc block, NumPy block, PyTorch
-block]; a block is a warm-up call plus R timed calls (R sized so a block lasts ~30 ms) and
-yields the median per call; the result is the median over rounds. Between libraries the
+block]; a block is 10 ms of warm-up calls (at least one) plus R timed calls (R sized so a
+block lasts ~30 ms) and yields the median per call; the result is the median over rounds. Between libraries the
 bench sleeps (--pause): OpenBLAS and PyTorch worker threads spin for a while after a call
 and would steal the cores of whatever runs next.
 """
@@ -186,8 +186,14 @@ def train_case(batch, seed=0):
 
 # ------------------------------------------------------------------ timing
 
-def _block(fn, reps):
+def _block(fn, reps, warmup=0.01):
+    """Median seconds per call over `reps` calls, after `warmup` seconds of calls (at least
+    one): after the pause between libraries the clock ramps up and idle worker threads wake
+    over the first few milliseconds, whichever library comes next."""
+    end = time.perf_counter() + warmup
     fn()
+    while time.perf_counter() < end:
+        fn()
     ts = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -196,7 +202,7 @@ def _block(fn, reps):
     return float(np.median(ts))
 
 
-def compare(fns, rounds=5, block_s=0.03, pause=0.25):
+def compare(fns, rounds=7, block_s=0.03, pause=0.25):
     """Median seconds per call for each library, timed in alternating blocks."""
     reps = {}
     for name, fn in fns.items():
@@ -295,7 +301,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m fastfc bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer and smaller shapes")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--pause", type=float, default=0.25,
                     help="seconds between libraries (spinning BLAS threads)")
     ap.add_argument("--only", default="forward,backward,float64,gemm,dropout,train")
