@@ -4,10 +4,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Below this many multiply-adds a parallel region costs more than it saves inside a
- * training loop (digits MLP: 0.47 -> 0.37 s per fit with its 32x64x128 layers on one
- * thread), although a tight loop of 256x64x10 alone runs faster on two. */
-#define FASTFC_MIN_PARALLEL_MNK 300000
+/* Below this many multiply-adds a parallel region (~1 us with spinning workers) costs more
+ * than the second core saves. Measured on Zen3 with the fused training step, alternated
+ * in one process: 100k against 300k gives 256x64x10 20.6 -> 28.7 GF/s, 32x64x128 58 -> 66,
+ * the digits fit 0.21-0.24 -> 0.19-0.20 s, the 784-128-64-10 step unchanged. A call after
+ * a few ms of idling pays the workers' wake-up (~35 us) instead, as with any BLAS. */
+#define FASTFC_MIN_PARALLEL_MNK 100000
 
 /* Threads to use and a tm x tn grid over C (tm*tn == result). Each thread owns a block
  * of whole micro-tiles, so no element depends on the thread count. */
