@@ -1,6 +1,23 @@
 /* AVX2 + FMA micro-kernels (BLIS haswell shapes): s 6x16, d 6x8, with 4- and 2-row kernels
  * for the last rows of a block. Built with -mavx2 -mfma. */
+#include <immintrin.h>
 #include "dispatch/dispatch.h"
+
+/* Masked moves of the first n lanes: the last vector of an edge column. */
+static inline __m256i lanes_below32(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline __m256i lanes_below64(int n)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+#define UKR_MASKED_LOAD(p, n) _Generic((p), \
+    const float *: _mm256_maskload_ps((const float *)(p), lanes_below32(n)), \
+    const double *: _mm256_maskload_pd((const double *)(p), lanes_below64(n)))
+#define UKR_MASKED_STORE(p, v, n) _Generic((p), \
+    float *: _mm256_maskstore_ps((float *)(p), lanes_below32(n), (__m256)(v)), \
+    double *: _mm256_maskstore_pd((double *)(p), lanes_below64(n), (__m256d)(v)))
 
 #define UKR_T float
 #define UKR_IT int32_t

@@ -2,6 +2,19 @@
  * with fewer-row kernels for the last rows of a block. */
 #include "dispatch/dispatch.h"
 
+/* Masked moves of the first n lanes: the last vector of an edge column. The same source
+ * built for AVX2 (the test-only emulated path) has no mask registers: the template's lane
+ * loop is used there. */
+#ifdef __AVX512F__
+#include <immintrin.h>
+#define UKR_MASKED_LOAD(p, n) _Generic((p), \
+    const float *: _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (const float *)(p)), \
+    const double *: _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), (const double *)(p)))
+#define UKR_MASKED_STORE(p, v, n) _Generic((p), \
+    float *: _mm512_mask_storeu_ps((float *)(p), (__mmask16)((1u << (n)) - 1), (__m512)(v)), \
+    double *: _mm512_mask_storeu_pd((double *)(p), (__mmask8)((1u << (n)) - 1), (__m512d)(v)))
+#endif
+
 #define UKR_T float
 #define UKR_IT int32_t
 #define UKR_VL 16

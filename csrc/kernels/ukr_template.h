@@ -3,10 +3,16 @@
  *   UKR_T (float|double), UKR_IT (int32_t|int64_t), UKR_VL (lanes), UKR_MR, UKR_NV
  *   (vectors per row, NR = NV*VL), UKR_NAME; UKR_EDGE for a kernel of the last rows of a
  *   block only. The contract is in dispatch/dispatch.h. */
+#include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #define UKR_NR (UKR_NV * UKR_VL)
+/* Every loop over the accumulators is unrolled, so they stay in registers: a loop left
+ * rolled indexes acc at run time and makes GCC keep it on the stack (36 extra loads and
+ * stores per call, which a short k does not hide). */
+#ifndef UKR_UNROLLED
+#define UKR_UNROLLED _Pragma("GCC unroll 32")
+#endif
 #define UKR_CAT2(a, b) a##b
 #define UKR_CAT(a, b) UKR_CAT2(a, b)
 #define UKR_VEC UKR_CAT(UKR_NAME, _vec)
@@ -22,8 +28,8 @@ static inline __attribute__((always_inline)) void
 UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, const int add_c,
                           const UKR_T *bias, const int relu)
 {
-    for (int i = 0; i < UKR_MR; i++)
-        for (int j = 0; j < UKR_NV; j++) {
+    UKR_UNROLLED for (int i = 0; i < UKR_MR; i++)
+        UKR_UNROLLED for (int j = 0; j < UKR_NV; j++) {
             UKR_VEC *dst = (UKR_VEC *)(c + i * rs_c + j * UKR_VL), v = acc[i][j];
             if (add_c) v += *dst;
             if (bias) v += *(const UKR_VEC *)(bias + j * UKR_VL);
@@ -32,78 +38,116 @@ UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, c
         }
 }
 
-static inline __attribute__((always_inline)) void
-UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
+/* Lanes [0, n) of the vector at p (the others read as 0, never touched): the last vector
+ * of an edge column. ISA files with masked moves define UKR_MASKED_LOAD(p, n) and
+ * UKR_MASKED_STORE(p, v, n) for float and double pointers; elsewhere a fixed-count lane
+ * loop (a variable-length copy would become a libc call). */
+static inline __attribute__((always_inline)) UKR_VEC
+UKR_CAT(UKR_NAME, _loadn)(const UKR_T *p, int n)
 {
-    UKR_VEC acc[UKR_MR][UKR_NV];
-    for (int i = 0; i < UKR_MR; i++)
-        for (int j = 0; j < UKR_NV; j++) acc[i][j] = (UKR_VEC){0};
-    /* The C tile is usually cold (L3 or memory): fetch it while the k loop runs. */
-    if (cs_c == 1)
-        for (int i = 0; i < mr; i++) {
-            __builtin_prefetch(c + i * rs_c, 1);
-            __builtin_prefetch(c + i * rs_c + nr - 1, 1);
-        }
+    if (n >= UKR_VL) return *(const UKR_VEC *)p;
+#ifdef UKR_MASKED_LOAD
+    return (UKR_VEC)UKR_MASKED_LOAD(p, n);
+#else
+    UKR_T t[UKR_VL];
+    UKR_UNROLLED for (int l = 0; l < UKR_VL; l++) t[l] = l < n ? p[l] : (UKR_T)0;
+    return *(const UKR_VEC *)t;
+#endif
+}
 
-    for (int64_t p = 0; p < k; p++) {
-        UKR_VEC bv[UKR_NV];
-        for (int j = 0; j < UKR_NV; j++) bv[j] = *(const UKR_VEC *)(b + p * b_rs + j * UKR_VL);
-        for (int i = 0; i < UKR_MR; i++) {
-            /* x - 0 folds to x exactly, so this is a plain broadcast load */
-            UKR_VEC av = a[i * a_rs + p * a_cs] - (UKR_VEC){0};
-            for (int j = 0; j < UKR_NV; j++) acc[i][j] += av * bv[j];
-        }
-    }
+static inline __attribute__((always_inline)) void
+UKR_CAT(UKR_NAME, _storen)(UKR_T *p, UKR_VEC v, int n)
+{
+    if (n >= UKR_VL) { *(UKR_VEC *)p = v; return; }
+#ifdef UKR_MASKED_STORE
+    UKR_MASKED_STORE(p, v, n);
+#else
+    UKR_UNROLLED for (int l = 0; l < UKR_VL; l++) if (l < n) p[l] = v[l];
+#endif
+}
 
-    /* Full tiles of a row-major C are written in place; edges go through a stack tile. */
-    UKR_T tile[UKR_MR * UKR_NR], bias_tile[UKR_NR];
-    int direct = (mr == UKR_MR && nr == UKR_NR && cs_c == 1);
-    /* The usual full tiles get straight-line code with their case fixed at compile time. */
-    if (direct && alpha == 1 && (beta == 0 || beta == 1) && act <= 1) {
-        switch ((beta == 1) | (bias != NULL) << 1 | act << 2) {
-        case 0: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 0); return;
-        case 1: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 0); return;
-        case 2: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 0); return;
-        case 3: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 0); return;
-        case 4: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 1); return;
-        case 5: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 1); return;
-        case 6: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 1); return;
-        default: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 1); return;
-        }
-    }
-    UKR_T *ct = direct ? c : tile;
-    int64_t ldt = direct ? rs_c : UKR_NR;
-    if (!direct && beta != 0) {
-        memset(tile, 0, sizeof tile);
-        for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) tile[i * UKR_NR + j] = c[i * rs_c + j * cs_c];
-    }
-    if (bias && nr < UKR_NR) {
-        memset(bias_tile, 0, sizeof bias_tile);
-        memcpy(bias_tile, bias, nr * sizeof(UKR_T));
-        bias = bias_tile;
-    }
-
+/* C = act(alpha*acc + beta*C + bias) for rows < mr and columns < nr of a row-major tile:
+ * C is read (only when beta != 0) and written only there. */
+static inline __attribute__((always_inline)) void
+UKR_CAT(UKR_NAME, _store_edges)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, int mr,
+                                int nr, UKR_T alpha, UKR_T beta, const UKR_T *bias, int act,
+                                UKR_T slope)
+{
     const UKR_VEC zero = (UKR_VEC){0};
-    for (int i = 0; i < UKR_MR; i++) {
-        for (int j = 0; j < UKR_NV; j++) {
+    UKR_UNROLLED for (int i = 0; i < UKR_MR; i++) {
+        if (i >= mr) break;
+        UKR_UNROLLED for (int j = 0; j < UKR_NV; j++) {
+            const int lanes = nr - j * UKR_VL;
+            if (lanes <= 0) break;
+            UKR_T *dst = c + i * rs_c + j * UKR_VL;
             UKR_VEC v = acc[i][j];
-            UKR_VEC *dst = (UKR_VEC *)(ct + i * ldt + j * UKR_VL);
             if (alpha != 1) v *= alpha;
-            if (beta != 0 && (direct || i < mr)) v += beta * *dst;
-            if (bias) v += *(const UKR_VEC *)(bias + j * UKR_VL);
+            if (beta != 0) v += beta * UKR_CAT(UKR_NAME, _loadn)(dst, lanes);
+            if (bias) v += UKR_CAT(UKR_NAME, _loadn)(bias + j * UKR_VL, lanes);
             if (act != 0) {
                 /* v < 0 is false for NaN, so NaN passes through as in np.maximum. */
                 UKR_IVEC neg = v < zero;
                 UKR_VEC low = (act == 1) ? zero : v * slope;
                 v = (UKR_VEC)(((UKR_IVEC)low & neg) | ((UKR_IVEC)v & ~neg));
             }
-            if (direct || i < mr) *dst = v;
+            UKR_CAT(UKR_NAME, _storen)(dst, v, lanes);
         }
     }
-    if (!direct)
+}
+
+static inline __attribute__((always_inline)) void
+UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
+{
+    UKR_VEC acc[UKR_MR][UKR_NV];
+    UKR_UNROLLED for (int i = 0; i < UKR_MR; i++)
+        UKR_UNROLLED for (int j = 0; j < UKR_NV; j++) acc[i][j] = (UKR_VEC){0};
+    /* The C tile is usually cold (L3 or memory): fetch it while the k loop runs. A fixed
+     * count of prefetches (rows past mr repeat the last), as a loop GCC sinks below the
+     * k loop and spills the accumulators around it. */
+    if (cs_c == 1)
+        UKR_UNROLLED for (int i = 0; i < UKR_MR; i++) {
+            const UKR_T *row = c + (i < mr ? i : mr - 1) * rs_c;
+            __builtin_prefetch(row, 1);
+            __builtin_prefetch(row + nr - 1, 1);
+        }
+
+    for (int64_t p = 0; p < k; p++) {
+        UKR_VEC bv[UKR_NV];
+        UKR_UNROLLED for (int j = 0; j < UKR_NV; j++)
+            bv[j] = *(const UKR_VEC *)(b + p * b_rs + j * UKR_VL);
+        UKR_UNROLLED for (int i = 0; i < UKR_MR; i++) {
+            /* x - 0 folds to x exactly, so this is a plain broadcast load */
+            UKR_VEC av = a[i * a_rs + p * a_cs] - (UKR_VEC){0};
+            UKR_UNROLLED for (int j = 0; j < UKR_NV; j++) acc[i][j] += av * bv[j];
+        }
+    }
+
+    /* Row-major C is written in place: the usual full tiles by straight-line code with
+     * their case fixed at compile time, the others with edge rows skipped and the last
+     * vector of an edge column masked. */
+    if (cs_c == 1) {
+        if (mr == UKR_MR && nr == UKR_NR && alpha == 1 && (beta == 0 || beta == 1) && act <= 1)
+            switch ((beta == 1) | (bias != NULL) << 1 | act << 2) {
+            case 0: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 0); return;
+            case 1: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 0); return;
+            case 2: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 0); return;
+            case 3: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 0); return;
+            case 4: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 1); return;
+            case 5: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 1); return;
+            case 6: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 1); return;
+            default: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 1); return;
+            }
+        UKR_CAT(UKR_NAME, _store_edges)(acc, c, rs_c, mr, nr, alpha, beta, bias, act, slope);
+        return;
+    }
+    /* Strided C (C^T of a swapped product) goes through a row-major stack tile. */
+    UKR_T tile[UKR_MR * UKR_NR];
+    if (beta != 0)
         for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) c[i * rs_c + j * cs_c] = tile[i * UKR_NR + j];
+            for (int j = 0; j < nr; j++) tile[i * UKR_NR + j] = c[i * rs_c + j * cs_c];
+    UKR_CAT(UKR_NAME, _store_edges)(acc, tile, UKR_NR, mr, nr, alpha, beta, bias, act, slope);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) c[i * rs_c + j * cs_c] = tile[i * UKR_NR + j];
 }
 
 #ifdef UKR_EDGE
