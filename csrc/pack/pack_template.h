@@ -27,13 +27,16 @@ static inline void PK_CAT(copy_row_, PK_SUFFIX)(PK_T *restrict d, const PK_T *re
 static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_t rsa,
                                        int64_t csa, int64_t mc, int64_t kc, int MR)
 {
-    for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int64_t full = mc - mc % MR;
+    if (rsa == 1 && csa != 1) /* column-major A (X^T of dW): each column is one long read */
+        for (int64_t p = 0; p < kc; p++)
+            for (int64_t ir = 0; ir < full; ir += MR)
+                PK_CAT(copy_row_, PK_SUFFIX)(dst + ir * kc + p * MR, a + ir + p * csa, MR);
+    for (int64_t ir = rsa == 1 && csa != 1 ? full : 0; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? (int)(mc - ir) : MR;
         PK_T *d = dst + ir * kc;
         if (csa == 1) {
             PK_CAT(pack_rows_, PK_SUFFIX)(d, MR, a + ir * rsa, rsa, mr, kc);
-        } else if (rsa == 1 && mr == MR) { /* column-major A (X^T of dW): columns are copies */
-            for (int64_t p = 0; p < kc; p++) PK_CAT(copy_row_, PK_SUFFIX)(d + p * MR, a + ir + p * csa, MR);
         } else {
             for (int64_t p = 0; p < kc; p++)
                 for (int i = 0; i < mr; i++) d[p * MR + i] = a[(ir + i) * rsa + p * csa];
