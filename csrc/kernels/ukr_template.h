@@ -22,8 +22,19 @@
 typedef UKR_T UKR_VEC __attribute__((vector_size(UKR_VL * sizeof(UKR_T)), aligned(sizeof(UKR_T))));
 typedef UKR_IT UKR_IVEC __attribute__((vector_size(UKR_VL * sizeof(UKR_T)), aligned(sizeof(UKR_T))));
 
+/* relu (act 1) or leaky relu (act 2) of v; v < 0 is false for NaN, so NaN passes through
+ * as in np.maximum. */
+static inline __attribute__((always_inline)) UKR_VEC
+UKR_CAT(UKR_NAME, _activate)(UKR_VEC v, int act, UKR_T slope)
+{
+    const UKR_VEC zero = (UKR_VEC){0};
+    UKR_IVEC neg = v < zero;
+    UKR_VEC low = act == 1 ? zero : v * slope;
+    return (UKR_VEC)(((UKR_IVEC)low & neg) | ((UKR_IVEC)v & ~neg));
+}
+
 /* C = relu?(acc + C? + bias?) for a full row-major tile; the flags are constants after
- * inlining. v < 0 is false for NaN, so NaN passes through relu as in np.maximum. */
+ * inlining. */
 static inline __attribute__((always_inline)) void
 UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, const int add_c,
                           const UKR_T *bias, const int relu)
@@ -33,7 +44,7 @@ UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, c
             UKR_VEC *dst = (UKR_VEC *)(c + i * rs_c + j * UKR_VL), v = acc[i][j];
             if (add_c) v += *dst;
             if (bias) v += *(const UKR_VEC *)(bias + j * UKR_VL);
-            if (relu) v = (UKR_VEC)((UKR_IVEC)v & ~(UKR_IVEC)(v < (UKR_VEC){0}));
+            if (relu) v = UKR_CAT(UKR_NAME, _activate)(v, 1, 0);
             *dst = v;
         }
 }
@@ -73,7 +84,6 @@ UKR_CAT(UKR_NAME, _store_edges)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t r
                                 int nr, UKR_T alpha, UKR_T beta, const UKR_T *bias, int act,
                                 UKR_T slope)
 {
-    const UKR_VEC zero = (UKR_VEC){0};
     UKR_UNROLLED for (int i = 0; i < UKR_MR; i++) {
         if (i >= mr) break;
         UKR_UNROLLED for (int j = 0; j < UKR_NV; j++) {
@@ -84,12 +94,7 @@ UKR_CAT(UKR_NAME, _store_edges)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t r
             if (alpha != 1) v *= alpha;
             if (beta != 0) v += beta * UKR_CAT(UKR_NAME, _loadn)(dst, lanes);
             if (bias) v += UKR_CAT(UKR_NAME, _loadn)(bias + j * UKR_VL, lanes);
-            if (act != 0) {
-                /* v < 0 is false for NaN, so NaN passes through as in np.maximum. */
-                UKR_IVEC neg = v < zero;
-                UKR_VEC low = (act == 1) ? zero : v * slope;
-                v = (UKR_VEC)(((UKR_IVEC)low & neg) | ((UKR_IVEC)v & ~neg));
-            }
+            if (act != 0) v = UKR_CAT(UKR_NAME, _activate)(v, act, slope);
             UKR_CAT(UKR_NAME, _storen)(dst, v, lanes);
         }
     }

@@ -27,12 +27,12 @@ static inline void PK_CAT(copy_row_, PK_SUFFIX)(PK_T *restrict d, const PK_T *re
 static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_t rsa,
                                        int64_t csa, int64_t mc, int64_t kc, int MR)
 {
-    const int64_t full = mc - mc % MR;
-    if (rsa == 1 && csa != 1) /* column-major A (X^T of dW): each column is one long read */
-        for (int64_t p = 0; p < kc; p++)
-            for (int64_t ir = 0; ir < full; ir += MR)
-                PK_CAT(copy_row_, PK_SUFFIX)(dst + ir * kc + p * MR, a + ir + p * csa, MR);
-    for (int64_t ir = rsa == 1 && csa != 1 ? full : 0; ir < mc; ir += MR) {
+    /* Column-major A (X^T of dW): whole panels from one long read per column. */
+    const int64_t by_columns = rsa == 1 && csa != 1 ? mc - mc % MR : 0;
+    for (int64_t p = 0; p < kc && by_columns; p++)
+        for (int64_t ir = 0; ir < by_columns; ir += MR)
+            PK_CAT(copy_row_, PK_SUFFIX)(dst + ir * kc + p * MR, a + ir + p * csa, MR);
+    for (int64_t ir = by_columns; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? (int)(mc - ir) : MR;
         PK_T *d = dst + ir * kc;
         if (csa == 1) {
