@@ -18,6 +18,11 @@ LARGE = [(1001, 33, 65), (63, 1025, 17), (17, 65, 1031), (200, 600, 90), (9, 33,
          (33, 2048, 17), (12, 1024, 300)]
 
 
+def past_kc(dtype, extra):
+    """A depth `extra` past the running path's KC: two K blocks."""
+    return fastfc.get_config()[f"blocks_{np.dtype(dtype).name}"]["KC"] + extra
+
+
 def op(a, t):
     return a.T if t else a
 
@@ -61,7 +66,7 @@ def test_large_sizes(rng, dtype, m, k, n):
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
 def test_layouts_and_transposes(rng, dtype, la, lb, ta, tb):
     # k > KC (two K blocks), m < n (the C^T = B^T A^T path for column-major B), edge tiles
-    m, k, n = 23, 259, 41
+    m, k, n = 23, past_kc(dtype, 3), 41
     a, b = operands(rng, m, k, n, dtype, la, lb, ta, tb)
     check_layout(a, la)
     check_layout(b, lb)
@@ -84,7 +89,7 @@ def test_layouts_one_dimension_over_1000(rng, dtype, la, lb):
                                         (0.0, 2.0), (3.0, 1.0)])
 @pytest.mark.parametrize("out_layout", LAYOUTS)
 def test_alpha_beta_out(rng, dtype, alpha, beta, out_layout):
-    m, k, n = 65, 300, 33   # k > KC: several K blocks, beta must be applied exactly once
+    m, k, n = 65, past_kc(dtype, 44), 33   # two K blocks: beta must be applied exactly once
     a, b = operands(rng, m, k, n, dtype)
     out = make(rng, (m, n), dtype, out_layout)
     out0 = out.copy()

@@ -83,7 +83,7 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 const fastfc_isa_table fastfc_table_avx2 = {
     .s = {6, 16, 96, 512, 4080, fastfc_sgemm_avx2_6x16,
           {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16}},
-    .d = {6, 8, 72, 256, 4080, fastfc_dgemm_avx2_6x8,
+    .d = {6, 8, 72, 512, 2040, fastfc_dgemm_avx2_6x8,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8}},
     .fma_peak = fma_peak_avx2,
     .sdropout = fastfc_sdropout_avx2,
