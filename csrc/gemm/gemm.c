@@ -33,12 +33,15 @@
         double w0 = (double)s0->m * s0->n * s0->k, w1 = (double)s1->m * s1->n * s1->k;     \
         if (nt == 2 && w0 > 0 && w1 > 0 && w0 + w1 >= FASTFC_MIN_PARALLEL_MNK &&            \
             w0 + w1 <= FASTFC_MAX_PAIR_MNK) {                                              \
+            if (!fastfc_team_ready(w0 + w1))                                               \
+                return P##gemm_spec(1, s0) | P##gemm_spec(1, s1);                          \
             int rc0 = 0, rc1 = 0;                                                          \
             _Pragma("omp parallel num_threads(2)")                                         \
             {                                                                              \
                 if (omp_get_thread_num() == 0) rc0 = P##gemm_spec(1, s0);                  \
                 else rc1 = P##gemm_spec(1, s1);                                            \
             }                                                                              \
+            fastfc_team_done();                                                            \
             return rc0 | rc1;                                                              \
         }                                                                                  \
         return P##gemm_spec(nt, s0) | P##gemm_spec(nt, s1);                                \

@@ -184,6 +184,7 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
         if (!buf) failed = 1;
         else if (m0 < m1 && n0 < n1) GF(gemm_range)(&g, m0, m1, n0, n1, buf);
     }
+    fastfc_team_done();
     return failed ? -1 : 0;
 }
 

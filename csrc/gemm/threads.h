@@ -11,6 +11,11 @@
  * a few ms of idling pays the workers' wake-up (~35 us) instead, as with any BLAS. */
 #define FASTFC_MIN_PARALLEL_MNK 100000
 
+/* 1 when a team of threads should take `work` multiply-adds now: the team was busy
+ * lately or the work is large enough to pay for waking it (stamps the call). */
+int fastfc_team_ready(double work);
+/* Stamps the end of a parallel region: its workers spin for a while yet. */
+void fastfc_team_done(void);
 /* Threads to use and a tm x tn grid over C (tm*tn == result). Each thread owns a block
  * of whole micro-tiles, so no element depends on the thread count. */
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
