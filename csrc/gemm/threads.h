@@ -7,8 +7,8 @@
 /* Below this many multiply-adds a parallel region (~1 us with spinning workers) costs more
  * than the second core saves. Measured on Zen3 with the fused training step, alternated
  * in one process: 100k against 300k gives 256x64x10 20.6 -> 28.7 GF/s, 32x64x128 58 -> 66,
- * the digits fit 0.21-0.24 -> 0.19-0.20 s, the 784-128-64-10 step unchanged. A call after
- * a few ms of idling pays the workers' wake-up (~35 us) instead, as with any BLAS. */
+ * the digits fit 0.21-0.24 -> 0.19-0.20 s, the 784-128-64-10 step unchanged. After an
+ * idle spell the workers sleep: see fastfc_team_ready. */
 #define FASTFC_MIN_PARALLEL_MNK 100000
 
 /* 1 when a team of threads should take `work` multiply-adds now: the team was busy
