@@ -24,7 +24,7 @@ with warnings.catch_warnings(record=True) as caught:
 import numpy as np
 from fastfc import reference as ref
 from conftest import LAYOUTS, assert_close, assert_identical, gemm_scale, make
-from test_isa_paths import ADAM_SIZES, adam_steps
+from test_isa_paths import ADAM_SIZES, adam_digest, adam_steps
 
 rng = np.random.default_rng(7)
 failures = []
@@ -81,8 +81,6 @@ for dt in (np.float32, np.float64):
                 assert_identical(mask, rmask), assert_identical(yd, ry)))
             attempt(f"dropout_backward {dt.__name__} n={size} p={p}", lambda: assert_identical(
                 fastfc.dropout_backward(xd, mask, p), ref.dropout_backward(xd, mask, p)))
-sys.path.insert(0, sys.argv[1])
-from test_isa_paths import adam_digest
 for dt in (np.float32, np.float64):
     for size in ADAM_SIZES:
         got, want = adam_steps(size, dt)
@@ -105,20 +103,15 @@ ADAM_SIZES = (1, 7, 63, 65, 1000, 70001)
 def adam_steps(size, dtype, steps=3):
     """(fastfc's parameters after `steps` Adam updates with L2 decay, NumPy's)."""
     from fastfc import _kernels
+    from test_optim import ref_adam
     rng = np.random.default_rng(size)
-    p0, grads = rng.standard_normal(size), [rng.standard_normal(size) for _ in range(steps)]
-    p, m, v = p0.astype(dtype), np.zeros(size, dtype), np.zeros(size, dtype)
-    rp, rm, rv = p.copy(), m.copy(), v.copy()
+    p0 = rng.standard_normal(size).astype(dtype)
+    grads = [rng.standard_normal(size).astype(dtype) for _ in range(steps)]
+    p, m, v = p0.copy(), np.zeros(size, dtype), np.zeros(size, dtype)
     lr, b1, b2, eps, wd = 1e-2, 0.9, 0.999, 1e-8, 0.01
     for t, g in enumerate(grads, 1):
-        g = g.astype(dtype)
         _kernels._adam_update(p, g, m, v, lr, b1, b2, eps, wd, False, t)
-        rg = g + dtype(wd) * rp
-        rm = dtype(b1) * rm + dtype(1 - b1) * rg
-        rv = dtype(b2) * rv + dtype(1 - b2) * rg * rg
-        step = dtype(lr / (1 - b1 ** t))
-        rp = rp - step * rm / (np.sqrt(rv) * dtype(1 / np.sqrt(1 - b2 ** t)) + dtype(eps))
-    return p, rp
+    return p, ref_adam(p0, grads, lr, b1, b2, eps, wd)
 
 
 def adam_digest():

@@ -2,9 +2,9 @@
 
 Timing: in one process, for each case, rounds of [fastfc block, NumPy block, PyTorch
 block]; a block is 10 ms of warm-up calls (at least one) plus R timed calls (R sized so a
-block lasts ~30 ms) and yields the median per call; the result is the median over rounds. Between libraries the
-bench sleeps (--pause): OpenBLAS and PyTorch worker threads spin for a while after a call
-and would steal the cores of whatever runs next.
+block lasts ~30 ms) and yields the median per call; the result is the median over rounds.
+Between libraries the bench sleeps (--pause): OpenBLAS and PyTorch worker threads spin for
+a while after a call and would steal the cores of whatever runs next.
 """
 import argparse
 import json
