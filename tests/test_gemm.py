@@ -85,6 +85,21 @@ def test_layouts_one_dimension_over_1000(rng, dtype, la, lb):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 5, 10, 12, 13])
+@pytest.mark.parametrize("out_layout", ["C", "F"])
+def test_narrow_dw(rng, dtype, n, out_layout):
+    # dW = X^T dZ with few columns (n <= 2*MR runs as dW^T = dZ^T X): x rows past MC,
+    # a batch past KC, beta applied once through the transposed tile writes
+    m, k = 131, past_kc(dtype, 9)
+    a, b = operands(rng, m, k, n, dtype, ta=True)
+    check(fastfc.gemm(a, b, trans_a=True), a, b, True, False, dtype)
+    out = make(rng, (m, n), dtype, out_layout)
+    out0 = out.copy()
+    fastfc.gemm(a, b, trans_a=True, alpha=-0.5, beta=2.0, out=out)
+    check(out, a, b, True, False, dtype, -0.5, 2.0, out0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.5, 0.0), (-2.0, 1.0), (1.5, -0.25),
                                         (0.0, 2.0), (3.0, 1.0)])
 @pytest.mark.parametrize("out_layout", LAYOUTS)
