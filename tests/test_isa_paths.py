@@ -14,7 +14,8 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # Runs in a child process: imports fastfc under the FASTFC_ISA given, records the warnings
 # of the import, then checks gemm / linear / linear_backward / dropout against the
-# reference over odd sizes (micro-tile edges, K across KC blocks), layouts and both dtypes.
+# reference over odd sizes (micro-tile edges, K across KC blocks, a narrow layer's dW),
+# layouts and both dtypes.
 SWEEP = r"""
 import json, sys, traceback, warnings
 sys.path.insert(0, sys.argv[1])
@@ -40,7 +41,7 @@ def attempt(label, fn):
 
 ACTS = [None, "relu", "leaky_relu", "sigmoid", "tanh"]
 SHAPES = [(1, 1, 1), (5, 7, 9), (6, 16, 8), (7, 17, 33), (13, 257, 37), (65, 63, 17),
-          (100, 300, 70), (3, 1030, 20)]
+          (100, 300, 70), (3, 1030, 20), (40, 50, 7)]
 for dt in (np.float32, np.float64):
     for i, (m, k, n) in enumerate(SHAPES):
         lx, lw = LAYOUTS[i % 5], LAYOUTS[(2 * i + 1) % 5]
