@@ -3,6 +3,8 @@ after use, and set_num_threads argument checks."""
 import multiprocessing as mp
 import os
 import select
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -22,6 +24,7 @@ def test_set_get_num_threads(keep_threads):
 
 
 @pytest.mark.parametrize("bad,exc", [(0, ValueError), (-1, ValueError), (-(2**40), ValueError),
+                                     (2**31, ValueError), (2**64, ValueError),
                                      (1.0, TypeError), (2.5, TypeError), ("2", TypeError),
                                      (None, TypeError), (True, TypeError), ([2], TypeError)])
 def test_set_num_threads_rejects(keep_threads, bad, exc):
@@ -29,6 +32,48 @@ def test_set_num_threads_rejects(keep_threads, bad, exc):
     with pytest.raises(exc, match="set_num_threads: n must be"):
         fastfc.set_num_threads(bad)
     assert fastfc.get_num_threads() == 2
+
+
+CHECKED_RUN = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np, fastfc
+from fastfc import reference as ref
+from conftest import assert_close, gemm_scale
+fastfc.set_num_threads(int(sys.argv[2]))
+rng = np.random.default_rng(3)
+for m, k, n in [(300, 400, 300), (64, 96, 80)] * 2:  # one split product; dX and dW side by side
+    x, w = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    gy = rng.standard_normal((m, n))
+    assert_close(fastfc.gemm(x, w), x @ w, gemm_scale(x, w), k, np.float64)
+    for got, want, s, kk in zip(fastfc.linear_backward(gy, x, w),
+                                ref.linear_backward(gy, x, w),
+                                (gemm_scale(gy, abs(w).T), gemm_scale(abs(x).T, gy), abs(gy).sum(0)),
+                                (n, m, m)):
+        assert_close(got, want, s, kk, np.float64)
+print("ok")
+"""
+
+
+def _checked_run(threads, **env):
+    """CHECKED_RUN in a fresh interpreter (OpenMP reads its environment once): products on
+    `threads` threads checked against the reference, within 60 s."""
+    out = subprocess.run([sys.executable, "-c", CHECKED_RUN, os.path.dirname(__file__),
+                          str(threads)], env=dict(os.environ, **env), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_huge_thread_count():
+    # a million threads asked: calls use at most four per processor, start at once and
+    # stay correct (calls back to back, so the team is used)
+    _checked_run(10**6)
+
+
+def test_team_smaller_than_asked():
+    # OpenMP may give fewer threads than asked (OMP_THREAD_LIMIT, nested regions): every
+    # block of the split must still be computed
+    _checked_run(2, OMP_THREAD_LIMIT="1")
 
 
 def _all_results(x, w, b, gy, act):

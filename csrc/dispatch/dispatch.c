@@ -1,4 +1,5 @@
 /* CPU detection once at import -> the kernel table; fork detection for OpenMP. */
+#include <omp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include "fastfc.h"
@@ -7,6 +8,7 @@
 static const fastfc_isa_table *table = &fastfc_table_generic;
 static int isa_in_use = FASTFC_ISA_GENERIC;
 static atomic_int forked_child;
+static int most_threads = 1; /* set once at import */
 
 static void mark_forked_child(void) { atomic_store(&forked_child, 1); }
 
@@ -32,6 +34,7 @@ int fastfc_init(int wanted)
         pthread_atfork(NULL, NULL, mark_forked_child);
         registered = 1;
     }
+    most_threads = 4 * omp_get_num_procs();
     int best = fastfc_cpu_best_isa();
 #ifdef FASTFC_X86
     if (wanted == FASTFC_ISA_AVX512_EMULATED && best >= FASTFC_ISA_AVX2) {
@@ -67,11 +70,13 @@ void fastfc_block_sizes(int dtype_size, int sizes[5])
     }
 }
 
-/* libgomp's thread pool does not survive fork(): a child runs on one thread. */
+/* libgomp's thread pool does not survive fork(): a child runs on one thread. More than
+ * four threads per processor only adds overhead (and thousands would take seconds to
+ * start), so that is the most a call uses. */
 int fastfc_threads_allowed(int wanted)
 {
     if (wanted < 1 || atomic_load(&forked_child)) return 1;
-    return wanted;
+    return wanted < most_threads ? wanted : most_threads;
 }
 
 double fastfc_fma_peak_gflops(int dtype_size) { return table->fma_peak(dtype_size); }

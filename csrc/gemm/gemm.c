@@ -37,9 +37,10 @@
                 return P##gemm_spec(1, s0) | P##gemm_spec(1, s1);                          \
             int rc0 = 0, rc1 = 0;                                                          \
             _Pragma("omp parallel num_threads(2)")                                         \
-            {                                                                              \
-                if (omp_get_thread_num() == 0) rc0 = P##gemm_spec(1, s0);                  \
-                else rc1 = P##gemm_spec(1, s1);                                            \
+            { /* a team of one (OMP_THREAD_LIMIT, nesting) runs both */                    \
+                int id = omp_get_thread_num(), team = omp_get_num_threads();               \
+                if (id == 0) rc0 = P##gemm_spec(1, s0);                                    \
+                if (id == 1 || team == 1) rc1 = P##gemm_spec(1, s1);                       \
             }                                                                              \
             fastfc_team_done();                                                            \
             return rc0 | rc1;                                                              \

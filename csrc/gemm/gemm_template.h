@@ -183,13 +183,16 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
     }
     #pragma omp parallel num_threads(nt) reduction(|: failed)
     {
-        int id = omp_get_thread_num();
-        int64_t m0, m1, n0, n1;
-        fastfc_thread_range(id / tn, tm, m, g.ctx->mr, &m0, &m1);
-        fastfc_thread_range(id % tn, tn, n, g.ctx->nr, &n0, &n1);
+        /* The team can be smaller than asked (OMP_THREAD_LIMIT, a call from inside a
+         * parallel region): then a thread takes every team-th block. */
         GT *buf = fastfc_thread_buffer(elems * sizeof(GT));
         if (!buf) failed = 1;
-        else if (m0 < m1 && n0 < n1) GF(gemm_range)(&g, m0, m1, n0, n1, buf);
+        for (int id = omp_get_thread_num(); buf && id < nt; id += omp_get_num_threads()) {
+            int64_t m0, m1, n0, n1;
+            fastfc_thread_range(id / tn, tm, m, g.ctx->mr, &m0, &m1);
+            fastfc_thread_range(id % tn, tn, n, g.ctx->nr, &n0, &n1);
+            if (m0 < m1 && n0 < n1) GF(gemm_range)(&g, m0, m1, n0, n1, buf);
+        }
     }
     fastfc_team_done();
     return failed ? -1 : 0;

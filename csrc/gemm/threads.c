@@ -41,6 +41,7 @@ int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, in
     double work = (double)m * n * k;
     if (nt == 1 || work < FASTFC_MIN_PARALLEL_MNK || !fastfc_team_ready(work)) return 1;
     int64_t pm = (m + mr - 1) / mr, pn = (n + nr - 1) / nr;
+    if (nt > pm * pn) nt = (int)(pm * pn); /* a thread owns at least one tile */
     while (nt > 1) {
         double best = -1;
         for (int a = 1; a <= nt; a++) {

@@ -27,7 +27,8 @@ int fastfc_isa_in_use(void);
 int fastfc_cpu_best_isa(void);
 /* MR, NR, MC, KC, NC of the path in use; dtype_size is 4 or 8. */
 void fastfc_block_sizes(int dtype_size, int sizes[5]);
-/* 1 in a child forked after the library was loaded (libgomp is not fork-safe). */
+/* Threads a call may use: `wanted`, at most 4 per processor, and 1 in a child forked
+ * after the library was loaded (libgomp is not fork-safe). */
 int fastfc_threads_allowed(int wanted);
 
 /* C = alpha*A*B + beta*C, then (bias, activation) on the result.

@@ -61,12 +61,13 @@ cdef int _nthreads = _default_threads()
 
 
 def set_num_threads(n):
-    """Set the number of OpenMP threads fastfc kernels may use (>= 1)."""
+    """Set the number of OpenMP threads fastfc kernels may use (>= 1; a call uses at most
+    four per processor)."""
     global _nthreads
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    if not 1 <= n <= 2**31 - 1:
+        raise ValueError(f"set_num_threads: n must be in [1, 2**31 - 1], got {n}")
     _nthreads = int(n)
 
 
