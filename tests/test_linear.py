@@ -326,6 +326,26 @@ def test_backward_out_and_skip_grad_x(rng, dtype):
     np.testing.assert_array_equal(gb, got[2])
 
 
+def test_backward_outs_sharing_memory(rng):
+    x, w, y, gy = _case(rng, np.float64, (20, 8), 6, "relu")
+    buf = np.zeros(20 * 8 + 8 * 6 + 6)
+    gx, gw, gb = buf[:160].reshape(20, 8), buf[160:208].reshape(8, 6), buf[208:]
+    for outs, names in [((gx, buf[100:148].reshape(8, 6), gb), "grad_x and grad_w"),
+                        ((gx, gw, buf[40:46]), "grad_x and grad_b"),
+                        ((None, gw, buf[200:206]), "grad_w and grad_b")]:
+        with pytest.raises(ValueError, match=f"out arrays {names} share memory"):
+            fastfc.linear_backward(gy, x, w, y=y, activation="relu", out=outs)
+    # interleaved but disjoint views of one buffer are fine
+    pair = np.zeros((8, 12))
+    got = fastfc.linear_backward(gy, x, w, y=y, activation="relu",
+                                 out=(None, pair[:, ::2], pair[0, 1::2]))
+    check_backward((fastfc.linear_backward(gy, x, w, y=y, activation="relu")[0],) + got[1:],
+                   gy, x, w, y, "relu", np.float64)
+    # grad_x is not written when compute_grad_x=False: it may alias anything
+    fastfc.linear_backward(gy, x, w, y=y, activation="relu", out=(buf[:160].reshape(20, 8), gw,
+                           gb), compute_grad_x=False)
+
+
 @settings(max_examples=40, deadline=None)
 @given(batch=st.lists(st.integers(0, 5), min_size=1, max_size=3), k=st.integers(1, 70),
        n=st.integers(1, 70), dtype=st.sampled_from(DTYPES), act=st.sampled_from(ACTS),

@@ -524,6 +524,7 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
             raise TypeError("linear_backward: out must be a tuple (grad_x, grad_w, grad_b) "
                             "of ndarrays or None")
         gx_out, gw_out, gb_out = out
+        _check_distinct_outs((gx_out if compute_grad_x else None, gw_out, gb_out))
     grad_b = _empty1(nout, dt) if gb_out is None else \
         _check_out(gb_out, (nout,), dt, "linear_backward (grad_b)")
     inputs = [grad_y, x, w, y]
@@ -558,6 +559,27 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     if dw_tmp:
         grad_w[...] = dw2
     return grad_x, grad_w, grad_b
+
+
+cdef int _check_distinct_outs(tuple outs) except -1:
+    """Gradients written over one another would be wrong: reject outs sharing memory."""
+    cdef char *lo1
+    cdef char *hi1
+    cdef char *lo2
+    cdef char *hi2
+    cdef int i, j
+    for i in range(3):
+        if not isinstance(outs[i], np.ndarray):
+            continue
+        _extent(<cnp.ndarray>outs[i], &lo1, &hi1)
+        for j in range(i + 1, 3):
+            if isinstance(outs[j], np.ndarray):
+                _extent(<cnp.ndarray>outs[j], &lo2, &hi2)
+                if lo1 < hi2 and lo2 < hi1 and np.shares_memory(outs[i], outs[j]):
+                    raise ValueError(f"linear_backward: out arrays "
+                                     f"{('grad_x', 'grad_w', 'grad_b')[i]} and "
+                                     f"{('grad_x', 'grad_w', 'grad_b')[j]} share memory")
+    return 0
 
 
 cdef tuple _writable_2d(object out, int64_t rows, int64_t cols, list inputs):
