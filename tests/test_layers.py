@@ -153,3 +153,50 @@ def test_layer_bad_arguments():
     with pytest.raises(ValueError, match=r"expects 3 input features, got input shape \(4, 5\)"):
         d.forward(np.ones((4, 5), np.float32))
     assert layers.LAYERS["Dense"] is fastfc.Dense
+
+
+@pytest.mark.parametrize("cls", [fastfc.ReLU, fastfc.Sigmoid, fastfc.Tanh, fastfc.Softmax,
+                                 fastfc.LeakyReLU])
+@pytest.mark.parametrize("x", [np.array([[0, 1], [-2, 3]]), np.array([[True, False]])])
+def test_activation_promotes_integer_input(cls, x):
+    """Ints and bools compute in float64 as in NumPy, or in the dtype a model set."""
+    want = cls().forward(x.astype(np.float64))
+    got = cls().forward(x)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, want)
+    layer = cls()
+    fastfc.Sequential([fastfc.Dense(2, 2), layer], loss="mse", dtype=np.float32)
+    assert layer.forward(x).dtype == np.float32
+
+
+def test_dropout_promotes_integer_input():
+    x = np.ones((4, 50), int)
+    for training in (True, False):
+        y = fastfc.Dropout(0.5, seed=1).forward(x, training=training)
+        assert y.dtype == np.float64 and set(np.unique(y)) <= {0.0, 1.0, 2.0}
+    np.testing.assert_array_equal(fastfc.Dropout(0.5, seed=1).forward(x, training=True),
+                                  fastfc.Dropout(0.5, seed=1).forward(x * 1.0, training=True))
+
+
+@pytest.mark.parametrize("x", [np.ones((4, 3)), np.ones((4, 3), int), [[1, 1, 1]]])
+def test_dense_converts_input_to_its_dtype(x):
+    layer = fastfc.Dense(3, 2)
+    layer.init_params(np.random.default_rng(0), np.float32)
+    got = layer.forward(x)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, layer.forward(np.ones((len(x), 3), np.float32)))
+
+
+def test_layer_bad_hyperparameters():
+    for n in (0, -3, 2.0, True):
+        with pytest.raises(ValueError, match=f"BatchNorm: num_features must be a positive int, "
+                                             f"got {n!r}"):
+            fastfc.BatchNorm(n)
+    with pytest.raises(ValueError, match=r"BatchNorm: momentum must be in \[0, 1\], got 1.5"):
+        fastfc.BatchNorm(3, momentum=1.5)
+    with pytest.raises(ValueError, match="BatchNorm: eps must be > 0 and finite, got 0.0"):
+        fastfc.BatchNorm(3, eps=0)
+    with pytest.raises(TypeError, match="Dropout: p must be a real number, got str"):
+        fastfc.Dropout("0.5")
+    with pytest.raises(ValueError, match=r"Dropout: p must be in \[0, 1\), got nan"):
+        fastfc.Dropout(float("nan"))

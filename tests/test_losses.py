@@ -74,3 +74,30 @@ def test_bad_names_and_targets():
         ce.check_targets(np.array([0, 1, 2]), 3, 2)
     with pytest.raises(ValueError, match="non-integer"):
         ce.check_targets(np.array([0.5, 1.0]), 3, 2)
+
+
+@pytest.mark.parametrize("name,y", [
+    ("mse", np.array([[0.0, np.nan], [1.0, 2.0]])),
+    ("mse", np.array([0.0, np.inf])),
+    ("binary_cross_entropy", np.array([[0.0, np.nan], [1.0, 0.0]])),   # [0, 1] check misses NaN
+    ("binary_cross_entropy", np.array([[0.0, 1.0], [-np.inf, 0.0]])),
+    ("softmax_cross_entropy", np.array([[0.0, np.nan], [1.0, 0.0]])),
+])
+def test_non_finite_targets(name, y):
+    n_out = 2 if y.ndim == 2 else 1
+    with pytest.raises(ValueError, match="y contains NaN or Inf"):
+        losses.get(name).check_targets(y, n_out, 2)
+
+
+def test_target_rows_and_shapes():
+    ce = losses.get("softmax_cross_entropy")
+    with pytest.raises(ValueError, match=r"one-hot or probability rows of y must be >= 0, "
+                                         r"got -0.5"):
+        ce.check_targets(np.array([[1.5, -0.5], [0.0, 1.0]]), 2, 2)
+    for name in ("softmax_cross_entropy", "hinge", "mse", "binary_cross_entropy"):
+        with pytest.raises(ValueError, match="y must have one row per sample, got the scalar 1"):
+            losses.get(name).check_targets(1, 1, 1)
+    labels = np.arange(12, dtype=np.int64).reshape(6, 2)[:, 0] % 3
+    got = ce.check_targets(labels, 3, 6)
+    assert got.flags.c_contiguous and got.dtype == np.int64
+    np.testing.assert_array_equal(got, labels)

@@ -232,3 +232,174 @@ def test_all_finite_finds_every_nan_and_inf(dtype, n):
             y = x.copy()
             y[pos] = bad
             assert not _kernels._all_finite(y), (bad, pos)
+
+
+# ---------------------------------------------------------------- regressions
+
+def test_accuracy_of_a_single_output_binary_model():
+    """predict gives (n,) labels and y is (n, 1): compared row by row, not broadcast to
+    (n, n)."""
+    X = np.random.default_rng(0).standard_normal((200, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    model = fastfc.Sequential([fastfc.Dense(2, 1)], loss="binary_cross_entropy",
+                              optimizer=fastfc.optim.Adam(0.1), seed=0)
+    hist = model.fit(X, y, epochs=20, validation_split=0.25, verbose=0)
+    want = (model.predict(X) == y).mean()
+    assert want > 0.95
+    assert model.evaluate(X, y)["accuracy"] == pytest.approx(want)
+    assert hist["accuracy"][-1] > 0.9 and hist["val_accuracy"][-1] > 0.9
+
+
+def test_non_contiguous_labels_on_the_fused_path():
+    X, y = blobs(64)
+    Y = np.stack([y, y], axis=1).astype(np.int64)   # Y[:, 0]: int64 with a stride of 2
+    a, b = mlp(), mlp()
+    assert a._plan(64) is not None and not Y[:, 0].flags.c_contiguous
+    assert a.train_on_batch(X, Y[:, 0]) == b.train_on_batch(X, y.copy())
+    assert a.train_on_batch(X[::2], y[::2]) == b.train_on_batch(X[::2], y[::2].copy())
+    ha = a.fit(X, Y[:, 0], epochs=2, batch_size=16, shuffle=False, verbose=0)
+    hb = b.fit(X, y.copy(), epochs=2, batch_size=16, shuffle=False, verbose=0)
+    assert ha.history == hb.history
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_converts_the_input_to_the_model_dtype(dtype):
+    model = fastfc.Sequential([fastfc.Dense(2, 3, activation="tanh"), fastfc.Dense(3, 2)],
+                              seed=0, dtype=dtype)
+    x = np.arange(8).reshape(4, 2)
+    want = model(x.astype(dtype))
+    for given in (x, x.astype(np.float64), x.astype(np.float32), x.tolist()):
+        got = model(given)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(model.forward(given), want)
+
+
+def test_forward_returns_an_array_the_caller_owns():
+    model = mlp()
+    x1, x2 = blobs(5)[0], blobs(5, seed=1)[0]
+    a = model(x1)
+    kept = a.copy()
+    model(x2)
+    model.forward(x2, training=True)
+    np.testing.assert_array_equal(a, kept)
+
+
+def test_preset_weights_are_kept():
+    conv = fastfc.Dense.from_conv_kernel(np.ones((1, 1, 2, 3), np.float32))
+    hand = fastfc.Dense(3, 2)
+    hand.init_params(np.random.default_rng(9), np.float64)
+    w_hand = hand.params["W"].copy()
+    model = fastfc.Sequential([conv, hand], loss="mse", seed=0)
+    np.testing.assert_array_equal(model.layers[0].params["W"], np.ones((2, 3)))
+    np.testing.assert_array_equal(model.layers[1].params["W"], w_hand.astype(np.float32))
+    assert all(v.dtype == np.float32 and np.shares_memory(v, model._theta)
+               for v in model.parameters())
+    # still trained through the flat buffer
+    model.train_on_batch(np.ones((4, 2), np.float32), np.zeros((4, 2)))
+    assert not np.array_equal(model.layers[0].params["W"], np.ones((2, 3)))
+
+
+def test_one_layer_object_at_two_positions_is_refused():
+    r = fastfc.ReLU()
+    with pytest.raises(ValueError, match=r"the same ReLU\(\) object is at positions \[1, 4\]; "
+                                         r"create one layer instance per position"):
+        fastfc.Sequential([fastfc.Dense(5, 8), r, fastfc.BatchNorm(8), fastfc.Dense(8, 8), r,
+                           fastfc.Dense(8, 3)])
+
+
+def test_early_stopping_restores_batchnorm_statistics():
+    X, y = blobs(200)
+    Xv, yv = blobs(100, seed=1)
+    yv = (yv + 1) % 3
+    model = fastfc.Sequential([fastfc.Dense(6, 16, activation="relu"), fastfc.BatchNorm(16),
+                               fastfc.Dense(16, 3)], optimizer=fastfc.optim.SGD(lr=0.05),
+                              seed=0)
+    hist = model.fit(X, y, epochs=50, validation_data=(Xv, yv), early_stopping=3, verbose=0)
+    best = int(np.argmin(hist["val_loss"]))
+    assert hist.epochs == best + 1 + 3
+    assert model.evaluate(Xv, yv)["loss"] == hist["val_loss"][best]
+
+
+def test_validation_split_that_leaves_no_training_data():
+    X, y = blobs(10)
+    with pytest.raises(ValueError, match=r"validation_split=0.5 of 1 samples leaves 0 for "
+                                         r"training and 1 for validation"):
+        mlp().fit(X[:1], y[:1], validation_split=0.5, verbose=0)
+    with pytest.raises(ValueError, match=r"leaves 10 for training and 0 for validation"):
+        mlp().fit(X, y, validation_split=0.01, verbose=0)
+
+
+def test_save_refuses_a_custom_loss(tmp_path):
+    class MyMSE(fastfc.losses.MeanSquaredError):
+        pass
+    model = fastfc.Sequential([fastfc.Dense(2, 1)], loss=MyMSE())
+    with pytest.raises(TypeError, match=r"only models with a built-in loss \(softmax_cross_"
+                                        r"entropy, .*\) can be saved, got MyMSE"):
+        model.save(tmp_path / "m.npz")
+
+
+@pytest.mark.parametrize("seed", [2**63, 2**64 - 1, 2**64, 2**100])
+def test_any_non_negative_seed_trains(seed):
+    X, y = blobs(40)
+    model = mlp(seed=seed, dropout=0.5)
+    assert all(0 <= l.seed < 2**64 for l in model.layers if isinstance(l, fastfc.Dropout))
+    assert np.isfinite(model.fit(X, y, epochs=1, verbose=0)["loss"][0])
+
+
+def test_load_of_a_file_without_config(tmp_path):
+    np.savez(tmp_path / "other.npz", a=np.ones(3))
+    with pytest.raises(ValueError, match="is not a fastfc model file"):
+        fastfc.load(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda m, X, y: m.predict(X, batch_size=0), ValueError, "batch_size must be >= 1, got 0"),
+    (lambda m, X, y: m.predict_proba(X, batch_size=-2), ValueError, "batch_size must be >= 1"),
+    (lambda m, X, y: m.evaluate(X, y, batch_size=0), ValueError, "batch_size must be >= 1"),
+    (lambda m, X, y: m.fit(X, y, batch_size=0, verbose=0), ValueError,
+     "batch_size must be >= 1, got 0"),
+    (lambda m, X, y: m.fit(X, y, batch_size=8.5, verbose=0), TypeError,
+     "batch_size must be an int, got float"),
+    (lambda m, X, y: m.fit(X, y, early_stopping=-1, verbose=0), ValueError,
+     "early_stopping must be >= 0, got -1"),
+    (lambda m, X, y: m.fit(X, y, early_stopping="3", verbose=0), TypeError,
+     "early_stopping must be an int, got str"),
+    (lambda m, X, y: m.fit(X, y, validation_data=X, verbose=0), TypeError,
+     r"validation_data must be a pair \(X_val, y_val\), got ndarray"),
+    (lambda m, X, y: m.fit(X, y, validation_data=(X, y, y), verbose=0), ValueError,
+     r"validation_data must be a pair \(X_val, y_val\), got 3 items"),
+    (lambda m, X, y: m.fit(X, y, validation_split=1.0, verbose=0), ValueError,
+     r"validation_split must be in \[0, 1\), got 1.0"),
+    (lambda m, X, y: m.fit(X, y, validation_split=float("nan"), verbose=0), ValueError,
+     r"validation_split must be in \[0, 1\), got nan"),
+    (lambda m, X, y: m.fit(X, y, validation_data=(X, y), validation_split=-0.1, verbose=0),
+     ValueError, r"validation_split must be in \[0, 1\), got -0.1"),
+    (lambda m, X, y: m.train_on_batch(X[:1], 1), ValueError,
+     "y must have one row per sample, got the scalar 1"),
+    (lambda m, X, y: fastfc.Sequential([fastfc.Dense(6, 3)], seed=-1), ValueError,
+     "seed must be >= 0, got -1"),
+    (lambda m, X, y: fastfc.Sequential([fastfc.Dense(6, 3)], seed=1.5), TypeError,
+     "seed must be an int, got float"),
+    (lambda m, X, y: fastfc.Sequential([fastfc.Dense(6, 3)], seed="3"), TypeError,
+     "seed must be an int, got str"),
+])
+def test_bad_arguments(call, exc, match):
+    X, y = blobs(20)
+    with pytest.raises(exc, match=match):
+        call(mlp(), X, y)
+
+
+@pytest.mark.parametrize("loss,target", [
+    ("mse", lambda y: np.where(np.eye(3)[y] > 0, np.nan, 0)),
+    ("mse", lambda y: np.full((len(y), 3), np.inf)),
+    ("softmax_cross_entropy", lambda y: np.where(np.eye(3)[y] > 0, np.nan, 0)),
+    ("binary_cross_entropy", lambda y: np.where(np.eye(3)[y] > 0, np.nan, 0)),
+])
+def test_non_finite_targets_are_refused(loss, target):
+    X, y = blobs(20)
+    model = mlp(loss=loss)
+    with pytest.raises(ValueError, match="y contains NaN or Inf"):
+        model.train_on_batch(X, target(y))
+    with pytest.raises(ValueError, match="y contains NaN or Inf"):
+        model.fit(X, target(y), verbose=0)

@@ -99,3 +99,28 @@ def test_bad_optimizer_arguments():
         optim.SGD(nesterov=True)
     with pytest.raises(ValueError, match="betas must be in"):
         optim.Adam(betas=(1.0, 0.9))
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: optim.SGD(momentum=-0.5), "momentum must be >= 0 and finite, got -0.5"),
+    (lambda: optim.SGD(momentum=float("nan")), "momentum must be >= 0 and finite, got nan"),
+    (lambda: optim.Adam(eps=-1e-8), "eps must be >= 0 and finite, got -1e-08"),
+    (lambda: optim.AdaGrad(eps=-1), "eps must be >= 0 and finite, got -1"),
+    (lambda: optim.RMSProp(eps=float("inf")), "eps must be >= 0 and finite, got inf"),
+    (lambda: optim.Adam(weight_decay=float("nan")), "weight_decay must be >= 0 and finite, "
+                                                    "got nan"),
+    (lambda: optim.SGD(weight_decay=-0.1), "weight_decay must be >= 0 and finite, got -0.1"),
+    (lambda: optim.RMSProp(alpha=1.0), r"alpha must be in \[0, 1\), got 1.0"),
+    (lambda: optim.RMSProp(alpha=-0.1), r"alpha must be in \[0, 1\), got -0.1"),
+    (lambda: optim.Adam(lr=float("nan")), "lr must be > 0, got nan"),
+])
+def test_bad_hyperparameters(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_hyperparameters_must_be_numbers():
+    with pytest.raises(TypeError, match="lr must be a real number, got str"):
+        optim.SGD(lr="0.1")
+    with pytest.raises(TypeError, match="momentum must be a real number, got NoneType"):
+        optim.SGD(momentum=None)

@@ -48,8 +48,8 @@ for m, k, n in [(300, 400, 300), (64, 96, 80)] * 2:  # one split product; dX and
     assert_close(fastfc.gemm(x, w), x @ w, gemm_scale(x, w), k, np.float64)
     for got, want, s, kk in zip(fastfc.linear_backward(gy, x, w),
                                 ref.linear_backward(gy, x, w),
-                                (gemm_scale(gy, abs(w).T), gemm_scale(abs(x).T, gy), abs(gy).sum(0)),
-                                (n, m, m)):
+                                (gemm_scale(gy, abs(w).T), gemm_scale(abs(x).T, gy),
+                                 abs(gy).sum(0)), (n, m, m)):
         assert_close(got, want, s, kk, np.float64)
 print("ok")
 """

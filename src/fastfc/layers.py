@@ -18,6 +18,7 @@ class Layer:
     params = {}
     grads = {}
     needs_input_grad = True
+    dtype = None    # the compute dtype, set by the Sequential the layer is in
 
     def output_shape(self, in_shape):
         return in_shape
@@ -35,6 +36,24 @@ class Layer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _as_float(x, dtype):
+    """x as a float ndarray: in `dtype` when given, else ints and bools in float64 as in
+    NumPy (float inputs are kept)."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"x has dtype {x.dtype}; expected a real numeric array")
+    if dtype is None:
+        dtype = x.dtype if x.dtype.kind == "f" else np.float64
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+def _real(v, name, layer):
+    """v as a float, or a TypeError naming the argument (a str is not a number)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{layer}: {name} must be a real number, got {type(v).__name__}")
+    return float(v)
 
 
 def _buffer(buf, shape, dtype):
@@ -91,10 +110,11 @@ class Dense(Layer):
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     def forward(self, x, training=False):
-        if x.shape[-1] != self.in_features:
+        w = self.params["W"]
+        x = _as_float(x, w.dtype)   # the output buffer has the weights' dtype
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Dense expects {self.in_features} input features, got input "
                              f"shape {x.shape}")
-        w = self.params["W"]
         self._y = _buffer(self._y, x.shape[:-1] + (self.out_features,), w.dtype)
         self._x = x
         return fastfc.linear(x, w, self.params.get("b"), activation=self.activation,
@@ -200,6 +220,7 @@ class Activation(Layer):
         self._y = self._gx = None
 
     def forward(self, x, training=False):
+        x = _as_float(x, self.dtype)
         self._y = _buffer(self._y, x.shape, x.dtype)
         return type(self).forward_fn(x, self._y)
 
@@ -230,6 +251,7 @@ class LeakyReLU(Activation):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x, training=False):
+        x = _as_float(x, self.dtype)
         self._y = _buffer(self._y, x.shape, x.dtype)
         return _leaky(x, self._y, self.negative_slope)
 
@@ -246,12 +268,14 @@ class Dropout(Layer):
     function of (seed, t, element), so a seeded model trains identically every time."""
 
     def __init__(self, p=0.5, seed=0):
+        p = _real(p, "p", "Dropout")
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p, self.seed, self.calls = float(p), int(seed), 0
+        self.p, self.seed, self.calls = p, int(seed), 0
         self._y = self._gx = self._mask = None
 
     def forward(self, x, training=False):
+        x = _as_float(x, self.dtype)
         if not training or self.p == 0:
             self._mask = None
             return x
@@ -274,7 +298,16 @@ class BatchNorm(Layer):
     training, running statistics in evaluation."""
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
-        self.num_features, self.momentum, self.eps = int(num_features), float(momentum), float(eps)
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
+                or num_features < 1:
+            raise ValueError(f"BatchNorm: num_features must be a positive int, got "
+                             f"{num_features!r}")
+        momentum, eps = _real(momentum, "momentum", "BatchNorm"), _real(eps, "eps", "BatchNorm")
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum}")
+        if not 0 < eps < np.inf:
+            raise ValueError(f"BatchNorm: eps must be > 0 and finite, got {eps}")
+        self.num_features, self.momentum, self.eps = int(num_features), momentum, eps
         self.running_mean = self.running_var = None
 
     def output_shape(self, in_shape):

@@ -23,11 +23,25 @@ class Loss:
         return z
 
 
-def _labels(y, n_out, n):
+def _rows(y, n):
+    """y as an ndarray with one row per sample, or a ValueError."""
     y = np.asarray(y)
+    if y.ndim == 0:
+        raise ValueError(f"y must have one row per sample, got the scalar {y.item()!r}")
     if y.shape[0] != n:
         raise ValueError(f"y has {y.shape[0]} rows but X has {n}")
+    return y
+
+
+def _labels(y, n_out, n):
+    y = _rows(y, n)
     if y.ndim == 2 and y.shape[1] == n_out and n_out > 1:  # one-hot / probabilities
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"y has dtype {y.dtype}; expected one-hot or probability rows")
+        if n and not np.isfinite(y).all():
+            raise ValueError("y contains NaN or Inf")
+        if n and y.min() < 0:
+            raise ValueError(f"one-hot or probability rows of y must be >= 0, got {y.min()}")
         return np.ascontiguousarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be integer labels of shape ({n},) or one-hot ({n}, {n_out}),"
@@ -39,17 +53,17 @@ def _labels(y, n_out, n):
         raise TypeError(f"y has dtype {y.dtype}; expected integer class labels")
     if n and (y.min() < 0 or y.max() >= n_out):
         raise ValueError(f"labels must be in [0, {n_out}), got values in [{y.min()}, {y.max()}]")
-    return y.astype(np.int64, copy=False)
+    # the fused C step reads the labels in place: contiguous (a no-op when they are)
+    return np.ascontiguousarray(y, dtype=np.int64)
 
 
 def _float_targets(y, n_out, n):
     """Real-valued targets as an (n, n_out) array."""
-    y = np.asarray(y, np.float64)
-    if y.shape[0] != n:
-        raise ValueError(f"y has {y.shape[0]} rows but X has {n}")
-    y = y.reshape(n, -1)
+    y = np.ascontiguousarray(_rows(y, n), np.float64).reshape(n, -1)
     if y.shape[1] != n_out:
         raise ValueError(f"y has {y.shape[1]} columns, the model outputs {n_out}")
+    if not _kernels._all_finite(y):   # one C pass, as for X
+        raise ValueError("y contains NaN or Inf")
     return y
 
 

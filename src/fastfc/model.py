@@ -77,16 +77,49 @@ def _as_2d_float(X, name, dtype, n_features=None):
     return X
 
 
+def _int(v, name, low):
+    """v as an int >= low, or a TypeError/ValueError naming the argument."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if v < low:
+        raise ValueError(f"{name} must be >= {low}, got {v}")
+    return int(v)
+
+
+def _cast_running_stats(bn, dtype):
+    """A BatchNorm's running statistics in the model dtype (mean 0, var 1 when missing)."""
+    n = bn.num_features
+    bn.running_mean = np.zeros(n, dtype) if bn.running_mean is None else \
+        np.asarray(bn.running_mean, dtype)
+    bn.running_var = np.ones(n, dtype) if bn.running_var is None else \
+        np.asarray(bn.running_var, dtype)
+
+
+def _duplicates(layers):
+    """A ValueError when one layer object sits at several positions: layers keep the
+    state of their last call (inputs, masks) for backward, so a shared one breaks it."""
+    where = {}
+    for i, layer in enumerate(layers):
+        where.setdefault(id(layer), []).append(i)
+    for positions in where.values():
+        if len(positions) > 1:
+            raise ValueError(f"the same {layers[positions[0]]!r} object is at positions "
+                             f"{positions}; create one layer instance per position")
+
+
 class Sequential:
     """A stack of layers trained with a loss and an optimizer.
 
     Parameters
     ----------
     layers : list of Layer
+        One instance per position (a layer keeps its last call's state for backward).
+        Layers that already have parameters (``Dense.from_conv_kernel``, set by hand) keep
+        them; the others are initialized from `seed`.
     loss : str or Loss
         A name in ``fastfc.losses.LOSSES`` (e.g. ``"softmax_cross_entropy"``).
     optimizer : str or Optimizer, default Adam()
-    seed : int
+    seed : int >= 0
         Seeds the initialization, the shuffling and the dropout masks: the same seed gives
         the identical training run.
     input_shape : tuple, optional
@@ -110,12 +143,13 @@ class Sequential:
         for layer in self.layers:
             if not isinstance(layer, layers_mod.Layer):
                 raise TypeError(f"{layer!r} is not a fastfc layer")
+        _duplicates(self.layers)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self.loss = losses_mod.get(loss)
         self.optimizer = optim_mod.get(optimizer if optimizer is not None else "adam")
-        self.seed = int(seed)
+        self.seed = _int(seed, "seed", 0)
         if input_shape is None and isinstance(self.layers[0], layers_mod.Dense):
             input_shape = (self.layers[0].in_features,)
         if input_shape is None:
@@ -130,9 +164,14 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             shape = tuple(layer.output_shape(shape))
             self.shapes.append(shape)
-            layer.init_params(rng, self.dtype)
+            layer.dtype = self.dtype
+            if not layer.params:    # keep weights set before (from_conv_kernel, by hand)
+                layer.init_params(rng, self.dtype)
+            if isinstance(layer, layers_mod.BatchNorm):
+                _cast_running_stats(layer, self.dtype)
             if isinstance(layer, layers_mod.Dropout):
-                layer.seed = self.seed * 1_000_003 + i
+                # mod 2**64, the C seed's range: any non-negative seed works
+                layer.seed = (self.seed * 1_000_003 + i) % 2**64
                 layer.calls = 0
         self.layers[0].needs_input_grad = False
         if len(shape) != 1:
@@ -144,7 +183,10 @@ class Sequential:
         self._dtheta = np.zeros(sum(sizes), self.dtype)
         off = 0
         for layer in self.layers:
-            for name, value in list(layer.params.items()):
+            if not layer.params:
+                continue
+            params, layer.params, layer.grads = layer.params, {}, {}   # never the class dicts
+            for name, value in params.items():
                 view = self._theta[off:off + value.size].reshape(value.shape)
                 view[...] = value
                 layer.params[name] = view
@@ -217,10 +259,16 @@ class Sequential:
         """The parameter arrays (views into one flat buffer), in layer order."""
         return [v for layer in self.layers for v in layer.params.values()]
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training=False):
+        """The output of the last layer, which may be its buffer (the next call reuses it)."""
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
+
+    def forward(self, x, training=False):
+        """The model's output for `x` (converted to the model dtype), a new array."""
+        x = _as_2d_float(x, "x", self.dtype, self.input_shape)
+        return self._forward(x, training).copy()   # the caller's, not a layer's buffer
 
     __call__ = forward
 
@@ -234,7 +282,7 @@ class Sequential:
         if plan is not None:
             loss, z = self._fused_step(plan, x, y)
         else:
-            z = self.forward(x, training=True)
+            z = self._forward(x, training=True)
             if self._grad_out is None or self._grad_out.shape != z.shape:
                 self._grad_out = np.empty(z.shape, self.dtype)
             loss = self.loss(z, y, self._grad_out)
@@ -251,8 +299,10 @@ class Sequential:
             return int(np.count_nonzero(z.argmax(axis=1) == y))
         if y.ndim != 1 and not isinstance(self.loss, losses_mod.SigmoidBinaryCrossEntropy):
             y = np.argmax(y, axis=1)
-        got = self.loss.predict(z)
-        return int(np.count_nonzero(np.all((got == y).reshape(z.shape[0], -1), axis=1)))
+        # rows of both as (n, k): a single-output BCE predicts (n,) against y of (n, 1)
+        n = z.shape[0]
+        got = self.loss.predict(z).reshape(n, -1)
+        return int(np.count_nonzero(np.all(got == y.reshape(n, -1), axis=1)))
 
     def train_on_batch(self, x, y):
         """One optimizer step on a batch; returns the loss before the step."""
@@ -267,23 +317,38 @@ class Sequential:
 
         ``early_stopping=patience`` stops after `patience` epochs without a better
         validation loss (training loss without validation data) and restores the best
-        weights."""
+        weights and BatchNorm running statistics."""
         X = _as_2d_float(X, "X", self.dtype, self.input_shape)
         y = self.loss.check_targets(y, self.n_outputs, X.shape[0])
-        if batch_size < 1 or epochs < 0:
-            raise ValueError(f"batch_size must be >= 1 and epochs >= 0, got {batch_size}, "
-                             f"{epochs}")
+        batch_size, epochs = _int(batch_size, "batch_size", 1), _int(epochs, "epochs", 0)
+        if early_stopping is not None:
+            early_stopping = _int(early_stopping, "early_stopping", 0)
+        if isinstance(validation_split, bool) or \
+                not isinstance(validation_split, (int, float, np.integer, np.floating)):
+            raise TypeError(f"validation_split must be a real number, got "
+                            f"{type(validation_split).__name__}")
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         if validation_data is None and validation_split:
-            if not 0 < validation_split < 1:
-                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-            cut = int(round(X.shape[0] * (1 - validation_split)))
+            n = X.shape[0]
+            cut = int(round(n * (1 - validation_split)))
+            if not 0 < cut < n:
+                raise ValueError(f"validation_split={validation_split} of {n} samples leaves "
+                                 f"{cut} for training and {n - cut} for validation; both "
+                                 f"need at least one")
             X, Xv, y, yv = X[:cut], X[cut:], y[:cut], y[cut:]
             validation_data = (Xv, yv)
         if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)):
+                raise TypeError(f"validation_data must be a pair (X_val, y_val), got "
+                                f"{type(validation_data).__name__}")
+            if len(validation_data) != 2:
+                raise ValueError(f"validation_data must be a pair (X_val, y_val), got "
+                                 f"{len(validation_data)} items")
             Xv = _as_2d_float(validation_data[0], "validation X", self.dtype, self.input_shape)
             yv = self.loss.check_targets(validation_data[1], self.n_outputs, Xv.shape[0])
         rng = np.random.default_rng(self.seed + 1)
-        history, best, best_theta, waited = History(), np.inf, None, 0
+        history, best, best_state, waited = History(), np.inf, None, 0
         n = X.shape[0]
         for epoch in range(epochs):
             self.optimizer.start_epoch(epoch)
@@ -310,34 +375,52 @@ class Sequential:
             if early_stopping is not None:
                 watched = metrics.get("val_loss", metrics["loss"])
                 if watched < best:
-                    best, best_theta, waited = watched, self._theta.copy(), 0
+                    best, best_state, waited = watched, self._snapshot(), 0
                 else:
                     waited += 1
                     if waited >= early_stopping:
                         break
-        if early_stopping is not None and best_theta is not None:
-            self._theta[...] = best_theta
+        if early_stopping is not None and best_state is not None:
+            self._restore(best_state)
         history.stopped_epoch = history.epochs
         return history
 
+    def _batchnorms(self):
+        return [l for l in self.layers if isinstance(l, layers_mod.BatchNorm)]
+
+    def _snapshot(self):
+        """Copies of the weights and the BatchNorm running statistics (the evaluation-mode
+        model is both)."""
+        return self._theta.copy(), [(bn.running_mean.copy(), bn.running_var.copy())
+                                    for bn in self._batchnorms()]
+
+    def _restore(self, state):
+        theta, stats = state
+        self._theta[...] = theta    # in place: layers and plans hold views of it
+        for bn, (mean, var) in zip(self._batchnorms(), stats):
+            bn.running_mean[...], bn.running_var[...] = mean, var
+
     def predict_proba(self, X, batch_size=1024):
         X = _as_2d_float(X, "X", self.dtype, self.input_shape)
-        return np.concatenate([self.loss.proba(self.forward(X[i:i + batch_size]).copy())
+        batch_size = _int(batch_size, "batch_size", 1)
+        return np.concatenate([self.loss.proba(self._forward(X[i:i + batch_size]).copy())
                                for i in range(0, X.shape[0], batch_size)])
 
     def predict(self, X, batch_size=1024):
         """Class labels for classification losses, outputs for regression."""
         X = _as_2d_float(X, "X", self.dtype, self.input_shape)
-        return np.concatenate([self.loss.predict(self.forward(X[i:i + batch_size]).copy())
+        batch_size = _int(batch_size, "batch_size", 1)
+        return np.concatenate([self.loss.predict(self._forward(X[i:i + batch_size]).copy())
                                for i in range(0, X.shape[0], batch_size)])
 
     def evaluate(self, X, y, batch_size=1024):
         """{"loss": mean loss, "accuracy": fraction correct (None for regression)}."""
         X = _as_2d_float(X, "X", self.dtype, self.input_shape)
         y = self.loss.check_targets(y, self.n_outputs, X.shape[0])
+        batch_size = _int(batch_size, "batch_size", 1)
         total, correct = 0.0, 0
         for i in range(0, X.shape[0], batch_size):
-            z = self.forward(X[i:i + batch_size])
+            z = self._forward(X[i:i + batch_size])
             yb = y[i:i + batch_size]
             total += self.loss(z, yb, np.empty(z.shape, self.dtype)) * z.shape[0]
             correct += self._correct(z, yb)
@@ -360,9 +443,13 @@ class Sequential:
         return text
 
     def get_config(self):
+        # the exact class: a subclass may compute something else than the name it inherits
+        loss = next((k for k, v in losses_mod.LOSSES.items() if type(self.loss) is v), None)
+        if loss is None:
+            raise TypeError(f"only models with a built-in loss ({', '.join(losses_mod.LOSSES)})"
+                            f" can be saved, got {type(self.loss).__name__}")
         return {"format": "fastfc-sequential-1", "dtype": self.dtype.name, "seed": self.seed,
-                "input_shape": list(self.input_shape),
-                "loss": next(k for k, v in losses_mod.LOSSES.items() if isinstance(self.loss, v)),
+                "input_shape": list(self.input_shape), "loss": loss,
                 "layers": [{"class": type(l).__name__, "config": l.get_config()}
                            for l in self.layers]}
 
@@ -378,8 +465,10 @@ class Sequential:
 def load(path, optimizer=None):
     """A Sequential saved with ``save`` (np.load with allow_pickle=False)."""
     with np.load(path, allow_pickle=False) as data:
+        if "config" not in data.files:
+            raise ValueError(f"{path} is not a fastfc model file (it has no config)")
         cfg = json.loads(str(data["config"]))
-        if cfg.get("format") != "fastfc-sequential-1":
+        if not isinstance(cfg, dict) or cfg.get("format") != "fastfc-sequential-1":
             raise ValueError(f"{path} is not a fastfc model file")
         layers = []
         for spec in cfg["layers"]:

@@ -27,14 +27,23 @@ def cosine_schedule(total_epochs, min_factor=0.0):
         1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs))
 
 
+def _hyper(v, name, ok, expected):
+    """v as a float, or a TypeError (not a real number) / ValueError (not `expected`)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    if not ok(float(v)):    # NaN fails every comparison
+        raise ValueError(f"{name} must be {expected}, got {v}")
+    return float(v)
+
+
+def _non_negative(v, name):
+    return _hyper(v, name, lambda x: 0 <= x < math.inf, ">= 0 and finite")
+
+
 class Optimizer:
     def __init__(self, lr, weight_decay=0.0, schedule=None):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        self.base_lr = self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
+        self.base_lr = self.lr = _hyper(lr, "lr", lambda x: 0 < x < math.inf, "> 0")
+        self.weight_decay = _non_negative(weight_decay, "weight_decay")
         self.schedule = schedule
         self.t = 0
         self.state = None
@@ -68,9 +77,10 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
+        momentum = _non_negative(momentum, "momentum")
         if nesterov and momentum <= 0:
             raise ValueError("nesterov needs momentum > 0")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.momentum, self.nesterov = momentum, bool(nesterov)
 
     def init_state(self, params):
         return (np.zeros_like(params),) if self.momentum else ()
@@ -90,7 +100,7 @@ class SGD(Optimizer):
 class AdaGrad(Optimizer):
     def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        self.eps = float(eps)
+        self.eps = _non_negative(eps, "eps")
 
     def init_state(self, params):
         return (np.zeros_like(params),)
@@ -104,7 +114,8 @@ class AdaGrad(Optimizer):
 class RMSProp(Optimizer):
     def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        self.alpha, self.eps = float(alpha), float(eps)
+        self.alpha = _hyper(alpha, "alpha", lambda x: 0 <= x < 1, "in [0, 1)")
+        self.eps = _non_negative(eps, "eps")
 
     def init_state(self, params):
         return (np.zeros_like(params),)
@@ -126,7 +137,7 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = (float(b) for b in betas)
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
-        self.eps = float(eps)
+        self.eps = _non_negative(eps, "eps")
 
     def init_state(self, params):
         return np.zeros_like(params), np.zeros_like(params)
