@@ -9,6 +9,7 @@ import numpy as np
 
 import fastfc
 from fastfc import initializers, losses
+from fastfc._checks import real
 
 RELU_FAMILY = ("relu", "leaky_relu")
 
@@ -47,13 +48,6 @@ def _as_float(x, dtype):
     if dtype is None:
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
     return x if x.dtype == dtype else x.astype(dtype)
-
-
-def _real(v, name, layer):
-    """v as a float, or a TypeError naming the argument (a str is not a number)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{layer}: {name} must be a real number, got {type(v).__name__}")
-    return float(v)
 
 
 def _buffer(buf, shape, dtype):
@@ -268,7 +262,7 @@ class Dropout(Layer):
     function of (seed, t, element), so a seeded model trains identically every time."""
 
     def __init__(self, p=0.5, seed=0):
-        p = _real(p, "p", "Dropout")
+        p = real(p, "Dropout: p")
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p, self.seed, self.calls = p, int(seed), 0
@@ -302,7 +296,7 @@ class BatchNorm(Layer):
                 or num_features < 1:
             raise ValueError(f"BatchNorm: num_features must be a positive int, got "
                              f"{num_features!r}")
-        momentum, eps = _real(momentum, "momentum", "BatchNorm"), _real(eps, "eps", "BatchNorm")
+        momentum, eps = real(momentum, "BatchNorm: momentum"), real(eps, "BatchNorm: eps")
         if not 0 <= momentum <= 1:
             raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum}")
         if not 0 < eps < np.inf:

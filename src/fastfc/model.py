@@ -16,6 +16,7 @@ from fastfc import _kernels
 from fastfc import layers as layers_mod
 from fastfc import losses as losses_mod
 from fastfc import optim as optim_mod
+from fastfc._checks import real
 
 # Activation layers the fused C passes run (folded into the Dense before them if it has none).
 _FUSED_ACTIVATIONS = {layers_mod.ReLU: "relu", layers_mod.LeakyReLU: "leaky_relu",
@@ -323,11 +324,7 @@ class Sequential:
         batch_size, epochs = _int(batch_size, "batch_size", 1), _int(epochs, "epochs", 0)
         if early_stopping is not None:
             early_stopping = _int(early_stopping, "early_stopping", 0)
-        if isinstance(validation_split, bool) or \
-                not isinstance(validation_split, (int, float, np.integer, np.floating)):
-            raise TypeError(f"validation_split must be a real number, got "
-                            f"{type(validation_split).__name__}")
-        if not 0 <= validation_split < 1:
+        if not 0 <= real(validation_split, "validation_split") < 1:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         if validation_data is None and validation_split:
             n = X.shape[0]

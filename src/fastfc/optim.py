@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from fastfc import _kernels
+from fastfc._checks import real
 
 
 def step_schedule(step_size, gamma=0.1):
@@ -29,11 +30,10 @@ def cosine_schedule(total_epochs, min_factor=0.0):
 
 def _hyper(v, name, ok, expected):
     """v as a float, or a TypeError (not a real number) / ValueError (not `expected`)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    if not ok(float(v)):    # NaN fails every comparison
+    x = real(v, name)
+    if not ok(x):    # NaN fails every comparison
         raise ValueError(f"{name} must be {expected}, got {v}")
-    return float(v)
+    return x
 
 
 def _non_negative(v, name):
