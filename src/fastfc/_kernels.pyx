@@ -241,18 +241,22 @@ cdef void _extent(cnp.ndarray a, char **lo, char **hi):
     hi[0] = q + cnp.PyArray_ITEMSIZE(a)
 
 
-cdef bint _overlaps(cnp.ndarray out, list inputs):
-    """Whether out's memory range meets an input's (np.may_share_memory's test)."""
-    cdef char *lo
-    cdef char *hi
+cdef bint _ranges_meet(cnp.ndarray a, cnp.ndarray b):
+    """Whether the memory ranges of a and b meet (np.may_share_memory's test)."""
     cdef char *alo
     cdef char *ahi
-    _extent(out, &lo, &hi)
+    cdef char *blo
+    cdef char *bhi
+    _extent(a, &alo, &ahi)
+    _extent(b, &blo, &bhi)
+    return alo < bhi and blo < ahi
+
+
+cdef bint _overlaps(cnp.ndarray out, list inputs):
+    """Whether out's memory range meets an input's."""
     for a in inputs:
-        if a is not None:
-            _extent(<cnp.ndarray>a, &alo, &ahi)
-            if alo < hi and lo < ahi:
-                return True
+        if a is not None and _ranges_meet(out, <cnp.ndarray>a):
+            return True
     return False
 
 
@@ -563,19 +567,11 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
 
 cdef int _check_distinct_outs(tuple outs) except -1:
     """Gradients written over one another would be wrong: reject outs sharing memory."""
-    cdef char *lo1
-    cdef char *hi1
-    cdef char *lo2
-    cdef char *hi2
     cdef int i, j
     for i in range(3):
-        if not isinstance(outs[i], np.ndarray):
-            continue
-        _extent(<cnp.ndarray>outs[i], &lo1, &hi1)
         for j in range(i + 1, 3):
-            if isinstance(outs[j], np.ndarray):
-                _extent(<cnp.ndarray>outs[j], &lo2, &hi2)
-                if lo1 < hi2 and lo2 < hi1 and np.shares_memory(outs[i], outs[j]):
+            if isinstance(outs[i], np.ndarray) and isinstance(outs[j], np.ndarray):
+                if _ranges_meet(outs[i], outs[j]) and np.shares_memory(outs[i], outs[j]):
                     raise ValueError(f"linear_backward: out arrays "
                                      f"{('grad_x', 'grad_w', 'grad_b')[i]} and "
                                      f"{('grad_x', 'grad_w', 'grad_b')[j]} share memory")
