@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import fastfc
 from fastfc import reference as ref
-from conftest import DTYPES, LAYOUTS, assert_close, check_layout, layout, make
+from conftest import DTYPES, LAYOUTS, assert_close, assert_identical, check_layout, layout, make
 
 ACTS = [None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"]
 # odd sizes, M > 1000, K > 1000, N > 1000, K across KC blocks, M across MC blocks
@@ -31,8 +31,9 @@ def check_forward(got, x, w, b, act, dtype, slope=0.01):
 
 def backward_bounds(gy, x, w, act, slope=0.01):
     """Bounds on the terms summed in grad_x, grad_w, grad_b (|act'| <= max(1, slope))."""
-    dz = max(1.0, abs(slope)) * np.abs(np.asarray(gy, np.float64)).reshape(-1, w.shape[1])
-    x2 = np.abs(np.asarray(x, np.float64)).reshape(-1, w.shape[0])
+    rows = int(np.prod(np.shape(x)[:-1]))
+    dz = max(1.0, abs(slope)) * np.abs(np.asarray(gy, np.float64)).reshape(rows, w.shape[1])
+    x2 = np.abs(np.asarray(x, np.float64)).reshape(rows, w.shape[0])
     return (dz @ np.abs(np.asarray(w, np.float64)).T).reshape(np.shape(x)), x2.T @ dz, \
         dz.sum(0)
 
@@ -283,6 +284,16 @@ def test_backward_nd(rng, dtype, act, shape):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["relu", None])
+@pytest.mark.parametrize("m,k,n", [(5, 0, 3), (5, 4, 0), (0, 4, 3), (0, 0, 0)])
+def test_backward_empty_dims(rng, dtype, act, m, k, n):
+    x, w, y, gy = _case(rng, dtype, (m, k), n, act)
+    got = fastfc.linear_backward(gy, x, w, y=y, activation=act)
+    assert [g.shape for g in got] == [x.shape, w.shape, (n,)]
+    check_backward(got, gy, x, w, y, act, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_backward_nd_non_contiguous(rng, dtype):
     x, w, y, gy = _case(rng, dtype, (4, 6, 3, 10), 5, "tanh", lx="negative")
     g = layout(gy, "sliced")
@@ -308,6 +319,16 @@ def test_backward_identity_ignores_y(rng, dtype):
     check_backward(a, gy, x, w, None, None, dtype)
 
 
+@pytest.mark.parametrize("y", [np.float64(1.0), 1.0, [[0.0] * 7] * 3, (1, 2)])
+def test_backward_identity_ignores_y_of_any_shape(rng, y):
+    # y is checked as an array but not used: a scalar or a short list once read stray memory
+    x, w, _, gy = _case(rng, np.float64, (20, 9), 7, None)
+    for g1, g2 in zip(fastfc.linear_backward(gy, x, w, y=y), fastfc.linear_backward(gy, x, w)):
+        assert_identical(g1, g2)
+    with pytest.raises(TypeError, match="y has dtype"):
+        fastfc.linear_backward(gy, x, w, y="abc")
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_backward_out_and_skip_grad_x(rng, dtype):
     x, w, y, gy = _case(rng, dtype, (20, 8), 6, "tanh")
@@ -324,6 +345,69 @@ def test_backward_out_and_skip_grad_x(rng, dtype):
     assert gx is None
     np.testing.assert_array_equal(gw, got[1])
     np.testing.assert_array_equal(gb, got[2])
+
+
+def _explicit_dz(gy, y, act, slope):
+    """act'(y) * gy in NumPy, operation for operation as the kernels compute it."""
+    one = gy.dtype.type(1)
+    if act in (None, "identity"):
+        return gy
+    if act == "relu":
+        return np.where(y > 0, gy, gy.dtype.type(0))
+    if act == "leaky_relu":
+        return np.where(y > 0, gy, gy * gy.dtype.type(slope))
+    if act == "sigmoid":
+        return gy * (y * (one - y))
+    return gy * (one - y * y)
+
+
+# paths of the fused packing: one row block per thread, blocks of B packed ahead, more
+# than one K block (sums carried over), B read from memory, more than one NC block, a
+# narrow layer (dW^T, dZ in A), a narrow batch (dX^T, dZ in B), no features, no rows
+FUSED_SIZES = [(7, 17, 63), (200, 250, 70), (600, 40, 30), (40, 300, 10), (700, 20, 5),
+               (12, 200, 50), (2100, 3, 1001), (3, 5, 4100), (5, 0, 7), (0, 4, 6)]
+
+
+def _k_blocks(k, dtype):
+    """The engine's K blocks: equal depths, rounded up to a multiple of 8, at most KC."""
+    kc_max = fastfc.get_config()[f"blocks_{np.dtype(dtype).name}"]["KC"]
+    blocks = -(-k // kc_max)
+    kc = (-(-k // max(blocks, 1)) + 7) // 8 * 8
+    return [slice(p, p + kc) for p in range(0, k, max(kc, 1))]
+
+
+def test_bias_gradient_error_does_not_grow_with_rows():
+    # one float32 sum down two million rows would err by ~1e-2 here; per K block, ~1e-4
+    m = 2_000_000
+    gy = np.full((m, 16), 0.1, np.float32)
+    gb = fastfc.linear_backward(gy, np.ones((m, 3), np.float32), np.ones((3, 16), np.float32))[2]
+    want = m * np.float64(np.float32(0.1))
+    assert np.abs(gb / want - 1).max() < 30 * np.finfo(np.float32).eps * np.sqrt(m / 512 + 512)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("m,k,n", FUSED_SIZES)
+@pytest.mark.parametrize("lg", ["C", "F", "negative"])
+def test_fused_dz_is_exact(rng, keep_threads, dtype, act, m, k, n, lg):
+    # dZ = act'(y) * dY and db are made as dY is packed for the two products: the results
+    # are, bit for bit, the products of an explicit dZ and its sums row by row over each
+    # K block of the engine, the block sums added in order
+    x, w, y, gy = _case(rng, dtype, (m, k), n, act)
+    gy, y = layout(gy, lg), layout(y, lg)
+    dz = _explicit_dz(gy, y, act, 0.3)
+    db = np.zeros(n, dtype)
+    for rows in _k_blocks(m, dtype):
+        part = np.zeros(n, dtype)
+        for row in dz[rows]:
+            part += row
+        db += part
+    want = (fastfc.gemm(dz, w, trans_b=True), fastfc.gemm(x, dz, trans_a=True), db)
+    for nt in (1, 2, 3):
+        fastfc.set_num_threads(nt)
+        got = fastfc.linear_backward(gy, x, w, y=y, activation=act, negative_slope=0.3)
+        for g, r in zip(got, want):
+            assert_identical(g, r)
 
 
 def test_backward_outs_sharing_memory(rng):

@@ -19,13 +19,7 @@
  * 256x784x128 backward). */
 #define FASTFC_MAX_PAIR_MNK (8 << 20)
 
-#define DEFINE_GEMM_PAIR(T, P)                                                             \
-    static int P##gemm_spec(int nt, const fastfc_gemm_spec *s)                             \
-    {                                                                                      \
-        return fastfc_##P##gemm(nt, s->m, s->n, s->k, 1, (const T *)s->a, s->rsa, s->csa,  \
-                                (const T *)s->b, s->rsb, s->csb, 0, (T *)s->c, s->rsc,     \
-                                s->csc, NULL, FASTFC_ACT_IDENTITY, 0);                     \
-    }                                                                                      \
+#define DEFINE_GEMM_PAIR(P)                                                                \
     int fastfc_##P##gemm_pair(int nthreads, const fastfc_gemm_spec *s0,                    \
                               const fastfc_gemm_spec *s1)                                  \
     {                                                                                      \
@@ -48,5 +42,5 @@
         return P##gemm_spec(nt, s0) | P##gemm_spec(nt, s1);                                \
     }
 
-DEFINE_GEMM_PAIR(float, s)
-DEFINE_GEMM_PAIR(double, d)
+DEFINE_GEMM_PAIR(s)
+DEFINE_GEMM_PAIR(d)

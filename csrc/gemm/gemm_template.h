@@ -14,6 +14,10 @@ typedef struct {
     const GT *bias; int act; GT slope;
     int pack_a, pack_b;
     int b_from_memory; /* B is far larger than the caches: read it in long runs */
+    /* operand 1 (A) or 2 (B) holds dY, made dZ as it is packed: see fastfc_gemm_spec */
+    int dz_operand, dz_act; GT dz_slope;
+    const GT *y; int64_t rsy, csy;
+    GT *dz_sum;
 } GF(gemm_args);
 
 #define PK_T GT
@@ -28,6 +32,29 @@ static void GF(post_act)(GT *c, int64_t rsc, int64_t csc, int mr, int nr, int ac
             GT *v = c + i * rsc + j * csc;
             *v = G_CAT(act_, GP)(*v, act, 0);
         }
+}
+
+/* dY -> dZ on the packed micro-panel d of B: columns [j, j + nr), K rows [pc, pc + kc).
+ * sum: this thread owns the sums of these columns (its rows of C start at 0). */
+static void GF(dz_b)(const GF(gemm_args) *g, GT *d, GT *ys, int64_t pc, int64_t kc,
+                     int64_t j, int nr, int sum)
+{
+    const int NR = g->ctx->nr;
+    if (g->dz_act != FASTFC_ACT_IDENTITY)
+        GF(pack_b)(ys, g->y + pc * g->rsy + j * g->csy, g->rsy, g->csy, kc, nr, NR, 0);
+    GF(dz_panel)(d, ys, NR, kc, g->dz_act, g->dz_slope, sum && g->dz_sum ? g->dz_sum + j : NULL,
+                 pc == 0, nr);
+}
+
+/* The same for a micro-panel of A: rows [i, i + mr). */
+static void GF(dz_a)(const GF(gemm_args) *g, GT *d, GT *ys, int64_t pc, int64_t kc,
+                     int64_t i, int mr, int sum)
+{
+    const int MR = g->ctx->mr;
+    if (g->dz_act != FASTFC_ACT_IDENTITY)
+        GF(pack_a)(ys, g->y + i * g->rsy + pc * g->csy, g->rsy, g->csy, mr, kc, MR);
+    GF(dz_panel)(d, ys, MR, kc, g->dz_act, g->dz_slope, sum && g->dz_sum ? g->dz_sum + i : NULL,
+                 pc == 0, mr);
 }
 
 /* The kernel for a tile of mr rows: the full one, or the smallest edge kernel that fits. */
@@ -57,7 +84,12 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
         if (pack_b_here || !g->pack_b) {
             const GT *src = g->b + pc * g->rsb + (jc + jr) * g->csb;
             if (nr == NR && !pack_b_here) { bp = src; brs = g->rsb; }
-            else { GF(pack_b)(edge_b, src, g->rsb, g->csb, kc, nr, NR, 0); bp = edge_b; }
+            else {
+                GF(pack_b)(edge_b, src, g->rsb, g->csb, kc, nr, NR, 0);
+                if (g->dz_operand == 2) /* one row block (pack_b_here): sums when it is 0 */
+                    GF(dz_b)(g, edge_b, edge_b + NR * kc, pc, kc, jc + jr, nr, ic == 0);
+                bp = edge_b;
+            }
         }
         const GT *bias = last && g->bias ? g->bias + jc + jr : NULL;
         for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -91,6 +123,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
     /* K blocks of equal depth: a short last block would cost a pass over C for little work */
     const int64_t kcb = GF(k_block)(g->k, KC), kmax = g->k < kcb ? g->k : kcb;
     GT *abuf = buf, *bbuf = buf + MC * kmax, *edge_b = bbuf + NC * kmax;
+    GT *ys = edge_b + x->nr * kmax; /* Y packed like a panel of dY */
     /* When all rows fit one MC block, each B micro-panel is used by one sweep of the
      * micro-kernel: pack it right before, so it goes from memory to L1 only once. */
     const int pack_b_here = g->pack_b && m1 - m0 <= MC && !g->b_from_memory;
@@ -98,15 +131,22 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < g->k; pc += kcb) {
             int64_t kc = g->k - pc < kcb ? g->k - pc : kcb;
-            if (g->pack_b && !pack_b_here)
+            if (g->pack_b && !pack_b_here) {
                 GF(pack_b)(bbuf, g->b + pc * g->rsb + jc * g->csb, g->rsb, g->csb, kc, nc, x->nr,
                            g->b_from_memory);
+                for (int64_t jr = 0; g->dz_operand == 2 && jr < nc; jr += x->nr)
+                    GF(dz_b)(g, bbuf + jr * kc, ys, pc, kc, jc + jr,
+                             nc - jr < x->nr ? (int)(nc - jr) : x->nr, m0 == 0);
+            }
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = m1 - ic < MC ? m1 - ic : MC;
                 const GT *asrc = g->a + ic * g->rsa + pc * g->csa;
-                if (g->pack_a)
+                if (g->pack_a) {
                     GF(pack_a)(abuf, asrc, g->rsa, g->csa, mc, kc, x->mr);
-                else if (mc % x->mr) /* only the ragged last micro-panel needs a copy */
+                    for (int64_t ir = 0; g->dz_operand == 1 && ir < mc; ir += x->mr)
+                        GF(dz_a)(g, abuf + ir * kc, ys, pc, kc, ic + ir,
+                                 mc - ir < x->mr ? (int)(mc - ir) : x->mr, jc == 0);
+                } else if (mc % x->mr) /* only the ragged last micro-panel needs a copy */
                     GF(pack_a)(abuf + (mc - mc % x->mr) * kc,
                                asrc + (mc - mc % x->mr) * g->rsa, g->rsa, g->csa,
                                mc % x->mr, kc, x->mr);
@@ -119,7 +159,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
 static size_t GF(buffer_elems)(const GCTX *x, int64_t k)
 {
     int64_t kmax = k < x->kc ? k : x->kc;
-    return (size_t)((x->mc + x->nc + x->nr) * kmax);
+    return (size_t)((x->mc + x->nc + 2 * (x->mr > x->nr ? x->mr : x->nr)) * kmax);
 }
 
 /* k == 0: C = beta*C (not read when beta == 0), then bias and activation. */
@@ -134,17 +174,38 @@ static void GF(gemm_no_k)(const GF(gemm_args) *g)
         }
 }
 
-int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t k, GT alpha,
-                                    const GT *a, int64_t rsa, int64_t csa,
-                                    const GT *b, int64_t rsb, int64_t csb, GT beta,
-                                    GT *c, int64_t rsc, int64_t csc,
-                                    const GT *bias, int act, GT slope)
+/* The product as C^T = B^T.A^T. */
+static void GF(transpose)(GF(gemm_args) *g)
 {
+    GF(gemm_args) t = *g;
+    g->m = t.n; g->n = t.m;
+    g->a = t.b; g->rsa = t.csb; g->csa = t.rsb;
+    g->b = t.a; g->rsb = t.csa; g->csb = t.rsa;
+    g->rsc = t.csc; g->csc = t.rsc;
+    g->dz_operand = t.dz_operand ? 3 - t.dz_operand : 0;
+    g->rsy = t.csy; g->csy = t.rsy;
+}
+
+/* Without a product (m, n or k is 0), the sums of dZ are made in a pass of their own. */
+static void GF(dz_sums_alone)(const GF(gemm_args) *g)
+{
+    if (g->dz_operand == 2)
+        G_CAT(G_CAT(fastfc_, GP), act_backward)(1, g->k, g->n, g->b, g->rsb, g->csb, g->y,
+                                                g->rsy, g->csy, g->dz_act, g->dz_slope, NULL,
+                                                g->dz_sum);
+    else
+        G_CAT(G_CAT(fastfc_, GP), act_backward)(1, g->k, g->m, g->a, g->csa, g->rsa, g->y,
+                                                g->csy, g->rsy, g->dz_act, g->dz_slope, NULL,
+                                                g->dz_sum);
+}
+
+static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
+{
+    const int64_t m = g.m, n = g.n, k = g.k;
+    if (g.dz_sum && (m <= 0 || n <= 0 || k <= 0)) GF(dz_sums_alone)(&g);
     if (m <= 0 || n <= 0) return 0;
-    const fastfc_isa_table *t = fastfc_table();
-    GF(gemm_args) g = {&t->GP, m, n, k, alpha, beta, a, rsa, csa, b, rsb, csb, c, rsc, csc,
-                       bias, act, slope, 1, 1, 0};
     if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
+    const fastfc_isa_table *t = fastfc_table();
     /* Bias-free products (the bias is per column of C) may run as C^T = B^T.A^T, C^T
      * written through the strided-tile path:
      * - a column-major B (dX = dY.W^T) is transposed into panels as it is packed; for a
@@ -155,11 +216,12 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
      *   lanes of each tile; dW^T = dZ^T.X packs only dZ, streams the rows of x and runs
      *   the few rows on the edge kernels. Measured on Zen3 (f32, 2 threads): backward
      *   256x64x10 +43 %, 128x784x10 +90 %; no gain past n = 2*MR. */
-    const int narrow_batch = csb != 1 && rsb == 1 && m <= t->GP.nr && m < n;
-    const int narrow_out = csa != 1 && rsa == 1 && csb == 1 && n <= 2 * t->GP.mr && n < m;
-    if (!bias && (narrow_batch || narrow_out))
-        return G_CAT(G_CAT(fastfc_, GP), gemm)(nthreads, n, m, k, alpha, b, csb, rsb, a, csa,
-                                               rsa, beta, c, csc, rsc, NULL, act, slope);
+    const int narrow_batch = g.csb != 1 && g.rsb == 1 && m <= t->GP.nr && m < n;
+    const int narrow_out = g.csa != 1 && g.rsa == 1 && g.csb == 1 && n <= 2 * t->GP.mr && n < m;
+    if (!g.bias && (narrow_batch || narrow_out)) {
+        GF(transpose)(&g);
+        return GF(gemm_run)(nthreads, g);
+    }
     /* Rows of x stream into the kernel as they are (measured faster than packing them
      * on the dense-layer shapes, unless the row stride is a multiple of 8 KiB, which maps
      * the rows of a panel to a few cache sets). B is packed unless at most two row tiles
@@ -168,8 +230,9 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
      * Zen3, 16-byte-offset buffers: packing wins from m = 18 (32x784x128 +4 %,
      * 64x784x128 +10 %, 32x64x128 +12 %), streaming below (12x784x128 +24 %). */
     g.b_from_memory = k * n * (int64_t)sizeof(GT) > (8 << 20); /* measured: 32x25088x4096 */
-    g.pack_a = csa != 1 || (rsa * (int64_t)sizeof(GT)) % 8192 == 0; /* rows in few cache sets */
-    g.pack_b = !(csb == 1 && m <= 2 * g.ctx->mr);
+    g.pack_a = g.csa != 1 || (g.rsa * (int64_t)sizeof(GT)) % 8192 == 0 /* rows in few sets */
+               || g.dz_operand == 1;
+    g.pack_b = !(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2;
 
     int tm, tn;
     int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr, &tm, &tn);
@@ -196,6 +259,31 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
     }
     fastfc_team_done();
     return failed ? -1 : 0;
+}
+
+int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t k, GT alpha,
+                                    const GT *a, int64_t rsa, int64_t csa,
+                                    const GT *b, int64_t rsb, int64_t csb, GT beta,
+                                    GT *c, int64_t rsc, int64_t csc,
+                                    const GT *bias, int act, GT slope)
+{
+    GF(gemm_args) g = {&fastfc_table()->GP, m, n, k, alpha, beta, a, rsa, csa, b, rsb, csb,
+                       c, rsc, csc, bias, act, slope};
+    return GF(gemm_run)(nthreads, g);
+}
+
+/* One product of a pair: C = A.B, dZ made from dY in the packing where asked. */
+static int G_CAT(GP, gemm_spec)(int nthreads, const fastfc_gemm_spec *s)
+{
+    GF(gemm_args) g = {&fastfc_table()->GP, s->m, s->n, s->k, 1, 0, s->a, s->rsa, s->csa,
+                       s->b, s->rsb, s->csb, s->c, s->rsc, s->csc, NULL, FASTFC_ACT_IDENTITY, 0};
+    g.dz_operand = s->dz_operand;
+    g.dz_act = s->act;
+    g.dz_slope = (GT)s->slope;
+    g.y = s->y; g.rsy = s->rsy; g.csy = s->csy;
+    g.dz_sum = s->dz_sum;
+    if (g.dz_act == FASTFC_ACT_IDENTITY && !g.dz_sum) g.dz_operand = 0; /* dZ is dY */
+    return GF(gemm_run)(nthreads, g);
 }
 
 #undef GF

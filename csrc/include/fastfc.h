@@ -48,12 +48,19 @@ int fastfc_dgemm(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
 /* Two independent products C = A*B (alpha 1, beta 0, no epilogue): the backward pass's
  * dX and dW. Small ones on two threads run side by side, each whole on its own core (no
  * split, no duplicated packing); otherwise one after the other with all threads. Pointers are
- * float* or double* to match the function. A spec with m, n or k = 0 is skipped. */
+ * float* or double* to match the function. A spec with m, n or k = 0 is skipped.
+ * The backward of bias + activation is fused into the packing: with dz_operand 1 (A) or 2
+ * (B), that operand holds dY and the product uses dZ = act'(Y) * dY, Y being the forward
+ * output laid out like the operand (strides rsy, csy); dz_sum (may be NULL) receives dZ
+ * summed over K in order, one sum per row of A or column of B (db, when K is the batch). */
 typedef struct {
     int64_t m, n, k;
     const void *a; int64_t rsa, csa;
     const void *b; int64_t rsb, csb;
     void *c; int64_t rsc, csc;
+    int dz_operand, act; double slope;
+    const void *y; int64_t rsy, csy;
+    void *dz_sum;
 } fastfc_gemm_spec;
 int fastfc_sgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1);
 int fastfc_dgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1);
@@ -131,8 +138,8 @@ typedef struct {
 /* Forward through n layers from x (batch, L[0].in); the result is L[n-1].y. */
 int fastfc_smlp_forward(int nthreads, int64_t batch, const float *x, int n, fastfc_layer *L);
 int fastfc_dmlp_forward(int nthreads, int64_t batch, const double *x, int n, fastfc_layer *L);
-/* Backward from g = dloss/dy of the last layer (batch, L[n-1].out), which is overwritten
- * (it and each DROPOUT/ACT gradient are transformed in place); fills gw, gb and gx. Layers
+/* Backward from g = dloss/dy of the last layer (batch, L[n-1].out), which may be
+ * overwritten (DROPOUT and ACT gradients are transformed in place); fills gw, gb and gx. Layers
  * below the lowest one with parameters are skipped. Returns 0, or -1 when out of memory. */
 int fastfc_smlp_backward(int nthreads, int64_t batch, const float *x, float *g, int n,
                          fastfc_layer *L);

@@ -34,14 +34,13 @@ int MF(mlp_backward)(int nthreads, int64_t batch, const MT *x, MT *g, int n, fas
         const fastfc_layer *l = &L[i];
         const MT *h = i ? (const MT *)L[i - 1].y : x;
         if (l->kind == FASTFC_LAYER_DENSE) {
-            /* dz = act'(y) * g in place, and db, in one pass; then dX and dW from dz */
-            MF(act_backward)(nthreads, batch, l->out, g, l->out, 1, l->y, l->out, 1, l->act,
-                             (MT)l->slope, l->act ? g : NULL, l->gb);
+            /* dX = dZ.W^T and dW = X^T.dZ, dZ = act'(y) * g made as g is packed, db with it */
             fastfc_gemm_spec dx = {0}, dw = {l->in, l->out, batch, h, 1, l->in,
-                                   g, l->out, 1, l->gw, l->out, 1};
+                                   g, l->out, 1, l->gw, l->out, 1,
+                                   2, l->act, l->slope, l->y, l->out, 1, l->gb};
             if (i > lowest)
                 dx = (fastfc_gemm_spec){batch, l->in, l->out, g, l->out, 1, l->w, 1, l->out,
-                                        l->gx, l->in, 1};
+                                        l->gx, l->in, 1, 1, l->act, l->slope, l->y, l->out, 1};
             if (MF(gemm_pair)(nthreads, &dx, &dw)) return -1;
             g = l->gx;
         } else if (l->kind == FASTFC_LAYER_DROPOUT) {

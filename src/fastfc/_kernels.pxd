@@ -31,16 +31,13 @@ cdef extern from "fastfc.h" nogil:
         int64_t rsb, csb
         void *c
         int64_t rsc, csc
+        int dz_operand, act
+        double slope
+        const void *y
+        int64_t rsy, csy
+        void *dz_sum
     int fastfc_sgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1)
     int fastfc_dgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1)
-    void fastfc_sact_backward(int nthreads, int64_t m, int64_t n,
-                              const float *dy, int64_t rs_dy, int64_t cs_dy,
-                              const float *y, int64_t rs_y, int64_t cs_y,
-                              int act, float slope, float *dz, float *db)
-    void fastfc_dact_backward(int nthreads, int64_t m, int64_t n,
-                              const double *dy, int64_t rs_dy, int64_t cs_dy,
-                              const double *y, int64_t rs_y, int64_t cs_y,
-                              int act, double slope, double *dz, double *db)
     void fastfc_sdropout(int nthreads, int64_t n, const float *x, double p, uint64_t seed,
                          uint64_t stream, float *y, uint8_t *mask)
     void fastfc_ddropout(int nthreads, int64_t n, const double *x, double p, uint64_t seed,

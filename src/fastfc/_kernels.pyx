@@ -278,12 +278,21 @@ cdef double _real(object v, str name, str fn) except? -1:
         return <double>v
     if isinstance(v, (complex, np.complexfloating)):
         raise TypeError(f"{fn}: {name} must be a real number, got {v!r}")
+    if isinstance(v, (bool, np.bool_)):   # float(True) would pass as 1.0
+        raise TypeError(f"{fn}: {name} must be a real number, got {v!r}")
     if isinstance(v, (str, bytes)):   # float() would parse "0.5"; NumPy refuses it too
         raise TypeError(f"{fn}: {name} must be a real number, got {type(v).__name__}")
     try:
         return float(v)
     except (TypeError, ValueError):
         raise TypeError(f"{fn}: {name} must be a real number, got {type(v).__name__}") from None
+
+
+cdef bint _flag(object v, str name, str fn) except -1:
+    """A yes/no argument: a bool (or 0 / 1), not any object that happens to be truthy."""
+    if isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer)) and v in (0, 1)):
+        return bool(v)
+    raise TypeError(f"{fn}: {name} must be True or False, got {v!r}")
 
 
 cdef object _view_2d(cnp.ndarray a, int64_t rows, int64_t cols):
@@ -377,7 +386,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     if b.ndim != 2:
         raise ValueError(f"gemm: b must be 2-D, got shape {b.shape}")
     cdef double al = _real(alpha, "alpha", "gemm"), be = _real(beta, "beta", "gemm")
-    cdef bint ta = bool(trans_a), tb = bool(trans_b)
+    cdef bint ta = _flag(trans_a, "trans_a", "gemm"), tb = _flag(trans_b, "trans_b", "gemm")
     cdef cnp.npy_intp *da = cnp.PyArray_DIMS(<cnp.ndarray>a)
     cdef cnp.npy_intp *db = cnp.PyArray_DIMS(<cnp.ndarray>b)
     cdef cnp.npy_intp m = da[1] if ta else da[0], ka = da[0] if ta else da[1]
@@ -501,6 +510,7 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     w = _check_kind("w", w)
     cdef int act = _activation_code(activation, "linear_backward")
     cdef double slope = _real(negative_slope, "negative_slope", "linear_backward")
+    cdef bint want_gx = _flag(compute_grad_x, "compute_grad_x", "linear_backward")
     _check_linear_shapes(x, w, "linear_backward")
     cdef cnp.npy_intp nin = cnp.PyArray_DIMS(<cnp.ndarray>w)[0]
     cdef cnp.npy_intp nout = cnp.PyArray_DIMS(<cnp.ndarray>w)[1]
@@ -509,11 +519,14 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
         raise ValueError(f"linear_backward: grad_y has shape {grad_y.shape}, expected {shape} "
                          f"from x {x.shape} and w {w.shape}")
     arrays = [grad_y, x, w]
-    if act != FASTFC_ACT_IDENTITY:
+    if y is not None:
+        y = _check_kind("y", y)
+    if act == FASTFC_ACT_IDENTITY:
+        y = None   # not needed: the identity's derivative is 1
+    else:
         if y is None:
             raise ValueError(f"linear_backward: activation={activation!r} needs y=, the "
                              f"forward output")
-        y = _check_kind("y", y)
         if y.shape != shape:
             raise ValueError(f"linear_backward: y has shape {y.shape}, expected {shape}")
         arrays.append(y)
@@ -528,7 +541,7 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
             raise TypeError("linear_backward: out must be a tuple (grad_x, grad_w, grad_b) "
                             "of ndarrays or None")
         gx_out, gw_out, gb_out = out
-        _check_distinct_outs((gx_out if compute_grad_x else None, gw_out, gb_out))
+        _check_distinct_outs((gx_out if want_gx else None, gw_out, gb_out))
     grad_b = _empty1(nout, dt) if gb_out is None else \
         _check_out(gb_out, (nout,), dt, "linear_backward (grad_b)")
     inputs = [grad_y, x, w, y]
@@ -538,15 +551,10 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
         cnp.PyArray_ITEMSIZE(<cnp.ndarray>grad_b) and (gb_out is None or
                                                       not _overlaps(grad_b, inputs)) \
         else _empty1(nout, dt)
-    if act == FASTFC_ACT_IDENTITY:
-        dz = gy2
-        _act_backward(gy2, gy2, act, slope, None, db)
-    else:
-        dz = _empty2(rows, nout, dt)
-        _act_backward(gy2, _as_2d(_operand(y, dt), rows, nout), act, slope, dz, db)
+    y2 = gy2 if act == FASTFC_ACT_IDENTITY else _as_2d(_operand(y, dt), rows, nout)
     grad_x = dx2 = None
     cdef bint dx_tmp = False, dw_tmp
-    if compute_grad_x:
+    if want_gx:
         if gx_out is None:
             grad_x = np.empty(x.shape[:-1] + (nin,), _dtype(dt))
         else:
@@ -555,7 +563,7 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     grad_w = _empty2(nin, nout, dt) if gw_out is None else \
         _check_out(gw_out, (nin, nout), dt, "linear_backward (grad_w)")
     dw2, dw_tmp = _writable_2d(grad_w, nin, nout, inputs)
-    _gemm_pair(dz, wd, dx2, x2, dw2)
+    _gemm_pair(gy2, y2, act, slope, db, wd, dx2, x2, dw2)
     if db is not grad_b:
         grad_b[...] = db
     if dx_tmp:
@@ -587,19 +595,27 @@ cdef tuple _writable_2d(object out, int64_t rows, int64_t cols, list inputs):
     return v, False
 
 
-cdef int _gemm_pair(cnp.ndarray dz, cnp.ndarray w, object dx, cnp.ndarray x,
-                    cnp.ndarray dw) except -1:
-    """dx = dz @ w.T (skipped when dx is None) and dw = x.T @ dz, side by side."""
+cdef int _gemm_pair(cnp.ndarray dy, cnp.ndarray y, int act, double slope, cnp.ndarray db,
+                    cnp.ndarray w, object dx, cnp.ndarray x, cnp.ndarray dw) except -1:
+    """dx = dz @ w.T (skipped when dx is None) and dw = x.T @ dz, side by side, where
+    dz = act'(y) * dy is made as dy is packed, and db = dz summed over rows with it."""
     cdef fastfc_gemm_spec s0, s1
     s0.m = s0.n = s0.k = 0
+    s0.dz_operand, s1.dz_operand = 1, 2
+    s0.act = s1.act = act
+    s0.slope = s1.slope = slope
+    s0.y = s1.y = cnp.PyArray_DATA(y)
+    s0.rsy = s1.rsy = _es(y, 0)
+    s0.csy = s1.csy = _es(y, 1)
+    s0.dz_sum, s1.dz_sum = NULL, cnp.PyArray_DATA(db)
     if dx is not None:
-        s0.m, s0.n, s0.k = cnp.PyArray_DIMS(dz)[0], cnp.PyArray_DIMS(w)[0], cnp.PyArray_DIMS(dz)[1]
-        s0.a, s0.rsa, s0.csa = cnp.PyArray_DATA(dz), _es(dz, 0), _es(dz, 1)
+        s0.m, s0.n, s0.k = cnp.PyArray_DIMS(dy)[0], cnp.PyArray_DIMS(w)[0], cnp.PyArray_DIMS(dy)[1]
+        s0.a, s0.rsa, s0.csa = cnp.PyArray_DATA(dy), _es(dy, 0), _es(dy, 1)
         s0.b, s0.rsb, s0.csb = cnp.PyArray_DATA(w), _es(w, 1), _es(w, 0)
         s0.c, s0.rsc, s0.csc = cnp.PyArray_DATA(<cnp.ndarray>dx), _es(dx, 0), _es(dx, 1)
-    s1.m, s1.n, s1.k = cnp.PyArray_DIMS(x)[1], cnp.PyArray_DIMS(dz)[1], cnp.PyArray_DIMS(x)[0]
+    s1.m, s1.n, s1.k = cnp.PyArray_DIMS(x)[1], cnp.PyArray_DIMS(dy)[1], cnp.PyArray_DIMS(x)[0]
     s1.a, s1.rsa, s1.csa = cnp.PyArray_DATA(x), _es(x, 1), _es(x, 0)
-    s1.b, s1.rsb, s1.csb = cnp.PyArray_DATA(dz), _es(dz, 0), _es(dz, 1)
+    s1.b, s1.rsb, s1.csb = cnp.PyArray_DATA(dy), _es(dy, 0), _es(dy, 1)
     s1.c, s1.rsc, s1.csc = cnp.PyArray_DATA(dw), _es(dw, 0), _es(dw, 1)
     cdef int nt = _nthreads, rc
     if cnp.PyArray_TYPE(dw) == cnp.NPY_FLOAT:
@@ -610,26 +626,6 @@ cdef int _gemm_pair(cnp.ndarray dz, cnp.ndarray w, object dx, cnp.ndarray x,
             rc = fastfc_dgemm_pair(nt, &s0, &s1)
     if rc:
         raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
-    return 0
-
-
-cdef int _act_backward(cnp.ndarray dy, cnp.ndarray y, int act, double slope, object dz,
-                       cnp.ndarray db) except -1:
-    cdef int64_t m = cnp.PyArray_DIMS(dy)[0], n = cnp.PyArray_DIMS(dy)[1]
-    cdef int64_t rdy = _es(dy, 0), cdy = _es(dy, 1), ry = _es(y, 0), cy = _es(y, 1)
-    cdef void *pdy = cnp.PyArray_DATA(dy)
-    cdef void *py = cnp.PyArray_DATA(y)
-    cdef void *pdz = NULL if dz is None else cnp.PyArray_DATA(<cnp.ndarray>dz)
-    cdef void *pdb = cnp.PyArray_DATA(db)
-    cdef int nt = _nthreads
-    if cnp.PyArray_TYPE(db) == cnp.NPY_FLOAT:
-        with nogil:
-            fastfc_sact_backward(nt, m, n, <float *>pdy, rdy, cdy, <float *>py, ry, cy, act,
-                                 <float>slope, <float *>pdz, <float *>pdb)
-    else:
-        with nogil:
-            fastfc_dact_backward(nt, m, n, <double *>pdy, rdy, cdy, <double *>py, ry, cy, act,
-                                 slope, <double *>pdz, <double *>pdb)
     return 0
 
 

@@ -297,17 +297,43 @@ def _train_table(args, out):
                     "ratio": {l: s / t["fastfc"] for l, s in t.items() if l != "fastfc"}})
 
 
+TABLES = ("forward", "backward", "float64", "gemm", "dropout", "train")
+
+
+def _at_least(low, kind):
+    """An argparse type: a number of `kind` no smaller than `low`."""
+    def parse(text):
+        v = kind(text)
+        if not v >= low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
+        return v
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _tables(text):
+    names = text.split(",")
+    unknown = [n for n in names if n not in TABLES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown table {', '.join(unknown)}; "
+                                         f"choose from {','.join(TABLES)}")
+    return set(names)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m fastfc bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer and smaller shapes")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--pause", type=float, default=0.25,
+    ap.add_argument("--threads", type=_at_least(1, int), default=2,
+                    help="threads for fastfc and torch (default 2)")
+    ap.add_argument("--rounds", type=_at_least(1, int), default=7,
+                    help="alternating rounds per shape; the median is reported (default 7)")
+    ap.add_argument("--pause", type=_at_least(0, float), default=0.25,
                     help="seconds between libraries (spinning BLAS threads)")
-    ap.add_argument("--only", default="forward,backward,float64,gemm,dropout,train")
+    ap.add_argument("--only", type=_tables, default=set(TABLES),
+                    help=f"comma-separated tables to run, of {','.join(TABLES)} (default all)")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
-    only = set(args.only.split(","))
+    only = args.only
     fastfc.set_num_threads(args.threads)
     torch = _torch()
     if torch is not None:

@@ -74,8 +74,9 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     grad_y, x, w = (np.asarray(a, dt) for a in (grad_y, x, w))
     dz = activation_grad(grad_y, None if y is None else np.asarray(y, dt), activation,
                          negative_slope)
-    dz2 = dz.reshape(-1, w.shape[1])
-    x2 = x.reshape(-1, w.shape[0])
+    rows = int(np.prod(x.shape[:-1]))   # not -1: a reshape cannot infer it beside a 0
+    dz2 = dz.reshape(rows, w.shape[1])
+    x2 = x.reshape(rows, w.shape[0])
     return (dz @ w.T).astype(dt), (x2.T @ dz2).astype(dt), dz2.sum(axis=0).astype(dt)
 
 
