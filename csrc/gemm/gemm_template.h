@@ -202,7 +202,7 @@ static void GF(dz_sums_alone)(const GF(gemm_args) *g)
 static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
 {
     const int64_t m = g.m, n = g.n, k = g.k;
-    if (g.dz_sum && (m <= 0 || n <= 0 || k <= 0)) GF(dz_sums_alone)(&g);
+    if (g.dz_operand && g.dz_sum && (m <= 0 || n <= 0 || k <= 0)) GF(dz_sums_alone)(&g);
     if (m <= 0 || n <= 0) return 0;
     if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
     const fastfc_isa_table *t = fastfc_table();
