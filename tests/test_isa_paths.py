@@ -90,7 +90,7 @@ for dt in (np.float32, np.float64):
 print(json.dumps({
     "isa": fastfc.get_config()["isa"], "cpu_isa": fastfc.get_config()["cpu_isa"],
     "adam_digest": adam_digest(),
-    "warnings": [[w.category.__name__, str(w.message)] for w in caught
+    "warnings": [[w.category.__name__, str(w.message), w.filename] for w in caught
                  if "FASTFC_ISA" in str(w.message)],
     "checks": checks, "failures": failures}))
 """
@@ -162,8 +162,9 @@ def test_avx512_request():
     else:                                      # it does not: a warning, then the best path
         assert res["isa"] == CFG["cpu_isa"]
         assert len(res["warnings"]) == 1, res["warnings"]
-        category, message = res["warnings"][0]
+        category, message, where = res["warnings"][0]
         assert category == "RuntimeWarning"
+        assert where == "<string>"   # the child's `import fastfc`, not importlib
         assert "FASTFC_ISA='avx512' is not supported by this CPU" in message
         assert repr(CFG["cpu_isa"]) in message
     assert res["failures"] == [], res["failures"][:10]
@@ -174,8 +175,8 @@ def test_unknown_isa_warns_and_uses_the_best(value):
     res = run_with_isa(value)
     assert res["isa"] == CFG["cpu_isa"]
     assert len(res["warnings"]) == 1, res["warnings"]
-    category, message = res["warnings"][0]
-    assert category == "RuntimeWarning"
+    category, message, where = res["warnings"][0]
+    assert category == "RuntimeWarning" and where == "<string>"
     assert f"FASTFC_ISA={value!r} is not one of" in message and "'generic'" in message
     assert res["failures"] == [], res["failures"][:10]
 

@@ -1,6 +1,7 @@
 # cython: language_level=3, cdivision=True
 """The Cython boundary: check every argument with the GIL held, then one C call without it."""
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -25,6 +26,17 @@ ACTIVATIONS = {"identity": FASTFC_ACT_IDENTITY, "relu": FASTFC_ACT_RELU,
                "tanh": FASTFC_ACT_TANH}
 
 
+def _warn_at_import(str message):
+    """A RuntimeWarning that names the caller's `import fastfc`: the frames between are
+    importlib's and fastfc's own."""
+    cdef int level = 1
+    f = sys._getframe(0)
+    while f is not None and f.f_globals.get("__name__", "").startswith(
+            ("importlib", "_frozen_importlib", "fastfc")):
+        f, level = f.f_back, level + 1
+    warnings.warn(message, RuntimeWarning, stacklevel=level)
+
+
 def _init_isa():
     wanted = os.environ.get("FASTFC_ISA", "").strip().lower()
     best = fastfc_cpu_best_isa()
@@ -34,12 +46,12 @@ def _init_isa():
     if not wanted:
         return ISA_NAMES[fastfc_init(best)]
     if wanted not in ISA_NAMES:
-        warnings.warn(f"FASTFC_ISA={wanted!r} is not one of {ISA_NAMES + (EMULATED_ISA,)}; "
-                      f"using {ISA_NAMES[best]!r}", RuntimeWarning, stacklevel=2)
+        _warn_at_import(f"FASTFC_ISA={wanted!r} is not one of {ISA_NAMES + (EMULATED_ISA,)}; "
+                        f"using {ISA_NAMES[best]!r}")
         return ISA_NAMES[fastfc_init(best)]
     if ISA_NAMES.index(wanted) > best:
-        warnings.warn(f"FASTFC_ISA={wanted!r} is not supported by this CPU; using "
-                      f"{ISA_NAMES[best]!r}", RuntimeWarning, stacklevel=2)
+        _warn_at_import(f"FASTFC_ISA={wanted!r} is not supported by this CPU; using "
+                        f"{ISA_NAMES[best]!r}")
     return ISA_NAMES[fastfc_init(ISA_NAMES.index(wanted))]
 
 
