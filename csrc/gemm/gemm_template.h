@@ -34,27 +34,18 @@ static void GF(post_act)(GT *c, int64_t rsc, int64_t csc, int mr, int nr, int ac
         }
 }
 
-/* dY -> dZ on the packed micro-panel d of B: columns [j, j + nr), K rows [pc, pc + kc).
- * sum: this thread owns the sums of these columns (its rows of C start at 0). */
-static void GF(dz_b)(const GF(gemm_args) *g, GT *d, GT *ys, int64_t pc, int64_t kc,
-                     int64_t j, int nr, int sum)
+/* dY -> dZ on a packed micro-panel d of the dY operand: lanes [l0, l0 + width) (rows of A
+ * or columns of B), K steps [pc, pc + kc). sum: this thread owns the sums of these lanes. */
+static void GF(dz)(const GF(gemm_args) *g, GT *d, GT *ys, int64_t pc, int64_t kc, int64_t l0,
+                   int width, int sum)
 {
-    const int NR = g->ctx->nr;
-    if (g->dz_act != FASTFC_ACT_IDENTITY)
-        GF(pack_b)(ys, g->y + pc * g->rsy + j * g->csy, g->rsy, g->csy, kc, nr, NR, 0);
-    GF(dz_panel)(d, ys, NR, kc, g->dz_act, g->dz_slope, sum && g->dz_sum ? g->dz_sum + j : NULL,
-                 pc == 0, nr);
-}
-
-/* The same for a micro-panel of A: rows [i, i + mr). */
-static void GF(dz_a)(const GF(gemm_args) *g, GT *d, GT *ys, int64_t pc, int64_t kc,
-                     int64_t i, int mr, int sum)
-{
-    const int MR = g->ctx->mr;
-    if (g->dz_act != FASTFC_ACT_IDENTITY)
-        GF(pack_a)(ys, g->y + i * g->rsy + pc * g->csy, g->rsy, g->csy, mr, kc, MR);
-    GF(dz_panel)(d, ys, MR, kc, g->dz_act, g->dz_slope, sum && g->dz_sum ? g->dz_sum + i : NULL,
-                 pc == 0, mr);
+    const int in_a = g->dz_operand == 1, lanes = in_a ? g->ctx->mr : g->ctx->nr;
+    if (g->dz_act != FASTFC_ACT_IDENTITY && in_a)
+        GF(pack_a)(ys, g->y + l0 * g->rsy + pc * g->csy, g->rsy, g->csy, width, kc, lanes);
+    else if (g->dz_act != FASTFC_ACT_IDENTITY)
+        GF(pack_b)(ys, g->y + pc * g->rsy + l0 * g->csy, g->rsy, g->csy, kc, width, lanes, 0);
+    GF(dz_panel)(d, ys, lanes, kc, g->dz_act, g->dz_slope,
+                 sum && g->dz_sum ? g->dz_sum + l0 : NULL, pc == 0, width);
 }
 
 /* The kernel for a tile of mr rows: the full one, or the smallest edge kernel that fits. */
@@ -87,7 +78,7 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
             else {
                 GF(pack_b)(edge_b, src, g->rsb, g->csb, kc, nr, NR, 0);
                 if (g->dz_operand == 2) /* one row block (pack_b_here): sums when it is 0 */
-                    GF(dz_b)(g, edge_b, edge_b + NR * kc, pc, kc, jc + jr, nr, ic == 0);
+                    GF(dz)(g, edge_b, edge_b + NR * kc, pc, kc, jc + jr, nr, ic == 0);
                 bp = edge_b;
             }
         }
@@ -135,7 +126,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
                 GF(pack_b)(bbuf, g->b + pc * g->rsb + jc * g->csb, g->rsb, g->csb, kc, nc, x->nr,
                            g->b_from_memory);
                 for (int64_t jr = 0; g->dz_operand == 2 && jr < nc; jr += x->nr)
-                    GF(dz_b)(g, bbuf + jr * kc, ys, pc, kc, jc + jr,
+                    GF(dz)(g, bbuf + jr * kc, ys, pc, kc, jc + jr,
                              nc - jr < x->nr ? (int)(nc - jr) : x->nr, m0 == 0);
             }
             for (int64_t ic = m0; ic < m1; ic += MC) {
@@ -144,7 +135,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
                 if (g->pack_a) {
                     GF(pack_a)(abuf, asrc, g->rsa, g->csa, mc, kc, x->mr);
                     for (int64_t ir = 0; g->dz_operand == 1 && ir < mc; ir += x->mr)
-                        GF(dz_a)(g, abuf + ir * kc, ys, pc, kc, ic + ir,
+                        GF(dz)(g, abuf + ir * kc, ys, pc, kc, ic + ir,
                                  mc - ir < x->mr ? (int)(mc - ir) : x->mr, jc == 0);
                 } else if (mc % x->mr) /* only the ragged last micro-panel needs a copy */
                     GF(pack_a)(abuf + (mc - mc % x->mr) * kc,

@@ -288,9 +288,7 @@ cdef int _activation_code(object activation, str fn) except -1:
 cdef double _real(object v, str name, str fn) except? -1:
     if type(v) is float:
         return <double>v
-    if isinstance(v, (complex, np.complexfloating)):
-        raise TypeError(f"{fn}: {name} must be a real number, got {v!r}")
-    if isinstance(v, (bool, np.bool_)):   # float(True) would pass as 1.0
+    if isinstance(v, (complex, np.complexfloating, bool, np.bool_)):  # float(True) is 1.0
         raise TypeError(f"{fn}: {name} must be a real number, got {v!r}")
     if isinstance(v, (str, bytes)):   # float() would parse "0.5"; NumPy refuses it too
         raise TypeError(f"{fn}: {name} must be a real number, got {type(v).__name__}")
