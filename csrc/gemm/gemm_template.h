@@ -177,23 +177,19 @@ static void GF(transpose)(GF(gemm_args) *g)
     g->rsy = t.csy; g->csy = t.rsy;
 }
 
-/* Without a product (m, n or k is 0), the sums of dZ are made in a pass of their own. */
-static void GF(dz_sums_alone)(const GF(gemm_args) *g)
+/* Without a product (m, n or k is 0), the sums of dZ are made in a pass of their own
+ * (over B's rows: dY in A is B of the transposed product). */
+static void GF(dz_sums_alone)(GF(gemm_args) g)
 {
-    if (g->dz_operand == 2)
-        G_CAT(G_CAT(fastfc_, GP), act_backward)(1, g->k, g->n, g->b, g->rsb, g->csb, g->y,
-                                                g->rsy, g->csy, g->dz_act, g->dz_slope, NULL,
-                                                g->dz_sum);
-    else
-        G_CAT(G_CAT(fastfc_, GP), act_backward)(1, g->k, g->m, g->a, g->csa, g->rsa, g->y,
-                                                g->csy, g->rsy, g->dz_act, g->dz_slope, NULL,
-                                                g->dz_sum);
+    if (g.dz_operand == 1) GF(transpose)(&g);
+    G_CAT(G_CAT(fastfc_, GP), act_backward)(1, g.k, g.n, g.b, g.rsb, g.csb, g.y, g.rsy, g.csy,
+                                            g.dz_act, g.dz_slope, NULL, g.dz_sum);
 }
 
 static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
 {
     const int64_t m = g.m, n = g.n, k = g.k;
-    if (g.dz_operand && g.dz_sum && (m <= 0 || n <= 0 || k <= 0)) GF(dz_sums_alone)(&g);
+    if (g.dz_operand && g.dz_sum && (m <= 0 || n <= 0 || k <= 0)) GF(dz_sums_alone)(g);
     if (m <= 0 || n <= 0) return 0;
     if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
     const fastfc_isa_table *t = fastfc_table();

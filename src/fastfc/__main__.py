@@ -62,9 +62,10 @@ def main(argv=None):
     if argv and argv[0] == "bench":
         from fastfc.bench import main as bench_main
         return bench_main(argv[1:])
-    if argv:
-        print(__doc__, file=sys.stderr if argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv[0] in ("-h", "--help") else 2
+    if argv:   # --help, or a usage error
+        asked = argv[0] in ("-h", "--help")
+        print(__doc__, file=sys.stdout if asked else sys.stderr)
+        return 0 if asked else 2
     fastfc.show_config()
     rng = np.random.default_rng(0)
     failures = check_kernels(rng)
