@@ -76,40 +76,6 @@ static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_
             for (int j = nr; j < NR; j++) d[p * NR + j] = 0;
     }
 }
-/* The backward of bias + activation, fused into the packing of dY: a packed micro-panel
- * d of dY (`lanes` wide, k-major) becomes dZ = act'(Y) * dY, from Y packed the same way
- * into ys. sum (NULL: none) gets the first `width` lanes summed over the kc steps in order,
- * that block sum added to what it holds unless `first`. Summed per K block, a float32 db
- * over a million rows errs like eps * (kc + rows / kc), not eps * rows. */
-static inline __attribute__((always_inline)) void PK_CAT(dz_apply_, PK_SUFFIX)(
-    PK_T *restrict d, const PK_T *restrict ys, int64_t len, const int act, PK_T slope)
-{
-    for (int64_t i = 0; i < len; i++) d[i] = PK_CAT(act_grad_, PK_SUFFIX)(d[i], ys[i], act, slope);
-}
-
-#define PK_MAX_LANES 32 /* the widest MR or NR of any table */
-static void PK_CAT(dz_panel_, PK_SUFFIX)(PK_T *restrict d, const PK_T *restrict ys, int lanes,
-                                         int64_t kc, int act, PK_T slope, PK_T *sum,
-                                         int first, int width)
-{
-    const int64_t len = kc * lanes;
-    switch (act) { /* a constant act per loop: each one vectorizes */
-    case FASTFC_ACT_RELU: PK_CAT(dz_apply_, PK_SUFFIX)(d, ys, len, FASTFC_ACT_RELU, slope); break;
-    case FASTFC_ACT_LEAKY_RELU:
-        PK_CAT(dz_apply_, PK_SUFFIX)(d, ys, len, FASTFC_ACT_LEAKY_RELU, slope); break;
-    case FASTFC_ACT_SIGMOID:
-        PK_CAT(dz_apply_, PK_SUFFIX)(d, ys, len, FASTFC_ACT_SIGMOID, slope); break;
-    case FASTFC_ACT_TANH: PK_CAT(dz_apply_, PK_SUFFIX)(d, ys, len, FASTFC_ACT_TANH, slope); break;
-    default: break; /* identity: dZ is dY */
-    }
-    if (!sum) return;
-    PK_T acc[PK_MAX_LANES];
-    for (int l = 0; l < lanes; l++) acc[l] = 0;
-    for (int64_t p = 0; p < kc; p++)
-        for (int l = 0; l < lanes; l++) acc[l] += d[p * lanes + l];
-    for (int l = 0; l < width; l++) sum[l] = first ? acc[l] : sum[l] + acc[l];
-}
-#undef PK_MAX_LANES
 
 #undef PK_T
 #undef PK_SUFFIX
