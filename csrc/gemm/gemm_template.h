@@ -227,14 +227,15 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     /* Bias-free products (the bias is per column of C) may run as C^T = B^T.A^T, C^T
      * written through the strided-tile path:
      * - a column-major B (dX = dY.W^T) is transposed into panels as it is packed; for a
-     *   batch no wider than one NR panel, the swap packs the batch instead and runs every
-     *   kernel call on a full-width tile. Measured on Zen5 AVX-512 (NR 32): batch 32
-     *   gains up to 20 %, batch 64 loses 20 %.
+     *   batch of at most 32, the swap packs the batch instead, streams the rows of w and
+     *   runs every kernel call on full-width tiles. Measured on Zen5 AVX-512 (NR 32):
+     *   batch 32 gains up to 20 %, batch 64 loses 20 %; on Zen3 AVX2 (NR 16, 2 threads):
+     *   batch 32 gains 10-35 % (32x25088x4096 33 %, 32x784x128 20 %), batch 64 -15..+5 %.
      * - dW = X^T.dZ of a narrow layer (a classifier head) packs all of X^T and fills few
      *   lanes of each tile; dW^T = dZ^T.X packs only dZ, streams the rows of x and runs
      *   the few rows on the edge kernels. Measured on Zen3 (f32, 2 threads): backward
      *   256x64x10 +43 %, 128x784x10 +90 %; no gain past n = 2*MR. */
-    const int narrow_batch = g.csb != 1 && g.rsb == 1 && m <= t->GP.nr && m < n;
+    const int narrow_batch = g.csb != 1 && g.rsb == 1 && m <= 32 && m < n;
     const int narrow_out = g.csa != 1 && g.rsa == 1 && g.csb == 1 && n <= 2 * t->GP.mr && n < m;
     if (!g.bias && (narrow_batch || narrow_out)) {
         GF(transpose)(&g);
@@ -242,13 +243,14 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     }
     /* Rows of x stream into the kernel as they are (measured faster than packing them
      * on the dense-layer shapes, unless the row stride is a multiple of 8 KiB, which maps
-     * the rows of a panel to a few cache sets). B is packed unless at most two row tiles
+     * the rows of a panel to a few cache sets: that costs only where a panel is read again,
+     * for more than two column tiles; 32x4096x4096 dX^T streams w 15 % faster). B is packed unless at most two row tiles
      * reuse it: a streamed row of w usually straddles two cache lines (large NumPy
      * arrays start 16 bytes past a page) and its rows share a few L1 sets. Measured on
      * Zen3, 16-byte-offset buffers: packing wins from m = 18 (32x784x128 +4 %,
      * 64x784x128 +10 %, 32x64x128 +12 %), streaming below (12x784x128 +24 %). */
     g.b_from_memory = k * n * (int64_t)sizeof(GT) > (8 << 20); /* measured: 32x25088x4096 */
-    g.pack_a = g.csa != 1 || (g.rsa * (int64_t)sizeof(GT)) % 8192 == 0 /* rows in few sets */
+    g.pack_a = g.csa != 1 || ((g.rsa * (int64_t)sizeof(GT)) % 8192 == 0 && n > 2 * g.ctx->nr)
                || (g.dz_operand == 1 && (g.csy != 1 || g.dz_sum)); /* else dZ rows */
     g.pack_b = !(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2;
 
