@@ -49,10 +49,11 @@ int fastfc_dgemm(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
  * dX and dW. Small ones on two threads run side by side, each whole on its own core (no
  * split, no duplicated packing); otherwise one after the other with all threads. Pointers are
  * float* or double* to match the function. A spec with m, n or k = 0 is skipped.
- * The backward of bias + activation is fused into the packing: with dz_operand 1 (A) or 2
- * (B), that operand holds dY and the product uses dZ = act'(Y) * dY, Y being the forward
- * output laid out like the operand (strides rsy, csy); dz_sum (may be NULL) receives dZ
- * summed over K in order, one sum per row of A or column of B (db, when K is the batch). */
+ * The backward of bias + activation is fused into the packing (or the streamed rows) of dY:
+ * with dz_operand 1 (A) or 2 (B), that operand holds dY and the product uses
+ * dZ = act'(Y) * dY, Y being the forward output laid out like the operand (strides rsy,
+ * csy); dz_sum (may be NULL) receives dZ summed over K in order, one sum per row of A or
+ * column of B (db, when K is the batch). */
 typedef struct {
     int64_t m, n, k;
     const void *a; int64_t rsa, csa;
