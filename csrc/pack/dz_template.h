@@ -59,12 +59,9 @@ static inline __attribute__((always_inline)) void DZ_CAT(dz_rows_apply_, DZ_SUFF
     const int act, DZ_T slope)
 {
     for (int64_t p = 0; p < kc; p++)
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-            const int w = nc - jr < NR ? (int)(nc - jr) : NR;
-            DZ_T *dp = d + jr * kc + p * NR;
-            const DZ_T *yp = y + p * rsy + jr;
-            for (int l = 0; l < w; l++) dp[l] = DZ_GRAD(dp[l], yp[l], act, slope);
-        }
+        for (int64_t jr = 0; jr < nc; jr += NR) /* K step p of each panel */
+            DZ_CAT(dz_apply_, DZ_SUFFIX)(d + jr * kc + p * NR, NR, y + p * rsy + jr, NR, 1,
+                                         nc - jr < NR ? (int)(nc - jr) : NR, act, slope);
 }
 
 static void DZ_CAT(dz_rows_, DZ_SUFFIX)(DZ_T *restrict d, int NR, int64_t kc, int64_t nc,
