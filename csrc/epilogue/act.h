@@ -30,6 +30,17 @@
         }                                                                              \
     }
 
+/* CALL(ACT) with ACT the constant for `act`: a loop inlined under each case vectorizes
+ * for its own activation. */
+#define FASTFC_FOR_ACT(act, CALL)                                                     \
+    switch (act) {                                                                     \
+    case FASTFC_ACT_RELU: CALL(FASTFC_ACT_RELU); break;                                \
+    case FASTFC_ACT_LEAKY_RELU: CALL(FASTFC_ACT_LEAKY_RELU); break;                    \
+    case FASTFC_ACT_SIGMOID: CALL(FASTFC_ACT_SIGMOID); break;                          \
+    case FASTFC_ACT_TANH: CALL(FASTFC_ACT_TANH); break;                                \
+    default: CALL(FASTFC_ACT_IDENTITY);                                                \
+    }
+
 FASTFC_DEFINE_ACT(float, s, expf, tanhf)
 FASTFC_DEFINE_ACT(double, d, exp, tanh)
 #endif

@@ -6,9 +6,12 @@
 #include "epilogue/act.h"
 #include "gemm/threads.h"
 
-/* Columns [j0, j1) of all rows. `act` is a constant after inlining into the switch
- * below, so each activation gets its own vectorized loop. Every db[j] is summed over
- * rows in order: the result does not depend on how columns are split. */
+#define sCOLS(ACT) scols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, ACT, slope, dz, db)
+#define dCOLS(ACT) dcols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, ACT, slope, dz, db)
+
+/* Columns [j0, j1) of all rows. `act` is a constant after inlining (FASTFC_FOR_ACT), so
+ * each activation gets its own vectorized loop. Every db[j] is summed over rows in order:
+ * the result does not depend on how columns are split. */
 #define DEFINE_ACT_BACKWARD(T, P)                                                          \
     static inline __attribute__((always_inline)) void P##cols(                             \
         int64_t m, int64_t n, int64_t j0, int64_t j1, const T *dy, int64_t rs_dy,          \
@@ -19,24 +22,32 @@
         for (int64_t i = 0; i < m; i++) {                                                  \
             const T *dyr = dy + i * rs_dy, *yr = y + i * rs_y;                             \
             T *dzr = dz ? dz + i * n : NULL;                                               \
-            if (cs_dy == 1 && cs_y == 1 && dzr && db) {                                    \
+            if (cs_dy != 1 || cs_y != 1) {                                                 \
+                for (int64_t j = j0; j < j1; j++) {                                        \
+                    T g = act_grad_##P(dyr[j * cs_dy], yr[j * cs_y], act, slope);          \
+                    if (dzr) dzr[j] = g;                                                   \
+                    if (db) db[j] += g;                                                    \
+                }                                                                          \
+            } else if (dzr && db) { /* contiguous rows: a loop per case vectorizes */      \
                 for (int64_t j = j0; j < j1; j++) {                                        \
                     T g = act_grad_##P(dyr[j], yr[j], act, slope);                         \
                     dzr[j] = g;                                                            \
                     db[j] += g;                                                            \
                 }                                                                          \
-                continue;                                                                  \
-            }                                                                              \
-            if (cs_dy == 1 && cs_y == 1 && db) { /* identity: the bias sum alone */        \
-                for (int64_t j = j0; j < j1; j++) db[j] += act_grad_##P(dyr[j], yr[j], act, slope); \
-                continue;                                                                  \
-            }                                                                              \
-            for (int64_t j = j0; j < j1; j++) {                                            \
-                T g = act_grad_##P(dyr[j * cs_dy], yr[j * cs_y], act, slope);              \
-                if (dzr) dzr[j] = g;                                                       \
-                if (db) db[j] += g;                                                        \
+            } else if (dzr) {                                                              \
+                for (int64_t j = j0; j < j1; j++)                                          \
+                    dzr[j] = act_grad_##P(dyr[j], yr[j], act, slope);                      \
+            } else if (db) { /* identity: the bias sum alone */                            \
+                for (int64_t j = j0; j < j1; j++)                                          \
+                    db[j] += act_grad_##P(dyr[j], yr[j], act, slope);                      \
             }                                                                              \
         }                                                                                  \
+    }                                                                                      \
+    static void P##cols_any(int64_t m, int64_t n, int64_t j0, int64_t j1, const T *dy,     \
+                            int64_t rs_dy, int64_t cs_dy, const T *y, int64_t rs_y,        \
+                            int64_t cs_y, int act, T slope, T *dz, T *db)                  \
+    {                                                                                      \
+        FASTFC_FOR_ACT(act, P##COLS)                                                       \
     }                                                                                      \
     void fastfc_##P##act_backward(int nthreads, int64_t m, int64_t n,                      \
                                   const T *dy, int64_t rs_dy, int64_t cs_dy,               \
@@ -50,28 +61,16 @@
         int nt = fastfc_elementwise_threads(nthreads, m * n);                              \
         const int64_t unit = 16;                                                           \
         if (nt > (n + unit - 1) / unit) nt = (int)((n + unit - 1) / unit);                 \
-        _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                \
+        if (nt == 1) { /* the engine's dZ rows, per block: no parallel region */           \
+            P##cols_any(m, n, 0, n, dy, rs_dy, cs_dy, y, rs_y, cs_y, act, slope, dz, db);  \
+            return;                                                                        \
+        }                                                                                  \
+        _Pragma("omp parallel num_threads(nt)")                                            \
         {                                                                                  \
             int64_t j0, j1;                                                                \
             fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, unit,      \
                                 &j0, &j1);                                                 \
-            switch (act) {                                                                 \
-            case FASTFC_ACT_RELU:                                                          \
-                P##cols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, FASTFC_ACT_RELU,    \
-                        slope, dz, db); break;                                             \
-            case FASTFC_ACT_LEAKY_RELU:                                                    \
-                P##cols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y,                     \
-                        FASTFC_ACT_LEAKY_RELU, slope, dz, db); break;                      \
-            case FASTFC_ACT_SIGMOID:                                                       \
-                P##cols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, FASTFC_ACT_SIGMOID, \
-                        slope, dz, db); break;                                             \
-            case FASTFC_ACT_TANH:                                                          \
-                P##cols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, FASTFC_ACT_TANH,    \
-                        slope, dz, db); break;                                             \
-            default:                                                                       \
-                P##cols(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y,                     \
-                        FASTFC_ACT_IDENTITY, slope, dz, db);                               \
-            }                                                                              \
+            P##cols_any(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, act, slope, dz, db); \
         }                                                                                  \
     }
 

@@ -158,8 +158,9 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
                 const GT *asrc = g->a + ic * g->rsa + pc * g->csa;
                 int64_t rs_asrc = g->rsa;
                 if (g->dz_operand == 1 && !g->pack_a) { /* dY rows -> dZ rows, streamed */
-                    GF(dz_matrix)(zrows, kc, asrc, g->rsa, g->y + ic * g->rsy + pc, g->rsy, mc,
-                                  kc, g->dz_act, g->dz_slope);
+                    G_CAT(G_CAT(fastfc_, GP), act_backward)(1, mc, kc, asrc, g->rsa, 1,
+                                                            g->y + ic * g->rsy + pc, g->rsy, 1,
+                                                            g->dz_act, g->dz_slope, zrows, NULL);
                     asrc = zrows; rs_asrc = kc;
                 }
                 if (g->pack_a) {

@@ -67,7 +67,8 @@ int fastfc_sgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gem
 int fastfc_dgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1);
 
 /* Backward of the activation, in one pass: dz = act'(y) * dy (row-major m x n, may be
- * NULL for the identity) and db[j] = sum_i dz[i, j] (may be NULL), summed in row order. */
+ * NULL for the identity) and db[j] = sum_i dz[i, j] (may be NULL), summed in row order.
+ * The GEMM engine makes the dZ rows it streams with it (one thread, a block of rows). */
 void fastfc_sact_backward(int nthreads, int64_t m, int64_t n,
                           const float *dy, int64_t rs_dy, int64_t cs_dy,
                           const float *y, int64_t rs_y, int64_t cs_y,

@@ -1,19 +1,12 @@
 /* The backward of bias + activation, dZ = act'(Y) * dY, made where the GEMM engine packs
  * (or streams) the operand that holds dY. Define DZ_T and DZ_SUFFIX before including.
- * Each step runs one loop per activation (a constant act per loop: each one vectorizes). */
+ * Each step runs one loop per activation (a constant act per loop: each one vectorizes).
+ * dZ rows streamed as A are made by fastfc_Xact_backward (epilogue.c). */
 #include <stdint.h>
 
 #define DZ_CAT2(a, b) a##b
 #define DZ_CAT(a, b) DZ_CAT2(a, b)
 #define DZ_GRAD(dy, y, act, slope) DZ_CAT(act_grad_, DZ_SUFFIX)(dy, y, act, slope)
-#define DZ_FOR_ACT(act, CALL)                                                             \
-    switch (act) {                                                                        \
-    case FASTFC_ACT_RELU: CALL(FASTFC_ACT_RELU); break;                                   \
-    case FASTFC_ACT_LEAKY_RELU: CALL(FASTFC_ACT_LEAKY_RELU); break;                       \
-    case FASTFC_ACT_SIGMOID: CALL(FASTFC_ACT_SIGMOID); break;                             \
-    case FASTFC_ACT_TANH: CALL(FASTFC_ACT_TANH); break;                                   \
-    default: CALL(FASTFC_ACT_IDENTITY);                                                   \
-    }
 
 /* A packed micro-panel d of dY (`lanes` wide, k-major) becomes dZ. Y's value for K step p
  * and lane l is y[p * y_step + l]: Y packed the same way (y_step = lanes), or Y itself when
@@ -41,7 +34,7 @@ static void DZ_CAT(dz_panel_, DZ_SUFFIX)(DZ_T *restrict d, int lanes, const DZ_T
                                          DZ_T *sum, int first, int width)
 {
 #define DZ_CALL(ACT) DZ_CAT(dz_apply_, DZ_SUFFIX)(d, lanes, y, y_step, kc, width, ACT, slope)
-    DZ_FOR_ACT(act, DZ_CALL)
+    FASTFC_FOR_ACT(act, DZ_CALL)
 #undef DZ_CALL
     if (!sum) return;
     DZ_T acc[DZ_MAX_LANES];
@@ -68,32 +61,10 @@ static void DZ_CAT(dz_rows_, DZ_SUFFIX)(DZ_T *restrict d, int NR, int64_t kc, in
                                         const DZ_T *restrict y, int64_t rsy, int act, DZ_T slope)
 {
 #define DZ_CALL(ACT) DZ_CAT(dz_rows_apply_, DZ_SUFFIX)(d, NR, kc, nc, y, rsy, ACT, slope)
-    DZ_FOR_ACT(act, DZ_CALL)
+    FASTFC_FOR_ACT(act, DZ_CALL)
 #undef DZ_CALL
 }
 
-/* rows x cols of row-major dY and Y into row-major dZ (z, row stride rsz): rows of A that
- * the kernel streams as it streams rows of x, with no transposing pack. */
-static inline __attribute__((always_inline)) void DZ_CAT(dz_matrix_apply_, DZ_SUFFIX)(
-    DZ_T *restrict z, int64_t rsz, const DZ_T *restrict dy, int64_t rsdy,
-    const DZ_T *restrict y, int64_t rsy, int64_t rows, int64_t cols, const int act, DZ_T slope)
-{
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t p = 0; p < cols; p++)
-            z[i * rsz + p] = DZ_GRAD(dy[i * rsdy + p], y[i * rsy + p], act, slope);
-}
-
-static void DZ_CAT(dz_matrix_, DZ_SUFFIX)(DZ_T *restrict z, int64_t rsz, const DZ_T *dy,
-                                          int64_t rsdy, const DZ_T *y, int64_t rsy,
-                                          int64_t rows, int64_t cols, int act, DZ_T slope)
-{
-#define DZ_CALL(ACT) \
-    DZ_CAT(dz_matrix_apply_, DZ_SUFFIX)(z, rsz, dy, rsdy, y, rsy, rows, cols, ACT, slope)
-    DZ_FOR_ACT(act, DZ_CALL)
-#undef DZ_CALL
-}
-
-#undef DZ_FOR_ACT
 #undef DZ_GRAD
 #undef DZ_T
 #undef DZ_SUFFIX
