@@ -295,6 +295,22 @@ def test_numeric_strings_refused(call, name):
         call()
 
 
+def test_scalars_are_one_check_across_the_api():
+    """The functional API and the model modules share one real-number check: NumPy
+    scalars, 0-d arrays and fractions pass, arrays with elements along an axis do not."""
+    from fractions import Fraction
+    for p in (np.float32(0.25), np.array(0.25), Fraction(1, 4)):
+        assert np.array_equal(fastfc.dropout(np.ones(64), p, seed=3)[1],
+                              fastfc.dropout(np.ones(64), 0.25, seed=3)[1])
+        assert fastfc.optim.SGD(lr=p).lr == 0.25
+    for call in (lambda: fastfc.dropout(a(4), np.array([0.5]), seed=1),
+                 lambda: fastfc.gemm(a(2, 2), a(2, 2), alpha=np.ones((1, 1))),
+                 lambda: fastfc.optim.Adam(lr=np.array([1e-3])),
+                 lambda: fastfc.Dropout(np.array([0.5]))):
+        with pytest.raises(TypeError, match=r"must be a real number, got an array of shape"):
+            call()
+
+
 @pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
 def test_complex_refused_everywhere(dtype):
     z = np.ones((2, 2), dtype)

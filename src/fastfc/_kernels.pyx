@@ -8,6 +8,8 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
+from fastfc._checks import real
+
 cnp.import_array()
 
 cdef extern from *:
@@ -286,16 +288,9 @@ cdef int _activation_code(object activation, str fn) except -1:
 
 
 cdef double _real(object v, str name, str fn) except? -1:
-    if type(v) is float:
+    if type(v) is float:   # the common case, without a Python call
         return <double>v
-    if isinstance(v, (complex, np.complexfloating, bool, np.bool_)):  # float(True) is 1.0
-        raise TypeError(f"{fn}: {name} must be a real number, got {v!r}")
-    if isinstance(v, (str, bytes)):   # float() would parse "0.5"; NumPy refuses it too
-        raise TypeError(f"{fn}: {name} must be a real number, got {type(v).__name__}")
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"{fn}: {name} must be a real number, got {type(v).__name__}") from None
+    return real(v, f"{fn}: {name}")
 
 
 cdef bint _flag(object v, str name, str fn) except -1:
