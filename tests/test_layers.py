@@ -61,6 +61,8 @@ def test_batchnorm_gradients_and_modes(rng):
     np.testing.assert_allclose(bn2.running_var, x.var(0, ddof=1))
     ev = bn2.forward(x[:2], training=False)   # running statistics in evaluation
     np.testing.assert_allclose(ev, (x[:2] - x.mean(0)) / np.sqrt(x.var(0, ddof=1) + 1e-5))
+    bn2.params["gamma"][...] = rng.uniform(0.5, 2, 4)
+    check_layer(bn2, x, rng, training=False)   # fixed statistics: an affine map of x
 
 
 def test_dropout_layer(rng):

@@ -328,6 +328,7 @@ class BatchNorm(Layer):
             self.running_var += self.momentum * var * (n / max(n - 1, 1))
         else:
             mean, var = self.running_mean, self.running_var
+        self._batch_stats = training
         self._inv_std = 1 / np.sqrt(var + self.eps)
         self._xhat = (x - mean) * self._inv_std
         return self._xhat * self.params["gamma"] + self.params["beta"]
@@ -338,6 +339,8 @@ class BatchNorm(Layer):
         self.grads["gamma"][...] = (grad * xhat).sum(axis=axes)
         self.grads["beta"][...] = grad.sum(axis=axes)
         dxhat = grad * self.params["gamma"]
+        if not self._batch_stats:   # after an evaluation forward: y is affine in x
+            return dxhat * self._inv_std
         return self._inv_std / n * (n * dxhat - dxhat.sum(axis=axes)
                                     - xhat * (dxhat * xhat).sum(axis=axes))
 
