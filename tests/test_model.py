@@ -89,6 +89,22 @@ def test_same_seed_same_run():
     assert not np.array_equal(runs[0], other._theta)
 
 
+def test_fit_goes_on_where_the_last_call_stopped():
+    """Two calls of two epochs train as one call of four: the next shuffles, dropout masks,
+    Adam moments and epochs of the learning-rate schedule."""
+    X, y = blobs()
+    runs = []
+    for calls in ([4], [2, 2], [1, 3]):
+        model = mlp(seed=3, dropout=0.3, optimizer=fastfc.optim.Adam(
+            lr=0.01, schedule=fastfc.optim.cosine_schedule(4)))
+        for epochs in calls:
+            model.fit(X, y, epochs=epochs, batch_size=64, verbose=0)
+        assert model.epochs_done == 4
+        runs.append(model._theta.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
+
+
 def test_save_load_round_trip(tmp_path):
     X, y = blobs()
     model = fastfc.Sequential([fastfc.Dense(6, 10, activation="relu"), fastfc.BatchNorm(10),
@@ -98,6 +114,42 @@ def test_save_load_round_trip(tmp_path):
     loaded = fastfc.load(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert loaded.summary() == model.summary()
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda: fastfc.optim.Adam(lr=0.01, schedule=fastfc.optim.cosine_schedule(4, 0.1)),
+    lambda: fastfc.optim.AdamW(lr=0.01, weight_decay=0.1),
+    lambda: fastfc.optim.SGD(lr=0.05, momentum=0.9, nesterov=True,
+                             schedule=fastfc.optim.step_schedule(2, 0.5)),
+    lambda: fastfc.optim.RMSProp(lr=0.01, alpha=0.9, weight_decay=1e-3),
+    lambda: fastfc.optim.AdaGrad(lr=0.05),
+], ids=["adam-cosine", "adamw", "sgd-nesterov-step", "rmsprop", "adagrad"])
+def test_a_loaded_model_trains_on_as_if_never_saved(tmp_path, make_optimizer):
+    """Saved after two epochs and loaded, a model trains its last two epochs exactly as
+    the model that never stopped: optimizer state and schedule, shuffles, dropout."""
+    X, y = blobs()
+    straight = mlp(seed=5, dropout=0.2, optimizer=make_optimizer())
+    straight.fit(X, y, epochs=4, batch_size=50, verbose=0)
+    first = mlp(seed=5, dropout=0.2, optimizer=make_optimizer())
+    first.fit(X, y, epochs=2, batch_size=50, verbose=0)
+    first.save(tmp_path / "m.npz")
+    resumed = fastfc.load(tmp_path / "m.npz")
+    assert type(resumed.optimizer) is type(first.optimizer)
+    assert resumed.optimizer.lr == first.optimizer.lr   # scheduled, for train_on_batch
+    resumed.fit(X, y, epochs=2, batch_size=50, verbose=0)
+    np.testing.assert_array_equal(resumed._theta, straight._theta)
+
+
+def test_save_warns_about_an_optimizer_it_cannot_rebuild(tmp_path):
+    X, y = blobs(40)
+    model = mlp(optimizer=fastfc.optim.SGD(lr=0.1, schedule=lambda epoch: 0.5))
+    model.fit(X, y, epochs=1, verbose=0)
+    with pytest.warns(UserWarning, match="SGD with schedule <function .*> is not saved: pass "
+                                         "optimizer= to load"):
+        model.save(tmp_path / "m.npz")
+    loaded = fastfc.load(tmp_path / "m.npz", optimizer="sgd")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.optimizer.t == 0
 
 
 def test_summary(capsys):

@@ -9,6 +9,7 @@ optimizer update another. Other models run layer by layer.
 import json
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -157,6 +158,10 @@ class Sequential:
             raise ValueError("input_shape is needed when the first layer is not a Dense")
         self.input_shape = tuple(int(s) for s in input_shape)
         self._build()
+        # fit() goes on where the last call stopped: the next shuffle, the next epoch of the
+        # learning-rate schedule (two calls of one epoch train as one call of two)
+        self._shuffle_rng = np.random.default_rng(self.seed + 1)
+        self.epochs_done = 0
 
     def _build(self):
         rng = np.random.default_rng(self.seed)
@@ -318,7 +323,8 @@ class Sequential:
 
         ``early_stopping=patience`` stops after `patience` epochs without a better
         validation loss (training loss without validation data) and restores the best
-        weights and BatchNorm running statistics."""
+        weights and BatchNorm running statistics. A later call goes on where this one
+        stopped (the next shuffles and epochs of the learning-rate schedule)."""
         X = _as_2d_float(X, "X", self.dtype, self.input_shape)
         y = self.loss.check_targets(y, self.n_outputs, X.shape[0])
         batch_size, epochs = _int(batch_size, "batch_size", 1), _int(epochs, "epochs", 0)
@@ -344,12 +350,12 @@ class Sequential:
                                  f"{len(validation_data)} items")
             Xv = _as_2d_float(validation_data[0], "validation X", self.dtype, self.input_shape)
             yv = self.loss.check_targets(validation_data[1], self.n_outputs, Xv.shape[0])
-        rng = np.random.default_rng(self.seed + 1)
         history, best, best_state, waited = History(), np.inf, None, 0
         n = X.shape[0]
         for epoch in range(epochs):
-            self.optimizer.start_epoch(epoch)
-            order = rng.permutation(n) if shuffle else np.arange(n)
+            self.optimizer.start_epoch(self.epochs_done)
+            self.epochs_done += 1
+            order = self._shuffle_rng.permutation(n) if shuffle else np.arange(n)
             Xs, ys = (X[order], y[order]) if shuffle else (X, y)
             t0, total, correct = time.perf_counter(), 0.0, 0
             for start in range(0, n, batch_size):
@@ -450,17 +456,47 @@ class Sequential:
                 "layers": [{"class": type(l).__name__, "config": l.get_config()}
                            for l in self.layers]}
 
+    def _training_state(self):
+        """Where training stands, as JSON: the optimizer (built-in ones, with their step
+        count), the epochs done, the shuffling generator and the dropout streams."""
+        opt = self.optimizer
+        name = next((k for k, v in optim_mod.OPTIMIZERS.items() if type(opt) is v), None)
+        if name is None or (opt.schedule is not None
+                            and not isinstance(opt.schedule, optim_mod.Schedule)):
+            warnings.warn(f"{type(opt).__name__} with schedule {opt.schedule!r} is not saved: "
+                          f"pass optimizer= to load() to train on", stacklevel=3)
+            name = None
+        return {"optimizer": name and {"name": name, "config": opt.get_config(), "t": opt.t,
+                                       "lr": opt.lr, "state": len(opt.state or ())},
+                "epochs_done": self.epochs_done,
+                "shuffle_rng": self._shuffle_rng.bit_generator.state,
+                "dropout_calls": [getattr(l, "calls", None) for l in self.layers]}
+
     def save(self, path):
-        """Weights as .npz arrays plus the architecture as JSON (nothing pickled)."""
+        """Weights as .npz arrays plus the architecture and the training state as JSON
+        (nothing pickled): a loaded model predicts the same and trains on the same."""
         arrays = {f"p{i}": v for i, v in enumerate(self.parameters())}
         for i, layer in enumerate(self.layers):
             if isinstance(layer, layers_mod.BatchNorm):
                 arrays[f"bn{i}_mean"], arrays[f"bn{i}_var"] = layer.running_mean, layer.running_var
-        np.savez(path, config=np.array(json.dumps(self.get_config())), **arrays)
+        training = self._training_state()
+        if training["optimizer"]:
+            arrays.update((f"opt{i}", a) for i, a in enumerate(self.optimizer.state or ()))
+        np.savez(path, config=np.array(json.dumps(self.get_config())),
+                 training=np.array(json.dumps(training)), **arrays)
+
+    def _resume(self, training):
+        """Set the training state saved by save() (the optimizer's is set in load)."""
+        self.epochs_done = training["epochs_done"]
+        self._shuffle_rng.bit_generator.state = training["shuffle_rng"]
+        for layer, calls in zip(self.layers, training["dropout_calls"]):
+            if calls is not None:
+                layer.calls = calls
 
 
 def load(path, optimizer=None):
-    """A Sequential saved with ``save`` (np.load with allow_pickle=False)."""
+    """A Sequential saved with ``save`` (np.load with allow_pickle=False), with its
+    optimizer and its state unless `optimizer` is given."""
     with np.load(path, allow_pickle=False) as data:
         if "config" not in data.files:
             raise ValueError(f"{path} is not a fastfc model file (it has no config)")
@@ -476,8 +512,17 @@ def load(path, optimizer=None):
             if cls is layers_mod.Dense and conf.get("init") is None:
                 conf.pop("init", None)
             layers.append(cls(**conf))
+        training = json.loads(str(data["training"])) if "training" in data.files else None
+        spec = training and training["optimizer"]
+        if optimizer is None and spec:   # the saved one, where it stopped
+            optimizer = optim_mod.OPTIMIZERS[spec["name"]].from_config(spec["config"])
+            optimizer.t, optimizer.lr = spec["t"], spec["lr"]
+            if spec["state"]:
+                optimizer.state = tuple(data[f"opt{i}"].copy() for i in range(spec["state"]))
         model = Sequential(layers, loss=cfg["loss"], optimizer=optimizer, seed=cfg["seed"],
                            input_shape=tuple(cfg["input_shape"]), dtype=cfg["dtype"])
+        if training:
+            model._resume(training)
         for i, v in enumerate(model.parameters()):
             v[...] = data[f"p{i}"]
         for i, layer in enumerate(model.layers):

@@ -13,19 +13,37 @@ from fastfc import _kernels
 from fastfc._checks import real
 
 
+class Schedule:
+    """A learning-rate factor per epoch, with the arguments that rebuild it (for save)."""
+
+    def __init__(self, name, factor, **args):
+        self.name, self.factor, self.args = name, factor, args
+
+    def __call__(self, epoch):
+        return self.factor(epoch)
+
+    def get_config(self):
+        return {"name": self.name, **self.args}
+
+
 def step_schedule(step_size, gamma=0.1):
     """lr * gamma ** (epoch // step_size)."""
     if step_size < 1:
         raise ValueError(f"step_size must be >= 1, got {step_size}")
-    return lambda epoch: gamma ** (epoch // step_size)
+    return Schedule("step", lambda epoch: gamma ** (epoch // step_size),
+                    step_size=step_size, gamma=gamma)
 
 
 def cosine_schedule(total_epochs, min_factor=0.0):
     """Cosine annealing from lr to min_factor * lr over total_epochs."""
     if total_epochs < 1:
         raise ValueError(f"total_epochs must be >= 1, got {total_epochs}")
-    return lambda epoch: min_factor + (1 - min_factor) * 0.5 * (
-        1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs))
+    return Schedule("cosine", lambda epoch: min_factor + (1 - min_factor) * 0.5 * (
+        1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs)),
+        total_epochs=total_epochs, min_factor=min_factor)
+
+
+SCHEDULES = {"step": step_schedule, "cosine": cosine_schedule}
 
 
 def _hyper(v, name, ok, expected):
@@ -62,6 +80,24 @@ class Optimizer:
     def init_state(self, params):
         return ()
 
+    def _hyperparameters(self):
+        return {}
+
+    def get_config(self):
+        """The constructor's arguments (a schedule only when it is a Schedule)."""
+        sched = self.schedule.get_config() if isinstance(self.schedule, Schedule) else None
+        return {"lr": self.base_lr, "weight_decay": self.weight_decay, "schedule": sched,
+                **self._hyperparameters()}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        sched = config.pop("schedule", None)
+        if sched is not None:
+            sched = dict(sched)
+            sched = SCHEDULES[sched.pop("name")](**sched)
+        return cls(schedule=sched, **config)
+
     def _l2(self, params, grads):
         """grads + weight_decay * params (L2 regularization), without touching grads."""
         if self.weight_decay:
@@ -81,6 +117,9 @@ class SGD(Optimizer):
         if nesterov and momentum <= 0:
             raise ValueError("nesterov needs momentum > 0")
         self.momentum, self.nesterov = momentum, bool(nesterov)
+
+    def _hyperparameters(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
 
     def init_state(self, params):
         return (np.zeros_like(params),) if self.momentum else ()
@@ -102,6 +141,9 @@ class AdaGrad(Optimizer):
         super().__init__(lr, weight_decay, schedule)
         self.eps = _non_negative(eps, "eps")
 
+    def _hyperparameters(self):
+        return {"eps": self.eps}
+
     def init_state(self, params):
         return (np.zeros_like(params),)
 
@@ -116,6 +158,9 @@ class RMSProp(Optimizer):
         super().__init__(lr, weight_decay, schedule)
         self.alpha = _hyper(alpha, "alpha", lambda x: 0 <= x < 1, "in [0, 1)")
         self.eps = _non_negative(eps, "eps")
+
+    def _hyperparameters(self):
+        return {"alpha": self.alpha, "eps": self.eps}
 
     def init_state(self, params):
         return (np.zeros_like(params),)
@@ -138,6 +183,9 @@ class Adam(Optimizer):
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         self.eps = _non_negative(eps, "eps")
+
+    def _hyperparameters(self):
+        return {"betas": [self.beta1, self.beta2], "eps": self.eps}
 
     def init_state(self, params):
         return np.zeros_like(params), np.zeros_like(params)
