@@ -144,9 +144,14 @@ def test_save_warns_about_an_optimizer_it_cannot_rebuild(tmp_path):
     X, y = blobs(40)
     model = mlp(optimizer=fastfc.optim.SGD(lr=0.1, schedule=lambda epoch: 0.5))
     model.fit(X, y, epochs=1, verbose=0)
-    with pytest.warns(UserWarning, match="SGD with schedule <function .*> is not saved: pass "
-                                         "optimizer= to load"):
+    with pytest.warns(UserWarning, match=r"the optimizer is not saved \(its schedule <function "
+                                         r".*> is not a fastfc.optim schedule\): pass "
+                                         r"optimizer= to load\(\) to train on"):
         model.save(tmp_path / "m.npz")
+    class MyAdam(fastfc.optim.Adam):
+        pass
+    with pytest.warns(UserWarning, match=r"not saved \(MyAdam is not a fastfc.optim optimizer"):
+        mlp(optimizer=MyAdam()).save(tmp_path / "m2.npz")
     loaded = fastfc.load(tmp_path / "m.npz", optimizer="sgd")
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert loaded.optimizer.t == 0

@@ -461,10 +461,13 @@ class Sequential:
         count), the epochs done, the shuffling generator and the dropout streams."""
         opt = self.optimizer
         name = next((k for k, v in optim_mod.OPTIMIZERS.items() if type(opt) is v), None)
-        if name is None or (opt.schedule is not None
-                            and not isinstance(opt.schedule, optim_mod.Schedule)):
-            warnings.warn(f"{type(opt).__name__} with schedule {opt.schedule!r} is not saved: "
-                          f"pass optimizer= to load() to train on", stacklevel=3)
+        why = (f"{type(opt).__name__} is not a fastfc.optim optimizer" if name is None else
+               f"its schedule {opt.schedule!r} is not a fastfc.optim schedule"
+               if opt.schedule is not None and not isinstance(opt.schedule, optim_mod.Schedule)
+               else None)
+        if why:
+            warnings.warn(f"the optimizer is not saved ({why}): pass optimizer= to load() to "
+                          f"train on", stacklevel=3)
             name = None
         return {"optimizer": name and {"name": name, "config": opt.get_config(), "t": opt.t,
                                        "lr": opt.lr, "state": len(opt.state or ())},
