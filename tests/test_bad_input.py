@@ -309,6 +309,13 @@ def test_scalars_are_one_check_across_the_api():
                  lambda: fastfc.Dropout(np.array([0.5]))):
         with pytest.raises(TypeError, match=r"must be a real number, got an array of shape"):
             call()
+    for bad in (np.array(True), np.bool_(False), np.array("0.5"), np.timedelta64(3),
+                np.complex64(0.5)):
+        for call in (lambda: fastfc.dropout(a(4), bad, seed=1),
+                     lambda: fastfc.optim.SGD(lr=0.1, momentum=bad),
+                     lambda: fastfc.optim.Adam(betas=(bad, 0.9))):
+            with pytest.raises(TypeError, match=r"must be a real number, got "):
+                call()
 
 
 @pytest.mark.parametrize("dtype", [np.complex64, np.complex128])

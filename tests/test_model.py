@@ -123,7 +123,9 @@ def test_save_load_round_trip(tmp_path):
                              schedule=fastfc.optim.step_schedule(2, 0.5)),
     lambda: fastfc.optim.RMSProp(lr=0.01, alpha=0.9, weight_decay=1e-3),
     lambda: fastfc.optim.AdaGrad(lr=0.05),
-], ids=["adam-cosine", "adamw", "sgd-nesterov-step", "rmsprop", "adagrad"])
+    lambda: fastfc.optim.SGD(lr=np.float32(0.05), momentum=np.float64(0.5),
+                             schedule=fastfc.optim.step_schedule(np.int64(3), np.float32(0.5))),
+], ids=["adam-cosine", "adamw", "sgd-nesterov-step", "rmsprop", "adagrad", "numpy-scalars"])
 def test_a_loaded_model_trains_on_as_if_never_saved(tmp_path, make_optimizer):
     """Saved after two epochs and loaded, a model trains its last two epochs exactly as
     the model that never stopped: optimizer state and schedule, shuffles, dropout."""
@@ -154,7 +156,6 @@ def test_save_warns_about_an_optimizer_it_cannot_rebuild(tmp_path):
         mlp(optimizer=MyAdam()).save(tmp_path / "m2.npz")
     loaded = fastfc.load(tmp_path / "m.npz", optimizer="sgd")
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-    assert loaded.optimizer.t == 0
 
 
 def test_summary(capsys):

@@ -1,6 +1,7 @@
-/* Activations outside the GEMM: the backward of an activation layer in one pass over dy
- * (dz = act'(y) * dy, and db = sum dz where no product is left to fuse it into: see
- * dz_sums_alone in gemm_template.h), and an activation on its own. */
+/* Activations outside the micro-kernel: the backward of an activation layer in one pass
+ * over dy (dz = act'(y) * dy, and db = sum dz where no product is left to fuse it into: see
+ * dz_sums_alone in gemm_template.h), also making the dZ rows the GEMM engine streams, and
+ * an activation on its own. */
 #include <omp.h>
 #include "fastfc.h"
 #include "epilogue/act.h"

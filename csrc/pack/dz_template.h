@@ -1,7 +1,7 @@
 /* The backward of bias + activation, dZ = act'(Y) * dY, made where the GEMM engine packs
- * (or streams) the operand that holds dY. Define DZ_T and DZ_SUFFIX before including.
- * Each step runs one loop per activation (a constant act per loop: each one vectorizes).
- * dZ rows streamed as A are made by fastfc_Xact_backward (epilogue.c). */
+ * the operand that holds dY (dZ rows it streams as A come from fastfc_Xact_backward, in
+ * epilogue.c). Define DZ_T and DZ_SUFFIX before including. Each step runs one loop per
+ * activation (a constant act per loop: each one vectorizes). */
 #include <stdint.h>
 
 #define DZ_CAT2(a, b) a##b

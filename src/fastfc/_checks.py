@@ -1,12 +1,13 @@
-"""The real-number check every module shares (the Cython boundary calls it too)."""
+"""The argument checks every module shares (the Cython boundary calls real() too)."""
 import numpy as np
 
 
 def real(v, name):
     """v as a float, or a TypeError naming the argument: whatever float() takes, except
     bools, complex numbers, strings (float("0.5") parses them; NumPy arithmetic refuses
-    them) and arrays of one or more dimensions."""
-    if isinstance(v, (bool, np.bool_, complex, np.complexfloating)):
+    them), arrays of one or more dimensions and NumPy values that are not numbers."""
+    if isinstance(v, (bool, complex)) or (isinstance(v, (np.ndarray, np.generic))
+                                         and v.dtype.kind not in "iuf"):
         raise TypeError(f"{name} must be a real number, got {v!r}")
     if isinstance(v, np.ndarray) and v.ndim:
         raise TypeError(f"{name} must be a real number, got an array of shape {v.shape}")
@@ -16,3 +17,12 @@ def real(v, name):
         except (TypeError, ValueError):
             pass
     raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+
+
+def integer(v, name, low):
+    """v as an int >= low, or a TypeError/ValueError naming the argument."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if v < low:
+        raise ValueError(f"{name} must be >= {low}, got {v}")
+    return int(v)

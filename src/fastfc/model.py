@@ -17,7 +17,7 @@ from fastfc import _kernels
 from fastfc import layers as layers_mod
 from fastfc import losses as losses_mod
 from fastfc import optim as optim_mod
-from fastfc._checks import real
+from fastfc._checks import integer, real
 
 # Activation layers the fused C passes run (folded into the Dense before them if it has none).
 _FUSED_ACTIVATIONS = {layers_mod.ReLU: "relu", layers_mod.LeakyReLU: "leaky_relu",
@@ -77,15 +77,6 @@ def _as_2d_float(X, name, dtype, n_features=None):
     if not _kernels._all_finite(X):
         raise ValueError(f"{name} contains NaN or Inf")
     return X
-
-
-def _int(v, name, low):
-    """v as an int >= low, or a TypeError/ValueError naming the argument."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    if v < low:
-        raise ValueError(f"{name} must be >= {low}, got {v}")
-    return int(v)
 
 
 def _cast_running_stats(bn, dtype):
@@ -151,7 +142,7 @@ class Sequential:
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self.loss = losses_mod.get(loss)
         self.optimizer = optim_mod.get(optimizer if optimizer is not None else "adam")
-        self.seed = _int(seed, "seed", 0)
+        self.seed = integer(seed, "seed", 0)
         if input_shape is None and isinstance(self.layers[0], layers_mod.Dense):
             input_shape = (self.layers[0].in_features,)
         if input_shape is None:
@@ -327,9 +318,9 @@ class Sequential:
         stopped (the next shuffles and epochs of the learning-rate schedule)."""
         X = _as_2d_float(X, "X", self.dtype, self.input_shape)
         y = self.loss.check_targets(y, self.n_outputs, X.shape[0])
-        batch_size, epochs = _int(batch_size, "batch_size", 1), _int(epochs, "epochs", 0)
+        batch_size, epochs = integer(batch_size, "batch_size", 1), integer(epochs, "epochs", 0)
         if early_stopping is not None:
-            early_stopping = _int(early_stopping, "early_stopping", 0)
+            early_stopping = integer(early_stopping, "early_stopping", 0)
         if not 0 <= real(validation_split, "validation_split") < 1:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         if validation_data is None and validation_split:
@@ -405,14 +396,14 @@ class Sequential:
 
     def predict_proba(self, X, batch_size=1024):
         X = _as_2d_float(X, "X", self.dtype, self.input_shape)
-        batch_size = _int(batch_size, "batch_size", 1)
+        batch_size = integer(batch_size, "batch_size", 1)
         return np.concatenate([self.loss.proba(self._forward(X[i:i + batch_size]).copy())
                                for i in range(0, X.shape[0], batch_size)])
 
     def predict(self, X, batch_size=1024):
         """Class labels for classification losses, outputs for regression."""
         X = _as_2d_float(X, "X", self.dtype, self.input_shape)
-        batch_size = _int(batch_size, "batch_size", 1)
+        batch_size = integer(batch_size, "batch_size", 1)
         return np.concatenate([self.loss.predict(self._forward(X[i:i + batch_size]).copy())
                                for i in range(0, X.shape[0], batch_size)])
 
@@ -420,7 +411,7 @@ class Sequential:
         """{"loss": mean loss, "accuracy": fraction correct (None for regression)}."""
         X = _as_2d_float(X, "X", self.dtype, self.input_shape)
         y = self.loss.check_targets(y, self.n_outputs, X.shape[0])
-        batch_size = _int(batch_size, "batch_size", 1)
+        batch_size = integer(batch_size, "batch_size", 1)
         total, correct = 0.0, 0
         for i in range(0, X.shape[0], batch_size):
             z = self._forward(X[i:i + batch_size])
@@ -462,9 +453,8 @@ class Sequential:
         opt = self.optimizer
         name = next((k for k, v in optim_mod.OPTIMIZERS.items() if type(opt) is v), None)
         why = (f"{type(opt).__name__} is not a fastfc.optim optimizer" if name is None else
-               f"its schedule {opt.schedule!r} is not a fastfc.optim schedule"
-               if opt.schedule is not None and not isinstance(opt.schedule, optim_mod.Schedule)
-               else None)
+               None if optim_mod.saved_schedule(opt.schedule) else
+               f"its schedule {opt.schedule!r} is not a fastfc.optim schedule")
         if why:
             warnings.warn(f"the optimizer is not saved ({why}): pass optimizer= to load() to "
                           f"train on", stacklevel=3)
@@ -482,10 +472,11 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             if isinstance(layer, layers_mod.BatchNorm):
                 arrays[f"bn{i}_mean"], arrays[f"bn{i}_var"] = layer.running_mean, layer.running_var
+        config = self.get_config()   # refuses a custom loss before any warning
         training = self._training_state()
         if training["optimizer"]:
             arrays.update((f"opt{i}", a) for i, a in enumerate(self.optimizer.state or ()))
-        np.savez(path, config=np.array(json.dumps(self.get_config())),
+        np.savez(path, config=np.array(json.dumps(config)),
                  training=np.array(json.dumps(training)), **arrays)
 
     def _resume(self, training):

@@ -10,11 +10,12 @@ import math
 import numpy as np
 
 from fastfc import _kernels
-from fastfc._checks import real
+from fastfc._checks import integer, real
 
 
-class Schedule:
-    """A learning-rate factor per epoch, with the arguments that rebuild it (for save)."""
+class _Schedule:
+    """A learning-rate factor per epoch, with the arguments that rebuild it (for save):
+    made by the functions below, which SCHEDULES names."""
 
     def __init__(self, name, factor, **args):
         self.name, self.factor, self.args = name, factor, args
@@ -28,22 +29,26 @@ class Schedule:
 
 def step_schedule(step_size, gamma=0.1):
     """lr * gamma ** (epoch // step_size)."""
-    if step_size < 1:
-        raise ValueError(f"step_size must be >= 1, got {step_size}")
-    return Schedule("step", lambda epoch: gamma ** (epoch // step_size),
-                    step_size=step_size, gamma=gamma)
+    step_size, gamma = integer(step_size, "step_size", 1), real(gamma, "gamma")
+    return _Schedule("step", lambda epoch: gamma ** (epoch // step_size),
+                     step_size=step_size, gamma=gamma)
 
 
 def cosine_schedule(total_epochs, min_factor=0.0):
     """Cosine annealing from lr to min_factor * lr over total_epochs."""
-    if total_epochs < 1:
-        raise ValueError(f"total_epochs must be >= 1, got {total_epochs}")
-    return Schedule("cosine", lambda epoch: min_factor + (1 - min_factor) * 0.5 * (
+    total_epochs = integer(total_epochs, "total_epochs", 1)
+    min_factor = real(min_factor, "min_factor")
+    return _Schedule("cosine", lambda epoch: min_factor + (1 - min_factor) * 0.5 * (
         1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs)),
         total_epochs=total_epochs, min_factor=min_factor)
 
 
 SCHEDULES = {"step": step_schedule, "cosine": cosine_schedule}
+
+
+def saved_schedule(schedule):
+    """Whether save() can rebuild `schedule` (None or one made by a SCHEDULES function)."""
+    return schedule is None or (isinstance(schedule, _Schedule) and schedule.name in SCHEDULES)
 
 
 def _hyper(v, name, ok, expected):
@@ -85,7 +90,7 @@ class Optimizer:
 
     def get_config(self):
         """The constructor's arguments (a schedule only when it is a Schedule)."""
-        sched = self.schedule.get_config() if isinstance(self.schedule, Schedule) else None
+        sched = self.schedule.get_config() if isinstance(self.schedule, _Schedule) else None
         return {"lr": self.base_lr, "weight_decay": self.weight_decay, "schedule": sched,
                 **self._hyperparameters()}
 
@@ -179,7 +184,7 @@ class Adam(Optimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        self.beta1, self.beta2 = (float(b) for b in betas)
+        self.beta1, self.beta2 = (real(b, "betas") for b in betas)
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         self.eps = _non_negative(eps, "eps")
