@@ -47,8 +47,8 @@ SCHEDULES = {"step": step_schedule, "cosine": cosine_schedule}
 
 
 def saved_schedule(schedule):
-    """Whether save() can rebuild `schedule` (None or one made by a SCHEDULES function)."""
-    return schedule is None or (isinstance(schedule, _Schedule) and schedule.name in SCHEDULES)
+    """Whether save() can rebuild `schedule`: None, or one made by a SCHEDULES function."""
+    return schedule is None or isinstance(schedule, _Schedule)
 
 
 def _hyper(v, name, ok, expected):
@@ -89,7 +89,7 @@ class Optimizer:
         return {}
 
     def get_config(self):
-        """The constructor's arguments (a schedule only when it is a Schedule)."""
+        """The constructor's arguments (the schedule's where saved_schedule holds)."""
         sched = self.schedule.get_config() if isinstance(self.schedule, _Schedule) else None
         return {"lr": self.base_lr, "weight_decay": self.weight_decay, "schedule": sched,
                 **self._hyperparameters()}
