@@ -245,11 +245,12 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     /* Rows of x stream into the kernel as they are (measured faster than packing them
      * on the dense-layer shapes, unless the row stride is a multiple of 8 KiB, which maps
      * the rows of a panel to a few cache sets: that costs only where a panel is read again,
-     * for more than two column tiles; 32x4096x4096 dX^T streams w 15 % faster). B is packed unless at most two row tiles
-     * reuse it: a streamed row of w usually straddles two cache lines (large NumPy
-     * arrays start 16 bytes past a page) and its rows share a few L1 sets. Measured on
-     * Zen3, 16-byte-offset buffers: packing wins from m = 18 (32x784x128 +4 %,
-     * 64x784x128 +10 %, 32x64x128 +12 %), streaming below (12x784x128 +24 %). */
+     * for more than two column tiles; 32x4096x4096 dX^T streams w 15 % faster). B is
+     * packed unless at most two row tiles reuse it: a streamed row of w usually straddles
+     * two cache lines (large NumPy arrays start 16 bytes past a page) and its rows share a
+     * few L1 sets. Measured on Zen3, 16-byte-offset buffers: packing wins from m = 18
+     * (32x784x128 +4 %, 64x784x128 +10 %, 32x64x128 +12 %), streaming below
+     * (12x784x128 +24 %). */
     g.b_from_memory = k * n * (int64_t)sizeof(GT) > (8 << 20); /* measured: 32x25088x4096 */
     g.pack_a = g.csa != 1 || ((g.rsa * (int64_t)sizeof(GT)) % 8192 == 0 && n > 2 * g.ctx->nr)
                || (g.dz_operand == 1 && (g.csy != 1 || g.dz_sum)); /* else dZ rows */

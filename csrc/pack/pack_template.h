@@ -76,6 +76,5 @@ static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_
             for (int j = nr; j < NR; j++) d[p * NR + j] = 0;
     }
 }
-
 #undef PK_T
 #undef PK_SUFFIX
