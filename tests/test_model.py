@@ -97,9 +97,10 @@ def test_fit_goes_on_where_the_last_call_stopped():
     for calls in ([4], [2, 2], [1, 3]):
         model = mlp(seed=3, dropout=0.3, optimizer=fastfc.optim.Adam(
             lr=0.01, schedule=fastfc.optim.cosine_schedule(4)))
+        seen = []
         for epochs in calls:
-            model.fit(X, y, epochs=epochs, batch_size=64, verbose=0)
-        assert model.epochs_done == 4
+            seen += model.fit(X, y, epochs=epochs, batch_size=64, verbose=0).epoch
+        assert model.epochs_done == 4 and seen == [0, 1, 2, 3]
         runs.append(model._theta.copy())
     np.testing.assert_array_equal(runs[0], runs[1])
     np.testing.assert_array_equal(runs[0], runs[2])
@@ -215,6 +216,7 @@ def test_history_plot_without_matplotlib(monkeypatch, tmp_path):
     import sys
     hist = fastfc.History()
     hist.append(loss=1.0, accuracy=0.5)
+    assert hist.epoch == [0]
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match="History.plot needs matplotlib"):
         hist.plot(tmp_path / "x.png")

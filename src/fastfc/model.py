@@ -25,15 +25,19 @@ _FUSED_ACTIVATIONS = {layers_mod.ReLU: "relu", layers_mod.LeakyReLU: "leaky_relu
 
 
 class History:
-    """Per-epoch metrics of fit(): ``history.history["loss"]``, ``["val_accuracy"]``..."""
+    """Per-epoch metrics of fit(): ``history.history["loss"]``, ``["val_accuracy"]``...
+    ``history.epoch`` numbers the epochs of this call from the model's first (0-based,
+    as Keras): a second fit of 3 epochs after one of 2 has epochs [2, 3, 4]."""
 
     def __init__(self):
         self.history = {}
+        self.epoch = []
         self.epochs = 0
 
-    def append(self, **metrics):
+    def append(self, epoch=None, **metrics):
         for k, v in metrics.items():
             self.history.setdefault(k, []).append(float(v))
+        self.epoch.append(self.epochs if epoch is None else int(epoch))
         self.epochs += 1
 
     def __getitem__(self, key):
@@ -52,7 +56,7 @@ class History:
         for ax, m in zip(axes[0], metrics):
             for key in (m, "val_" + m):
                 if key in self.history:
-                    ax.plot(range(1, len(self.history[key]) + 1), self.history[key], label=key)
+                    ax.plot([e + 1 for e in self.epoch], self.history[key], label=key)
             ax.set_xlabel("epoch")
             ax.set_title(m)
             ax.legend()
@@ -362,7 +366,8 @@ class Sequential:
             if validation_data is not None:
                 v = self.evaluate(Xv, yv)
                 metrics.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
-            history.append(**{k: v for k, v in metrics.items() if v is not None})
+            history.append(self.epochs_done - 1,
+                           **{k: v for k, v in metrics.items() if v is not None})
             if verbose:
                 sys.stdout.write("  " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()
                                                 if v is not None) + "\n")
