@@ -121,9 +121,11 @@ def test_dense_conv_round_trip(rng):
 def test_initializers(rng, name):
     init = initializers.get(name)
     if name == "zeros":
-        with pytest.warns(RuntimeWarning, match="identical"):
-            w = init(rng, (400, 300), 400, 300, np.float32)
+        w = init(rng, (400, 300), 400, 300, np.float32)
         assert not w.any()
+        with pytest.warns(RuntimeWarning, match="identical") as caught:
+            fastfc.Dense(3, 2, init="zeros")
+        assert caught[0].filename == __file__   # the warning points at the user's line
         return
     w = init(rng, (400, 300), 400, 300, np.float32)
     assert w.shape == (400, 300) and w.dtype == np.float32

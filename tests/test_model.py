@@ -217,7 +217,8 @@ def test_history_plot_without_matplotlib(monkeypatch, tmp_path):
     hist = fastfc.History()
     hist.append(loss=1.0, accuracy=0.5)
     assert hist.epoch == [0]
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for name in ("matplotlib", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match="History.plot needs matplotlib"):
         hist.plot(tmp_path / "x.png")
 

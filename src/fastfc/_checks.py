@@ -19,6 +19,23 @@ def real(v, name):
     raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
 
 
+def slope(v, name):
+    """leaky_relu's slope for negative inputs as a float: finite and >= 0, since its
+    derivative is taken from the sign of the output, which a negative slope flips."""
+    v = real(v, name)
+    if not 0 <= v < np.inf:
+        raise ValueError(f"{name} must be >= 0 and finite, got {v}")
+    return v
+
+
+def flag(v, name):
+    """A yes/no argument: a bool (or 0 / 1), not any object that happens to be truthy
+    (the string "false" is)."""
+    if isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer)) and v in (0, 1)):
+        return bool(v)
+    raise TypeError(f"{name} must be True or False, got {v!r}")
+
+
 def integer(v, name, low):
     """v as an int >= low, or a TypeError/ValueError naming the argument."""
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):

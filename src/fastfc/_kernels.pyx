@@ -6,9 +6,10 @@ import warnings
 
 import numpy as np
 cimport numpy as cnp
+from libc.math cimport INFINITY
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
-from fastfc._checks import real
+from fastfc._checks import flag, real, slope
 
 cnp.import_array()
 
@@ -293,11 +294,14 @@ cdef double _real(object v, str name, str fn) except? -1:
     return real(v, f"{fn}: {name}")
 
 
+cdef double _slope(object v, str fn) except? -1:
+    if type(v) is float and 0 <= <double>v < INFINITY:
+        return <double>v
+    return slope(v, f"{fn}: negative_slope")
+
+
 cdef bint _flag(object v, str name, str fn) except -1:
-    """A yes/no argument: a bool (or 0 / 1), not any object that happens to be truthy."""
-    if isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer)) and v in (0, 1)):
-        return bool(v)
-    raise TypeError(f"{fn}: {name} must be True or False, got {v!r}")
+    return flag(v, f"{fn}: {name}")
 
 
 cdef object _view_2d(cnp.ndarray a, int64_t rows, int64_t cols):
@@ -453,7 +457,7 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     x = _check_kind("x", x)
     w = _check_kind("w", w)
     cdef int act = _activation_code(activation, "linear")
-    cdef double slope = _real(negative_slope, "negative_slope", "linear")
+    cdef double slope = _slope(negative_slope, "linear")
     _check_linear_shapes(x, w, "linear")
     cdef cnp.npy_intp nin = cnp.PyArray_DIMS(<cnp.ndarray>w)[0]
     cdef cnp.npy_intp nout = cnp.PyArray_DIMS(<cnp.ndarray>w)[1]
@@ -514,7 +518,7 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     x = _check_kind("x", x)
     w = _check_kind("w", w)
     cdef int act = _activation_code(activation, "linear_backward")
-    cdef double slope = _real(negative_slope, "negative_slope", "linear_backward")
+    cdef double slope = _slope(negative_slope, "linear_backward")
     cdef bint want_gx = _flag(compute_grad_x, "compute_grad_x", "linear_backward")
     _check_linear_shapes(x, w, "linear_backward")
     cdef cnp.npy_intp nin = cnp.PyArray_DIMS(<cnp.ndarray>w)[0]
@@ -898,7 +902,7 @@ cdef class MLPPlan:
             features = l.out
             if l.kind != FASTFC_LAYER_DROPOUT:
                 l.act = _activation_code(spec["act"], "MLPPlan")
-                l.slope = _real(spec.get("slope", 0.01), "slope", "MLPPlan")
+                l.slope = _slope(spec.get("slope", 0.01), "MLPPlan")
             y = _empty2(batch, l.out, t)
             l.y = cnp.PyArray_DATA(y)
             self._keep.append(y)

@@ -4,27 +4,37 @@ Each initializer is called as ``init(rng, shape, fan_in, fan_out, dtype)`` and r
 new array. ``get("he_normal")`` looks a name up; parameterized ones are made by calling
 the factory, e.g. ``normal(std=0.05)``.
 """
-import warnings
-
 import numpy as np
+
+from fastfc._checks import real
 
 
 def zeros():
+    """All zeros; Dense warns (its neurons would stay identical)."""
     def init(rng, shape, fan_in, fan_out, dtype):
-        warnings.warn("zero initialization: every neuron of the layer computes the same "
-                      "function and receives the same gradient, so they stay identical",
-                      RuntimeWarning, stacklevel=4)
         return np.zeros(shape, dtype)
+    init.all_zero = True
     return init
 
 
+def _positive(v, name):
+    v = real(v, name)
+    if not 0 < v < np.inf:
+        raise ValueError(f"{name} must be > 0 and finite, got {v}")
+    return v
+
+
 def normal(std=0.01):
+    std = _positive(std, "normal: std")
+
     def init(rng, shape, fan_in, fan_out, dtype):
         return (rng.standard_normal(shape) * std).astype(dtype)
     return init
 
 
 def uniform(limit=0.05):
+    limit = _positive(limit, "uniform: limit")
+
     def init(rng, shape, fan_in, fan_out, dtype):
         return rng.uniform(-limit, limit, shape).astype(dtype)
     return init
@@ -70,7 +80,10 @@ INITIALIZERS = {
 
 
 def get(init):
-    """An initializer from a name in INITIALIZERS or a callable."""
+    """An initializer from a name in INITIALIZERS, one of their factories (called with its
+    defaults) or a callable ``init(rng, shape, fan_in, fan_out, dtype)``."""
+    if any(init is factory for factory in INITIALIZERS.values()):
+        return init()
     if callable(init):
         return init
     if isinstance(init, str) and init in INITIALIZERS:

@@ -5,11 +5,13 @@ of its input), ``params`` and ``grads`` (dicts of arrays, updated in place), and
 ``get_config()``. Buffers are allocated once per batch shape and reused, so a training
 step allocates nothing new.
 """
+import warnings
+
 import numpy as np
 
 import fastfc
 from fastfc import initializers, losses
-from fastfc._checks import real
+from fastfc._checks import flag, integer, real, slope
 
 RELU_FAMILY = ("relu", "leaky_relu")
 
@@ -24,6 +26,10 @@ class Layer:
     def output_shape(self, in_shape):
         return in_shape
 
+    def param_shapes(self):
+        """{name: shape} of the parameters, in the order of ``params``."""
+        return {}
+
     def init_params(self, rng, dtype):
         """Create the parameters (and zeroed gradients) with `rng`."""
 
@@ -33,6 +39,17 @@ class Layer:
     def describe(self):
         """A short name for summaries."""
         return type(self).__name__
+
+    def __getstate__(self):
+        # a copy (copy.deepcopy) belongs to no model yet: the model it joins claims it
+        return {k: v for k, v in self.__dict__.items() if k != "_owner"}
+
+    def _params(self):
+        """The parameters, or a RuntimeError before they exist."""
+        if not self.params:
+            raise RuntimeError(f"{self.describe()} has no parameters yet: put it in a "
+                               f"Sequential or call init_params(rng, dtype)")
+        return self.params
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -81,12 +98,16 @@ class Dense(Layer):
             raise ValueError(f"Dense: unknown activation {activation!r}; valid: "
                              f"{', '.join(fastfc.ACTIVATIONS)} or None")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.activation, self.use_bias = activation, bool(use_bias)
-        self.negative_slope = float(negative_slope)
+        self.activation, self.use_bias = activation, flag(use_bias, "Dense: use_bias")
+        self.negative_slope = slope(negative_slope, "Dense: negative_slope")
         if init is None:
             init = "he_normal" if activation in RELU_FAMILY else "xavier_uniform"
         self.init = init
         self._init_fn = initializers.get(init)
+        if getattr(self._init_fn, "all_zero", False):
+            warnings.warn("zero initialization: every neuron of the layer computes the same "
+                          "function and receives the same gradient, so they stay identical",
+                          RuntimeWarning, stacklevel=2)
         self._x = self._y = self._gx = None
 
     def output_shape(self, in_shape):
@@ -95,16 +116,25 @@ class Dense(Layer):
                              f"shape {in_shape}")
         return in_shape[:-1] + (self.out_features,)
 
+    def param_shapes(self):
+        shapes = {"W": (self.in_features, self.out_features)}
+        if self.use_bias:
+            shapes["b"] = (self.out_features,)
+        return shapes
+
     def init_params(self, rng, dtype):
-        w = self._init_fn(rng, (self.in_features, self.out_features), self.in_features,
-                          self.out_features, dtype)
-        self.params = {"W": np.asarray(w, dtype)}
+        shape = (self.in_features, self.out_features)
+        w = np.asarray(self._init_fn(rng, shape, self.in_features, self.out_features, dtype))
+        if w.shape != shape:
+            raise ValueError(f"{self.describe()}: init {self.init!r} returned shape {w.shape},"
+                             f" expected {shape}")
+        self.params = {"W": w.astype(dtype)}
         if self.use_bias:
             self.params["b"] = np.zeros(self.out_features, dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     def forward(self, x, training=False):
-        w = self.params["W"]
+        w = self._params()["W"]
         x = _as_float(x, w.dtype)   # the output buffer has the weights' dtype
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Dense expects {self.in_features} input features, got input "
@@ -140,18 +170,19 @@ class Dense(Layer):
         if height * width * channels != self.in_features:
             raise ValueError(f"to_conv_kernel: {height}x{width}x{channels} = "
                              f"{height * width * channels} != in_features {self.in_features}")
-        return self.params["W"].reshape(height, width, channels, self.out_features).copy()
+        return self._params()["W"].reshape(height, width, channels, self.out_features).copy()
 
     @classmethod
-    def from_conv_kernel(cls, kernel, bias=None, activation=None):
+    def from_conv_kernel(cls, kernel, bias=None, activation=None, negative_slope=0.01):
         """A Dense equal to the valid convolution with `kernel` (h, w, c, out) over an
         (h, w, c) map, for inputs flattened in C order."""
-        kernel = np.asarray(kernel)
+        kernel = _as_float(kernel, None)
         if kernel.ndim != 4:
             raise ValueError(f"from_conv_kernel: kernel must be (h, w, c, out), got shape "
                              f"{kernel.shape}")
         h, w, c, out = kernel.shape
-        layer = cls(h * w * c, out, activation=activation, use_bias=bias is not None)
+        layer = cls(h * w * c, out, activation=activation, use_bias=bias is not None,
+                    negative_slope=negative_slope)
         layer.params = {"W": kernel.reshape(h * w * c, out).copy()}
         if bias is not None:
             layer.params["b"] = np.asarray(bias, kernel.dtype).reshape(out).copy()
@@ -242,7 +273,7 @@ class Softmax(Activation):
 class LeakyReLU(Activation):
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = slope(negative_slope, "LeakyReLU: negative_slope")
 
     def forward(self, x, training=False):
         x = _as_float(x, self.dtype)
@@ -259,13 +290,14 @@ class LeakyReLU(Activation):
 
 class Dropout(Layer):
     """Inverted dropout in training, identity in evaluation. The mask of call t is a pure
-    function of (seed, t, element), so a seeded model trains identically every time."""
+    function of (seed, t, element), so a seeded model trains identically every time. In a
+    Sequential, the model's seed and the layer's position set `seed`."""
 
     def __init__(self, p=0.5, seed=0):
         p = real(p, "Dropout: p")
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p, self.seed, self.calls = p, int(seed), 0
+        self.p, self.seed, self.calls = p, integer(seed, "Dropout: seed", 0), 0
         self._y = self._gx = self._mask = None
 
     def forward(self, x, training=False):
@@ -310,6 +342,9 @@ class BatchNorm(Layer):
                              f"shape {in_shape}")
         return in_shape
 
+    def param_shapes(self):
+        return {"gamma": (self.num_features,), "beta": (self.num_features,)}
+
     def init_params(self, rng, dtype):
         self.params = {"gamma": np.ones(self.num_features, dtype),
                        "beta": np.zeros(self.num_features, dtype)}
@@ -318,20 +353,24 @@ class BatchNorm(Layer):
         self.running_var = np.ones(self.num_features, dtype)
 
     def forward(self, x, training=False):
-        axes = tuple(range(x.ndim - 1))
+        params, axes = self._params(), tuple(range(x.ndim - 1))
         if training:
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
             n = x.size // self.num_features
+            if n < 2:
+                raise ValueError(f"{self.describe()} in training needs more than one value "
+                                 f"per feature (the batch variance), got input shape "
+                                 f"{x.shape}")
+            mean, var = x.mean(axis=axes), x.var(axis=axes)
             self.running_mean *= 1 - self.momentum
             self.running_mean += self.momentum * mean
             self.running_var *= 1 - self.momentum
-            self.running_var += self.momentum * var * (n / max(n - 1, 1))
+            self.running_var += self.momentum * var * (n / (n - 1))
         else:
             mean, var = self.running_mean, self.running_var
         self._batch_stats = training
         self._inv_std = 1 / np.sqrt(var + self.eps)
         self._xhat = (x - mean) * self._inv_std
-        return self._xhat * self.params["gamma"] + self.params["beta"]
+        return self._xhat * params["gamma"] + params["beta"]
 
     def backward(self, grad):
         axes = tuple(range(grad.ndim - 1))

@@ -35,6 +35,8 @@ def _rows(y, n):
 
 def _labels(y, n_out, n):
     y = _rows(y, n)
+    if y.ndim == 2 and y.shape[1] == 1 and n_out > 1:   # a column of labels, as Keras takes
+        y = y[:, 0]
     if y.ndim == 2 and y.shape[1] == n_out and n_out > 1:  # one-hot / probabilities
         if y.dtype.kind not in "biuf":
             raise TypeError(f"y has dtype {y.dtype}; expected one-hot or probability rows")

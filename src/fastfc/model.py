@@ -7,9 +7,11 @@ batch size: forward, softmax cross-entropy and backward are one call into C, the
 optimizer update another. Other models run layer by layer.
 """
 import json
+import os
 import sys
 import time
 import warnings
+import weakref
 
 import numpy as np
 
@@ -45,14 +47,15 @@ class History:
 
     def plot(self, path):
         """Save the training/validation loss and accuracy curves to `path` (matplotlib)."""
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+        try:   # a Figure of its own: pyplot's backend and figures stay the user's
+            from matplotlib.figure import Figure
         except ImportError as e:
             raise ImportError("History.plot needs matplotlib: pip install matplotlib") from e
+        if not self.epoch:
+            raise ValueError("History.plot: there is nothing to plot (fit ran 0 epochs)")
         metrics = [m for m in ("loss", "accuracy") if m in self.history]
-        fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+        fig = Figure(figsize=(5 * len(metrics), 3.5))
+        axes = fig.subplots(1, len(metrics), squeeze=False)
         for ax, m in zip(axes[0], metrics):
             for key in (m, "val_" + m):
                 if key in self.history:
@@ -62,15 +65,18 @@ class History:
             ax.legend()
         fig.tight_layout()
         fig.savefig(path)
-        plt.close(fig)
         return path
 
 
 def _as_2d_float(X, name, dtype, n_features=None):
-    X = np.asarray(X)
+    given = X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} has dtype {X.dtype}; expected a real numeric array")
-    X = np.ascontiguousarray(X, dtype=dtype)
+    if X.dtype != dtype:
+        with np.errstate(over="ignore"):   # values too large for dtype: reported below
+            X = np.ascontiguousarray(X, dtype=dtype)
+    else:
+        X = np.ascontiguousarray(X)
     if X.ndim < 2:
         raise ValueError(f"{name} must have a batch axis and features, got shape {X.shape}")
     if X.shape[0] == 0:
@@ -79,6 +85,8 @@ def _as_2d_float(X, name, dtype, n_features=None):
         raise ValueError(f"{name} has per-sample shape {X.shape[1:]}, the model expects "
                          f"{n_features}")
     if not _kernels._all_finite(X):
+        if given.dtype.kind == "f" and np.isfinite(given).all():
+            raise ValueError(f"{name} holds values beyond the range of {X.dtype}")
         raise ValueError(f"{name} contains NaN or Inf")
     return X
 
@@ -104,18 +112,34 @@ def _duplicates(layers):
                              f"{positions}; create one layer instance per position")
 
 
+def _claim(model, owned):
+    """Make `model` the owner of its layers and optimizer, or a ValueError when another
+    live model owns one: layers are views into their model's parameter buffer and an
+    optimizer's state fits its model's, so sharing would train buffers nothing reads."""
+    for obj, what in owned:
+        owner = getattr(obj, "_owner", None)
+        if owner is not None and owner() not in (None, model):
+            raise ValueError(f"{what} already belongs to another Sequential: pass a copy "
+                             f"(copy.deepcopy) or a new one")
+    for obj, _ in owned:
+        obj._owner = weakref.ref(model)
+
+
 class Sequential:
     """A stack of layers trained with a loss and an optimizer.
 
     Parameters
     ----------
     layers : list of Layer
-        One instance per position (a layer keeps its last call's state for backward).
+        One instance per position (a layer keeps its last call's state for backward) and
+        per model (its weights are views into its model's parameter buffer; pass
+        ``copy.deepcopy(layer)`` to start a model from another's layer).
         Layers that already have parameters (``Dense.from_conv_kernel``, set by hand) keep
         them; the others are initialized from `seed`.
     loss : str or Loss
         A name in ``fastfc.losses.LOSSES`` (e.g. ``"softmax_cross_entropy"``).
     optimizer : str or Optimizer, default Adam()
+        One per model (its state fits the model's parameters).
     seed : int >= 0
         Seeds the initialization, the shuffling and the dropout masks: the same seed gives
         the identical training run.
@@ -151,7 +175,13 @@ class Sequential:
             input_shape = (self.layers[0].in_features,)
         if input_shape is None:
             raise ValueError("input_shape is needed when the first layer is not a Dense")
-        self.input_shape = tuple(int(s) for s in input_shape)
+        if not isinstance(input_shape, (tuple, list)):
+            raise TypeError(f"input_shape must be a tuple of ints (per sample), got "
+                            f"{input_shape!r}")
+        self.input_shape = tuple(integer(s, "input_shape", 1) for s in input_shape)
+        _claim(self, [(layer, f"{layer.describe()} at position {i}")
+                      for i, layer in enumerate(self.layers)]
+               + [(self.optimizer, f"the optimizer {self.optimizer!r}")])
         self._build()
         # fit() goes on where the last call stopped: the next shuffle, the next epoch of the
         # learning-rate schedule (two calls of one epoch train as one call of two)
@@ -166,15 +196,20 @@ class Sequential:
             shape = tuple(layer.output_shape(shape))
             self.shapes.append(shape)
             layer.dtype = self.dtype
-            if not layer.params:    # keep weights set before (from_conv_kernel, by hand)
+            if not layer.params:
                 layer.init_params(rng, self.dtype)
+            else:   # weights set before (from_conv_kernel, by hand, load)
+                got = {k: v.shape for k, v in layer.params.items()}
+                if got != layer.param_shapes():
+                    raise ValueError(f"{layer.describe()} at position {i} has parameters of "
+                                     f"shapes {got}, expected {layer.param_shapes()}")
+            layer.needs_input_grad = i > 0   # nothing needs the gradient of the input
             if isinstance(layer, layers_mod.BatchNorm):
                 _cast_running_stats(layer, self.dtype)
             if isinstance(layer, layers_mod.Dropout):
                 # mod 2**64, the C seed's range: any non-negative seed works
                 layer.seed = (self.seed * 1_000_003 + i) % 2**64
                 layer.calls = 0
-        self.layers[0].needs_input_grad = False
         if len(shape) != 1:
             raise ValueError(f"the last layer must output vectors, got per-sample shape {shape}")
         self.n_outputs = shape[0]
@@ -274,6 +309,13 @@ class Sequential:
     __call__ = forward
 
     def backward(self, grad):
+        """Backpropagate `grad`, the loss gradient of the output of the last forward
+        (training=True), into every layer's grads. Returns the gradient of the model's
+        input, or None when the first layer is a Dense (training does not need it)."""
+        grad = _as_2d_float(grad, "grad", self.dtype, self.shapes[-1])
+        return self._backward(grad)
+
+    def _backward(self, grad):
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
         return grad
@@ -287,7 +329,7 @@ class Sequential:
             if self._grad_out is None or self._grad_out.shape != z.shape:
                 self._grad_out = np.empty(z.shape, self.dtype)
             loss = self.loss(z, y, self._grad_out)
-            self.backward(self._grad_out)
+            self._backward(self._grad_out)
         correct = self._correct(z, y) if count_correct else 0
         self.optimizer.step(self._theta, self._dtheta)
         return loss, correct
@@ -344,7 +386,11 @@ class Sequential:
                 raise ValueError(f"validation_data must be a pair (X_val, y_val), got "
                                  f"{len(validation_data)} items")
             Xv = _as_2d_float(validation_data[0], "validation X", self.dtype, self.input_shape)
-            yv = self.loss.check_targets(validation_data[1], self.n_outputs, Xv.shape[0])
+            try:
+                yv = self.loss.check_targets(validation_data[1], self.n_outputs, Xv.shape[0])
+            except ValueError as e:
+                raise ValueError(f"validation_data: {e}") from None
+        self._check_batch_norm(X.shape[0], batch_size)
         history, best, best_state, waited = History(), np.inf, None, 0
         n = X.shape[0]
         for epoch in range(epochs):
@@ -383,6 +429,17 @@ class Sequential:
             self._restore(best_state)
         history.stopped_epoch = history.epochs
         return history
+
+    def _check_batch_norm(self, n, batch_size):
+        """A ValueError before training when a batch would give a BatchNorm one value per
+        feature (no batch variance)."""
+        smallest = n % batch_size or min(n, batch_size)
+        shapes = [self.input_shape] + self.shapes
+        for layer, shape in zip(self.layers, shapes):
+            if isinstance(layer, layers_mod.BatchNorm) and smallest * np.prod(shape[:-1]) < 2:
+                raise ValueError(f"fit: {n} samples in batches of {batch_size} leave a batch "
+                                 f"of {smallest}, and {layer.describe()} needs two values per "
+                                 f"feature in training: choose another batch_size")
 
     def _batchnorms(self):
         return [l for l in self.layers if isinstance(l, layers_mod.BatchNorm)]
@@ -496,21 +553,29 @@ class Sequential:
 def load(path, optimizer=None):
     """A Sequential saved with ``save`` (np.load with allow_pickle=False), with its
     optimizer and its state unless `optimizer` is given."""
+    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path) \
+            and not os.fspath(path).endswith(".npz"):
+        path = os.fspath(path) + ".npz"   # where np.savez put it
     with np.load(path, allow_pickle=False) as data:
         if "config" not in data.files:
             raise ValueError(f"{path} is not a fastfc model file (it has no config)")
         cfg = json.loads(str(data["config"]))
         if not isinstance(cfg, dict) or cfg.get("format") != "fastfc-sequential-1":
             raise ValueError(f"{path} is not a fastfc model file")
-        layers = []
+        layers, p = [], 0
         for spec in cfg["layers"]:
             cls = layers_mod.LAYERS.get(spec["class"])
             if cls is None:
                 raise ValueError(f"unknown layer class {spec['class']!r} in {path}")
             conf = dict(spec["config"])
-            if cls is layers_mod.Dense and conf.get("init") is None:
-                conf.pop("init", None)
-            layers.append(cls(**conf))
+            init = conf.pop("init", None) if cls is layers_mod.Dense else None
+            layer = cls(**conf)   # the weights come from the file: no init to run, or warn
+            if init is not None:
+                layer.init = init
+            layer.params = {}
+            for name in layer.param_shapes():
+                layer.params[name], p = data[f"p{p}"], p + 1
+            layers.append(layer)
         training = json.loads(str(data["training"])) if "training" in data.files else None
         spec = training and training["optimizer"]
         if optimizer is None and spec:   # the saved one, where it stopped
@@ -518,12 +583,14 @@ def load(path, optimizer=None):
             optimizer.t, optimizer.lr = spec["t"], spec["lr"]
             if spec["state"]:
                 optimizer.state = tuple(data[f"opt{i}"].copy() for i in range(spec["state"]))
+        elif optimizer is None and training:
+            warnings.warn(f"{path} holds no optimizer (save could not keep it): the model "
+                          f"trains on with a new Adam(); pass optimizer= to load()",
+                          stacklevel=2)
         model = Sequential(layers, loss=cfg["loss"], optimizer=optimizer, seed=cfg["seed"],
                            input_shape=tuple(cfg["input_shape"]), dtype=cfg["dtype"])
         if training:
             model._resume(training)
-        for i, v in enumerate(model.parameters()):
-            v[...] = data[f"p{i}"]
         for i, layer in enumerate(model.layers):
             if isinstance(layer, layers_mod.BatchNorm):
                 layer.running_mean[...] = data[f"bn{i}_mean"]

@@ -10,7 +10,19 @@ import math
 import numpy as np
 
 from fastfc import _kernels
-from fastfc._checks import integer, real
+from fastfc._checks import flag, integer, real
+
+
+def _hyper(v, name, ok, expected):
+    """v as a float, or a TypeError (not a real number) / ValueError (not `expected`)."""
+    x = real(v, name)
+    if not ok(x):    # NaN fails every comparison
+        raise ValueError(f"{name} must be {expected}, got {v}")
+    return x
+
+
+def _non_negative(v, name):
+    return _hyper(v, name, lambda x: 0 <= x < math.inf, ">= 0 and finite")
 
 
 class _Schedule:
@@ -26,10 +38,14 @@ class _Schedule:
     def get_config(self):
         return {"name": self.name, **self.args}
 
+    def __repr__(self):
+        return f"{self.name}_schedule({', '.join(f'{k}={v}' for k, v in self.args.items())})"
+
 
 def step_schedule(step_size, gamma=0.1):
     """lr * gamma ** (epoch // step_size)."""
-    step_size, gamma = integer(step_size, "step_size", 1), real(gamma, "gamma")
+    step_size = integer(step_size, "step_size", 1)
+    gamma = _hyper(gamma, "gamma", lambda x: 0 < x < math.inf, "> 0 and finite")
     return _Schedule("step", lambda epoch: gamma ** (epoch // step_size),
                      step_size=step_size, gamma=gamma)
 
@@ -37,7 +53,7 @@ def step_schedule(step_size, gamma=0.1):
 def cosine_schedule(total_epochs, min_factor=0.0):
     """Cosine annealing from lr to min_factor * lr over total_epochs."""
     total_epochs = integer(total_epochs, "total_epochs", 1)
-    min_factor = real(min_factor, "min_factor")
+    min_factor = _hyper(min_factor, "min_factor", lambda x: 0 <= x <= 1, "in [0, 1]")
     return _Schedule("cosine", lambda epoch: min_factor + (1 - min_factor) * 0.5 * (
         1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs)),
         total_epochs=total_epochs, min_factor=min_factor)
@@ -51,22 +67,13 @@ def saved_schedule(schedule):
     return schedule is None or isinstance(schedule, _Schedule)
 
 
-def _hyper(v, name, ok, expected):
-    """v as a float, or a TypeError (not a real number) / ValueError (not `expected`)."""
-    x = real(v, name)
-    if not ok(x):    # NaN fails every comparison
-        raise ValueError(f"{name} must be {expected}, got {v}")
-    return x
-
-
-def _non_negative(v, name):
-    return _hyper(v, name, lambda x: 0 <= x < math.inf, ">= 0 and finite")
-
-
 class Optimizer:
     def __init__(self, lr, weight_decay=0.0, schedule=None):
         self.base_lr = self.lr = _hyper(lr, "lr", lambda x: 0 < x < math.inf, "> 0")
         self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"schedule must map the epoch to a factor of lr (e.g. "
+                            f"cosine_schedule(10)), got {schedule!r}")
         self.schedule = schedule
         self.t = 0
         self.state = None
@@ -74,7 +81,7 @@ class Optimizer:
     def start_epoch(self, epoch):
         """Apply the learning-rate schedule for `epoch` (counted from 0)."""
         if self.schedule is not None:
-            self.lr = self.base_lr * self.schedule(epoch)
+            self.lr = self.base_lr * _non_negative(self.schedule(epoch), f"schedule({epoch})")
 
     def step(self, params, grads):
         if self.state is None:
@@ -87,6 +94,10 @@ class Optimizer:
 
     def _hyperparameters(self):
         return {}
+
+    def __getstate__(self):
+        # a copy (copy.deepcopy) belongs to no model yet: the model it joins claims it
+        return {k: v for k, v in self.__dict__.items() if k != "_owner"}
 
     def get_config(self):
         """The constructor's arguments (the schedule's where saved_schedule holds)."""
@@ -119,9 +130,9 @@ class SGD(Optimizer):
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
         momentum = _non_negative(momentum, "momentum")
-        if nesterov and momentum <= 0:
+        if flag(nesterov, "nesterov") and momentum <= 0:
             raise ValueError("nesterov needs momentum > 0")
-        self.momentum, self.nesterov = momentum, bool(nesterov)
+        self.momentum, self.nesterov = momentum, flag(nesterov, "nesterov")
 
     def _hyperparameters(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -184,6 +195,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.beta1, self.beta2 = (real(b, "betas") for b in betas)
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")

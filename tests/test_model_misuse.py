@@ -1,0 +1,258 @@
+"""What users of the model API get wrong, and the clear error (or the right result) each
+gets: layers or optimizers shared between models, hyperparameters out of range, layers
+used before they have weights, files saved without a suffix."""
+import copy
+import gc
+import warnings
+
+import numpy as np
+import pytest
+
+import fastfc
+from fastfc import initializers, optim
+from gradcheck import check_layer
+
+
+def blobs(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 4)).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+
+
+def test_a_live_models_layer_is_refused_and_a_copy_trains_on_its_own():
+    X, y = blobs()
+    base = fastfc.Sequential([fastfc.Dense(4, 16, activation="relu"), fastfc.Dense(16, 3)])
+    base.fit(X, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"Dense\(4 -> 16, relu\) at position 0 already "
+                                         r"belongs to another Sequential"):
+        fastfc.Sequential(base.layers[:1] + [fastfc.Dense(16, 2)])
+    head = fastfc.Sequential([copy.deepcopy(base.layers[0]), fastfc.Dense(16, 2)])
+    np.testing.assert_array_equal(head.layers[0].params["W"], base.layers[0].params["W"])
+    before = base._theta.copy()
+    head.fit(X, y % 2, epochs=2, verbose=0)
+    np.testing.assert_array_equal(base._theta, before)     # the copy trains its own weights
+    losses = base.fit(X, y, epochs=5, verbose=0)["loss"]   # and base still trains its own
+    assert losses[-1] < losses[0] and not np.array_equal(base._theta, before)
+
+
+def test_a_layer_of_a_deleted_model_moves_to_another_position():
+    """Once its model is gone a layer may join another, where it computes its input
+    gradient again (the first layer of a model skips it)."""
+    X, y = blobs(16)
+    dense = fastfc.Dense(4, 4, activation="tanh")
+    fastfc.Sequential([dense, fastfc.Dense(4, 3)])
+    gc.collect()
+    model = fastfc.Sequential([fastfc.BatchNorm(4), dense, fastfc.Dense(4, 3)],
+                              input_shape=(4,), dtype=np.float64)
+    assert dense.needs_input_grad
+    check_layer(dense, X.astype(np.float64), np.random.default_rng(1))
+
+
+def test_a_live_models_optimizer_is_refused():
+    first = fastfc.Sequential([fastfc.Dense(4, 3)])
+    with pytest.raises(ValueError, match=r"the optimizer Adam\(lr=0.001\) already belongs"):
+        fastfc.Sequential([fastfc.Dense(4, 3)], optimizer=first.optimizer)
+    fastfc.Sequential([fastfc.Dense(4, 3)], optimizer=copy.deepcopy(first.optimizer))
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: fastfc.Dense(4, 6, activation="leaky_relu", negative_slope=s),
+    lambda s: fastfc.LeakyReLU(s),
+    lambda s: fastfc.linear(np.ones((2, 4)), np.ones((4, 6)), activation="leaky_relu",
+                            negative_slope=s),
+    lambda s: fastfc.linear_backward(np.ones((2, 6)), np.ones((2, 4)), np.ones((4, 6)),
+                                     y=np.ones((2, 6)), activation="leaky_relu",
+                                     negative_slope=s),
+], ids=["Dense", "LeakyReLU", "linear", "linear_backward"])
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), float("inf")])
+def test_negative_slope_must_keep_the_sign(make, bad):
+    """The derivative is taken from the output's sign, which a negative slope flips."""
+    with pytest.raises(ValueError, match=f"negative_slope must be >= 0 and finite, got {bad}"):
+        make(bad)
+    make(0.0), make(1.5)
+
+
+def test_save_without_the_suffix_loads(tmp_path):
+    X, _ = blobs(8)
+    model = fastfc.Sequential([fastfc.Dense(4, 3)])
+    for name in ("m", "m.bin"):
+        model.save(tmp_path / name)     # np.savez appends .npz
+        for path in (tmp_path / name, str(tmp_path / name)):
+            np.testing.assert_array_equal(fastfc.load(path).predict(X), model.predict(X))
+    with pytest.raises(FileNotFoundError):
+        fastfc.load(tmp_path / "missing")
+
+
+def test_load_sets_the_saved_weights_without_running_the_initializer(tmp_path):
+    with pytest.warns(RuntimeWarning, match="identical"):
+        model = fastfc.Sequential([fastfc.Dense(4, 3, init="zeros")])
+    model.layers[0].params["W"][...] = 2
+    model.save(tmp_path / "m.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = fastfc.load(tmp_path / "m.npz")
+    assert loaded.layers[0].init == "zeros" and (loaded.layers[0].params["W"] == 2).all()
+
+
+def test_load_warns_when_the_file_holds_no_optimizer(tmp_path):
+    model = fastfc.Sequential([fastfc.Dense(4, 3)],
+                              optimizer=optim.SGD(schedule=lambda epoch: 1.0))
+    with pytest.warns(UserWarning, match="optimizer is not saved"):
+        model.save(tmp_path / "m.npz")
+    with pytest.warns(UserWarning, match=r"holds no optimizer .*: the model trains on with a "
+                                         r"new Adam\(\); pass optimizer= to load\(\)"):
+        fastfc.load(tmp_path / "m.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fastfc.load(tmp_path / "m.npz", optimizer="sgd")
+
+
+def test_load_refuses_weights_of_the_wrong_shape(tmp_path):
+    model = fastfc.Sequential([fastfc.Dense(4, 3)])
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as data:
+        arrays = dict(data)
+    arrays["p0"] = np.ones((3, 4), np.float32)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match=r"Dense\(4 -> 3\) at position 0 has parameters of "
+                                         r"shapes \{'W': \(3, 4\), 'b': \(3,\)\}, expected"):
+        fastfc.load(tmp_path / "bad.npz")
+
+
+def test_batch_norm_needs_two_values_per_feature_in_training():
+    X, y = blobs(33)
+    model = fastfc.Sequential([fastfc.Dense(4, 5), fastfc.BatchNorm(5), fastfc.Dense(5, 3)])
+    with pytest.raises(ValueError, match=r"BatchNorm in training needs more than one value "
+                                         r"per feature .*input shape \(1, 5\)"):
+        model.train_on_batch(X[:1], y[:1])
+    before = model._theta.copy()
+    with pytest.raises(ValueError, match=r"fit: 33 samples in batches of 32 leave a batch of "
+                                         r"1, and BatchNorm needs two values per feature"):
+        model.fit(X, y, batch_size=32, verbose=0)
+    np.testing.assert_array_equal(model._theta, before)    # refused before any step
+    model.fit(X, y, batch_size=11, verbose=0)
+    model.predict(X[:1])                                    # evaluation: running statistics
+    seq = fastfc.Sequential([fastfc.BatchNorm(4), fastfc.Flatten(), fastfc.Dense(8, 3)],
+                            input_shape=(2, 4))
+    seq.train_on_batch(np.ones((1, 2, 4)) + np.arange(2)[:, None], [1])   # 2 values each
+
+
+def test_backward_takes_the_gradient_in_any_float_dtype():
+    X, _ = blobs(5)
+    model = fastfc.Sequential([fastfc.ReLU(), fastfc.Dense(4, 3)], input_shape=(4,))
+    model(X, training=True)
+    g64 = model.backward(np.ones((5, 3)))
+    model(X, training=True)
+    np.testing.assert_array_equal(g64, model.backward(np.ones((5, 3), np.float32)))
+    with pytest.raises(ValueError, match=r"grad has per-sample shape \(2,\), the model "
+                                         r"expects \(3,\)"):
+        model.backward(np.ones((5, 2)))
+
+
+def test_initializer_factories_and_results_are_checked():
+    w = fastfc.Sequential([fastfc.Dense(40, 30, init=initializers.normal)]).layers[0]
+    assert 0.005 < w.params["W"].std() < 0.02      # the factory with its default std
+    with pytest.raises(ValueError, match=r"init <function .*> returned shape \(3, 2\), "
+                                         r"expected \(2, 3\)"):
+        fastfc.Sequential([fastfc.Dense(2, 3, init=lambda rng, shape, *_: np.ones((3, 2)))])
+
+
+def test_history_plot_keeps_the_users_backend_and_needs_epochs(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    X, y = blobs()
+    model = fastfc.Sequential([fastfc.Dense(4, 3)])
+    with pytest.raises(ValueError, match="nothing to plot"):
+        model.fit(X, y, epochs=0, verbose=0).plot(tmp_path / "a.png")
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        model.fit(X, y, epochs=2, verbose=0).plot(tmp_path / "b.png")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    assert (tmp_path / "b.png").stat().st_size > 1000
+
+
+def test_label_columns_train_as_labels():
+    X, y = blobs(40)
+    for loss in ("softmax_cross_entropy", "hinge"):
+        runs = []
+        for labels in (y, y[:, None]):
+            model = fastfc.Sequential([fastfc.Dense(4, 3)], loss=loss, seed=1)
+            runs.append(model.train_on_batch(X, labels))
+        assert runs[0] == runs[1]
+
+
+def test_float64_input_beyond_float32_range_is_named():
+    model = fastfc.Sequential([fastfc.Dense(4, 3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # no NumPy overflow warning either
+        with pytest.raises(ValueError, match="X holds values beyond the range of float32"):
+            model.predict(np.full((2, 4), 1e300))
+    with pytest.raises(ValueError, match="X contains NaN or Inf"):
+        model.predict(np.full((2, 4), np.inf))
+
+
+def test_validation_data_errors_say_so():
+    X, y = blobs(50)
+    with pytest.raises(ValueError, match="validation_data: y has 3 rows but X has 50"):
+        fastfc.Sequential([fastfc.Dense(4, 3)]).fit(X, y, validation_data=(X, y[:3]),
+                                                    verbose=0)
+
+
+def test_layers_before_they_have_weights():
+    for layer, call in ((fastfc.Dense(3, 2), lambda l: l.forward(np.ones((2, 3)))),
+                        (fastfc.Dense(3, 2), lambda l: l.to_conv_kernel(1, 1, 3)),
+                        (fastfc.BatchNorm(3), lambda l: l.forward(np.ones((2, 3)), True))):
+        with pytest.raises(RuntimeError, match=r"has no parameters yet: put it in a "
+                                               r"Sequential or call init_params"):
+            call(layer)
+
+
+def test_from_conv_kernel_takes_integer_kernels_and_the_slope():
+    kernel = np.arange(24).reshape(1, 2, 3, 4) - 12
+    dense = fastfc.Dense.from_conv_kernel(kernel, activation="leaky_relu", negative_slope=0.5)
+    x = np.ones((2, 6))
+    z = x @ kernel.reshape(6, 4)
+    np.testing.assert_allclose(dense.forward(x), np.where(z < 0, 0.5 * z, z))
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: optim.step_schedule(1, gamma=float("nan")), ValueError,
+     "gamma must be > 0 and finite, got nan"),
+    (lambda: optim.step_schedule(1, gamma=-1), ValueError, "gamma must be > 0 and finite"),
+    (lambda: optim.cosine_schedule(3, min_factor=5), ValueError,
+     r"min_factor must be in \[0, 1\], got 5"),
+    (lambda: optim.SGD(schedule=0.5), TypeError,
+     r"schedule must map the epoch to a factor of lr .*got 0.5"),
+    (lambda: optim.Adam(betas=0.9), TypeError, r"betas must be a pair \(beta1, beta2\)"),
+    (lambda: optim.Adam(betas=(0.9, 0.9, 0.9)), TypeError, "betas must be a pair"),
+    (lambda: optim.SGD(momentum=0.9, nesterov="false"), TypeError,
+     "nesterov must be True or False, got 'false'"),
+    (lambda: fastfc.Dense(3, 2, use_bias="no"), TypeError,
+     "Dense: use_bias must be True or False, got 'no'"),
+    (lambda: fastfc.LeakyReLU("a"), TypeError,
+     "LeakyReLU: negative_slope must be a real number, got str"),
+    (lambda: fastfc.Dropout(0.5, seed="a"), TypeError, "Dropout: seed must be an int, got str"),
+    (lambda: initializers.normal(-1), ValueError, "normal: std must be > 0 and finite, got -1"),
+    (lambda: initializers.uniform(float("nan")), ValueError,
+     "uniform: limit must be > 0 and finite, got nan"),
+    (lambda: initializers.normal("a"), TypeError, "normal: std must be a real number"),
+    (lambda: fastfc.Sequential([fastfc.ReLU(), fastfc.Dense(4, 3)], input_shape=4), TypeError,
+     "input_shape must be a tuple of ints"),
+    (lambda: fastfc.Sequential([fastfc.ReLU(), fastfc.Dense(4, 3)], input_shape=(-3,)),
+     ValueError, "input_shape must be >= 1, got -3"),
+    (lambda: fastfc.Sequential([fastfc.ReLU(), fastfc.Dense(4, 3)], input_shape=(2.5,)),
+     TypeError, "input_shape must be an int, got float"),
+], ids=lambda v: None if callable(v) or isinstance(v, type) else v[:30])
+def test_bad_hyperparameters(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_a_schedule_that_gives_nan_stops_fit():
+    X, y = blobs()
+    model = fastfc.Sequential([fastfc.Dense(4, 3)],
+                              optimizer=optim.SGD(schedule=lambda epoch: float("nan")))
+    with pytest.raises(ValueError, match=r"schedule\(0\) must be >= 0 and finite, got nan"):
+        model.fit(X, y, verbose=0)
