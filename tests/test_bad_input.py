@@ -260,6 +260,12 @@ BAD = [
      r"p must be in \[0, 1\), got nan"),
     (lambda: fastfc.dropout_backward(a(10, dtype=np.complex128), np.ones(10, bool), 0.5),
      TypeError, "grad_y has complex dtype complex128"),
+    (lambda: fastfc.gemm(a(2, 2), a(2, 2), alpha=10**400), ValueError,
+     "gemm: alpha is beyond the range of a float"),
+    (lambda: fastfc.dropout(a(10), 10**400, seed=1), ValueError,
+     "dropout: p is beyond the range of a float"),
+    (lambda: fastfc.linear_backward(a(2, 3), a(2, 4), a(4, 3), y=a(9, 9)), ValueError,
+     r"linear_backward: y has shape \(9, 9\), expected \(2, 3\)"),
     # ---- set_num_threads
     (lambda: fastfc.set_num_threads(0), ValueError,
      r"set_num_threads: n must be in \[1, 2\*\*31 - 1\], got 0"),
@@ -364,6 +370,18 @@ def test_promotion(da, db, expected):
     gx, gw, gb = fastfc.linear_backward(gy, x, w)
     assert gx.dtype == gw.dtype == gb.dtype == ref.result_dtype(gy, x, w)
     np.testing.assert_array_equal(gw, x.astype(F64).T @ np.ones((3, 5)))
+    y = np.ones((3, 5), db)    # promoted with the rest even where the identity ignores it
+    for act in (None, "relu"):
+        got = fastfc.linear_backward(gy, x, w, y=y, activation=act)
+        want = ref.linear_backward(gy, x, w, y=y, activation=act)
+        assert [g.dtype for g in got] == [g.dtype for g in want] == [ref.result_dtype(gy, x, w, y)] * 3
+
+
+def test_activation_table_is_read_only():
+    """Its codes go to C unchecked."""
+    with pytest.raises(TypeError):
+        fastfc.ACTIVATIONS["gelu"] = 99
+    assert list(fastfc.ACTIVATIONS) == ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]
 
 
 @pytest.mark.parametrize("db", [np.int64, F64, np.float16])
@@ -399,6 +417,7 @@ def test_gemm_out_dtype_must_be_the_promoted_one():
 
 def test_lists_and_scalars_accepted():
     np.testing.assert_array_equal(fastfc.gemm([[1, 2]], [[3], [4]]), [[11.0]])
+    np.testing.assert_array_equal(ref.gemm([[1, 2]], [[3], [4]]), [[11.0]])   # the oracle too
     np.testing.assert_array_equal(fastfc.linear([1.0, 2.0], [[1.0], [1.0]], [0.5]), [3.5])
     y, m = fastfc.dropout([1.0, 2.0, 3.0], 0.0, seed=0)
     np.testing.assert_array_equal(y, [1.0, 2.0, 3.0])

@@ -121,6 +121,14 @@ def test_dropout_statistics(rng, dtype, p):
         assert abs(mask[j::4].mean() - (1 - p)) < 5 * np.sqrt(p * (1 - p) / (n // 4))
 
 
+@pytest.mark.parametrize("x", [np.array(2, np.int32), np.array(2, np.float16), 3,
+                               np.array(2.0, ">f8"), np.array(2.0, np.float32)])
+def test_zero_d_input_keeps_its_shape(x):
+    y, mask = fastfc.dropout(x, 0.0, seed=0)
+    assert y.shape == mask.shape == () and y == 2 + (x == 3)
+    assert fastfc.dropout_backward(np.array(1.0), mask, 0.0).shape == ()
+
+
 def test_p_zero_keeps_everything(rng):
     for dtype in DTYPES:
         x = make(rng, (1000,), dtype)

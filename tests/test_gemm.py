@@ -214,6 +214,16 @@ def test_zero_size(dtype, m, k, n, ta, tb):
     np.testing.assert_array_equal(out, np.zeros((m, n), dtype))   # NaN not read
 
 
+@pytest.mark.parametrize("alpha", [np.nan, np.inf, -np.inf])
+def test_k_zero_still_multiplies_by_alpha(alpha):
+    """alpha * (a @ b) with an empty sum is alpha * 0: NaN for a NaN or infinite alpha."""
+    a, b = np.ones((2, 0)), np.ones((0, 3))
+    with np.errstate(invalid="ignore"):
+        want = ref.gemm(a, b, alpha=alpha)
+    assert np.isnan(want).all()
+    np.testing.assert_array_equal(fastfc.gemm(a, b, alpha=alpha), want)
+
+
 @pytest.mark.parametrize("out_layout", ["F", "sliced", "negative"])
 def test_k_zero_scales_strided_out(rng, out_layout):
     out = make(rng, (9, 13), np.float64, out_layout)

@@ -320,9 +320,13 @@ def test_backward_identity_ignores_y(rng, dtype):
 
 
 @pytest.mark.parametrize("y", [np.float64(1.0), 1.0, [[0.0] * 7] * 3, (1, 2)])
-def test_backward_identity_ignores_y_of_any_shape(rng, y):
-    # y is checked as an array but not used: a scalar or a short list once read stray memory
+def test_backward_identity_checks_y_but_does_not_read_it(rng, y):
+    # a y of the wrong shape is a caller's mistake even where the identity needs none
+    # (a scalar or a short list once read stray memory)
     x, w, _, gy = _case(rng, np.float64, (20, 9), 7, None)
+    with pytest.raises(ValueError, match=r"y has shape .*, expected \(20, 7\)"):
+        fastfc.linear_backward(gy, x, w, y=y)
+    y = np.full((20, 7), np.nan)
     for g1, g2 in zip(fastfc.linear_backward(gy, x, w, y=y), fastfc.linear_backward(gy, x, w)):
         assert_identical(g1, g2)
     with pytest.raises(TypeError, match="y has dtype"):

@@ -185,13 +185,14 @@ static size_t GF(buffer_elems)(const GCTX *x, int64_t k)
     return (size_t)((2 * x->mc + x->nc + 2 * (x->mr > x->nr ? x->mr : x->nr)) * kmax);
 }
 
-/* k == 0: C = beta*C (not read when beta == 0), then bias and activation. */
+/* k == 0: C = alpha*0 + beta*C (C not read when beta == 0; alpha*0 is NaN for a NaN or
+ * infinite alpha, as in NumPy), then bias and activation. */
 static void GF(gemm_no_k)(const GF(gemm_args) *g)
 {
     for (int64_t i = 0; i < g->m; i++)
         for (int64_t j = 0; j < g->n; j++) {
             GT *v = g->c + i * g->rsc + j * g->csc;
-            GT r = g->beta == 0 ? 0 : g->beta * *v;
+            GT r = g->alpha * 0 + (g->beta == 0 ? 0 : g->beta * *v);
             if (g->bias) r += g->bias[j];
             *v = G_CAT(act_, GP)(r, g->act, g->slope);
         }

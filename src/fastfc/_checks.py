@@ -14,6 +14,8 @@ def real(v, name):
     if not isinstance(v, (str, bytes)):
         try:
             return float(v)
+        except OverflowError:
+            raise ValueError(f"{name} is beyond the range of a float") from None
         except (TypeError, ValueError):
             pass
     raise TypeError(f"{name} must be a real number, got {type(v).__name__}")

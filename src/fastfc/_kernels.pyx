@@ -3,6 +3,7 @@
 import os
 import sys
 import warnings
+from types import MappingProxyType
 
 import numpy as np
 cimport numpy as cnp
@@ -24,9 +25,10 @@ cdef extern from *:
 ISA_NAMES = ("generic", "avx2", "avx512")
 # Test-only: the AVX-512 kernels' source compiled for AVX2 (needs an AVX2 CPU).
 EMULATED_ISA = "avx512-emulated"
-ACTIVATIONS = {"identity": FASTFC_ACT_IDENTITY, "relu": FASTFC_ACT_RELU,
-               "leaky_relu": FASTFC_ACT_LEAKY_RELU, "sigmoid": FASTFC_ACT_SIGMOID,
-               "tanh": FASTFC_ACT_TANH}
+# read-only: the codes go to C unchecked
+ACTIVATIONS = MappingProxyType({"identity": FASTFC_ACT_IDENTITY, "relu": FASTFC_ACT_RELU,
+                                "leaky_relu": FASTFC_ACT_LEAKY_RELU,
+                                "sigmoid": FASTFC_ACT_SIGMOID, "tanh": FASTFC_ACT_TANH})
 
 
 def _warn_at_import(str message):
@@ -528,18 +530,17 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
         raise ValueError(f"linear_backward: grad_y has shape {grad_y.shape}, expected {shape} "
                          f"from x {x.shape} and w {w.shape}")
     arrays = [grad_y, x, w]
-    if y is not None:
+    if y is not None:   # checked and promoted even where the activation needs no y
         y = _check_kind("y", y)
-    if act == FASTFC_ACT_IDENTITY:
-        y = None   # not needed: the identity's derivative is 1
-    else:
-        if y is None:
-            raise ValueError(f"linear_backward: activation={activation!r} needs y=, the "
-                             f"forward output")
         if y.shape != shape:
             raise ValueError(f"linear_backward: y has shape {y.shape}, expected {shape}")
         arrays.append(y)
+    elif act != FASTFC_ACT_IDENTITY:
+        raise ValueError(f"linear_backward: activation={activation!r} needs y=, the "
+                         f"forward output")
     cdef int dt = _result_type(arrays)
+    if act == FASTFC_ACT_IDENTITY:
+        y = None   # not read: the identity's derivative is 1
     cdef int64_t rows = _batch_rows(x)
     x2 = _as_2d(_operand(x, dt), rows, nin)
     wd = _operand(w, dt)
@@ -678,7 +679,7 @@ def dropout(x, p, *, seed, stream=0, out=None):
     cdef int dt = _result_type([x])
     cdef cnp.ndarray xc = x
     if not (_is_native(xc, dt) and cnp.PyArray_IS_C_CONTIGUOUS(xc) and cnp.PyArray_ISALIGNED(xc)):
-        xc = np.ascontiguousarray(x, dtype=_dtype(dt))
+        xc = np.array(x, dtype=_dtype(dt), order="C")   # an aligned copy; 0-d stays 0-d
     cdef bint direct = False
     if out is not None:
         _check_out(out, x.shape, dt, "dropout")

@@ -11,7 +11,7 @@ _PHILOX_W = (0x9E3779B9, 0xBB67AE85)
 
 def result_dtype(*arrays):
     """float32 or float64, as fastfc promotes: NumPy promotion, ints -> float64."""
-    dt = np.result_type(*arrays)
+    dt = np.result_type(*(np.asarray(a) for a in arrays))   # a list is data, not a dtype
     if dt.kind != "f":
         return np.dtype(np.float64)
     return np.dtype(np.float32) if dt.itemsize <= 4 else np.dtype(np.float64)
