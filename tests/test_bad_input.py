@@ -370,7 +370,7 @@ def test_promotion(da, db, expected):
     gx, gw, gb = fastfc.linear_backward(gy, x, w)
     assert gx.dtype == gw.dtype == gb.dtype == ref.result_dtype(gy, x, w)
     np.testing.assert_array_equal(gw, x.astype(F64).T @ np.ones((3, 5)))
-    y = np.ones((3, 5), db)    # promoted with the rest even where the identity ignores it
+    y = np.ones((3, 5), F64)   # promoted with the rest even where the identity ignores it
     for act in (None, "relu"):
         got = fastfc.linear_backward(gy, x, w, y=y, activation=act)
         want = ref.linear_backward(gy, x, w, y=y, activation=act)

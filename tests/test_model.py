@@ -99,8 +99,9 @@ def test_fit_goes_on_where_the_last_call_stopped():
             lr=0.01, schedule=fastfc.optim.cosine_schedule(4)))
         seen = []
         for epochs in calls:
-            seen += model.fit(X, y, epochs=epochs, batch_size=64, verbose=0).epoch
-        assert model.epochs_done == 4 and seen == [0, 1, 2, 3]
+            hist = model.fit(X, y, epochs=epochs, batch_size=64, verbose=0)
+            seen += hist.epoch
+        assert model.epochs_done == hist.stopped_epoch == 4 and seen == [0, 1, 2, 3]
         runs.append(model._theta.copy())
     np.testing.assert_array_equal(runs[0], runs[1])
     np.testing.assert_array_equal(runs[0], runs[2])

@@ -26,7 +26,9 @@ def test_a_live_models_layer_is_refused_and_a_copy_trains_on_its_own():
     with pytest.raises(ValueError, match=r"Dense\(4 -> 16, relu\) at position 0 already "
                                          r"belongs to another Sequential"):
         fastfc.Sequential(base.layers[:1] + [fastfc.Dense(16, 2)])
-    head = fastfc.Sequential([copy.deepcopy(base.layers[0]), fastfc.Dense(16, 2)])
+    free = copy.deepcopy(base.layers[0])
+    assert free.needs_input_grad    # as any layer that is in no model
+    head = fastfc.Sequential([free, fastfc.Dense(16, 2)])
     np.testing.assert_array_equal(head.layers[0].params["W"], base.layers[0].params["W"])
     before = base._theta.copy()
     head.fit(X, y % 2, epochs=2, verbose=0)
@@ -48,11 +50,48 @@ def test_a_layer_of_a_deleted_model_moves_to_another_position():
     check_layer(dense, X.astype(np.float64), np.random.default_rng(1))
 
 
-def test_a_live_models_optimizer_is_refused():
+def test_a_live_models_optimizer_is_refused_copies_too():
+    """Its state (moments, step count) fits the other model: only a new one will do."""
     first = fastfc.Sequential([fastfc.Dense(4, 3)])
-    with pytest.raises(ValueError, match=r"the optimizer Adam\(lr=0.001\) already belongs"):
-        fastfc.Sequential([fastfc.Dense(4, 3)], optimizer=first.optimizer)
-    fastfc.Sequential([fastfc.Dense(4, 3)], optimizer=copy.deepcopy(first.optimizer))
+    for opt in (first.optimizer, copy.deepcopy(first.optimizer)):
+        with pytest.raises(ValueError, match=r"the optimizer Adam\(lr=0.001\) already "
+                                             r"belongs to another Sequential .*pass a new one"):
+            fastfc.Sequential([fastfc.Dense(4, 3)], optimizer=opt)
+
+
+def test_a_failed_model_owns_nothing():
+    dense, opt = fastfc.Dense(4, 8), optim.SGD()
+    with pytest.raises(ValueError, match="Dense expects 5 input features") as caught:
+        fastfc.Sequential([dense, fastfc.Dense(5, 2)], optimizer=opt)
+    assert caught.value.__traceback__ is not None    # the failed model is still referenced
+    fastfc.Sequential([dense, fastfc.Dense(8, 2)], optimizer=opt)
+
+
+def test_a_model_is_not_deep_copied():
+    with pytest.raises(TypeError, match="save\\(\\) it and fastfc.load\\(\\) the file"):
+        copy.deepcopy(fastfc.Sequential([fastfc.Dense(4, 3)]))
+
+
+def test_custom_layers_with_parameters_move_between_models():
+    class Scale(fastfc.layers.Layer):
+        def init_params(self, rng, dtype):
+            self.params = {"s": np.full(4, 2.0, dtype)}
+            self.grads = {"s": np.zeros(4, dtype)}
+
+        def forward(self, x, training=False):
+            self._x = x
+            return x * self.params["s"]
+
+        def backward(self, grad):
+            self.grads["s"][...] = (grad * self._x).sum(axis=0)
+            return grad * self.params["s"]
+
+    X, y = blobs()
+    first = fastfc.Sequential([Scale(), fastfc.Dense(4, 3)], input_shape=(4,))
+    first.fit(X, y, epochs=1, verbose=0)
+    moved = fastfc.Sequential([copy.deepcopy(first.layers[0]), fastfc.Dense(4, 3)],
+                              input_shape=(4,))
+    np.testing.assert_array_equal(moved.layers[0].params["s"], first.layers[0].params["s"])
 
 
 @pytest.mark.parametrize("make", [
@@ -107,6 +146,17 @@ def test_load_warns_when_the_file_holds_no_optimizer(tmp_path):
         fastfc.load(tmp_path / "m.npz", optimizer="sgd")
 
 
+def test_parameters_set_by_hand_in_another_order_save_and_load(tmp_path):
+    X, _ = blobs(8)
+    bn = fastfc.BatchNorm(4)
+    bn.params = {"beta": np.full(4, 5.0, np.float32), "gamma": np.full(4, 2.0, np.float32)}
+    model = fastfc.Sequential([bn, fastfc.Dense(4, 3)], input_shape=(4,))
+    assert list(bn.params) == ["gamma", "beta"]
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(fastfc.load(tmp_path / "m.npz").predict_proba(X),
+                                  model.predict_proba(X))
+
+
 def test_load_refuses_weights_of_the_wrong_shape(tmp_path):
     model = fastfc.Sequential([fastfc.Dense(4, 3)])
     model.save(tmp_path / "m.npz")
@@ -131,6 +181,8 @@ def test_batch_norm_needs_two_values_per_feature_in_training():
         model.fit(X, y, batch_size=32, verbose=0)
     np.testing.assert_array_equal(model._theta, before)    # refused before any step
     model.fit(X, y, batch_size=11, verbose=0)
+    with pytest.raises(ValueError, match="leave a batch of 1, .*: train on more samples"):
+        model.fit(X[:1], y[:1], verbose=0)
     model.predict(X[:1])                                    # evaluation: running statistics
     seq = fastfc.Sequential([fastfc.BatchNorm(4), fastfc.Flatten(), fastfc.Dense(8, 3)],
                             input_shape=(2, 4))
@@ -195,9 +247,11 @@ def test_float64_input_beyond_float32_range_is_named():
 
 def test_validation_data_errors_say_so():
     X, y = blobs(50)
+    model = fastfc.Sequential([fastfc.Dense(4, 3)])
     with pytest.raises(ValueError, match="validation_data: y has 3 rows but X has 50"):
-        fastfc.Sequential([fastfc.Dense(4, 3)]).fit(X, y, validation_data=(X, y[:3]),
-                                                    verbose=0)
+        model.fit(X, y, validation_data=(X, y[:3]), verbose=0)
+    with pytest.raises(TypeError, match="validation_data: y has dtype <U1"):
+        model.fit(X, y, validation_data=(X, np.array(["a"] * 50)), verbose=0)
 
 
 def test_layers_before_they_have_weights():
@@ -209,11 +263,12 @@ def test_layers_before_they_have_weights():
             call(layer)
 
 
-def test_from_conv_kernel_takes_integer_kernels_and_the_slope():
-    kernel = np.arange(24).reshape(1, 2, 3, 4) - 12
+@pytest.mark.parametrize("dtype", [np.int64, np.float16, np.float32])
+def test_from_conv_kernel_takes_any_real_kernel_and_the_slope(dtype):
+    kernel = (np.arange(24).reshape(1, 2, 3, 4) - 12).astype(dtype)
     dense = fastfc.Dense.from_conv_kernel(kernel, activation="leaky_relu", negative_slope=0.5)
     x = np.ones((2, 6))
-    z = x @ kernel.reshape(6, 4)
+    z = x @ kernel.reshape(6, 4).astype(np.float64)
     np.testing.assert_allclose(dense.forward(x), np.where(z < 0, 0.5 * z, z))
 
 
@@ -227,6 +282,7 @@ def test_from_conv_kernel_takes_integer_kernels_and_the_slope():
      r"schedule must map the epoch to a factor of lr .*got 0.5"),
     (lambda: optim.Adam(betas=0.9), TypeError, r"betas must be a pair \(beta1, beta2\)"),
     (lambda: optim.Adam(betas=(0.9, 0.9, 0.9)), TypeError, "betas must be a pair"),
+    (lambda: optim.Adam(betas=np.array([0.9, 2.0])), ValueError, r"betas must be in \[0, 1\)"),
     (lambda: optim.SGD(momentum=0.9, nesterov="false"), TypeError,
      "nesterov must be True or False, got 'false'"),
     (lambda: fastfc.Dense(3, 2, use_bias="no"), TypeError,

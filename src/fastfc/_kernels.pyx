@@ -303,6 +303,8 @@ cdef double _slope(object v, str fn) except? -1:
 
 
 cdef bint _flag(object v, str name, str fn) except -1:
+    if type(v) is bool:   # the common case, without a Python call
+        return v
     return flag(v, f"{fn}: {name}")
 
 

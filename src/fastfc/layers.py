@@ -27,8 +27,8 @@ class Layer:
         return in_shape
 
     def param_shapes(self):
-        """{name: shape} of the parameters, in the order of ``params``."""
-        return {}
+        """{name: shape} of the parameters, in the order a model keeps (and saves) them."""
+        return {k: v.shape for k, v in self.params.items()}
 
     def init_params(self, rng, dtype):
         """Create the parameters (and zeroed gradients) with `rng`."""
@@ -41,8 +41,9 @@ class Layer:
         return type(self).__name__
 
     def __getstate__(self):
-        # a copy (copy.deepcopy) belongs to no model yet: the model it joins claims it
-        return {k: v for k, v in self.__dict__.items() if k != "_owner"}
+        # a copy (copy.deepcopy) belongs to no model yet: the model it joins sets these
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_owner", "needs_input_grad")}
 
     def _params(self):
         """The parameters, or a RuntimeError before they exist."""
@@ -57,13 +58,13 @@ class Layer:
 
 
 def _as_float(x, dtype):
-    """x as a float ndarray: in `dtype` when given, else ints and bools in float64 as in
-    NumPy (float inputs are kept)."""
+    """x as a float ndarray: in `dtype` when given, else promoted as fastfc's kernels do
+    (float16 to float32, ints and bools to float64)."""
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"x has dtype {x.dtype}; expected a real numeric array")
     if dtype is None:
-        dtype = x.dtype if x.dtype.kind == "f" else np.float64
+        dtype = np.float32 if x.dtype.kind == "f" and x.dtype.itemsize <= 4 else np.float64
     return x if x.dtype == dtype else x.astype(dtype)
 
 

@@ -29,7 +29,8 @@ _FUSED_ACTIVATIONS = {layers_mod.ReLU: "relu", layers_mod.LeakyReLU: "leaky_relu
 class History:
     """Per-epoch metrics of fit(): ``history.history["loss"]``, ``["val_accuracy"]``...
     ``history.epoch`` numbers the epochs of this call from the model's first (0-based,
-    as Keras): a second fit of 3 epochs after one of 2 has epochs [2, 3, 4]."""
+    as Keras): a second fit of 3 epochs after one of 2 has epochs [2, 3, 4].
+    ``stopped_epoch`` is the model's epoch count when fit returned (5 there)."""
 
     def __init__(self):
         self.history = {}
@@ -112,17 +113,22 @@ def _duplicates(layers):
                              f"{positions}; create one layer instance per position")
 
 
-def _claim(model, owned):
-    """Make `model` the owner of its layers and optimizer, or a ValueError when another
-    live model owns one: layers are views into their model's parameter buffer and an
-    optimizer's state fits its model's, so sharing would train buffers nothing reads."""
-    for obj, what in owned:
-        owner = getattr(obj, "_owner", None)
-        if owner is not None and owner() not in (None, model):
-            raise ValueError(f"{what} already belongs to another Sequential: pass a copy "
-                             f"(copy.deepcopy) or a new one")
-    for obj, _ in owned:
-        obj._owner = weakref.ref(model)
+def _check_free(layers, optimizer):
+    """A ValueError when another live model owns one of the layers or the optimizer:
+    layers are views into their model's parameter buffer and an optimizer's state fits
+    its model's, so sharing would train buffers nothing reads."""
+    for i, layer in enumerate(layers):
+        if _owner(layer) is not None:
+            raise ValueError(f"{layer.describe()} at position {i} already belongs to another "
+                             f"Sequential: pass copy.deepcopy(layer) or a new layer")
+    if _owner(optimizer) is not None:
+        raise ValueError(f"the optimizer {optimizer!r} already belongs to another Sequential "
+                         f"(its state fits that model's parameters): pass a new one")
+
+
+def _owner(obj):
+    ref = getattr(obj, "_owner", None)
+    return ref and ref()
 
 
 class Sequential:
@@ -179,10 +185,10 @@ class Sequential:
             raise TypeError(f"input_shape must be a tuple of ints (per sample), got "
                             f"{input_shape!r}")
         self.input_shape = tuple(integer(s, "input_shape", 1) for s in input_shape)
-        _claim(self, [(layer, f"{layer.describe()} at position {i}")
-                      for i, layer in enumerate(self.layers)]
-               + [(self.optimizer, f"the optimizer {self.optimizer!r}")])
+        _check_free(self.layers, self.optimizer)
         self._build()
+        for obj in self.layers + [self.optimizer]:   # once built: a failed call owns nothing
+            obj._owner = weakref.ref(self)
         # fit() goes on where the last call stopped: the next shuffle, the next epoch of the
         # learning-rate schedule (two calls of one epoch train as one call of two)
         self._shuffle_rng = np.random.default_rng(self.seed + 1)
@@ -199,10 +205,11 @@ class Sequential:
             if not layer.params:
                 layer.init_params(rng, self.dtype)
             else:   # weights set before (from_conv_kernel, by hand, load)
-                got = {k: v.shape for k, v in layer.params.items()}
-                if got != layer.param_shapes():
+                got, want = {k: v.shape for k, v in layer.params.items()}, layer.param_shapes()
+                if got != want:
                     raise ValueError(f"{layer.describe()} at position {i} has parameters of "
-                                     f"shapes {got}, expected {layer.param_shapes()}")
+                                     f"shapes {got}, expected {want}")
+                layer.params = {k: layer.params[k] for k in want}   # saved in this order
             layer.needs_input_grad = i > 0   # nothing needs the gradient of the input
             if isinstance(layer, layers_mod.BatchNorm):
                 _cast_running_stats(layer, self.dtype)
@@ -308,6 +315,10 @@ class Sequential:
 
     __call__ = forward
 
+    def __deepcopy__(self, memo):
+        raise TypeError("a Sequential cannot be deep-copied (its layers are views into its "
+                        "parameter buffer): save() it and fastfc.load() the file")
+
     def backward(self, grad):
         """Backpropagate `grad`, the loss gradient of the output of the last forward
         (training=True), into every layer's grads. Returns the gradient of the model's
@@ -388,8 +399,8 @@ class Sequential:
             Xv = _as_2d_float(validation_data[0], "validation X", self.dtype, self.input_shape)
             try:
                 yv = self.loss.check_targets(validation_data[1], self.n_outputs, Xv.shape[0])
-            except ValueError as e:
-                raise ValueError(f"validation_data: {e}") from None
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"validation_data: {e}") from None
         self._check_batch_norm(X.shape[0], batch_size)
         history, best, best_state, waited = History(), np.inf, None, 0
         n = X.shape[0]
@@ -427,7 +438,7 @@ class Sequential:
                         break
         if early_stopping is not None and best_state is not None:
             self._restore(best_state)
-        history.stopped_epoch = history.epochs
+        history.stopped_epoch = self.epochs_done
         return history
 
     def _check_batch_norm(self, n, batch_size):
@@ -437,9 +448,10 @@ class Sequential:
         shapes = [self.input_shape] + self.shapes
         for layer, shape in zip(self.layers, shapes):
             if isinstance(layer, layers_mod.BatchNorm) and smallest * np.prod(shape[:-1]) < 2:
+                fix = "train on more samples" if n < 2 else "choose another batch_size"
                 raise ValueError(f"fit: {n} samples in batches of {batch_size} leave a batch "
                                  f"of {smallest}, and {layer.describe()} needs two values per "
-                                 f"feature in training: choose another batch_size")
+                                 f"feature in training: {fix}")
 
     def _batchnorms(self):
         return [l for l in self.layers if isinstance(l, layers_mod.BatchNorm)]

@@ -95,10 +95,6 @@ class Optimizer:
     def _hyperparameters(self):
         return {}
 
-    def __getstate__(self):
-        # a copy (copy.deepcopy) belongs to no model yet: the model it joins claims it
-        return {k: v for k, v in self.__dict__.items() if k != "_owner"}
-
     def get_config(self):
         """The constructor's arguments (the schedule's where saved_schedule holds)."""
         sched = self.schedule.get_config() if isinstance(self.schedule, _Schedule) else None
@@ -195,9 +191,11 @@ class Adam(Optimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.beta1, self.beta2 = (real(b, "betas") for b in betas)
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+        self.beta1, self.beta2 = real(beta1, "betas"), real(beta2, "betas")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         self.eps = _non_negative(eps, "eps")
