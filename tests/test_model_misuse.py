@@ -183,6 +183,7 @@ def test_batch_norm_needs_two_values_per_feature_in_training():
     model.fit(X, y, batch_size=11, verbose=0)
     with pytest.raises(ValueError, match="leave a batch of 1, .*: train on more samples"):
         model.fit(X[:1], y[:1], verbose=0)
+    assert model.fit(X[:1], y[:1], epochs=0, verbose=0).epoch == []   # nothing to train
     model.predict(X[:1])                                    # evaluation: running statistics
     seq = fastfc.Sequential([fastfc.BatchNorm(4), fastfc.Flatten(), fastfc.Dense(8, 3)],
                             input_shape=(2, 4))

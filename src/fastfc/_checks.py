@@ -21,13 +21,18 @@ def real(v, name):
     raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
 
 
+def bounded(v, name, ok, expected):
+    """v as a float, or a TypeError (not a real number) / ValueError (not `expected`)."""
+    x = real(v, name)
+    if not ok(x):    # NaN fails every comparison
+        raise ValueError(f"{name} must be {expected}, got {v}")
+    return x
+
+
 def slope(v, name):
     """leaky_relu's slope for negative inputs as a float: finite and >= 0, since its
     derivative is taken from the sign of the output, which a negative slope flips."""
-    v = real(v, name)
-    if not 0 <= v < np.inf:
-        raise ValueError(f"{name} must be >= 0 and finite, got {v}")
-    return v
+    return bounded(v, name, lambda x: 0 <= x < np.inf, ">= 0 and finite")
 
 
 def flag(v, name):

@@ -6,7 +6,7 @@ the factory, e.g. ``normal(std=0.05)``.
 """
 import numpy as np
 
-from fastfc._checks import real
+from fastfc._checks import bounded
 
 
 def zeros():
@@ -18,10 +18,7 @@ def zeros():
 
 
 def _positive(v, name):
-    v = real(v, name)
-    if not 0 < v < np.inf:
-        raise ValueError(f"{name} must be > 0 and finite, got {v}")
-    return v
+    return bounded(v, name, lambda x: 0 < x < np.inf, "> 0 and finite")
 
 
 def normal(std=0.01):

@@ -401,7 +401,8 @@ class Sequential:
                 yv = self.loss.check_targets(validation_data[1], self.n_outputs, Xv.shape[0])
             except (TypeError, ValueError) as e:
                 raise type(e)(f"validation_data: {e}") from None
-        self._check_batch_norm(X.shape[0], batch_size)
+        if epochs:
+            self._check_batch_norm(X.shape[0], batch_size)
         history, best, best_state, waited = History(), np.inf, None, 0
         n = X.shape[0]
         for epoch in range(epochs):

@@ -10,19 +10,11 @@ import math
 import numpy as np
 
 from fastfc import _kernels
-from fastfc._checks import flag, integer, real
-
-
-def _hyper(v, name, ok, expected):
-    """v as a float, or a TypeError (not a real number) / ValueError (not `expected`)."""
-    x = real(v, name)
-    if not ok(x):    # NaN fails every comparison
-        raise ValueError(f"{name} must be {expected}, got {v}")
-    return x
+from fastfc._checks import bounded, flag, integer, real
 
 
 def _non_negative(v, name):
-    return _hyper(v, name, lambda x: 0 <= x < math.inf, ">= 0 and finite")
+    return bounded(v, name, lambda x: 0 <= x < math.inf, ">= 0 and finite")
 
 
 class _Schedule:
@@ -45,7 +37,7 @@ class _Schedule:
 def step_schedule(step_size, gamma=0.1):
     """lr * gamma ** (epoch // step_size)."""
     step_size = integer(step_size, "step_size", 1)
-    gamma = _hyper(gamma, "gamma", lambda x: 0 < x < math.inf, "> 0 and finite")
+    gamma = bounded(gamma, "gamma", lambda x: 0 < x < math.inf, "> 0 and finite")
     return _Schedule("step", lambda epoch: gamma ** (epoch // step_size),
                      step_size=step_size, gamma=gamma)
 
@@ -53,7 +45,7 @@ def step_schedule(step_size, gamma=0.1):
 def cosine_schedule(total_epochs, min_factor=0.0):
     """Cosine annealing from lr to min_factor * lr over total_epochs."""
     total_epochs = integer(total_epochs, "total_epochs", 1)
-    min_factor = _hyper(min_factor, "min_factor", lambda x: 0 <= x <= 1, "in [0, 1]")
+    min_factor = bounded(min_factor, "min_factor", lambda x: 0 <= x <= 1, "in [0, 1]")
     return _Schedule("cosine", lambda epoch: min_factor + (1 - min_factor) * 0.5 * (
         1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs)),
         total_epochs=total_epochs, min_factor=min_factor)
@@ -69,7 +61,7 @@ def saved_schedule(schedule):
 
 class Optimizer:
     def __init__(self, lr, weight_decay=0.0, schedule=None):
-        self.base_lr = self.lr = _hyper(lr, "lr", lambda x: 0 < x < math.inf, "> 0")
+        self.base_lr = self.lr = bounded(lr, "lr", lambda x: 0 < x < math.inf, "> 0")
         self.weight_decay = _non_negative(weight_decay, "weight_decay")
         if schedule is not None and not callable(schedule):
             raise TypeError(f"schedule must map the epoch to a factor of lr (e.g. "
@@ -168,7 +160,7 @@ class AdaGrad(Optimizer):
 class RMSProp(Optimizer):
     def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        self.alpha = _hyper(alpha, "alpha", lambda x: 0 <= x < 1, "in [0, 1)")
+        self.alpha = bounded(alpha, "alpha", lambda x: 0 <= x < 1, "in [0, 1)")
         self.eps = _non_negative(eps, "eps")
 
     def _hyperparameters(self):
