@@ -1,6 +1,8 @@
 /* fastfc public C API: the only header the Cython boundary sees.
- * Strides are in elements and may be negative. Every call takes the number of
- * threads to use, so the library keeps no mutable threading state of its own. */
+ * Strides are in elements and may be negative. Every multithreaded call takes the number
+ * of threads to use. The library's own state is the kernel table and thread cap set at
+ * import, a fork flag, and the time of the last parallel call, which steers how many
+ * threads the next small call wakes (never a result). */
 #ifndef FASTFC_H
 #define FASTFC_H
 #include <stdint.h>
@@ -48,7 +50,8 @@ int fastfc_dgemm(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
 /* Two independent products C = A*B (alpha 1, beta 0, no epilogue): the backward pass's
  * dX and dW. Small ones on two threads run side by side, each whole on its own core (no
  * split, no duplicated packing); otherwise one after the other with all threads. Pointers are
- * float* or double* to match the function. A spec with m, n or k = 0 is skipped.
+ * float* or double* to match the function. A spec with m or n = 0 makes no product (its
+ * dz_sum is still written); with k = 0, C is set to zero.
  * The backward of bias + activation is fused into the packing (or the streamed rows) of dY:
  * with dz_operand 1 (A) or 2 (B), that operand holds dY and the product uses
  * dZ = act'(Y) * dY, Y being the forward output laid out like the operand (strides rsy,

@@ -1,5 +1,6 @@
-"""`python -m fastfc`: configuration, a check of every kernel against the NumPy
-reference, and a small timing table. `python -m fastfc bench [...]`: the benchmark."""
+"""`python -m fastfc`: configuration, a check of the gemm, linear, linear_backward, dropout
+and dropout_backward kernels against the NumPy reference, and a small timing table.
+`python -m fastfc bench [...]`: the benchmark."""
 import sys
 
 import numpy as np
@@ -42,6 +43,9 @@ def check_kernels(rng):
         ry, rmask = ref.dropout(xd, 0.3, seed=42)
         if not (np.array_equal(mask, rmask) and np.array_equal(y, ry)):
             failures.append(f"dropout {dt.__name__}")
+        if not np.array_equal(fastfc.dropout_backward(xd, mask, 0.3),
+                              ref.dropout_backward(xd, rmask, 0.3)):
+            failures.append(f"dropout_backward {dt.__name__}")
     return failures
 
 

@@ -3,7 +3,8 @@ import numpy as np
 
 
 def real(v, name):
-    """v as a float, or a TypeError naming the argument: whatever float() takes, except
+    """v as a float, or a TypeError naming the argument (a ValueError when it overflows a
+    float): whatever float() takes, except
     bools, complex numbers, strings (float("0.5") parses them; NumPy arithmetic refuses
     them), arrays of one or more dimensions and NumPy values that are not numbers."""
     if isinstance(v, (bool, complex)) or (isinstance(v, (np.ndarray, np.generic))

@@ -455,7 +455,7 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     Examples
     --------
     >>> import numpy as np, fastfc
-    >>> fastfc.linear(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4), activation="relu")[0, 0]
+    >>> float(fastfc.linear(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4), activation="relu")[0, 0])
     3.0
     """
     x = _check_kind("x", x)

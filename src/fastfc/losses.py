@@ -1,8 +1,9 @@
 """Losses of the model output z: a dictionary from names to classes, as in scikit-learn.
 
-``loss(z, y, grad)`` returns the mean loss over the batch and writes d loss / d z into the
-preallocated ``grad``. The fused pairs (softmax + cross-entropy, sigmoid + binary
-cross-entropy) take logits: their gradient is ``(p - y) / batch``, stable for any z.
+``loss(z, y, grad)`` returns the mean loss over the batch (mse: over all elements) and
+writes d loss / d z into the preallocated ``grad``. The fused pairs (softmax +
+cross-entropy, sigmoid + binary cross-entropy) take logits: their gradient is
+``(p - y) / batch``, stable for any z.
 """
 import numpy as np
 

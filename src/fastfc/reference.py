@@ -1,4 +1,5 @@
-"""Plain NumPy versions of every fastfc kernel: the oracle of the tests.
+"""Plain NumPy versions of fastfc's GEMM, linear and dropout kernels: the oracle of the tests
+(the training kernels, Adam and the fused loss and MLP passes, have theirs in the tests).
 
 Written for clarity, not speed; the semantics (promotion, NaN, dropout counter layout)
 are the contract the C kernels must match.
