@@ -27,7 +27,8 @@ def check_layer(layer, x, rng, training=True, rtol=1e-5, atol=1e-7):
     layer.forward(x, training)
     gx = layer.backward(r.copy())
     grads = {k: v.copy() for k, v in layer.grads.items()}
-    if gx is not None:
+    if layer.needs_input_grad:
+        assert gx is not None, f"{layer!r} returned no input gradient"
         np.testing.assert_allclose(gx, numeric_grad(f, x), rtol=rtol, atol=atol)
     for name, p in layer.params.items():
         np.testing.assert_allclose(grads[name], numeric_grad(f, p), rtol=rtol, atol=atol,

@@ -89,6 +89,7 @@ for dt in (np.float32, np.float64):
             got, want, rtol=20 * np.finfo(dt).eps, atol=20 * np.finfo(dt).eps))
 print(json.dumps({
     "isa": fastfc.get_config()["isa"], "cpu_isa": fastfc.get_config()["cpu_isa"],
+    "tile": [fastfc.get_config()["blocks_float32"][b] for b in ("MR", "NR")],
     "adam_digest": adam_digest(),
     "warnings": [[w.category.__name__, str(w.message), w.filename] for w in caught
                  if "FASTFC_ISA" in str(w.message)],
@@ -138,6 +139,10 @@ CFG = fastfc.get_config()
 ISAS = list(dict.fromkeys(list(CFG["isas_supported"]) + list(CFG["isas_testable"])))
 
 
+# float32 micro-tile (MR, NR) of each path's kernels
+TILE_OF = {"generic": [4, 8], "avx2": [6, 16], "avx512": [12, 32], "avx512-emulated": [12, 32]}
+
+
 def test_supported_isas_are_consistent():
     assert CFG["isas_supported"][0] == "generic"
     assert CFG["isas_supported"][-1] == CFG["cpu_isa"]
@@ -149,6 +154,7 @@ def test_supported_isas_are_consistent():
 def test_every_path_passes_the_sweep(isa):
     res = run_with_isa(isa)
     assert res["isa"] == isa
+    assert res["tile"] == TILE_OF[isa]   # the path's own kernels ran, not only its name
     assert res["warnings"] == [], res["warnings"]
     assert res["checks"] > 400
     assert res["failures"] == [], res["failures"][:10]

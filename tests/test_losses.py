@@ -19,6 +19,34 @@ def targets(name, rng, n, k):
 
 
 @pytest.mark.parametrize("name", ["softmax_cross_entropy", "binary_cross_entropy", "mse", "hinge"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loss_values_and_gradients_in_float32_match_float64(rng, name, dtype):
+    """The model's default dtype runs the fused C loss in float32: its value and gradient
+    must be float64's within float32 rounding."""
+    loss = losses.get(name)
+    z = (rng.standard_normal((33, 7)) * 3).astype(dtype)
+    y = loss.check_targets(targets(name, rng, 33, 7), 7, 33)
+    g64, g = np.empty(z.shape), np.empty(z.shape, dtype)
+    want = loss(z.astype(np.float64), y, g64)
+    got = loss(z, y, g)
+    tol = 50 * float(np.finfo(dtype).eps)
+    assert got == pytest.approx(want, rel=tol, abs=tol)
+    np.testing.assert_allclose(g, g64, rtol=tol, atol=tol * np.abs(g64).max())
+
+
+def test_soft_label_cross_entropy_gradient(rng):
+    """Probability rows that do not sum to 1 (label smoothing done loosely): the gradient
+    is (sum_j y_j) p - y, checked by central differences."""
+    loss = losses.get("softmax_cross_entropy")
+    z = rng.standard_normal((6, 4))
+    y = loss.check_targets(rng.random((6, 4)) * 2, 4, 6)
+    grad = np.empty_like(z)
+    loss(z, y, grad)
+    num = numeric_grad(lambda: loss(z, y, np.empty_like(z)), z)
+    np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "binary_cross_entropy", "mse", "hinge"])
 def test_loss_gradients(rng, name):
     loss = losses.get(name)
     z = rng.standard_normal((6, 4)) * 2

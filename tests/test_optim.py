@@ -61,6 +61,14 @@ CASES = [
     (lambda: optim.Adam(lr=0.01, weight_decay=0.1), lambda p, g: ref_adam(p, g, 0.01, wd=0.1)),
     (lambda: optim.AdamW(lr=0.01, weight_decay=0.1),
      lambda p, g: ref_adam(p, g, 0.01, wd=0.1, decoupled=True)),
+    # every hyperparameter away from its default, so none can be ignored
+    (lambda: optim.AdaGrad(lr=0.1, eps=0.3), lambda p, g: ref_adagrad(p, g, 0.1, eps=0.3)),
+    (lambda: optim.RMSProp(lr=0.01, alpha=0.5, eps=0.2),
+     lambda p, g: ref_rmsprop(p, g, 0.01, alpha=0.5, eps=0.2)),
+    (lambda: optim.Adam(lr=0.01, betas=(0.5, 0.8), eps=0.1),
+     lambda p, g: ref_adam(p, g, 0.01, b1=0.5, b2=0.8, eps=0.1)),
+    (lambda: optim.AdamW(lr=0.01, betas=(0.6, 0.7), eps=0.05, weight_decay=0.2),
+     lambda p, g: ref_adam(p, g, 0.01, b1=0.6, b2=0.7, eps=0.05, wd=0.2, decoupled=True)),
 ]
 
 

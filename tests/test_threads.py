@@ -85,7 +85,10 @@ def _all_results(x, w, b, gy, act):
 
 
 @pytest.mark.parametrize("m,k,n", [(300, 500, 400), (64, 784, 128), (2, 3000, 1000),
-                                   (1000, 40, 30), (37, 300, 41)])
+                                   (1000, 40, 30), (37, 300, 41),
+                                   # a backward whose row-block threads each get more
+                                   # than MC rows past KC (the db sums of every block)
+                                   (1100, 300, 64), (2000, 784, 128)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bit_identical_for_any_thread_count(rng, keep_threads, m, k, n, dtype):
     x, w, b = make(rng, (m, k), dtype), make(rng, (k, n), dtype), make(rng, (n,), dtype)
