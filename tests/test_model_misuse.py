@@ -313,3 +313,25 @@ def test_a_schedule_that_gives_nan_stops_fit():
                               optimizer=optim.SGD(schedule=lambda epoch: float("nan")))
     with pytest.raises(ValueError, match=r"schedule\(0\) must be >= 0 and finite, got nan"):
         model.fit(X, y, verbose=0)
+
+
+def test_paths_no_other_test_reaches(tmp_path):
+    """A LeakyReLU layer saved and loaded; Flatten at the head of a fused plan; more batch
+    sizes than the plan cache keeps (the oldest plan is dropped and rebuilt)."""
+    X, y = blobs(40)
+    model = fastfc.Sequential([fastfc.Dense(4, 8), fastfc.LeakyReLU(0.3), fastfc.Dense(8, 3)])
+    model.fit(X, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.npz")
+    loaded = fastfc.load(tmp_path / "m.npz")
+    assert loaded.layers[1].negative_slope == 0.3
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    maps = X.reshape(40, 2, 2)
+    flat = fastfc.Sequential([fastfc.Flatten(), fastfc.Dense(4, 3)], input_shape=(2, 2), seed=4)
+    plain = fastfc.Sequential([fastfc.Flatten(), fastfc.Dense(4, 3)], input_shape=(2, 2), seed=4)
+    plain._plan = lambda batch: None
+    for batch in (5, 6, 7, 8, 9, 5):    # six batch sizes through a cache of four plans
+        assert flat._plan(batch) is not None
+        assert flat.train_on_batch(maps[:batch], y[:batch]) == \
+            plain.train_on_batch(maps[:batch], y[:batch])
+    assert len(flat._plans) == 4
+    np.testing.assert_array_equal(flat._theta, plain._theta)
