@@ -131,6 +131,8 @@ def test_load_sets_the_saved_weights_without_running_the_initializer(tmp_path):
         warnings.simplefilter("error")
         loaded = fastfc.load(tmp_path / "m.npz")
     assert loaded.layers[0].init == "zeros" and (loaded.layers[0].params["W"] == 2).all()
+    loaded.layers[0].init_params(np.random.default_rng(0), np.float32)   # the saved init
+    assert not loaded.layers[0].params["W"].any()
 
 
 def test_load_warns_when_the_file_holds_no_optimizer(tmp_path):

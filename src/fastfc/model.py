@@ -15,7 +15,7 @@ import weakref
 
 import numpy as np
 
-from fastfc import _kernels
+from fastfc import _kernels, initializers
 from fastfc import layers as layers_mod
 from fastfc import losses as losses_mod
 from fastfc import optim as optim_mod
@@ -583,8 +583,8 @@ def load(path, optimizer=None):
             conf = dict(spec["config"])
             init = conf.pop("init", None) if cls is layers_mod.Dense else None
             layer = cls(**conf)   # the weights come from the file: no init to run, or warn
-            if init is not None:
-                layer.init = init
+            if init is not None:   # the saved one, for the config and init_params
+                layer.init, layer._init_fn = init, initializers.get(init)
             layer.params = {}
             for name in layer.param_shapes():
                 layer.params[name], p = data[f"p{p}"], p + 1
