@@ -30,10 +30,18 @@ def bounded(v, name, ok, expected):
     return x
 
 
+def non_negative(v, name):
+    return bounded(v, name, lambda x: 0 <= x < np.inf, ">= 0 and finite")
+
+
+def positive(v, name):
+    return bounded(v, name, lambda x: 0 < x < np.inf, "> 0 and finite")
+
+
 def slope(v, name):
     """leaky_relu's slope for negative inputs as a float: finite and >= 0, since its
     derivative is taken from the sign of the output, which a negative slope flips."""
-    return bounded(v, name, lambda x: 0 <= x < np.inf, ">= 0 and finite")
+    return non_negative(v, name)
 
 
 def flag(v, name):

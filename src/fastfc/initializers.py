@@ -6,7 +6,7 @@ the factory, e.g. ``normal(std=0.05)``.
 """
 import numpy as np
 
-from fastfc._checks import bounded
+from fastfc._checks import positive
 
 
 def zeros():
@@ -17,12 +17,8 @@ def zeros():
     return init
 
 
-def _positive(v, name):
-    return bounded(v, name, lambda x: 0 < x < np.inf, "> 0 and finite")
-
-
 def normal(std=0.01):
-    std = _positive(std, "normal: std")
+    std = positive(std, "normal: std")
 
     def init(rng, shape, fan_in, fan_out, dtype):
         return (rng.standard_normal(shape) * std).astype(dtype)
@@ -30,7 +26,7 @@ def normal(std=0.01):
 
 
 def uniform(limit=0.05):
-    limit = _positive(limit, "uniform: limit")
+    limit = positive(limit, "uniform: limit")
 
     def init(rng, shape, fan_in, fan_out, dtype):
         return rng.uniform(-limit, limit, shape).astype(dtype)

@@ -10,11 +10,7 @@ import math
 import numpy as np
 
 from fastfc import _kernels
-from fastfc._checks import bounded, flag, integer, real
-
-
-def _non_negative(v, name):
-    return bounded(v, name, lambda x: 0 <= x < math.inf, ">= 0 and finite")
+from fastfc._checks import bounded, flag, integer, non_negative, positive, real
 
 
 class _Schedule:
@@ -37,7 +33,7 @@ class _Schedule:
 def step_schedule(step_size, gamma=0.1):
     """lr * gamma ** (epoch // step_size)."""
     step_size = integer(step_size, "step_size", 1)
-    gamma = bounded(gamma, "gamma", lambda x: 0 < x < math.inf, "> 0 and finite")
+    gamma = positive(gamma, "gamma")
     return _Schedule("step", lambda epoch: gamma ** (epoch // step_size),
                      step_size=step_size, gamma=gamma)
 
@@ -62,7 +58,7 @@ def saved_schedule(schedule):
 class Optimizer:
     def __init__(self, lr, weight_decay=0.0, schedule=None):
         self.base_lr = self.lr = bounded(lr, "lr", lambda x: 0 < x < math.inf, "> 0")
-        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        self.weight_decay = non_negative(weight_decay, "weight_decay")
         if schedule is not None and not callable(schedule):
             raise TypeError(f"schedule must map the epoch to a factor of lr (e.g. "
                             f"cosine_schedule(10)), got {schedule!r}")
@@ -73,7 +69,7 @@ class Optimizer:
     def start_epoch(self, epoch):
         """Apply the learning-rate schedule for `epoch` (counted from 0)."""
         if self.schedule is not None:
-            self.lr = self.base_lr * _non_negative(self.schedule(epoch), f"schedule({epoch})")
+            self.lr = self.base_lr * non_negative(self.schedule(epoch), f"schedule({epoch})")
 
     def step(self, params, grads):
         if self.state is None:
@@ -117,10 +113,10 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        momentum = _non_negative(momentum, "momentum")
-        if flag(nesterov, "nesterov") and momentum <= 0:
+        momentum, nesterov = non_negative(momentum, "momentum"), flag(nesterov, "nesterov")
+        if nesterov and momentum <= 0:
             raise ValueError("nesterov needs momentum > 0")
-        self.momentum, self.nesterov = momentum, flag(nesterov, "nesterov")
+        self.momentum, self.nesterov = momentum, nesterov
 
     def _hyperparameters(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -143,7 +139,7 @@ class SGD(Optimizer):
 class AdaGrad(Optimizer):
     def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
-        self.eps = _non_negative(eps, "eps")
+        self.eps = non_negative(eps, "eps")
 
     def _hyperparameters(self):
         return {"eps": self.eps}
@@ -161,7 +157,7 @@ class RMSProp(Optimizer):
     def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
         self.alpha = bounded(alpha, "alpha", lambda x: 0 <= x < 1, "in [0, 1)")
-        self.eps = _non_negative(eps, "eps")
+        self.eps = non_negative(eps, "eps")
 
     def _hyperparameters(self):
         return {"alpha": self.alpha, "eps": self.eps}
@@ -190,7 +186,7 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = real(beta1, "betas"), real(beta2, "betas")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
-        self.eps = _non_negative(eps, "eps")
+        self.eps = non_negative(eps, "eps")
 
     def _hyperparameters(self):
         return {"betas": [self.beta1, self.beta2], "eps": self.eps}
