@@ -1,16 +1,16 @@
 """Shared helpers: memory layouts of the same values and tolerances derived from dtype eps.
 
-Tolerances follow the standard forward error bound of a dot product of length k,
-``|fl(x.y) - x.y| <= k * eps * (|x| . |y|)``, so a check is ``|got - ref| <=
-c * eps * (k * scale + |ref|) + tiny`` with ``scale`` the same sum over absolute values
-(``|a| @ |b|`` for a GEMM). Both the kernel and NumPy's reference round, hence the
+Tolerances follow the error of a dot product of length k, which grows like
+``sqrt(k) * eps * (|x| . |y|)`` (k in the worst case), so a check is ``|got - ref| <=
+c * eps * (sqrt(k) * scale + |ref|) + tiny`` with ``scale`` the same sum over absolute
+values (``|a| @ |b|`` for a GEMM). Both the kernel and NumPy's reference round, hence the
 constant ``c`` (4 by default); nothing looser is used anywhere.
 """
 import os
 
 import numpy as np
 import pytest
-from hypothesis import settings
+from hypothesis import settings, strategies as st
 
 DTYPES = [np.float32, np.float64]
 # C order, Fortran order, every other element of a bigger array (step 2 on every axis),
@@ -127,7 +127,18 @@ def keep_threads():
 
 
 # The same hypothesis examples run every time (derandomized); HYPOTHESIS_PROFILE=explore
-# searches afresh with more examples.
-settings.register_profile("ci", derandomize=True, deadline=None)
+# searches afresh with more examples. The tests leave the count to the profile.
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=50)
 settings.register_profile("explore", max_examples=300, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def product_dims(most=300):
+    """(m, k, n) of a product: small ones, and ones whose M, K or N crosses a cache block
+    (MC, KC, NC) of every kernel path while the product stays cheap. `most` caps K in the
+    small ones."""
+    return st.one_of(
+        st.tuples(st.integers(0, 80), st.integers(0, most), st.integers(0, 80)),
+        st.tuples(st.integers(90, 600), st.integers(0, 48), st.integers(0, 40)),     # MC
+        st.tuples(st.integers(0, 12), st.integers(500, 1200), st.integers(0, 40)),   # KC
+        st.tuples(st.integers(0, 5), st.integers(0, 20), st.integers(3000, 4300)))   # NC

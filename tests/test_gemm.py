@@ -4,12 +4,12 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 import fastfc
 from fastfc import reference as ref
 from conftest import (DTYPES, LAYOUTS, assert_close, assert_identical, check_layout,
-                      gemm_scale, layout, make)
+                      gemm_scale, layout, make, product_dims)
 
 ODD = [1, 7, 17, 63, 65]
 # A dimension of 1000+ in each position, K past several KC blocks, M past MC, N past NC
@@ -252,13 +252,12 @@ def test_result_is_a_fresh_array(rng, dtype):
     assert_identical(c1, c2)   # the same call twice gives the same bits
 
 
-@settings(max_examples=50, deadline=None)
-@given(m=st.integers(0, 80), k=st.integers(0, 300), n=st.integers(0, 80),
-       dtype=st.sampled_from(DTYPES), la=st.sampled_from(LAYOUTS), lb=st.sampled_from(LAYOUTS),
+@given(dims=product_dims(), dtype=st.sampled_from(DTYPES), la=st.sampled_from(LAYOUTS), lb=st.sampled_from(LAYOUTS),
        lo=st.sampled_from(LAYOUTS), ta=st.booleans(), tb=st.booleans(),
        alpha=st.sampled_from([1.0, -1.0, 0.5, 2.0, 0.0]),
        beta=st.sampled_from([0.0, 1.0, -0.5, None]), seed=st.integers(0, 2**32 - 1))
-def test_gemm_property(m, k, n, dtype, la, lb, lo, ta, tb, alpha, beta, seed):
+def test_gemm_property(dims, dtype, la, lb, lo, ta, tb, alpha, beta, seed):
+    m, k, n = dims
     rng = np.random.default_rng(seed)
     a, b = operands(rng, m, k, n, dtype, la, lb, ta, tb)
     if beta is None:   # no out=

@@ -3,11 +3,12 @@ dtypes, N-d x, b=None, out=, NaN/Inf, leaky slope, large K and M, hypothesis sha
 central-difference gradients in float64."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 import fastfc
 from fastfc import reference as ref
-from conftest import DTYPES, LAYOUTS, assert_close, assert_identical, check_layout, layout, make
+from conftest import (DTYPES, LAYOUTS, assert_close, assert_identical, check_layout, layout, make,
+                      product_dims)
 
 ACTS = [None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"]
 # odd sizes, M > 1000, K > 1000, N > 1000, K across KC blocks, M across MC blocks
@@ -226,17 +227,23 @@ def test_weights_larger_than_the_caches(rng, dtype):
                    "relu", dtype)
 
 
-@settings(max_examples=50, deadline=None)
-@given(batch=st.lists(st.integers(0, 6), min_size=0, max_size=3), k=st.integers(1, 300),
-       n=st.integers(1, 70), dtype=st.sampled_from(DTYPES), act=st.sampled_from(ACTS),
+def _x_shape(vector, batch, m, k):
+    """A single vector of k features, or (*batch, m, k)."""
+    return (k,) if vector else tuple(batch) + (m, k)
+
+
+@given(vector=st.booleans(), batch=st.lists(st.integers(0, 5), max_size=2), dims=product_dims(),
+       dtype=st.sampled_from(DTYPES), act=st.sampled_from(ACTS),
        bias=st.booleans(), lx=st.sampled_from(LAYOUTS), lw=st.sampled_from(LAYOUTS),
        seed=st.integers(0, 2**32 - 1))
-def test_linear_property(batch, k, n, dtype, act, bias, lx, lw, seed):
+def test_linear_property(vector, batch, dims, dtype, act, bias, lx, lw, seed):
     rng = np.random.default_rng(seed)
-    x = make(rng, tuple(batch) + (k,), dtype, lx)
+    m, k, n = dims[0], max(dims[1], 1), max(dims[2], 1)
+    batch = _x_shape(vector, batch, m, k)[:-1]
+    x = make(rng, batch + (k,), dtype, lx)
     w, b = make(rng, (k, n), dtype, lw), (make(rng, (n,), dtype) if bias else None)
     got = fastfc.linear(x, w, b, activation=act)
-    assert got.shape == tuple(batch) + (n,)
+    assert got.shape == batch + (n,)
     check_forward(got, x, w, b, act, dtype)
 
 
@@ -434,13 +441,13 @@ def test_backward_outs_sharing_memory(rng):
                            gb), compute_grad_x=False)
 
 
-@settings(max_examples=40, deadline=None)
-@given(batch=st.lists(st.integers(0, 5), min_size=1, max_size=3), k=st.integers(1, 70),
-       n=st.integers(1, 70), dtype=st.sampled_from(DTYPES), act=st.sampled_from(ACTS),
+@given(vector=st.booleans(), batch=st.lists(st.integers(0, 5), max_size=2),
+       dims=product_dims(70), dtype=st.sampled_from(DTYPES), act=st.sampled_from(ACTS),
        lx=st.sampled_from(LAYOUTS), lg=st.sampled_from(LAYOUTS), seed=st.integers(0, 2**32 - 1))
-def test_backward_property(batch, k, n, dtype, act, lx, lg, seed):
+def test_backward_property(vector, batch, dims, dtype, act, lx, lg, seed):
     rng = np.random.default_rng(seed)
-    x, w, y, gy = _case(rng, dtype, tuple(batch) + (k,), n, act, lx)
+    m, k, n = dims[0], max(dims[1], 1), max(dims[2], 1)
+    x, w, y, gy = _case(rng, dtype, _x_shape(vector, batch, m, k), n, act, lx)
     gy = layout(gy, lg)
     check_backward(fastfc.linear_backward(gy, x, w, y=y, activation=act), gy, x, w, y, act,
                    dtype)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import fastfc
+from fastfc import _kernels
 from gradcheck import numeric_grad
 
 
@@ -284,7 +285,10 @@ def test_fused_activation_layers_split_over_threads(keep_threads, act, threads):
     X, y = blobs(512)
     fused, plain = make(), _layer_by_layer(make())
     for _ in range(2):
-        assert fused.train_on_batch(X, y) == pytest.approx(plain.train_on_batch(X, y), rel=1e-12)
+        want = plain.train_on_batch(X, y)
+        before = _kernels._wide_regions()
+        assert fused.train_on_batch(X, y) == pytest.approx(want, rel=1e-12)
+        assert _kernels._wide_regions() > before   # the fused step's regions got a team
     np.testing.assert_allclose(fused._theta, plain._theta, rtol=1e-12, atol=1e-14)
 
 
@@ -303,7 +307,6 @@ def test_models_without_a_fused_path_run_layer_by_layer():
 @pytest.mark.parametrize("n", [1, 7, 17, 65, 100_003])
 def test_all_finite_finds_every_nan_and_inf(dtype, n):
     """The C check train_on_batch runs on X: each non-finite value, anywhere, is found."""
-    from fastfc import _kernels
     x = np.random.default_rng(n).standard_normal(n).astype(dtype)
     x[0] = np.finfo(dtype).max
     assert _kernels._all_finite(x) and _kernels._all_finite(x[:0].copy())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastfc
-from fastfc import reference as ref
+from fastfc import _kernels, reference as ref
 from conftest import assert_close, assert_identical, gemm_scale, make
 
 
@@ -51,29 +51,69 @@ for m, k, n in [(300, 400, 300), (64, 96, 80)] * 2:  # one split product; dX and
                                 (gemm_scale(gy, abs(w).T), gemm_scale(abs(x).T, gy),
                                  abs(gy).sum(0)), (n, m, m)):
         assert_close(got, want, s, kk, np.float64)
-print("ok")
+print("ok", fastfc._kernels._wide_regions())
 """
 
 
 def _checked_run(threads, **env):
     """CHECKED_RUN in a fresh interpreter (OpenMP reads its environment once): products on
-    `threads` threads checked against the reference, within 60 s."""
+    `threads` threads checked against the reference, within 60 s. Returns the number of
+    parallel regions that got a team."""
     out = subprocess.run([sys.executable, "-c", CHECKED_RUN, os.path.dirname(__file__),
                           str(threads)], env=dict(os.environ, **env), capture_output=True,
                          text=True, timeout=60)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+    assert out.returncode == 0 and out.stdout.split()[0] == "ok", out.stderr[-2000:]
+    return int(out.stdout.split()[1])
 
 
 def test_huge_thread_count():
     # a million threads asked: calls use at most four per processor, start at once and
     # stay correct (calls back to back, so the team is used)
-    _checked_run(10**6)
+    assert _checked_run(10**6) > 0
 
 
 def test_team_smaller_than_asked():
     # OpenMP may give fewer threads than asked (OMP_THREAD_LIMIT, nested regions): every
-    # block of the split must still be computed
-    _checked_run(2, OMP_THREAD_LIMIT="1")
+    # block of the split must still be computed, by the one thread there is
+    assert _checked_run(2, OMP_THREAD_LIMIT="1") == 0
+
+
+def _team_calls(rng):
+    """Calls big enough to split, one per kind of parallel region, by name."""
+    x, w = make(rng, (300, 400), np.float32), make(rng, (400, 300), np.float32)
+    xs, ws = make(rng, (64, 96), np.float32), make(rng, (96, 80), np.float32)
+    y = fastfc.linear(x, w, activation="relu")
+    v = make(rng, (1 << 20,), np.float32)
+    mask = fastfc.dropout(v, 0.5, seed=1)[1]
+    state = [np.zeros_like(v) for _ in range(3)]
+    return {
+        "linear": lambda: fastfc.linear(x, w, activation="relu"),
+        "backward split": lambda: fastfc.linear_backward(y, x, w, y=y, activation="relu"),
+        "backward side by side": lambda: fastfc.linear_backward(xs @ ws, xs, ws),
+        "dropout": lambda: fastfc.dropout(v, 0.5, seed=1),
+        "dropout_backward": lambda: fastfc.dropout_backward(v, mask, 0.5),
+        "all_finite": lambda: _kernels._all_finite(v),
+        "adam": lambda: _kernels._adam_update(state[0], v, state[1], state[2], 1e-3, 0.9,
+                                              0.999, 1e-8, 0.0, False, 1),
+    }
+
+
+@pytest.mark.parametrize("name", ["linear", "backward split", "backward side by side",
+                                  "dropout", "dropout_backward", "all_finite", "adam"])
+def test_a_team_runs_on_two_threads_and_none_on_one(rng, keep_threads, name):
+    """Results equal for any thread count prove nothing if no call ever split: each kind of
+    parallel region must get a team of two on 2 threads, and none on 1."""
+    call = _team_calls(rng)[name]
+    fastfc.set_num_threads(2)
+    before = _kernels._wide_regions()
+    for _ in range(3):  # back to back: the first may run alone if the team slept
+        call()
+    assert _kernels._wide_regions() > before
+    fastfc.set_num_threads(1)
+    before = _kernels._wide_regions()
+    call()
+    call()
+    assert _kernels._wide_regions() == before
 
 
 def _all_results(x, w, b, gy, act):
@@ -196,8 +236,10 @@ def test_threads_with_different_thread_counts_interleaved(rng, keep_threads):
 
 
 def _child_result():
-    """Run in a forked child: linear, backward and dropout on 2 threads, checked."""
+    """Run in a forked child: linear, backward and dropout on 2 threads, checked, and run
+    on the calling thread alone (libgomp is not fork-safe)."""
     try:
+        before = _kernels._wide_regions()
         rng = np.random.default_rng(1)
         x = rng.standard_normal((400, 300)).astype(np.float32)
         w = rng.standard_normal((300, 200)).astype(np.float32)
@@ -208,6 +250,8 @@ def _child_result():
         ok = (np.allclose(y, np.maximum(x.astype(np.float64) @ w, 0), rtol=1e-4, atol=1e-3)
               and np.allclose(gw, x.T.astype(np.float64) @ (y > 0), rtol=1e-4, atol=1e-3)
               and np.array_equal(mask, ref.dropout_mask(x.shape, 0.5, 3)))
+        if _kernels._wide_regions() != before:
+            return "a team ran in the forked child"
         return "ok" if ok else "wrong result"
     except Exception as e:  # noqa: BLE001 - reported to the parent
         return f"raised {e!r}"

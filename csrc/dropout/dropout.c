@@ -50,6 +50,7 @@ DEFINE_DROPOUT_SCALAR(double, d)
         _Pragma("omp parallel num_threads(nt) if (nt > 1)")                               \
         {                                                                                 \
             int64_t lo, hi;                                                               \
+            fastfc_team_count();                                                          \
             fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, 64, &lo, &hi); \
             if (lo < hi) tb->P##dropout(lo, hi, x, thr, scale, key, str, y, mask);         \
         }                                                                                 \
@@ -58,8 +59,12 @@ DEFINE_DROPOUT_SCALAR(double, d)
                                       const uint8_t *mask, T scale, T *dx)                \
     {                                                                                     \
         int nt = fastfc_elementwise_threads(nthreads, n);                                 \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")          \
-        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (mask[i] ? scale : (T)0);         \
+        _Pragma("omp parallel num_threads(nt) if (nt > 1)")                               \
+        {                                                                                 \
+            fastfc_team_count();                                                          \
+            _Pragma("omp for schedule(static)")                                           \
+            for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (mask[i] ? scale : (T)0);     \
+        }                                                                                 \
     }
 
 DEFINE_DROPOUT(float, s)

@@ -69,6 +69,7 @@
         _Pragma("omp parallel num_threads(nt)")                                            \
         {                                                                                  \
             int64_t j0, j1;                                                                \
+            fastfc_team_count();                                                           \
             fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, unit,      \
                                 &j0, &j1);                                                 \
             P##cols_any(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, act, slope, dz, db); \
@@ -83,8 +84,12 @@ DEFINE_ACT_BACKWARD(double, d)
                                  T *y)                                                     \
     {                                                                                      \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")           \
-        for (int64_t i = 0; i < n; i++) y[i] = act_##P(x[i], act, slope);                  \
+        _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                \
+        {                                                                                  \
+            fastfc_team_count();                                                           \
+            _Pragma("omp for schedule(static)")                                            \
+            for (int64_t i = 0; i < n; i++) y[i] = act_##P(x[i], act, slope);              \
+        }                                                                                  \
     }
 
 DEFINE_ACT_FORWARD(float, s)

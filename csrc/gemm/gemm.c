@@ -33,6 +33,7 @@
             _Pragma("omp parallel num_threads(2)")                                         \
             { /* a team of one (OMP_THREAD_LIMIT, nesting) runs both */                    \
                 int id = omp_get_thread_num(), team = omp_get_num_threads();               \
+                fastfc_team_count();                                                       \
                 if (id == 0) rc0 = P##gemm_spec(1, s0);                                    \
                 if (id == 1 || team == 1) rc1 = P##gemm_spec(1, s1);                       \
             }                                                                              \

@@ -271,6 +271,7 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     {
         /* The team can be smaller than asked (OMP_THREAD_LIMIT, a call from inside a
          * parallel region): then a thread takes every team-th block. */
+        fastfc_team_count();
         GT *buf = fastfc_thread_buffer(elems * sizeof(GT));
         if (!buf) failed = 1;
         for (int id = omp_get_thread_num(); buf && id < nt; id += omp_get_num_threads()) {

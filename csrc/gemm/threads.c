@@ -1,3 +1,4 @@
+#include <omp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -32,6 +33,17 @@ int fastfc_team_ready(double work)
 }
 
 void fastfc_team_done(void) { atomic_store(&team_stamp_ns, now_ns()); }
+
+/* Thread-local: the opening thread is the team's thread 0, so a Python thread counts its
+ * own calls and no two threads touch one counter. */
+static _Thread_local int64_t wide_regions;
+
+void fastfc_team_count(void)
+{
+    if (omp_get_thread_num() == 0 && omp_get_num_threads() > 1) wide_regions++;
+}
+
+int64_t fastfc_wide_regions(void) { return wide_regions; }
 
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
                        int *tm, int *tn)

@@ -16,6 +16,9 @@
 int fastfc_team_ready(double work);
 /* Stamps the end of a parallel region: its workers spin for a while yet. */
 void fastfc_team_done(void);
+/* Called by every thread at the start of a parallel region: counts, for the thread that
+ * opened it, the regions that got more than one thread (fastfc_wide_regions). */
+void fastfc_team_count(void);
 /* Threads to use and a tm x tn grid over C (tm*tn == result). Each thread owns a block
  * of whole micro-tiles, so no element depends on the thread count. */
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,

@@ -2,7 +2,8 @@
  * Strides are in elements and may be negative. Every multithreaded call takes the number
  * of threads to use. The library's own state is the kernel table and thread cap set at
  * import, a fork flag, and the time of the last parallel call, which steers how many
- * threads the next small call wakes (never a result). */
+ * threads the next small call wakes (never a result), and a per-thread count of the
+ * parallel regions it opened. */
 #ifndef FASTFC_H
 #define FASTFC_H
 #include <stdint.h>
@@ -32,6 +33,9 @@ void fastfc_block_sizes(int dtype_size, int sizes[5]);
 /* Threads a call may use: `wanted`, at most 4 per processor, and 1 in a child forked
  * after the library was loaded (libgomp is not fork-safe). */
 int fastfc_threads_allowed(int wanted);
+/* Parallel regions with more than one thread that the calling thread has opened: lets
+ * tests see that a team ran. */
+int64_t fastfc_wide_regions(void);
 
 /* C = alpha*A*B + beta*C, then (bias, activation) on the result.
  * A is m x k at a[i*rsa + p*csa]; B is k x n; C is m x n. C is not read when beta == 0.

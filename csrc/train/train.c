@@ -51,12 +51,16 @@ DEFINE_SOFTMAX_XENT(double, d, exp, log)
     {                                                                                      \
         U bad = 0;                                                                         \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) reduction(|: bad)")          \
-        for (int64_t i = 0; i < n; i++) {                                                  \
-            T z = x[i] * (T)0;                                                             \
-            U u;                                                                           \
-            memcpy(&u, &z, sizeof u);                                                      \
-            bad |= u;                                                                      \
+        _Pragma("omp parallel num_threads(nt) if (nt > 1) reduction(|: bad)")              \
+        {                                                                                  \
+            fastfc_team_count();                                                           \
+            _Pragma("omp for schedule(static)")                                            \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                T z = x[i] * (T)0;                                                         \
+                U u;                                                                       \
+                memcpy(&u, &z, sizeof u);                                                  \
+                bad |= u;                                                                  \
+            }                                                                              \
         }                                                                                  \
         return (bad << 1) == 0; /* only sign bits: every product was +-0 */                \
     }
@@ -91,6 +95,7 @@ DEFINE_ALL_FINITE(double, d, uint64_t)
         _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                \
         {                                                                                  \
             int64_t lo, hi;                                                                \
+            fastfc_team_count();                                                           \
             fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, 64, &lo, &hi); \
             update(lo, hi, p, g, m, v, &k);                                                \
         }                                                                                  \
