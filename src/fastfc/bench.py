@@ -5,6 +5,9 @@ block]; a block is 10 ms of warm-up calls (at least one) plus R timed calls (R s
 block lasts ~30 ms) and yields the median per call; the result is the median over rounds.
 Between libraries the bench sleeps (--pause): OpenBLAS and PyTorch worker threads spin for
 a while after a call and would steal the cores of whatever runs next.
+
+Before any timing, each case checks that fastfc computes what NumPy computes on its inputs:
+a fast wrong answer must not make the table.
 """
 import argparse
 import json
@@ -34,6 +37,23 @@ def _torch():
 
 # ------------------------------------------------------------------ cases: name -> callable
 
+def _agree(what, got, want, k, norms=None):
+    """Raise unless fastfc's `got` is NumPy's `want` up to rounding: 8 eps sqrt(k) times a
+    bound on the terms summed (`norms`: |x_i| |w_j|, the norms of a row and a column)."""
+    eps = np.finfo(want.dtype).eps
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    scale = norms if norms is not None else np.abs(want)
+    tol = 8 * eps * math.sqrt(max(k, 1)) * (scale + np.abs(want))
+    bad = ~(np.abs(got - want) <= tol)
+    if got.shape != want.shape or bad.any():
+        raise AssertionError(f"bench case {what}: fastfc differs from NumPy in {bad.sum()} of "
+                             f"{bad.size} values; no timing of a wrong result")
+
+
+def _row_norms(a, axis):
+    return np.sqrt(np.square(a, dtype=np.float64).sum(axis=axis))
+
+
 def forward_case(m, k, n, dtype=np.float32, seed=0):
     """linear + bias + relu, each library writing into a preallocated output."""
     rng = np.random.default_rng(seed)
@@ -49,6 +69,10 @@ def forward_case(m, k, n, dtype=np.float32, seed=0):
 
     fns = {"fastfc": lambda: fastfc.linear(x, w, b, activation="relu", out=out),
            "numpy": numpy_fwd}
+    got = fns["fastfc"]().copy()
+    numpy_fwd()
+    _agree(f"forward {m}x{k}x{n}", got, out, k,
+           np.outer(_row_norms(x, 1), _row_norms(w, 0)) + np.abs(b))
     torch = _torch()
     if torch is not None:
         tx, tw, tb = (torch.from_numpy(a) for a in (x, np.ascontiguousarray(w.T), b))
@@ -79,6 +103,13 @@ def backward_case(m, k, n, dtype=np.float32, seed=0):
     fns = {"fastfc": lambda: fastfc.linear_backward(gy, x, w, y=y, activation="relu",
                                                     out=(gx, gw, gb)),
            "numpy": numpy_bwd}
+    got = [g.copy() for g in fns["fastfc"]()]
+    numpy_bwd()
+    for name, g, want, kk, norms in (
+            ("dX", got[0], gx, n, np.outer(_row_norms(dz, 1), _row_norms(w, 1))),
+            ("dW", got[1], gw, m, np.outer(_row_norms(x, 0), _row_norms(dz, 0))),
+            ("db", got[2], gb, m, np.abs(dz).sum(0))):
+        _agree(f"backward {name} {m}x{k}x{n}", g, want, kk, norms)
     torch = _torch()
     if torch is not None:
         tx, tw, ty, tgy = (torch.from_numpy(a) for a in (x, np.ascontiguousarray(w.T), y, gy))
@@ -97,7 +128,6 @@ def dropout_case(n=4 * 1024 * 1024, p=0.5, dtype=np.float32):
     x = np.random.default_rng(0).standard_normal(n).astype(dtype)
     rng = np.random.default_rng(1)
     scale = dtype(1 / (1 - p))
-    out = np.empty_like(x)
     fns = {"fastfc": lambda: fastfc.dropout(x, p, seed=7),
            "numpy": lambda: x * (rng.random(x.shape) >= p) * scale,
            "numpy_f32rng": lambda: x * (rng.random(x.shape, dtype=np.float32) >= p) * scale}
@@ -105,7 +135,12 @@ def dropout_case(n=4 * 1024 * 1024, p=0.5, dtype=np.float32):
     if torch is not None:
         tx = torch.from_numpy(x)
         fns["torch"] = lambda: torch.nn.functional.dropout(tx, p, training=True)
-    del out
+    y, mask = fns["fastfc"]()
+    kept = mask.mean()
+    if abs(kept - (1 - p)) > 5 * math.sqrt(p * (1 - p) / n) or not np.array_equal(
+            y, np.where(mask, x * scale, 0)):
+        raise AssertionError(f"bench case dropout: fastfc kept {kept:.4f} of the values "
+                             f"(want {1 - p}) or scaled them wrong; no timing of a wrong result")
     return fns
 
 
@@ -155,6 +190,29 @@ class NumpyMLP:
         return loss
 
 
+def _check_step(model, ref, x, y):
+    """Start the NumPy MLP from the model's weights, take one step with each, and raise
+    unless the losses and the updated weights agree."""
+    dense = [l for l in model.layers if l.params]
+    for i, layer in enumerate(dense):
+        ref.W[i][...] = layer.params["W"]
+        ref.b[i][...] = layer.params["b"]
+    want = ref.step(x, y)
+    got = model.train_on_batch(x, y)
+    _agree("train step loss", got, np.float32(want), x.shape[1])
+    for i, layer in enumerate(dense):
+        # Adam's first step moves a weight by lr * g / (|g| + eps): by ~lr whatever the
+        # gradient's size, unless |g| is near eps, where rounding may move it by a fraction
+        # of lr (measured: 5e-5 at most). A wrong gradient moves many by up to 2 lr.
+        for name, mine, theirs in (("W", layer.params["W"], ref.W[i]),
+                                   ("b", layer.params["b"], ref.b[i])):
+            off = np.count_nonzero(np.abs(mine - theirs) > ref.lr / 4)
+            if off > mine.size // 1000:
+                raise AssertionError(f"bench case train step: {off} of {mine.size} values of "
+                                     f"{name}{i} differ from NumPy's after one Adam step; no "
+                                     f"timing of a wrong result")
+
+
 def train_case(batch, seed=0):
     """One train_on_batch of the 784-128-64-10 ReLU MLP (softmax cross-entropy, Adam)."""
     rng = np.random.default_rng(seed)
@@ -165,6 +223,7 @@ def train_case(batch, seed=0):
                               loss="softmax_cross_entropy", optimizer=fastfc.optim.Adam(lr=1e-3),
                               seed=seed)
     ref = NumpyMLP([784, 128, 64, 10], seed)
+    _check_step(model, ref, x, y)
     fns = {"fastfc": lambda: model.train_on_batch(x, y), "numpy": lambda: ref.step(x, y)}
     torch = _torch()
     if torch is not None:
