@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -102,6 +104,27 @@ def test_bad_names_and_targets():
         ce.check_targets(np.array([0, 1, 2]), 3, 2)
     with pytest.raises(ValueError, match="non-integer"):
         ce.check_targets(np.array([0.5, 1.0]), 3, 2)
+
+
+@pytest.mark.parametrize("n", [1, 7, 65, 1000])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint64, np.float64])
+def test_every_label_out_of_range_is_found(n, dtype):
+    """The one-pass range check: a bad label anywhere, of any integer or float dtype, is
+    refused with the range the caller gave; labels in range pass unchanged."""
+    ce = losses.get("softmax_cross_entropy")
+    y = (np.arange(n) % 10).astype(dtype)
+    np.testing.assert_array_equal(ce.check_targets(y, 10, n), np.arange(n) % 10)
+    bads = [10, 255] + ([-1] if np.dtype(dtype).kind in "if" else []) + \
+        ([-(2**40)] if dtype in (np.int64, np.float64) else []) + \
+        ([2**64 - 1, 2**63] if dtype is np.uint64 else []) + \
+        ([1e30, -1e30] if dtype is np.float64 else [])
+    for bad in bads:
+        for at in {0, n // 2, n - 1}:
+            yb = y.copy()
+            yb[at] = bad
+            with pytest.raises(ValueError, match=r"labels must be in \[0, 10\), got values in "
+                               rf"\[{re.escape(str(yb.min()))}, {re.escape(str(yb.max()))}\]"):
+                ce.check_targets(yb, 10, n)
 
 
 @pytest.mark.parametrize("name,y", [

@@ -47,7 +47,11 @@ DEFINE_DROPOUT_SCALAR(double, d)
         const fastfc_isa_table *tb = fastfc_table();                                      \
         /* a Philox word costs several plain elementwise ops: weigh it so */              \
         int nt = fastfc_elementwise_threads(nthreads, n * 8);                             \
-        _Pragma("omp parallel num_threads(nt) if (nt > 1)")                               \
+        if (nt == 1) { /* not even a team of one: libgomp builds one per region */        \
+            tb->P##dropout(0, n, x, thr, scale, key, str, y, mask);                       \
+            return;                                                                       \
+        }                                                                                 \
+        _Pragma("omp parallel num_threads(nt)")                                           \
         {                                                                                 \
             int64_t lo, hi;                                                               \
             fastfc_team_count();                                                          \
@@ -59,7 +63,11 @@ DEFINE_DROPOUT_SCALAR(double, d)
                                       const uint8_t *mask, T scale, T *dx)                \
     {                                                                                     \
         int nt = fastfc_elementwise_threads(nthreads, n);                                 \
-        _Pragma("omp parallel num_threads(nt) if (nt > 1)")                               \
+        if (nt == 1) {                                                                    \
+            for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (mask[i] ? scale : (T)0);     \
+            return;                                                                       \
+        }                                                                                 \
+        _Pragma("omp parallel num_threads(nt)")                                           \
         {                                                                                 \
             fastfc_team_count();                                                          \
             _Pragma("omp for schedule(static)")                                           \

@@ -45,23 +45,44 @@ DEFINE_SOFTMAX_XENT(float, s, expf, logf)
 DEFINE_SOFTMAX_XENT(double, d, exp, log)
 
 /* x * 0 is +-0 for finite x and NaN otherwise: OR the bits of those products (an integer
- * reduction, which vectorizes; a float sum would not without -ffast-math). */
+ * reduction, which vectorizes; a float sum would not without -ffast-math). Sixteen
+ * accumulators: with one, the loop ran at a third of the speed (Zen3, SSE2 build). */
 #define DEFINE_ALL_FINITE(T, P, U)                                                         \
+    static U P##nonfinite_bits(int64_t lo, int64_t hi, const T *x)                         \
+    {                                                                                      \
+        U acc[16] = {0}, bad = 0;                                                          \
+        int64_t i = lo;                                                                    \
+        for (; i + 16 <= hi; i += 16)                                                      \
+            for (int j = 0; j < 16; j++) {                                                 \
+                T z = x[i + j] * (T)0;                                                     \
+                U u;                                                                       \
+                memcpy(&u, &z, sizeof u);                                                  \
+                acc[j] |= u;                                                               \
+            }                                                                              \
+        for (; i < hi; i++) {                                                              \
+            T z = x[i] * (T)0;                                                             \
+            U u;                                                                           \
+            memcpy(&u, &z, sizeof u);                                                      \
+            bad |= u;                                                                      \
+        }                                                                                  \
+        for (int j = 0; j < 16; j++) bad |= acc[j];                                        \
+        return bad;                                                                        \
+    }                                                                                      \
     int fastfc_##P##all_finite(int nthreads, int64_t n, const T *x)                        \
     {                                                                                      \
         U bad = 0;                                                                         \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        _Pragma("omp parallel num_threads(nt) if (nt > 1) reduction(|: bad)")              \
-        {                                                                                  \
-            fastfc_team_count();                                                           \
-            _Pragma("omp for schedule(static)")                                            \
-            for (int64_t i = 0; i < n; i++) {                                              \
-                T z = x[i] * (T)0;                                                         \
-                U u;                                                                       \
-                memcpy(&u, &z, sizeof u);                                                  \
-                bad |= u;                                                                  \
+        if (nt == 1)                                                                       \
+            bad = P##nonfinite_bits(0, n, x);                                              \
+        else                                                                               \
+            _Pragma("omp parallel num_threads(nt) reduction(|: bad)")                      \
+            {                                                                              \
+                int64_t lo, hi;                                                            \
+                fastfc_team_count();                                                       \
+                fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, 64,    \
+                                    &lo, &hi);                                             \
+                bad |= P##nonfinite_bits(lo, hi, x);                                       \
             }                                                                              \
-        }                                                                                  \
         return (bad << 1) == 0; /* only sign bits: every product was +-0 */                \
     }
 
@@ -92,7 +113,11 @@ DEFINE_ALL_FINITE(double, d, uint64_t)
                                     decoupled ? 0 : wd, decoupled ? 1 - lr * wd : 1};      \
         const fastfc_##P##adam_t update = fastfc_table()->P##adam;                         \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                \
+        if (nt == 1) { /* not even a team of one: libgomp builds one per region */         \
+            update(0, n, p, g, m, v, &k);                                                  \
+            return;                                                                        \
+        }                                                                                  \
+        _Pragma("omp parallel num_threads(nt)")                                            \
         {                                                                                  \
             int64_t lo, hi;                                                                \
             fastfc_team_count();                                                           \

@@ -797,6 +797,21 @@ def _softmax_xent(z, labels, grad=None, prob=None, double grad_scale=1.0):
     return total
 
 
+def _labels_in_range(labels, int64_t n):
+    """Whether every value of a 1-D C-contiguous int64 array is in [0, n): one pass, where
+    min() and max() are two NumPy calls."""
+    if type(labels) is not np.ndarray or labels.dtype != np.int64 or labels.ndim != 1 or \
+            not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>labels):
+        raise TypeError("labels must be a 1-D C-contiguous int64 ndarray")
+    cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>labels)
+    cdef int64_t i, size = labels.shape[0]
+    cdef bint ok = True
+    with nogil:
+        for i in range(size):
+            ok &= (<uint64_t>p[i]) < (<uint64_t>n)   # a negative label wraps past n
+    return ok
+
+
 def _all_finite(x):
     """Whether a C-contiguous float32/float64 ndarray holds no NaN and no Inf."""
     if type(x) is not np.ndarray or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x):

@@ -49,15 +49,20 @@ def _labels(y, n_out, n):
     if y.ndim != 1:
         raise ValueError(f"y must be integer labels of shape ({n},) or one-hot ({n}, {n_out}),"
                          f" got shape {y.shape}")
+    given = y
     if y.dtype.kind == "f":
         if not np.all(np.equal(np.mod(y, 1), 0)):
             raise ValueError("y holds non-integer labels")
+        y = np.clip(y, -1, n_out)   # castable to int64; a label out of range stays out
     elif y.dtype.kind not in "iub":
         raise TypeError(f"y has dtype {y.dtype}; expected integer class labels")
-    if n and (y.min() < 0 or y.max() >= n_out):
-        raise ValueError(f"labels must be in [0, {n_out}), got values in [{y.min()}, {y.max()}]")
-    # the fused C step reads the labels in place: contiguous (a no-op when they are)
-    return np.ascontiguousarray(y, dtype=np.int64)
+    # the fused C step reads the labels in place: contiguous (a no-op when they are);
+    # uint64 labels past the int64 range turn negative here, and out of range
+    labels = np.ascontiguousarray(y, dtype=np.int64)
+    if n and not _kernels._labels_in_range(labels, n_out):
+        raise ValueError(f"labels must be in [0, {n_out}), got values in "
+                         f"[{given.min()}, {given.max()}]")
+    return labels
 
 
 def _float_targets(y, n_out, n):
