@@ -63,16 +63,7 @@ DEFINE_DROPOUT_SCALAR(double, d)
                                       const uint8_t *mask, T scale, T *dx)                \
     {                                                                                     \
         int nt = fastfc_elementwise_threads(nthreads, n);                                 \
-        if (nt == 1) {                                                                    \
-            for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (mask[i] ? scale : (T)0);     \
-            return;                                                                       \
-        }                                                                                 \
-        _Pragma("omp parallel num_threads(nt)")                                           \
-        {                                                                                 \
-            fastfc_team_count();                                                          \
-            _Pragma("omp for schedule(static)")                                           \
-            for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (mask[i] ? scale : (T)0);     \
-        }                                                                                 \
+        FASTFC_PARALLEL_FOR(n, i, dx[i] = dy[i] * (mask[i] ? scale : (T)0));              \
     }
 
 DEFINE_DROPOUT(float, s)

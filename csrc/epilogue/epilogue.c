@@ -84,16 +84,7 @@ DEFINE_ACT_BACKWARD(double, d)
                                  T *y)                                                     \
     {                                                                                      \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        if (nt == 1) { /* not even a team of one: libgomp builds one per region */         \
-            for (int64_t i = 0; i < n; i++) y[i] = act_##P(x[i], act, slope);              \
-            return;                                                                        \
-        }                                                                                  \
-        _Pragma("omp parallel num_threads(nt)")                                            \
-        {                                                                                  \
-            fastfc_team_count();                                                           \
-            _Pragma("omp for schedule(static)")                                            \
-            for (int64_t i = 0; i < n; i++) y[i] = act_##P(x[i], act, slope);              \
-        }                                                                                  \
+        FASTFC_PARALLEL_FOR(n, i, y[i] = act_##P(x[i], act, slope));                       \
     }
 
 DEFINE_ACT_FORWARD(float, s)

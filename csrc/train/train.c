@@ -45,7 +45,7 @@ DEFINE_SOFTMAX_XENT(float, s, expf, logf)
 DEFINE_SOFTMAX_XENT(double, d, exp, log)
 
 /* x * 0 is +-0 for finite x and NaN otherwise: OR the bits of those products (an integer
- * reduction, which vectorizes; a float sum would not without -ffast-math). Sixteen
+ * reduction, which vectorizes; a float sum would not without reassociation flags). Sixteen
  * accumulators: with one, the loop ran at a third of the speed (Zen3, SSE2 build). */
 #define DEFINE_ALL_FINITE(T, P, U)                                                         \
     static U P##nonfinite_bits(int64_t lo, int64_t hi, const T *x)                         \
