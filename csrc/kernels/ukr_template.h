@@ -33,22 +33,6 @@ UKR_CAT(UKR_NAME, _activate)(UKR_VEC v, int act, UKR_T slope)
     return (UKR_VEC)(((UKR_IVEC)low & neg) | ((UKR_IVEC)v & ~neg));
 }
 
-/* C = relu?(acc + C? + bias?) for a full row-major tile; the flags are constants after
- * inlining. */
-static inline __attribute__((always_inline)) void
-UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, const int add_c,
-                          const UKR_T *bias, const int relu)
-{
-    UKR_UNROLLED for (int i = 0; i < UKR_MR; i++)
-        UKR_UNROLLED for (int j = 0; j < UKR_NV; j++) {
-            UKR_VEC *dst = (UKR_VEC *)(c + i * rs_c + j * UKR_VL), v = acc[i][j];
-            if (add_c) v += *dst;
-            if (bias) v += *(const UKR_VEC *)(bias + j * UKR_VL);
-            if (relu) v = UKR_CAT(UKR_NAME, _activate)(v, 1, 0);
-            *dst = v;
-        }
-}
-
 /* Lanes [0, n) of the vector at p (the others read as 0, never touched): the last vector
  * of an edge column. ISA files with masked moves define UKR_MASKED_LOAD(p, n) and
  * UKR_MASKED_STORE(p, v, n) for float and double pointers; elsewhere a fixed-count lane
@@ -77,6 +61,31 @@ UKR_CAT(UKR_NAME, _storen)(UKR_T *p, UKR_VEC v, int n)
 #endif
 }
 
+/* C = relu?(acc + C? + bias?) for all MR rows and columns < nr of a row-major tile; the
+ * flags are constants after inlining, and so is nr on a full tile. The bias is loaded once:
+ * C may alias it as far as the compiler knows, so a load per row would stay per row. */
+static inline __attribute__((always_inline)) void
+UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, const int add_c,
+                          const UKR_T *bias, const int relu, const int nr)
+{
+    UKR_VEC bv[UKR_NV];
+    UKR_UNROLLED for (int j = 0; j < UKR_NV; j++)
+        bv[j] = bias && nr > j * UKR_VL ? UKR_CAT(UKR_NAME, _loadn)(bias + j * UKR_VL,
+                                                                   nr - j * UKR_VL)
+                                        : (UKR_VEC){0};
+    UKR_UNROLLED for (int i = 0; i < UKR_MR; i++)
+        UKR_UNROLLED for (int j = 0; j < UKR_NV; j++) {
+            const int lanes = nr - j * UKR_VL;
+            if (lanes <= 0) break;
+            UKR_T *dst = c + i * rs_c + j * UKR_VL;
+            UKR_VEC v = acc[i][j];
+            if (add_c) v += UKR_CAT(UKR_NAME, _loadn)(dst, lanes);
+            if (bias) v += bv[j];
+            if (relu) v = UKR_CAT(UKR_NAME, _activate)(v, 1, 0);
+            UKR_CAT(UKR_NAME, _storen)(dst, v, lanes);
+        }
+}
+
 /* C = act(alpha*acc + beta*C + bias) for rows < mr and columns < nr of a row-major tile:
  * C is read (only when beta != 0) and written only there. */
 static inline __attribute__((always_inline)) void
@@ -97,6 +106,23 @@ UKR_CAT(UKR_NAME, _store_edges)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t r
             if (act != 0) v = UKR_CAT(UKR_NAME, _activate)(v, act, slope);
             UKR_CAT(UKR_NAME, _storen)(dst, v, lanes);
         }
+    }
+}
+
+/* _store with its case (beta == 1, bias, relu) fixed at compile time. */
+static inline __attribute__((always_inline)) void
+UKR_CAT(UKR_NAME, _store_case)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c,
+                               const UKR_T *bias, int add_c, int relu, const int nr)
+{
+    switch (add_c | (bias != NULL) << 1 | relu << 2) {
+    case 0: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 0, nr); return;
+    case 1: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 0, nr); return;
+    case 2: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 0, nr); return;
+    case 3: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 0, nr); return;
+    case 4: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 1, nr); return;
+    case 5: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 1, nr); return;
+    case 6: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 1, nr); return;
+    default: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 1, nr); return;
     }
 }
 
@@ -131,17 +157,14 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
      * their case fixed at compile time, the others with edge rows skipped and the last
      * vector of an edge column masked. */
     if (cs_c == 1) {
-        if (mr == UKR_MR && nr == UKR_NR && alpha == 1 && (beta == 0 || beta == 1) && act <= 1)
-            switch ((beta == 1) | (bias != NULL) << 1 | act << 2) {
-            case 0: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 0); return;
-            case 1: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 0); return;
-            case 2: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 0); return;
-            case 3: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 0); return;
-            case 4: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 1); return;
-            case 5: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 1); return;
-            case 6: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 1); return;
-            default: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 1); return;
-            }
+        if (mr == UKR_MR && alpha == 1 && (beta == 0 || beta == 1) && act <= 1) {
+            /* full tiles, and the last column tile of every block row (n = 10: all) */
+            if (nr == UKR_NR)
+                UKR_CAT(UKR_NAME, _store_case)(acc, c, rs_c, bias, beta == 1, act, UKR_NR);
+            else
+                UKR_CAT(UKR_NAME, _store_case)(acc, c, rs_c, bias, beta == 1, act, nr);
+            return;
+        }
         UKR_CAT(UKR_NAME, _store_edges)(acc, c, rs_c, mr, nr, alpha, beta, bias, act, slope);
         return;
     }

@@ -66,14 +66,13 @@ static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_
         int nr = nc - jr < NR ? (int)(nc - jr) : NR;
         PK_T *d = dst + jr * kc;
         const PK_T *src = b + jr * csb;
-        if (rsb == 1) { /* column-major B (W^T): its columns are rows to transpose */
+        /* one memset: per row, the few padding lanes were a libc call each (64x10: 0.5 us) */
+        if (nr < NR) memset(d, 0, (size_t)(kc * NR) * sizeof(PK_T));
+        if (rsb == 1) /* column-major B (W^T): its columns are rows to transpose */
             PK_CAT(pack_rows_, PK_SUFFIX)(d, NR, src, csb, nr, kc);
-        } else {
-            for (int j = 0; j < nr; j++)
-                for (int64_t p = 0; p < kc; p++) d[p * NR + j] = src[p * rsb + j * csb];
-        }
-        for (int64_t p = 0; p < kc; p++)
-            for (int j = nr; j < NR; j++) d[p * NR + j] = 0;
+        else
+            for (int64_t p = 0; p < kc; p++)
+                for (int j = 0; j < nr; j++) d[p * NR + j] = src[p * rsb + j * csb];
     }
 }
 #undef PK_T
