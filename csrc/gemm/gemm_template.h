@@ -258,7 +258,8 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     g.pack_b = !(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2;
 
     int tm, tn;
-    int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr, &tm, &tn);
+    int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr,
+                                !g.pack_a && g.dz_operand != 1, &tm, &tn);
     size_t elems = GF(buffer_elems)(g.ctx, k);
     int failed = 0;
     if (nt == 1) {

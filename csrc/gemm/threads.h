@@ -20,9 +20,10 @@ void fastfc_team_done(void);
  * opened it, the regions that got more than one thread (fastfc_wide_regions). */
 void fastfc_team_count(void);
 /* Threads to use and a tm x tn grid over C (tm*tn == result). Each thread owns a block
- * of whole micro-tiles, so no element depends on the thread count. */
+ * of whole micro-tiles, so no element depends on the thread count. a_streams: the rows of
+ * A go to the kernel in place, unpacked. */
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
-                       int *tm, int *tn);
+                       int a_streams, int *tm, int *tn);
 /* [lo, hi) of part `id` of `parts`, split in multiples of `unit`. */
 void fastfc_thread_range(int id, int parts, int64_t len, int unit, int64_t *lo, int64_t *hi);
 /* A 64-byte aligned scratch buffer owned by the calling thread, grown on demand and
