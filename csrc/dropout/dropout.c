@@ -33,7 +33,6 @@ void fastfc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t
 DEFINE_DROPOUT_SCALAR(float, s)
 DEFINE_DROPOUT_SCALAR(double, d)
 
-/* Split into chunks that start on a 64-element boundary so vector paths see whole blocks. */
 #define DEFINE_DROPOUT(T, P)                                                              \
     void fastfc_##P##dropout(int nthreads, int64_t n, const T *x, double p, uint64_t seed, \
                              uint64_t stream, T *y, uint8_t *mask)                        \
@@ -47,17 +46,8 @@ DEFINE_DROPOUT_SCALAR(double, d)
         const fastfc_isa_table *tb = fastfc_table();                                      \
         /* a Philox word costs several plain elementwise ops: weigh it so */              \
         int nt = fastfc_elementwise_threads(nthreads, n * 8);                             \
-        if (nt == 1) { /* not even a team of one: libgomp builds one per region */        \
-            tb->P##dropout(0, n, x, thr, scale, key, str, y, mask);                       \
-            return;                                                                       \
-        }                                                                                 \
-        _Pragma("omp parallel num_threads(nt)")                                           \
-        {                                                                                 \
-            int64_t lo, hi;                                                               \
-            fastfc_team_count();                                                          \
-            fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, 64, &lo, &hi); \
-            if (lo < hi) tb->P##dropout(lo, hi, x, thr, scale, key, str, y, mask);         \
-        }                                                                                 \
+        FASTFC_PARALLEL_RANGES(n, lo, hi,                                                 \
+                               tb->P##dropout(lo, hi, x, thr, scale, key, str, y, mask)); \
     }                                                                                     \
     void fastfc_##P##dropout_backward(int nthreads, int64_t n, const T *dy,               \
                                       const uint8_t *mask, T scale, T *dx)                \

@@ -1,6 +1,7 @@
 /* Work split and per-thread pack buffers for the GEMM loops. */
 #ifndef FASTFC_THREADS_H
 #define FASTFC_THREADS_H
+#include <omp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,25 @@ int fastfc_elementwise_threads(int nthreads, int64_t work);
                 fastfc_team_count();                                                       \
                 _Pragma("omp for schedule(static)")                                        \
                 for (int64_t i = 0; i < (n); i++) STMT;                                    \
+            }                                                                              \
+        }                                                                                  \
+    } while (0)
+/* STMT over a range [lo, hi) of [0, n) (variables of those names), on `nt` threads: one
+ * thread takes it all without a region, a team splits it in parts that start on a
+ * 64-element boundary, so vector paths see whole blocks. */
+#define FASTFC_PARALLEL_RANGES(n, lo, hi, STMT)                                           \
+    do {                                                                                   \
+        if (nt == 1) {                                                                     \
+            const int64_t lo = 0, hi = (n);                                                \
+            STMT;                                                                          \
+        } else {                                                                           \
+            _Pragma("omp parallel num_threads(nt)")                                        \
+            {                                                                              \
+                int64_t lo, hi;                                                            \
+                fastfc_team_count();                                                       \
+                fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), (n), 64,  \
+                                    &lo, &hi);                                             \
+                if (lo < hi) STMT;                                                         \
             }                                                                              \
         }                                                                                  \
     } while (0)

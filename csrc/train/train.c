@@ -48,23 +48,20 @@ DEFINE_SOFTMAX_XENT(double, d, exp, log)
  * reduction, which vectorizes; a float sum would not without reassociation flags). Sixteen
  * accumulators: with one, the loop ran at a third of the speed (Zen3, SSE2 build). */
 #define DEFINE_ALL_FINITE(T, P, U)                                                         \
+    static inline U P##times_zero_bits(T v)                                                \
+    {                                                                                      \
+        T z = v * (T)0;                                                                    \
+        U u;                                                                               \
+        memcpy(&u, &z, sizeof u);                                                          \
+        return u;                                                                          \
+    }                                                                                      \
     static U P##nonfinite_bits(int64_t lo, int64_t hi, const T *x)                         \
     {                                                                                      \
         U acc[16] = {0}, bad = 0;                                                          \
         int64_t i = lo;                                                                    \
         for (; i + 16 <= hi; i += 16)                                                      \
-            for (int j = 0; j < 16; j++) {                                                 \
-                T z = x[i + j] * (T)0;                                                     \
-                U u;                                                                       \
-                memcpy(&u, &z, sizeof u);                                                  \
-                acc[j] |= u;                                                               \
-            }                                                                              \
-        for (; i < hi; i++) {                                                              \
-            T z = x[i] * (T)0;                                                             \
-            U u;                                                                           \
-            memcpy(&u, &z, sizeof u);                                                      \
-            bad |= u;                                                                      \
-        }                                                                                  \
+            for (int j = 0; j < 16; j++) acc[j] |= P##times_zero_bits(x[i + j]);           \
+        for (; i < hi; i++) bad |= P##times_zero_bits(x[i]);                               \
         for (int j = 0; j < 16; j++) bad |= acc[j];                                        \
         return bad;                                                                        \
     }                                                                                      \
@@ -72,17 +69,9 @@ DEFINE_SOFTMAX_XENT(double, d, exp, log)
     {                                                                                      \
         U bad = 0;                                                                         \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        if (nt == 1)                                                                       \
-            bad = P##nonfinite_bits(0, n, x);                                              \
-        else                                                                               \
-            _Pragma("omp parallel num_threads(nt) reduction(|: bad)")                      \
-            {                                                                              \
-                int64_t lo, hi;                                                            \
-                fastfc_team_count();                                                       \
-                fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, 64,    \
-                                    &lo, &hi);                                             \
-                bad |= P##nonfinite_bits(lo, hi, x);                                       \
-            }                                                                              \
+        /* the parts' bits OR together in any order: the answer is the same */             \
+        FASTFC_PARALLEL_RANGES(n, lo, hi, __atomic_fetch_or(&bad, P##nonfinite_bits(lo, hi, x), \
+                                                            __ATOMIC_RELAXED));            \
         return (bad << 1) == 0; /* only sign bits: every product was +-0 */                \
     }
 
@@ -113,17 +102,7 @@ DEFINE_ALL_FINITE(double, d, uint64_t)
                                     decoupled ? 0 : wd, decoupled ? 1 - lr * wd : 1};      \
         const fastfc_##P##adam_t update = fastfc_table()->P##adam;                         \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        if (nt == 1) { /* not even a team of one: libgomp builds one per region */         \
-            update(0, n, p, g, m, v, &k);                                                  \
-            return;                                                                        \
-        }                                                                                  \
-        _Pragma("omp parallel num_threads(nt)")                                            \
-        {                                                                                  \
-            int64_t lo, hi;                                                                \
-            fastfc_team_count();                                                           \
-            fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, 64, &lo, &hi); \
-            update(lo, hi, p, g, m, v, &k);                                                \
-        }                                                                                  \
+        FASTFC_PARALLEL_RANGES(n, lo, hi, update(lo, hi, p, g, m, v, &k));                 \
     }
 
 DEFINE_ADAM(float, s)
