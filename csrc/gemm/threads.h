@@ -32,23 +32,9 @@ void fastfc_thread_range(int id, int parts, int64_t len, int unit, int64_t *lo, 
 void *fastfc_thread_buffer(size_t bytes);
 /* Threads for an elementwise pass over `work` elements. */
 int fastfc_elementwise_threads(int nthreads, int64_t work);
-/* for i in [0, n): STMT, on `nt` threads (a variable of that name). One thread opens no
- * parallel region at all: libgomp builds a team even for a team of one (0.6 us). */
-#define FASTFC_PARALLEL_FOR(n, i, STMT)                                                    \
-    do {                                                                                   \
-        if (nt == 1) {                                                                     \
-            for (int64_t i = 0; i < (n); i++) STMT;                                        \
-        } else {                                                                           \
-            _Pragma("omp parallel num_threads(nt)")                                        \
-            {                                                                              \
-                fastfc_team_count();                                                       \
-                _Pragma("omp for schedule(static)")                                        \
-                for (int64_t i = 0; i < (n); i++) STMT;                                    \
-            }                                                                              \
-        }                                                                                  \
-    } while (0)
-/* STMT over a range [lo, hi) of [0, n) (variables of those names), on `nt` threads: one
- * thread takes it all without a region, a team splits it in parts that start on a
+/* STMT over a range [lo, hi) of [0, n) (variables of those names), on `nt` threads (a
+ * variable of that name). One thread takes it all and opens no parallel region: libgomp
+ * builds a team even for a team of one (0.6 us). A team splits it in parts that start on a
  * 64-element boundary, so vector paths see whole blocks. */
 #define FASTFC_PARALLEL_RANGES(n, lo, hi, STMT)                                           \
     do {                                                                                   \
@@ -66,4 +52,7 @@ int fastfc_elementwise_threads(int nthreads, int64_t work);
             }                                                                              \
         }                                                                                  \
     } while (0)
+/* for i in [0, n): STMT, on `nt` threads, split as above. */
+#define FASTFC_PARALLEL_FOR(n, i, STMT)                                                    \
+    FASTFC_PARALLEL_RANGES(n, i##_lo, i##_hi, for (int64_t i = i##_lo; i < i##_hi; i++) STMT)
 #endif
