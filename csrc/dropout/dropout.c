@@ -46,7 +46,7 @@ DEFINE_DROPOUT_SCALAR(double, d)
         const fastfc_isa_table *tb = fastfc_table();                                      \
         /* a Philox word costs several plain elementwise ops: weigh it so */              \
         int nt = fastfc_elementwise_threads(nthreads, n * 8);                             \
-        FASTFC_PARALLEL_RANGES(n, lo, hi,                                                 \
+        FASTFC_PARALLEL_RANGES(n, 64, lo, hi,                                             \
                                tb->P##dropout(lo, hi, x, thr, scale, key, str, y, mask)); \
     }                                                                                     \
     void fastfc_##P##dropout_backward(int nthreads, int64_t n, const T *dy,               \

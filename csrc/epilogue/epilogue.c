@@ -62,18 +62,10 @@
         int nt = fastfc_elementwise_threads(nthreads, m * n);                              \
         const int64_t unit = 16;                                                           \
         if (nt > (n + unit - 1) / unit) nt = (int)((n + unit - 1) / unit);                 \
-        if (nt == 1) { /* the engine's dZ rows, per block: no parallel region */           \
-            P##cols_any(m, n, 0, n, dy, rs_dy, cs_dy, y, rs_y, cs_y, act, slope, dz, db);  \
-            return;                                                                        \
-        }                                                                                  \
-        _Pragma("omp parallel num_threads(nt)")                                            \
-        {                                                                                  \
-            int64_t j0, j1;                                                                \
-            fastfc_team_count();                                                           \
-            fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), n, unit,      \
-                                &j0, &j1);                                                 \
-            P##cols_any(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y, act, slope, dz, db); \
-        }                                                                                  \
+        /* one thread (the engine's dZ rows, per block) opens no parallel region */        \
+        FASTFC_PARALLEL_RANGES(n, unit, j0, j1,                                            \
+                               P##cols_any(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y,  \
+                                           act, slope, dz, db));                           \
     }
 
 DEFINE_ACT_BACKWARD(float, s)

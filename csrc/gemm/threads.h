@@ -35,8 +35,8 @@ int fastfc_elementwise_threads(int nthreads, int64_t work);
 /* STMT over a range [lo, hi) of [0, n) (variables of those names), on `nt` threads (a
  * variable of that name). One thread takes it all and opens no parallel region: libgomp
  * builds a team even for a team of one (0.6 us). A team splits it in parts that start on a
- * 64-element boundary, so vector paths see whole blocks. */
-#define FASTFC_PARALLEL_RANGES(n, lo, hi, STMT)                                           \
+ * multiple of `unit` (64 elements: vector paths see whole blocks). */
+#define FASTFC_PARALLEL_RANGES(n, unit, lo, hi, STMT)                                     \
     do {                                                                                   \
         if (nt == 1) {                                                                     \
             const int64_t lo = 0, hi = (n);                                                \
@@ -46,13 +46,14 @@ int fastfc_elementwise_threads(int nthreads, int64_t work);
             {                                                                              \
                 int64_t lo, hi;                                                            \
                 fastfc_team_count();                                                       \
-                fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), (n), 64,  \
-                                    &lo, &hi);                                             \
+                fastfc_thread_range(omp_get_thread_num(), omp_get_num_threads(), (n),      \
+                                    (unit), &lo, &hi);                                     \
                 if (lo < hi) STMT;                                                         \
             }                                                                              \
         }                                                                                  \
     } while (0)
 /* for i in [0, n): STMT, on `nt` threads, split as above. */
 #define FASTFC_PARALLEL_FOR(n, i, STMT)                                                    \
-    FASTFC_PARALLEL_RANGES(n, i##_lo, i##_hi, for (int64_t i = i##_lo; i < i##_hi; i++) STMT)
+    FASTFC_PARALLEL_RANGES(n, 64, i##_lo, i##_hi,                                          \
+                           for (int64_t i = i##_lo; i < i##_hi; i++) STMT)
 #endif

@@ -70,8 +70,9 @@ DEFINE_SOFTMAX_XENT(double, d, exp, log)
         U bad = 0;                                                                         \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
         /* the parts' bits OR together in any order: the answer is the same */             \
-        FASTFC_PARALLEL_RANGES(n, lo, hi, __atomic_fetch_or(&bad, P##nonfinite_bits(lo, hi, x), \
-                                                            __ATOMIC_RELAXED));            \
+        FASTFC_PARALLEL_RANGES(n, 64, lo, hi,                                              \
+                               __atomic_fetch_or(&bad, P##nonfinite_bits(lo, hi, x),       \
+                                                 __ATOMIC_RELAXED));                       \
         return (bad << 1) == 0; /* only sign bits: every product was +-0 */                \
     }
 
@@ -102,7 +103,7 @@ DEFINE_ALL_FINITE(double, d, uint64_t)
                                     decoupled ? 0 : wd, decoupled ? 1 - lr * wd : 1};      \
         const fastfc_##P##adam_t update = fastfc_table()->P##adam;                         \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        FASTFC_PARALLEL_RANGES(n, lo, hi, update(lo, hi, p, g, m, v, &k));                 \
+        FASTFC_PARALLEL_RANGES(n, 64, lo, hi, update(lo, hi, p, g, m, v, &k));             \
     }
 
 DEFINE_ADAM(float, s)
