@@ -137,6 +137,22 @@ def test_nan_propagates(act, dtype):
     check_forward(got, x, w, None, act, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout_name", ["C", "wide", "F"])
+def test_every_batch_up_to_40(layout_name, dtype, rng):
+    """Every tile schedule of the rows: full tiles, a short last tile (read from a padded
+    copy) and the last rows as two edge-kernel tiles (AVX2: 8, 14, ..., 32 rows; AVX-512:
+    16, 28, 40). The rows of x stream in place (C), through a row stride (wide: the first
+    37 columns of a wider array), or are packed (F)."""
+    w, b = make(rng, (37, 21), dtype), make(rng, (21,), dtype)
+    for m in range(1, 41):
+        if layout_name == "wide":
+            x = make(rng, (m, 50), dtype)[:, :37]
+        else:
+            x = make(rng, (m, 37), dtype, layout_name)
+        check_forward(fastfc.linear(x, w, b, activation="relu"), x, w, b, "relu", dtype)
+
+
 def test_relu_of_nan_is_nan():
     """np.maximum(NaN, 0) is NaN: the fused ReLU must not turn NaN into 0."""
     for dtype in DTYPES:

@@ -17,7 +17,8 @@ typedef void (*fastfc_sukr_t)(FASTFC_UKR_ARGS(float));
 typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
 
 /* edge[i] computes the last rows of a block when they are at most edge_mr[i] (ascending;
- * 0 ends the list): a tile of 2 rows then costs 2 rows of work, not MR. */
+ * 0 ends the list): a tile of 2 rows then costs 2 rows of work, not MR. It reads a packed
+ * panel of MR rows, or exactly edge_mr[i] rows of x (a_cs = 1). */
 #define FASTFC_EDGE_KERNELS 2
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_sukr_t ukr;

@@ -70,18 +70,32 @@ static void GF(dz_block)(const GF(gemm_args) *g, GT *bbuf, int64_t pc, int64_t k
                      g->dz_sum + jc + jr, pc == 0, nc - jr < NR ? (int)(nc - jr) : NR);
 }
 
-/* The kernel for a tile of mr rows: the full one, or the smallest edge kernel that fits. */
-static inline __typeof__(((GCTX *)0)->ukr) GF(ukr_for_rows)(const GCTX *x, int mr)
+/* The kernel for a tile of mr rows: the full one, or the smallest edge kernel that fits;
+ * *height: the rows it computes. */
+static inline __typeof__(((GCTX *)0)->ukr) GF(ukr_for_rows)(const GCTX *x, int mr, int *height)
 {
     if (mr < x->mr)
         for (int i = 0; i < FASTFC_EDGE_KERNELS && x->edge_mr[i]; i++)
-            if (mr <= x->edge_mr[i]) return x->edge[i];
+            if (mr <= x->edge_mr[i]) { *height = x->edge_mr[i]; return x->edge[i]; }
+    *height = x->mr;
     return x->ukr;
+}
+
+/* Rows of the next tile when `rest` are left: MR, and the rest at the end. Streamed rows
+ * end in two tiles of an edge kernel's height where the last MR + r rows are just two of
+ * them (AVX2, 32 rows: 6,6,6,6,4,4, not 6,6,6,6,6,2): a 2-row tile runs at about half the
+ * speed of a 4-row one, as 4 accumulators cannot hide the FMA latency. */
+static inline int GF(tile_rows)(const GCTX *x, int64_t rest, int streamed)
+{
+    if (rest >= 2 * x->mr) return x->mr;
+    for (int i = 0; streamed && i < FASTFC_EDGE_KERNELS && x->edge_mr[i]; i++)
+        if (rest > x->mr && rest == 2 * x->edge_mr[i]) return x->edge_mr[i];
+    return rest < x->mr ? (int)rest : x->mr;
 }
 
 /* Loops jr and ir around the micro-kernel for one mc x nc block of C. */
 static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int64_t pc,
-                             int64_t mc, int64_t nc, int64_t kc, const GT *abuf,
+                             int64_t mc, int64_t nc, int64_t kc, GT *abuf,
                              const GT *arows, int64_t rs_arows, const GT *bbuf, GT *edge_b,
                              int pack_b_here)
 {
@@ -91,6 +105,16 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
     const GT beta = pc == 0 ? g->beta : (GT)1;
     const int reg_act = last && g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
     const int post_act = last && g->act > FASTFC_ACT_LEAKY_RELU ? g->act : 0;
+    /* Streamed rows: a tile shorter than its kernel (which reads all its rows) reads a
+     * zero-padded copy. Only the last tile can be one; the last two start here. */
+    for (int64_t ir = mc > 2 * MR ? (mc / MR - 1) * MR : 0, mr; !g->pack_a && ir < mc;
+         ir += mr) {
+        int height;
+        mr = GF(tile_rows)(x, mc - ir, 1);
+        GF(ukr_for_rows)(x, (int)mr, &height);
+        if (mr < height)
+            GF(pack_a)(abuf + ir * kc, arows + ir * rs_arows, rs_arows, 1, mr, kc, MR);
+    }
     for (int64_t jr = 0; jr < nc; jr += NR) {
         int nr = nc - jr < NR ? (int)(nc - jr) : NR;
         const GT *bp = bbuf + jr * kc;
@@ -106,14 +130,18 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
             }
         }
         const GT *bias = last && g->bias ? g->bias + jc + jr : NULL;
-        for (int64_t ir = 0; ir < mc; ir += MR) {
-            int mr = mc - ir < MR ? (int)(mc - ir) : MR;
+        for (int64_t ir = 0, mr; ir < mc; ir += mr) {
+            mr = GF(tile_rows)(x, mc - ir, !g->pack_a);
+            int height;
+            __typeof__(x->ukr) ukr = GF(ukr_for_rows)(x, (int)mr, &height);
             const GT *ap = abuf + ir * kc;
             int64_t ars = 1, acs = MR;
-            if (!g->pack_a && mr == MR) { ap = arows + ir * rs_arows; ars = rs_arows; acs = 1; }
+            if (!g->pack_a && mr == height) {
+                ap = arows + ir * rs_arows; ars = rs_arows; acs = 1;
+            }
             GT *cp = g->c + (ic + ir) * g->rsc + (jc + jr) * g->csc;
-            GF(ukr_for_rows)(x, mr)(kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, mr, nr,
-                                    g->alpha, beta, bias, reg_act, g->slope);
+            ukr(kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, (int)mr, nr, g->alpha, beta, bias,
+                reg_act, g->slope);
             if (post_act) GF(post_act)(cp, g->rsc, g->csc, mr, nr, post_act);
         }
     }
@@ -168,10 +196,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
                     for (int64_t ir = 0; g->dz_operand == 1 && ir < mc; ir += x->mr)
                         GF(dz)(g, abuf + ir * kc, ys, pc, kc, ic + ir,
                                  mc - ir < x->mr ? (int)(mc - ir) : x->mr, jc == 0);
-                } else if (mc % x->mr) /* only the ragged last micro-panel needs a copy */
-                    GF(pack_a)(abuf + (mc - mc % x->mr) * kc,
-                               asrc + (mc - mc % x->mr) * rs_asrc, rs_asrc, 1,
-                               mc % x->mr, kc, x->mr);
+                }
                 GF(macro_kernel)(g, ic, jc, pc, mc, nc, kc, abuf, asrc, rs_asrc, bbuf, edge_b,
                                  pack_b_here);
             }

@@ -180,12 +180,16 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
 
 #ifdef UKR_EDGE
 /* The last rows of a block: A is a packed panel of the full-height kernel (a_rs = 1,
- * a_cs = that kernel's MR), of which this kernel reads its fewer rows. */
+ * a_cs = that kernel's MR), of which this kernel reads its fewer rows, or UKR_MR rows of x
+ * (a_cs = 1). */
 static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
 {
-    (void)a_rs;
-    UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta, bias,
-                             act, slope);
+    if (a_cs == 1)
+        UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                 bias, act, slope);
+    else
+        UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                 bias, act, slope);
 }
 #else
 /* Packed A (a_rs = 1, a_cs = MR) with constant strides, and rows of x (a_cs = 1). */

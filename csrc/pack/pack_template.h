@@ -50,17 +50,20 @@ static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_
 }
 
 /* kc x nc block of B -> micro-panels of NR columns, each k-major (b_rs = NR),
- * columns past nc zero-filled. by_rows: read row-major B row by row (one long read per
- * row) rather than panel by panel. */
+ * columns past nc zero-filled. by_rows: read row-major B along its rows (long runs)
+ * rather than panel by panel, 8 rows at a time: 8 streams in flight, and each panel visit
+ * writes 8 rows in a run. One row at a time was 6 % slower on 32x25088x4096 (Zen3, 2
+ * threads), where packing W from memory takes a third of the time. */
 static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_t rsb,
                                        int64_t csb, int64_t kc, int64_t nc, int NR,
                                        int by_rows)
 {
     const int64_t full = nc - nc % NR;
-    if (csb == 1 && by_rows)   /* long sequential reads: B streams from memory */
-        for (int64_t p = 0; p < kc; p++)
+    if (csb == 1 && by_rows)
+        for (int64_t p0 = 0; p0 < kc; p0 += 8)
             for (int64_t jr = 0; jr < full; jr += NR)
-                PK_CAT(copy_row_, PK_SUFFIX)(dst + jr * kc + p * NR, b + p * rsb + jr, NR);
+                for (int64_t p = p0; p < p0 + 8 && p < kc; p++)
+                    PK_CAT(copy_row_, PK_SUFFIX)(dst + jr * kc + p * NR, b + p * rsb + jr, NR);
     else if (csb == 1)
         for (int64_t jr = 0; jr < full; jr += NR)
             for (int64_t p = 0; p < kc; p++)
