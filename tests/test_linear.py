@@ -141,7 +141,7 @@ def test_nan_propagates(act, dtype):
 @pytest.mark.parametrize("layout_name", ["C", "wide", "F"])
 def test_every_batch_up_to_40(layout_name, dtype, rng):
     """Every tile schedule of the rows: full tiles, a short last tile (read from a padded
-    copy) and the last rows as two edge-kernel tiles (AVX2: 8, 14, ..., 32 rows; AVX-512:
+    copy) and the last rows as two edge-kernel tiles (AVX2: 8, 14, ..., 38 rows; AVX-512:
     16, 28, 40). The rows of x stream in place (C), through a row stride (wide: the first
     37 columns of a wider array), or are packed (F)."""
     w, b = make(rng, (37, 21), dtype), make(rng, (21,), dtype)
@@ -233,7 +233,7 @@ def test_zero_in_features(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_weights_larger_than_the_caches(rng, dtype):
-    """w of 12-24 MB is packed row by row from memory (a different packing order)."""
+    """w of 12-24 MB is packed from memory along its rows (a different packing order)."""
     x, w = make(rng, (37, 3000), dtype), make(rng, (3000, 1001), dtype)
     b = make(rng, (1001,), dtype)
     y = fastfc.linear(x, w, b, activation="relu")

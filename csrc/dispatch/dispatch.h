@@ -16,9 +16,10 @@
 typedef void (*fastfc_sukr_t)(FASTFC_UKR_ARGS(float));
 typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
 
-/* edge[i] computes the last rows of a block when they are at most edge_mr[i] (ascending;
- * 0 ends the list): a tile of 2 rows then costs 2 rows of work, not MR. It reads a packed
- * panel of MR rows, or exactly edge_mr[i] rows of x (a_cs = 1). */
+/* edge[i] computes a tile of at most edge_mr[i] rows (ascending; 0 ends the list): the
+ * last rows of a block, so that 2 rows cost 2 rows of work, not MR, or the last two tiles
+ * when they are edge_mr[i] rows each. It reads a packed panel of MR rows, or exactly
+ * edge_mr[i] rows of x (a_cs = 1). */
 #define FASTFC_EDGE_KERNELS 2
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_sukr_t ukr;

@@ -179,9 +179,9 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
 }
 
 #ifdef UKR_EDGE
-/* The last rows of a block: A is a packed panel of the full-height kernel (a_rs = 1,
- * a_cs = that kernel's MR), of which this kernel reads its fewer rows, or UKR_MR rows of x
- * (a_cs = 1). */
+/* A tile of at most UKR_MR rows at the end of a block: A is a packed panel of the
+ * full-height kernel (a_rs = 1, a_cs = that kernel's MR), of which this kernel reads its
+ * fewer rows, or UKR_MR rows of x (a_cs = 1). */
 static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
 {
     if (a_cs == 1)

@@ -46,7 +46,7 @@ static void DZ_CAT(dz_panel_, DZ_SUFFIX)(DZ_T *restrict d, int lanes, const DZ_T
 #undef DZ_MAX_LANES
 
 /* A packed kc x nc block of B (micro-panels of NR) in row order: row p of Y (at
- * y + p * rsy) is read in one long run, as B read from memory was packed. */
+ * y + p * rsy) is read in one long run, as B read from memory is packed. */
 static inline __attribute__((always_inline)) void DZ_CAT(dz_rows_apply_, DZ_SUFFIX)(
     DZ_T *restrict d, int NR, int64_t kc, int64_t nc, const DZ_T *restrict y, int64_t rsy,
     const int act, DZ_T slope)
