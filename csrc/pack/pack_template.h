@@ -22,19 +22,28 @@ static inline void PK_CAT(copy_row_, PK_SUFFIX)(PK_T *restrict d, const PK_T *re
     }
 }
 
+/* Whole micro-panels of W lanes, panel l from src + l with K steps `step` apart (lanes
+ * contiguous in memory): 8 K steps per panel visit, so 8 reads run along memory at once and
+ * each visit writes 8 steps of a panel in a run. */
+static inline void PK_CAT(copy_panels_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *src,
+                                                   int64_t step, int64_t kc, int64_t lanes,
+                                                   int W)
+{
+    for (int64_t p0 = 0; p0 < kc; p0 += 8)
+        for (int64_t l = 0; l < lanes; l += W)
+            for (int64_t p = p0; p < p0 + 8 && p < kc; p++)
+                PK_CAT(copy_row_, PK_SUFFIX)(dst + l * kc + p * W, src + l + p * step, W);
+}
+
 /* mc x kc block of A -> micro-panels of MR rows, each k-major (a_rs = 1, a_cs = MR),
  * rows past mc zero-filled. */
 static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_t rsa,
                                        int64_t csa, int64_t mc, int64_t kc, int MR)
 {
-    /* Column-major A (X^T of dW): long reads along columns, 8 at a time, so each panel
-     * gets 8 rows in a run (one column at a time wrote to every panel in turn: 30 % slower
-     * on Zen3). */
+    /* Column-major A (X^T of dW): long reads along columns, 8 at a time (one column at a
+     * time wrote to every panel in turn: 30 % slower on Zen3). */
     const int64_t by_columns = rsa == 1 && csa != 1 ? mc - mc % MR : 0;
-    for (int64_t p0 = 0; p0 < kc && by_columns; p0 += 8)
-        for (int64_t ir = 0; ir < by_columns; ir += MR)
-            for (int64_t p = p0; p < p0 + 8 && p < kc; p++)
-                PK_CAT(copy_row_, PK_SUFFIX)(dst + ir * kc + p * MR, a + ir + p * csa, MR);
+    PK_CAT(copy_panels_, PK_SUFFIX)(dst, a, csa, kc, by_columns, MR);
     for (int64_t ir = by_columns; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? (int)(mc - ir) : MR;
         PK_T *d = dst + ir * kc;
@@ -51,19 +60,15 @@ static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_
 
 /* kc x nc block of B -> micro-panels of NR columns, each k-major (b_rs = NR),
  * columns past nc zero-filled. by_rows: read row-major B along its rows (long runs)
- * rather than panel by panel, 8 rows at a time: 8 streams in flight, and each panel visit
- * writes 8 rows in a run. One row at a time was 6 % slower on 32x25088x4096 (Zen3, 2
- * threads), where packing W from memory takes a third of the time. */
+ * rather than panel by panel, 8 rows at a time. One row at a time was 6 % slower on
+ * 32x25088x4096 (Zen3, 2 threads), where packing W from memory takes a third of the time. */
 static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_t rsb,
                                        int64_t csb, int64_t kc, int64_t nc, int NR,
                                        int by_rows)
 {
     const int64_t full = nc - nc % NR;
     if (csb == 1 && by_rows)
-        for (int64_t p0 = 0; p0 < kc; p0 += 8)
-            for (int64_t jr = 0; jr < full; jr += NR)
-                for (int64_t p = p0; p < p0 + 8 && p < kc; p++)
-                    PK_CAT(copy_row_, PK_SUFFIX)(dst + jr * kc + p * NR, b + p * rsb + jr, NR);
+        PK_CAT(copy_panels_, PK_SUFFIX)(dst, b, rsb, kc, full, NR);
     else if (csb == 1)
         for (int64_t jr = 0; jr < full; jr += NR)
             for (int64_t p = 0; p < kc; p++)
