@@ -332,6 +332,18 @@ class Sequential:
         return grad
 
     def _step(self, x, y, count_correct=False):
+        """One training step: the gradients of the batch, then the optimizer's update."""
+        loss, correct = self._gradients(x, y, count_correct)
+        self._apply_gradients()
+        return loss, correct
+
+    def _apply_gradients(self):
+        """The optimizer's update of the flat parameter buffer from the gradient buffer."""
+        self.optimizer.step(self._theta, self._dtheta)
+
+    def _gradients(self, x, y, count_correct=False):
+        """Forward, loss and backward of a batch into the gradient buffer (no update):
+        the mean loss and, when asked, the number of rows predicted right."""
         plan = self._plan(x.shape[0])
         if plan is not None:
             loss, z = self._fused_step(plan, x, y)
@@ -342,7 +354,6 @@ class Sequential:
             loss = self.loss(z, y, self._grad_out)
             self._backward(self._grad_out)
         correct = self._correct(z, y) if count_correct else 0
-        self.optimizer.step(self._theta, self._dtheta)
         return loss, correct
 
     def _correct(self, z, y):
