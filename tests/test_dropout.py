@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 
 import fastfc
 from fastfc import reference as ref
-from fastfc._kernels import philox4x32_10
+from fastfc._core import philox4x32_10
 from conftest import DTYPES, LAYOUTS, assert_identical, check_layout, layout, make
 
 # Random123 known-answer vectors (kat_vectors, philox4x32_10): counter[4], key[2] -> out[4]

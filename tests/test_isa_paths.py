@@ -106,7 +106,7 @@ ADAM_SIZES = (1, 7, 63, 65, 1000, 70001)
 
 def adam_steps(size, dtype, steps=3):
     """(fastfc's parameters after `steps` Adam updates with L2 decay, NumPy's)."""
-    from fastfc import _kernels
+    from fastfc import _core
     from test_optim import ref_adam
     rng = np.random.default_rng(size)
     p0 = rng.standard_normal(size).astype(dtype)
@@ -114,7 +114,7 @@ def adam_steps(size, dtype, steps=3):
     p, m, v = p0.copy(), np.zeros(size, dtype), np.zeros(size, dtype)
     lr, b1, b2, eps, wd = 1e-2, 0.9, 0.999, 1e-8, 0.01
     for t, g in enumerate(grads, 1):
-        _kernels._adam_update(p, g, m, v, lr, b1, b2, eps, wd, False, t)
+        _core._adam_update(p, g, m, v, lr, b1, b2, eps, wd, False, t)
     return p, ref_adam(p0, grads, lr, b1, b2, eps, wd)
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import fastfc
-from fastfc import _kernels
+from fastfc import _core
 from gradcheck import numeric_grad
 
 
@@ -286,9 +286,9 @@ def test_fused_activation_layers_split_over_threads(keep_threads, act, threads):
     fused, plain = make(), _layer_by_layer(make())
     for _ in range(2):
         want = plain.train_on_batch(X, y)
-        before = _kernels._wide_regions()
+        before = _core._wide_regions()
         assert fused.train_on_batch(X, y) == pytest.approx(want, rel=1e-12)
-        assert _kernels._wide_regions() > before   # the fused step's regions got a team
+        assert _core._wide_regions() > before   # the fused step's regions got a team
     np.testing.assert_allclose(fused._theta, plain._theta, rtol=1e-12, atol=1e-14)
 
 
@@ -309,12 +309,12 @@ def test_all_finite_finds_every_nan_and_inf(dtype, n):
     """The C check train_on_batch runs on X: each non-finite value, anywhere, is found."""
     x = np.random.default_rng(n).standard_normal(n).astype(dtype)
     x[0] = np.finfo(dtype).max
-    assert _kernels._all_finite(x) and _kernels._all_finite(x[:0].copy())
+    assert _core._all_finite(x) and _core._all_finite(x[:0].copy())
     for bad in (np.nan, np.inf, -np.inf):
         for pos in {0, n // 2, n - 1}:
             y = x.copy()
             y[pos] = bad
-            assert not _kernels._all_finite(y), (bad, pos)
+            assert not _core._all_finite(y), (bad, pos)
 
 
 # ---------------------------------------------------------------- regressions

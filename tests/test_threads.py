@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastfc
-from fastfc import _kernels, reference as ref
+from fastfc import _core, reference as ref
 from conftest import assert_close, assert_identical, gemm_scale, make
 
 
@@ -51,7 +51,7 @@ for m, k, n in [(300, 400, 300), (64, 96, 80)] * 2:  # one split product; dX and
                                 (gemm_scale(gy, abs(w).T), gemm_scale(abs(x).T, gy),
                                  abs(gy).sum(0)), (n, m, m)):
         assert_close(got, want, s, kk, np.float64)
-print("ok", fastfc._kernels._wide_regions())
+print("ok", fastfc._core._wide_regions())
 """
 
 
@@ -92,8 +92,8 @@ def _team_calls(rng):
         "backward side by side": lambda: fastfc.linear_backward(xs @ ws, xs, ws),
         "dropout": lambda: fastfc.dropout(v, 0.5, seed=1),
         "dropout_backward": lambda: fastfc.dropout_backward(v, mask, 0.5),
-        "all_finite": lambda: _kernels._all_finite(v),
-        "adam": lambda: _kernels._adam_update(state[0], v, state[1], state[2], 1e-3, 0.9,
+        "all_finite": lambda: _core._all_finite(v),
+        "adam": lambda: _core._adam_update(state[0], v, state[1], state[2], 1e-3, 0.9,
                                               0.999, 1e-8, 0.0, False, 1),
     }
 
@@ -105,15 +105,15 @@ def test_a_team_runs_on_two_threads_and_none_on_one(rng, keep_threads, name):
     parallel region must get a team of two on 2 threads, and none on 1."""
     call = _team_calls(rng)[name]
     fastfc.set_num_threads(2)
-    before = _kernels._wide_regions()
+    before = _core._wide_regions()
     for _ in range(3):  # back to back: the first may run alone if the team slept
         call()
-    assert _kernels._wide_regions() > before
+    assert _core._wide_regions() > before
     fastfc.set_num_threads(1)
-    before = _kernels._wide_regions()
+    before = _core._wide_regions()
     call()
     call()
-    assert _kernels._wide_regions() == before
+    assert _core._wide_regions() == before
 
 
 def _all_results(x, w, b, gy, act):
@@ -239,7 +239,7 @@ def _child_result():
     """Run in a forked child: linear, backward and dropout on 2 threads, checked, and run
     on the calling thread alone (libgomp is not fork-safe)."""
     try:
-        before = _kernels._wide_regions()
+        before = _core._wide_regions()
         rng = np.random.default_rng(1)
         x = rng.standard_normal((400, 300)).astype(np.float32)
         w = rng.standard_normal((300, 200)).astype(np.float32)
@@ -250,7 +250,7 @@ def _child_result():
         ok = (np.allclose(y, np.maximum(x.astype(np.float64) @ w, 0), rtol=1e-4, atol=1e-3)
               and np.allclose(gw, x.T.astype(np.float64) @ (y > 0), rtol=1e-4, atol=1e-3)
               and np.array_equal(mask, ref.dropout_mask(x.shape, 0.5, 3)))
-        if _kernels._wide_regions() != before:
+        if _core._wide_regions() != before:
             return "a team ran in the forked child"
         return "ok" if ok else "wrong result"
     except Exception as e:  # noqa: BLE001 - reported to the parent

@@ -4,7 +4,7 @@ The functional API (``gemm``, ``linear``, ``linear_backward``, ``dropout``,
 ``dropout_backward``) runs C11 + OpenMP kernels with the GIL released;
 ``fastfc.reference`` holds the same operations in plain NumPy.
 """
-from fastfc._kernels import (
+from fastfc._core import (
     ACTIVATIONS,
     dropout,
     dropout_backward,

@@ -322,7 +322,7 @@ def _single_thread_gemm(args, out):
         # and compare medians.
         peaks, times = [], []
         for _ in range(args.rounds):
-            peaks.append(fastfc._kernels.fma_peak_gflops(np.float32))
+            peaks.append(fastfc._core.fma_peak_gflops(np.float32))
             times.append(_block(lambda: fastfc.gemm(a, b, out=c), 3))
     finally:
         fastfc.set_num_threads(old)
@@ -399,7 +399,7 @@ def main(argv=None):
     if torch is not None:
         torch.set_num_threads(args.threads)
     fastfc.show_config()
-    peak1 = fastfc._kernels.fma_peak_gflops(np.float32)
+    peak1 = fastfc._core.fma_peak_gflops(np.float32)
     print(f"  FMA peak (fp32): {peak1:.1f} GFLOP/s per thread, ~{peak1 * args.threads:.0f} on "
           f"{args.threads} threads (fp64: half)")
     print(f"  numpy {np.__version__} (its BLAS picks its own threads), torch "

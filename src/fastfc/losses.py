@@ -7,7 +7,7 @@ cross-entropy, sigmoid + binary cross-entropy) take logits: their gradient is
 """
 import numpy as np
 
-from fastfc import _kernels
+from fastfc import _core
 
 
 class Loss:
@@ -59,7 +59,7 @@ def _labels(y, n_out, n):
     # the fused C step reads the labels in place: contiguous (a no-op when they are);
     # uint64 labels past the int64 range turn negative here, and out of range
     labels = np.ascontiguousarray(y, dtype=np.int64)
-    if n and not _kernels._labels_in_range(labels, n_out):
+    if n and not _core._labels_in_range(labels, n_out):
         raise ValueError(f"labels must be in [0, {n_out}), got values in "
                          f"[{given.min()}, {given.max()}]")
     return labels
@@ -70,7 +70,7 @@ def _float_targets(y, n_out, n):
     y = np.ascontiguousarray(_rows(y, n), np.float64).reshape(n, -1)
     if y.shape[1] != n_out:
         raise ValueError(f"y has {y.shape[1]} columns, the model outputs {n_out}")
-    if not _kernels._all_finite(y):   # one C pass, as for X
+    if not _core._all_finite(y):   # one C pass, as for X
         raise ValueError("y contains NaN or Inf")
     return y
 
@@ -90,9 +90,9 @@ class SoftmaxCrossEntropy(Loss):
     def __call__(self, z, y, grad):
         n = z.shape[0]
         if y.ndim == 1:
-            return _kernels._softmax_xent(z, y, grad, None, 1.0 / n) / n
+            return _core._softmax_xent(z, y, grad, None, 1.0 / n) / n
         # one-hot or probability rows: d/dz sum_j y_j (lse - z_j) = (sum_j y_j) p - y
-        _kernels._softmax_xent(z, np.zeros(n, np.int64), None, grad, 1.0)
+        _core._softmax_xent(z, np.zeros(n, np.int64), None, grad, 1.0)
         zmax = z.max(axis=1, keepdims=True)
         lse = zmax + np.log(np.exp(z - zmax).sum(axis=1, keepdims=True))
         loss = float(np.sum(y * (lse - z)) / n)
@@ -106,7 +106,7 @@ class SoftmaxCrossEntropy(Loss):
 
     def proba(self, z):
         p = np.empty_like(z)
-        _kernels._softmax_xent(z, np.zeros(z.shape[0], np.int64), None, p, 1.0)
+        _core._softmax_xent(z, np.zeros(z.shape[0], np.int64), None, p, 1.0)
         return p
 
 

@@ -15,7 +15,7 @@ import weakref
 
 import numpy as np
 
-from fastfc import _kernels, initializers
+from fastfc import _core, initializers
 from fastfc import layers as layers_mod
 from fastfc import losses as losses_mod
 from fastfc import optim as optim_mod
@@ -85,7 +85,7 @@ def _as_2d_float(X, name, dtype, n_features=None):
     if n_features is not None and X.shape[1:] != n_features:
         raise ValueError(f"{name} has per-sample shape {X.shape[1:]}, the model expects "
                          f"{n_features}")
-    if not _kernels._all_finite(X):
+    if not _core._all_finite(X):
         if given.dtype.kind == "f" and np.isfinite(given).all():
             raise ValueError(f"{name} holds values beyond the range of {X.dtype}")
         raise ValueError(f"{name} contains NaN or Inf")
@@ -277,7 +277,7 @@ class Sequential:
             shape = layer.output_shape(shape)
         plan = None
         if specs:
-            plan = (_kernels.MLPPlan(specs, batch, self.dtype), dropouts)
+            plan = (_core.MLPPlan(specs, batch, self.dtype), dropouts)
         if len(self._plans) >= 4:       # fit() needs two: full batches and the last one
             self._plans.pop(next(iter(self._plans)))
         self._plans[batch] = plan

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from fastfc import _kernels
+from fastfc import _core
 from fastfc._checks import bounded, flag, integer, non_negative, positive, real
 
 
@@ -195,7 +195,7 @@ class Adam(Optimizer):
         return np.zeros_like(params), np.zeros_like(params)
 
     def update(self, params, grads, m, v):
-        _kernels._adam_update(params, grads, m, v, self.lr, self.beta1, self.beta2, self.eps,
+        _core._adam_update(params, grads, m, v, self.lr, self.beta1, self.beta2, self.eps,
                               self.weight_decay, self.decoupled, self.t)
 
 

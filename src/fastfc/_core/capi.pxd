@@ -1,4 +1,4 @@
-# Declarations of the C core (csrc/include/fastfc.h), shared with _kernels.pyx.
+# Declarations of the C core (csrc/include/fastfc.h), cimported by every module of fastfc._core.
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 cdef extern from "fastfc.h" nogil:

@@ -1,0 +1,15 @@
+"""The compiled boundary: Cython modules over one shared C core library (libfastfc_core),
+so the process has one kernel table and one thread team whichever module calls it.
+
+_config  ISA path, threads, configuration      _args     argument checks (cimported)
+_linear  gemm, linear, linear_backward         _dropout  dropout, dropout_backward
+_plan    the training-step kernels and MLPPlan
+"""
+from fastfc._core._config import (CPU_ISA, EMULATED_ISA, ISA, ISA_NAMES, _wide_regions,
+                                  fma_peak_gflops, get_config, get_num_threads, philox4x32_10,
+                                  set_num_threads)
+from fastfc._core._args import ACTIVATIONS
+from fastfc._core._linear import gemm, linear, linear_backward
+from fastfc._core._dropout import dropout, dropout_backward
+from fastfc._core._plan import (MLPPlan, _adam_update, _all_finite, _labels_in_range,
+                                _softmax_xent)

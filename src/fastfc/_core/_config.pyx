@@ -1,0 +1,141 @@
+# cython: language_level=3, cdivision=True
+"""The library's settings: the ISA path chosen at import, the thread count, the configuration."""
+import os
+import sys
+import warnings
+from types import MappingProxyType
+
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport uint32_t
+
+from fastfc._core.capi cimport *
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #include <omp.h>
+    static int fastfc_openmp_version(void) { return _OPENMP; }
+    """
+    int fastfc_openmp_version()
+    int omp_get_max_threads() nogil
+
+ISA_NAMES = ("generic", "avx2", "avx512")
+# Test-only: the AVX-512 kernels' source compiled for AVX2 (needs an AVX2 CPU).
+EMULATED_ISA = "avx512-emulated"
+
+
+def _warn_at_import(str message):
+    """A RuntimeWarning that names the caller's `import fastfc`: the frames between are
+    importlib's and fastfc's own."""
+    cdef int level = 1
+    f = sys._getframe(0)
+    while f is not None and f.f_globals.get("__name__", "").startswith(
+            ("importlib", "_frozen_importlib", "fastfc")):
+        f, level = f.f_back, level + 1
+    warnings.warn(message, RuntimeWarning, stacklevel=level)
+
+
+def _init_isa():
+    wanted = os.environ.get("FASTFC_ISA", "").strip().lower()
+    best = fastfc_cpu_best_isa()
+    if wanted == EMULATED_ISA and best >= ISA_NAMES.index("avx2"):
+        fastfc_init(3)
+        return EMULATED_ISA
+    if not wanted:
+        return ISA_NAMES[fastfc_init(best)]
+    if wanted not in ISA_NAMES:
+        _warn_at_import(f"FASTFC_ISA={wanted!r} is not one of {ISA_NAMES + (EMULATED_ISA,)}; "
+                        f"using {ISA_NAMES[best]!r}")
+        return ISA_NAMES[fastfc_init(best)]
+    if ISA_NAMES.index(wanted) > best:
+        _warn_at_import(f"FASTFC_ISA={wanted!r} is not supported by this CPU; using "
+                        f"{ISA_NAMES[best]!r}")
+    return ISA_NAMES[fastfc_init(ISA_NAMES.index(wanted))]
+
+
+ISA = _init_isa()
+CPU_ISA = ISA_NAMES[fastfc_cpu_best_isa()]
+
+
+def _default_threads():
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0])
+    except ValueError:
+        n = 0
+    return n if n >= 1 else max(1, omp_get_max_threads())
+
+
+# The only module state: a plain int read once per call (set_num_threads is a setting,
+# like OMP_NUM_THREADS; every C call receives its value as an argument).
+cdef int _nthreads = _default_threads()
+
+
+def set_num_threads(n):
+    """Set the number of OpenMP threads fastfc kernels may use (>= 1; a call uses at most
+    four per processor)."""
+    global _nthreads
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    if not 1 <= n <= 2**31 - 1:
+        raise ValueError(f"set_num_threads: n must be in [1, 2**31 - 1], got {n}")
+    _nthreads = int(n)
+
+
+def get_num_threads():
+    """Number of threads fastfc kernels may use."""
+    return _nthreads
+
+
+def get_config():
+    """The build and run-time configuration as a dict."""
+    cdef int s[5]
+    cdef int d[5]
+    fastfc_block_sizes(4, s)
+    fastfc_block_sizes(8, d)
+    names = ("MR", "NR", "MC", "KC", "NC")
+    return {
+        "isa": ISA,
+        "cpu_isa": CPU_ISA,
+        "isas_supported": ISA_NAMES[:ISA_NAMES.index(CPU_ISA) + 1],
+        "isas_testable": ISA_NAMES[:ISA_NAMES.index(CPU_ISA) + 1] + (
+            (EMULATED_ISA,) if CPU_ISA != "generic" else ()),
+        "threads": _nthreads,
+        "openmp": f"OpenMP {fastfc_openmp_version()}",
+        "blocks_float32": dict(zip(names, [s[i] for i in range(5)])),
+        "blocks_float64": dict(zip(names, [d[i] for i in range(5)])),
+    }
+
+
+def _wide_regions():
+    """Parallel regions that got more than one thread, opened by this Python thread: lets
+    the tests see that a team ran."""
+    return fastfc_wide_regions()
+
+
+def fma_peak_gflops(dtype=np.float32):
+    """Measured single-thread FMA peak of the path in use, in GFLOP/s."""
+    cdef int size = np.dtype(dtype).itemsize
+    cdef double r
+    with nogil:
+        r = fastfc_fma_peak_gflops(size)
+    return r
+
+
+def philox4x32_10(ctr, key):
+    """One Philox4x32-10 block: 4 counter words and 2 key words -> 4 words."""
+    cdef uint32_t c[4]
+    cdef uint32_t k[2]
+    cdef uint32_t o[4]
+    for i in range(4):
+        c[i] = int(ctr[i])
+    for i in range(2):
+        k[i] = int(key[i])
+    fastfc_philox4x32_10(c, k, o)
+    return tuple(int(o[i]) for i in range(4))
+
+
+
+cdef int num_threads() noexcept nogil:
+    return _nthreads

@@ -1,0 +1,326 @@
+# cython: language_level=3, cdivision=True
+"""gemm, linear and linear_backward: checks with the GIL, then one C call without it."""
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+
+from fastfc._core.capi cimport *
+from fastfc._core._args cimport (
+    _check_kind, _is_native, _result_type, _dtype, _operand, _es, _empty1, _empty2, _check_out, _ranges_meet, _overlaps, _activation_code, _real, _slope, _flag, _view_2d, _as_2d)
+from fastfc._core._config cimport num_threads
+
+cnp.import_array()
+
+cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha,
+                    double beta, cnp.ndarray c, object bias, int act,
+                    double slope) except -1:
+    """c = act(alpha*op(a)@op(b) + beta*c + bias) for 2-D arrays already checked."""
+    cdef int64_t m = cnp.PyArray_DIMS(c)[0], n = cnp.PyArray_DIMS(c)[1]
+    cdef int64_t k = cnp.PyArray_DIMS(a)[0] if ta else cnp.PyArray_DIMS(a)[1]
+    cdef int64_t rsa = _es(a, 1 if ta else 0), csa = _es(a, 0 if ta else 1)
+    cdef int64_t rsb = _es(b, 1 if tb else 0), csb = _es(b, 0 if tb else 1)
+    cdef int64_t rsc = _es(c, 0), csc = _es(c, 1)
+    cdef void *pa = cnp.PyArray_DATA(a)
+    cdef void *pb = cnp.PyArray_DATA(b)
+    cdef void *pc = cnp.PyArray_DATA(c)
+    cdef void *pbias = NULL if bias is None else cnp.PyArray_DATA(<cnp.ndarray>bias)
+    cdef int nt = num_threads(), rc
+    if cnp.PyArray_TYPE(c) == cnp.NPY_FLOAT:
+        with nogil:
+            rc = fastfc_sgemm(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa, <float *>pb,
+                              rsb, csb, <float>beta, <float *>pc, rsc, csc, <float *>pbias,
+                              act, <float>slope)
+    else:
+        with nogil:
+            rc = fastfc_dgemm(nt, m, n, k, alpha, <double *>pa, rsa, csa, <double *>pb,
+                              rsb, csb, beta, <double *>pc, rsc, csc, <double *>pbias,
+                              act, slope)
+    if rc:
+        raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
+    return 0
+
+
+cdef object _gemm_into(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha,
+                       double beta, cnp.ndarray out, object bias, int act, double slope,
+                       list inputs):
+    """Run the GEMM into `out`, through a temporary when out overlaps an input."""
+    if inputs and _overlaps(out, inputs):
+        tmp = out.copy() if beta != 0 else np.empty_like(out)
+        _gemm_call(a, ta, b, tb, alpha, beta, tmp, bias, act, slope)
+        out[...] = tmp
+    else:
+        _gemm_call(a, ta, b, tb, alpha, beta, out, bias, act, slope)
+    return out
+
+
+def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
+    """General matrix product ``alpha * op(a) @ op(b) + beta * out``.
+
+    Parameters
+    ----------
+    a, b : array_like, 2-D
+        Operands; any strides and memory order. ``op(a)`` is ``a.T`` when ``trans_a``.
+    alpha, beta : float
+        Scalars. ``out`` is not read when ``beta == 0`` (NaN in it does not propagate).
+    out : ndarray, optional
+        Written in place; needed when ``beta != 0``.
+
+    Returns
+    -------
+    ndarray of shape ``(m, n)``, the promoted dtype of ``a`` and ``b`` (float32 or float64).
+
+    Examples
+    --------
+    >>> import numpy as np, fastfc
+    >>> fastfc.gemm(np.ones((2, 3)), np.ones((3, 4))).shape
+    (2, 4)
+    """
+    a = _check_kind("a", a)
+    b = _check_kind("b", b)
+    if a.ndim != 2:
+        raise ValueError(f"gemm: a must be 2-D, got shape {a.shape}")
+    if b.ndim != 2:
+        raise ValueError(f"gemm: b must be 2-D, got shape {b.shape}")
+    cdef double al = _real(alpha, "alpha", "gemm"), be = _real(beta, "beta", "gemm")
+    cdef bint ta = _flag(trans_a, "trans_a", "gemm"), tb = _flag(trans_b, "trans_b", "gemm")
+    cdef cnp.npy_intp *da = cnp.PyArray_DIMS(<cnp.ndarray>a)
+    cdef cnp.npy_intp *db = cnp.PyArray_DIMS(<cnp.ndarray>b)
+    cdef cnp.npy_intp m = da[1] if ta else da[0], ka = da[0] if ta else da[1]
+    cdef cnp.npy_intp kb = db[1] if tb else db[0], n = db[0] if tb else db[1]
+    if ka != kb:
+        raise ValueError(f"gemm: inner dimensions differ: op(a) is ({m}, {ka}), "
+                         f"op(b) is ({kb}, {n}) (a {a.shape}, b {b.shape}, "
+                         f"trans_a={ta}, trans_b={tb})")
+    cdef int dt = _result_type([a, b])
+    if out is None:
+        if be != 0:
+            raise ValueError(f"gemm: beta={beta} needs out= (the matrix it scales)")
+        return _gemm_into(_operand(a, dt), ta, _operand(b, dt), tb, al, 0.0,
+                          _empty2(m, n, dt), None, FASTFC_ACT_IDENTITY, 0.0, None)
+    _check_out(out, (m, n), dt, "gemm")
+    return _gemm_into(_operand(a, dt), ta, _operand(b, dt), tb, al, be, out, None,
+                      FASTFC_ACT_IDENTITY, 0.0, [a, b])
+
+
+cdef int _check_linear_shapes(object x, object w, str fn) except -1:
+    if cnp.PyArray_NDIM(<cnp.ndarray>x) < 1:
+        raise ValueError(f"{fn}: x must have at least 1 dimension, got a scalar")
+    if cnp.PyArray_NDIM(<cnp.ndarray>w) != 2:
+        raise ValueError(f"{fn}: w must be 2-D (in_features, out_features), got shape {w.shape}")
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(f"{fn}: x has {x.shape[-1]} features (shape {x.shape}) but w "
+                         f"expects {w.shape[0]} (shape {w.shape})")
+    return 0
+
+
+cdef int64_t _batch_rows(cnp.ndarray x):
+    cdef int64_t rows = 1
+    cdef int i
+    for i in range(cnp.PyArray_NDIM(x) - 1):
+        rows *= cnp.PyArray_DIMS(x)[i]
+    return rows
+
+
+def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
+    """Dense layer forward pass ``act(x @ w + b)`` with bias and activation fused.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., in_features)
+        Leading axes are batch axes.
+    w : array_like, shape (in_features, out_features)
+    b : array_like, shape (out_features,), optional
+    activation : {None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"}
+    out : ndarray, shape (..., out_features), optional
+    negative_slope : float
+        Slope of ``leaky_relu`` for negative inputs.
+
+    Examples
+    --------
+    >>> import numpy as np, fastfc
+    >>> float(fastfc.linear(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4), activation="relu")[0, 0])
+    3.0
+    """
+    x = _check_kind("x", x)
+    w = _check_kind("w", w)
+    cdef int act = _activation_code(activation, "linear")
+    cdef double slope = _slope(negative_slope, "linear")
+    _check_linear_shapes(x, w, "linear")
+    cdef cnp.npy_intp nin = cnp.PyArray_DIMS(<cnp.ndarray>w)[0]
+    cdef cnp.npy_intp nout = cnp.PyArray_DIMS(<cnp.ndarray>w)[1]
+    arrays = [x, w]
+    if b is not None:
+        b = _check_kind("b", b)
+        if cnp.PyArray_NDIM(<cnp.ndarray>b) != 1 or cnp.PyArray_DIMS(<cnp.ndarray>b)[0] != nout:
+            raise ValueError(f"linear: b must have shape ({nout},) to match w {w.shape}, "
+                             f"got {b.shape}")
+        arrays.append(b)
+    cdef int dt = _result_type(arrays)
+    cdef int64_t rows = _batch_rows(x)
+    x2 = _as_2d(_operand(x, dt), rows, nin)
+    wd = _operand(w, dt)
+    bd = None
+    if b is not None:
+        bd = _operand(b, dt)
+        if cnp.PyArray_STRIDES(<cnp.ndarray>bd)[0] != cnp.PyArray_ITEMSIZE(<cnp.ndarray>bd):
+            bd = np.ascontiguousarray(bd)
+    if out is None:
+        if cnp.PyArray_NDIM(<cnp.ndarray>x) == 2:
+            return _gemm_into(x2, False, wd, False, 1.0, 0.0, _empty2(rows, nout, dt), bd,
+                              act, slope, None)
+        res = np.empty(x.shape[:-1] + (nout,), _dtype(dt))
+        _gemm_into(x2, False, wd, False, 1.0, 0.0, res.reshape(rows, nout), bd, act, slope,
+                   None)
+        return res
+    shape = x.shape[:-1] + (nout,)
+    _check_out(out, shape, dt, "linear")
+    out2 = _view_2d(out, rows, nout)
+    if out2 is None:  # strides that no 2-D view can express
+        tmp = _empty2(rows, nout, dt)
+        _gemm_into(x2, False, wd, False, 1.0, 0.0, tmp, bd, act, slope, None)
+        out[...] = tmp.reshape(shape)
+        return out
+    _gemm_into(x2, False, wd, False, 1.0, 0.0, out2, bd, act, slope, arrays)
+    return out
+
+
+def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.01,
+                    out=None, compute_grad_x=True):
+    """Gradients of ``y = act(x @ w + b)``: returns ``(grad_x, grad_w, grad_b)``.
+
+    The activation derivative is computed from the forward output ``y``, which is
+    required unless the activation is the identity. ``out=(grad_x, grad_w, grad_b)``
+    (each an ndarray or None) writes the gradients in place; with
+    ``compute_grad_x=False`` (a first layer) ``grad_x`` is skipped and returned as None.
+
+    Examples
+    --------
+    >>> import numpy as np, fastfc
+    >>> x, w = np.ones((2, 3)), np.ones((3, 4))
+    >>> gx, gw, gb = fastfc.linear_backward(np.ones((2, 4)), x, w)
+    >>> gx.shape, gw.shape, gb.shape
+    ((2, 3), (3, 4), (4,))
+    """
+    grad_y = _check_kind("grad_y", grad_y)
+    x = _check_kind("x", x)
+    w = _check_kind("w", w)
+    cdef int act = _activation_code(activation, "linear_backward")
+    cdef double slope = _slope(negative_slope, "linear_backward")
+    cdef bint want_gx = _flag(compute_grad_x, "compute_grad_x", "linear_backward")
+    _check_linear_shapes(x, w, "linear_backward")
+    cdef cnp.npy_intp nin = cnp.PyArray_DIMS(<cnp.ndarray>w)[0]
+    cdef cnp.npy_intp nout = cnp.PyArray_DIMS(<cnp.ndarray>w)[1]
+    shape = x.shape[:-1] + (nout,)
+    if grad_y.shape != shape:
+        raise ValueError(f"linear_backward: grad_y has shape {grad_y.shape}, expected {shape} "
+                         f"from x {x.shape} and w {w.shape}")
+    arrays = [grad_y, x, w]
+    if y is not None:   # checked and promoted even where the activation needs no y
+        y = _check_kind("y", y)
+        if y.shape != shape:
+            raise ValueError(f"linear_backward: y has shape {y.shape}, expected {shape}")
+        arrays.append(y)
+    elif act != FASTFC_ACT_IDENTITY:
+        raise ValueError(f"linear_backward: activation={activation!r} needs y=, the "
+                         f"forward output")
+    cdef int dt = _result_type(arrays)
+    if act == FASTFC_ACT_IDENTITY:
+        y = None   # not read: the identity's derivative is 1
+    cdef int64_t rows = _batch_rows(x)
+    x2 = _as_2d(_operand(x, dt), rows, nin)
+    wd = _operand(w, dt)
+    gy2 = _as_2d(_operand(grad_y, dt), rows, nout)
+    gx_out = gw_out = gb_out = None
+    if out is not None:
+        if not isinstance(out, tuple) or len(out) != 3:
+            raise TypeError("linear_backward: out must be a tuple (grad_x, grad_w, grad_b) "
+                            "of ndarrays or None")
+        gx_out, gw_out, gb_out = out
+        _check_distinct_outs((gx_out if want_gx else None, gw_out, gb_out))
+    grad_b = _empty1(nout, dt) if gb_out is None else \
+        _check_out(gb_out, (nout,), dt, "linear_backward (grad_b)")
+    inputs = [grad_y, x, w, y]
+    # db goes straight into grad_b unless grad_b is strided or lies in an input the
+    # products below still read; then through a temporary copied back at the end
+    db = grad_b if cnp.PyArray_STRIDES(<cnp.ndarray>grad_b)[0] == \
+        cnp.PyArray_ITEMSIZE(<cnp.ndarray>grad_b) and (gb_out is None or
+                                                      not _overlaps(grad_b, inputs)) \
+        else _empty1(nout, dt)
+    y2 = gy2 if act == FASTFC_ACT_IDENTITY else _as_2d(_operand(y, dt), rows, nout)
+    grad_x = dx2 = None
+    cdef bint dx_tmp = False, dw_tmp
+    if want_gx:
+        if gx_out is None:
+            grad_x = np.empty(x.shape[:-1] + (nin,), _dtype(dt))
+        else:
+            grad_x = _check_out(gx_out, x.shape[:-1] + (nin,), dt, "linear_backward (grad_x)")
+        dx2, dx_tmp = _writable_2d(grad_x, rows, nin, inputs)
+    grad_w = _empty2(nin, nout, dt) if gw_out is None else \
+        _check_out(gw_out, (nin, nout), dt, "linear_backward (grad_w)")
+    dw2, dw_tmp = _writable_2d(grad_w, nin, nout, inputs)
+    _gemm_pair(gy2, y2, act, slope, db, wd, dx2, x2, dw2)
+    if db is not grad_b:
+        grad_b[...] = db
+    if dx_tmp:
+        grad_x[...] = dx2.reshape(grad_x.shape)
+    if dw_tmp:
+        grad_w[...] = dw2
+    return grad_x, grad_w, grad_b
+
+
+cdef int _check_distinct_outs(tuple outs) except -1:
+    """Gradients written over one another would be wrong: reject outs sharing memory."""
+    cdef int i, j
+    for i in range(3):
+        for j in range(i + 1, 3):
+            if isinstance(outs[i], np.ndarray) and isinstance(outs[j], np.ndarray):
+                if _ranges_meet(outs[i], outs[j]) and np.shares_memory(outs[i], outs[j]):
+                    raise ValueError(f"linear_backward: out arrays "
+                                     f"{('grad_x', 'grad_w', 'grad_b')[i]} and "
+                                     f"{('grad_x', 'grad_w', 'grad_b')[j]} share memory")
+    return 0
+
+
+cdef tuple _writable_2d(object out, int64_t rows, int64_t cols, list inputs):
+    """(out as a (rows, cols) array the kernel may write, whether it is a temporary):
+    a temporary when no view exists or out overlaps an input."""
+    v = _view_2d(out, rows, cols)
+    if v is None or _overlaps(out, inputs):
+        return _empty2(rows, cols, cnp.PyArray_TYPE(<cnp.ndarray>out)), True
+    return v, False
+
+
+cdef int _gemm_pair(cnp.ndarray dy, cnp.ndarray y, int act, double slope, cnp.ndarray db,
+                    cnp.ndarray w, object dx, cnp.ndarray x, cnp.ndarray dw) except -1:
+    """dx = dz @ w.T (skipped when dx is None) and dw = x.T @ dz, side by side, where
+    dz = act'(y) * dy is made as dy is packed, and db = dz summed over rows with it."""
+    cdef fastfc_gemm_spec s0, s1
+    s0.m = s0.n = s0.k = 0
+    s0.dz_operand, s1.dz_operand = 1, 2
+    s0.act = s1.act = act
+    s0.slope = s1.slope = slope
+    s0.y = s1.y = cnp.PyArray_DATA(y)
+    s0.rsy = s1.rsy = _es(y, 0)
+    s0.csy = s1.csy = _es(y, 1)
+    s0.dz_sum, s1.dz_sum = NULL, cnp.PyArray_DATA(db)
+    if dx is not None:
+        s0.m, s0.n, s0.k = cnp.PyArray_DIMS(dy)[0], cnp.PyArray_DIMS(w)[0], cnp.PyArray_DIMS(dy)[1]
+        s0.a, s0.rsa, s0.csa = cnp.PyArray_DATA(dy), _es(dy, 0), _es(dy, 1)
+        s0.b, s0.rsb, s0.csb = cnp.PyArray_DATA(w), _es(w, 1), _es(w, 0)
+        s0.c, s0.rsc, s0.csc = cnp.PyArray_DATA(<cnp.ndarray>dx), _es(dx, 0), _es(dx, 1)
+    s1.m, s1.n, s1.k = cnp.PyArray_DIMS(x)[1], cnp.PyArray_DIMS(dy)[1], cnp.PyArray_DIMS(x)[0]
+    s1.a, s1.rsa, s1.csa = cnp.PyArray_DATA(x), _es(x, 1), _es(x, 0)
+    s1.b, s1.rsb, s1.csb = cnp.PyArray_DATA(dy), _es(dy, 0), _es(dy, 1)
+    s1.c, s1.rsc, s1.csc = cnp.PyArray_DATA(dw), _es(dw, 0), _es(dw, 1)
+    cdef int nt = num_threads(), rc
+    if cnp.PyArray_TYPE(dw) == cnp.NPY_FLOAT:
+        with nogil:
+            rc = fastfc_sgemm_pair(nt, &s0, &s1)
+    else:
+        with nogil:
+            rc = fastfc_dgemm_pair(nt, &s0, &s1)
+    if rc:
+        raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
+    return 0
+
+
