@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 import fastfc
-from fastfc import initializers, losses
+from fastfc import activations, initializers
 from fastfc._checks import flag, integer, real, slope
 
 RELU_FAMILY = ("relu", "leaky_relu")
@@ -96,9 +96,11 @@ class Dense(Layer):
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"Dense: {name} must be a positive int, got {v!r}")
-        if activation not in (None, *fastfc.ACTIVATIONS):
-            raise ValueError(f"Dense: unknown activation {activation!r}; valid: "
-                             f"{', '.join(fastfc.ACTIVATIONS)} or None")
+        if activation is not None:
+            try:
+                activations.get(activation)
+            except ValueError as e:
+                raise ValueError(f"Dense: {e}") from None
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.activation, self.use_bias = activation, flag(use_bias, "Dense: use_bias")
         self.negative_slope = slope(negative_slope, "Dense: negative_slope")
@@ -192,40 +194,6 @@ class Dense(Layer):
         return layer
 
 
-# Activations as (forward, derivative from the output) pairs, as in scikit-learn.
-def _relu(x, out):
-    return np.maximum(x, 0, out=out)
-
-
-def _relu_grad(y, g, out, slope):
-    return np.multiply(g, y > 0, out=out)
-
-
-def _leaky(x, out, slope):
-    return np.multiply(x, np.where(x < 0, x.dtype.type(slope), x.dtype.type(1)), out=out)
-
-
-def _leaky_grad(y, g, out, slope):
-    return np.multiply(g, np.where(y > 0, y.dtype.type(1), y.dtype.type(slope)), out=out)
-
-
-def _sigmoid(x, out):
-    out[...] = losses.sigmoid(x)
-    return out
-
-
-def _sigmoid_grad(y, g, out, slope):
-    return np.multiply(g, y * (1 - y), out=out)
-
-
-def _tanh(x, out):
-    return np.tanh(x, out=out)
-
-
-def _tanh_grad(y, g, out, slope):
-    return np.multiply(g, 1 - y * y, out=out)
-
-
 def _softmax(x, out):
     np.subtract(x, x.max(axis=-1, keepdims=True), out=out)
     np.exp(out, out=out)
@@ -233,15 +201,18 @@ def _softmax(x, out):
     return out
 
 
-def _softmax_grad(y, g, out, slope):
+def _softmax_grad(y, g, out):
     np.multiply(g, y, out=out)
     out -= y * out.sum(axis=-1, keepdims=True)
     return out
 
 
 class Activation(Layer):
-    """An elementwise activation layer; its derivative is computed from its output."""
-    forward_fn = backward_fn = None
+    """An elementwise activation layer: ``activation`` names its row of
+    ``fastfc.activations.TABLE``; its derivative is computed from its output."""
+    activation = "identity"
+    negative_slope = 0.0
+    _cache = ("_y", "_gx")
 
     def __init__(self):
         self._y = self._gx = None
@@ -249,45 +220,48 @@ class Activation(Layer):
     def forward(self, x, training=False):
         x = _as_float(x, self.dtype)
         self._y = _buffer(self._y, x.shape, x.dtype)
-        return type(self).forward_fn(x, self._y)
+        return activations.TABLE[self.activation].forward(x, self.negative_slope, self._y)
 
     def backward(self, grad):
         self._gx = _buffer(self._gx, grad.shape, grad.dtype)
-        return type(self).backward_fn(self._y, grad, self._gx, 0.0)
+        return activations.TABLE[self.activation].derivative(self._y, grad,
+                                                             self.negative_slope, self._gx)
 
 
 class ReLU(Activation):
-    forward_fn, backward_fn = _relu, _relu_grad
+    activation = "relu"
 
 
 class Sigmoid(Activation):
-    forward_fn, backward_fn = _sigmoid, _sigmoid_grad
+    activation = "sigmoid"
 
 
 class Tanh(Activation):
-    forward_fn, backward_fn = _tanh, _tanh_grad
-
-
-class Softmax(Activation):
-    forward_fn, backward_fn = _softmax, _softmax_grad
+    activation = "tanh"
 
 
 class LeakyReLU(Activation):
+    activation = "leaky_relu"
+
     def __init__(self, negative_slope=0.01):
         super().__init__()
         self.negative_slope = slope(negative_slope, "LeakyReLU: negative_slope")
 
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
+
+
+class Softmax(Activation):
+    """Softmax over the last axis (not elementwise: no C code, never fused)."""
+
     def forward(self, x, training=False):
         x = _as_float(x, self.dtype)
         self._y = _buffer(self._y, x.shape, x.dtype)
-        return _leaky(x, self._y, self.negative_slope)
+        return _softmax(x, self._y)
 
     def backward(self, grad):
         self._gx = _buffer(self._gx, grad.shape, grad.dtype)
-        return _leaky_grad(self._y, grad, self._gx, self.negative_slope)
-
-    def get_config(self):
-        return {"negative_slope": self.negative_slope}
+        return _softmax_grad(self._y, grad, self._gx)
 
 
 class Dropout(Layer):

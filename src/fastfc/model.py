@@ -22,8 +22,8 @@ from fastfc import optim as optim_mod
 from fastfc._checks import integer, real
 
 # Activation layers the fused C passes run (folded into the Dense before them if it has none).
-_FUSED_ACTIVATIONS = {layers_mod.ReLU: "relu", layers_mod.LeakyReLU: "leaky_relu",
-                      layers_mod.Sigmoid: "sigmoid", layers_mod.Tanh: "tanh"}
+# (exact types: a subclass may compute something else than the activation it names)
+_FUSED_ACTIVATIONS = (layers_mod.ReLU, layers_mod.LeakyReLU, layers_mod.Sigmoid, layers_mod.Tanh)
 
 
 class History:
@@ -263,8 +263,7 @@ class Sequential:
                     specs.append({"kind": "dropout", "features": shape[0], "p": layer.p,
                                   "seed": layer.seed})
             elif type(layer) in _FUSED_ACTIVATIONS:
-                act = _FUSED_ACTIVATIONS[type(layer)]
-                slope = getattr(layer, "negative_slope", 0.01)
+                act, slope = layer.activation, layer.negative_slope
                 last = specs[-1] if specs else None
                 if last and last["kind"] == "dense" and last["act"] in (None, "identity"):
                     last["act"], last["slope"] = act, slope   # Dense then ReLU: one pass
