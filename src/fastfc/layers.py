@@ -13,12 +13,19 @@ import numpy as np
 import fastfc
 from fastfc import activations, initializers
 from fastfc._checks import flag, integer, real, slope
+from fastfc._state import Plain
 
 RELU_FAMILY = ("relu", "leaky_relu")
 
 
-class Layer:
-    """Base class: no parameters, shape-preserving."""
+class Layer(Plain):
+    """Base class: no parameters, shape-preserving.
+
+    Layers pickle and deep-copy as plain objects; a copy belongs to no model yet (the
+    model it joins sets ``needs_input_grad``), and the buffers of the last call are not
+    copied (the next call makes them)."""
+    _not_copied = ("_owner", "needs_input_grad")
+    _y = _gx = None    # the output and input-gradient buffers of the last call
     params = {}
     grads = {}
     needs_input_grad = True
@@ -40,11 +47,6 @@ class Layer:
     def describe(self):
         """A short name for summaries."""
         return type(self).__name__
-
-    def __getstate__(self):
-        # a copy (copy.deepcopy) belongs to no model yet: the model it joins sets these
-        return {k: v for k, v in self.__dict__.items()
-                if k not in ("_owner", "needs_input_grad")}
 
     def _params(self):
         """The parameters, or a RuntimeError before they exist."""
@@ -90,6 +92,8 @@ class Dense(Layer):
     >>> layer.forward(np.ones((4, 3))).shape
     (4, 2)
     """
+    _not_copied = Layer._not_copied + ("_x", "_y", "_gx")
+    _user_callables = ("_init_fn",)
 
     def __init__(self, in_features, out_features, activation=None, use_bias=True, init=None,
                  negative_slope=0.01):
@@ -212,7 +216,7 @@ class Activation(Layer):
     ``fastfc.activations.TABLE``; its derivative is computed from its output."""
     activation = "identity"
     negative_slope = 0.0
-    _cache = ("_y", "_gx")
+    _not_copied = Layer._not_copied + ("_y", "_gx")
 
     def __init__(self):
         self._y = self._gx = None
@@ -268,6 +272,7 @@ class Dropout(Layer):
     """Inverted dropout in training, identity in evaluation. The mask of call t is a pure
     function of (seed, t, element), so a seeded model trains identically every time. In a
     Sequential, the model's seed and the layer's position set `seed`."""
+    _not_copied = Layer._not_copied + ("_y", "_gx", "_mask")
 
     def __init__(self, p=0.5, seed=0):
         p = real(p, "Dropout: p")
@@ -298,6 +303,7 @@ class Dropout(Layer):
 class BatchNorm(Layer):
     """Batch normalization over the last axis (1-d features): batch statistics in
     training, running statistics in evaluation."""
+    _not_copied = Layer._not_copied + ("_xhat", "_inv_std", "_batch_stats")
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
@@ -365,6 +371,7 @@ class BatchNorm(Layer):
 
 class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...), C order."""
+    _not_copied = Layer._not_copied + ("_shape",)
 
     def output_shape(self, in_shape):
         return (int(np.prod(in_shape)),)
@@ -379,6 +386,7 @@ class Flatten(Layer):
 
 class GlobalAvgPool(Layer):
     """(N, H, W, C) -> (N, C), the mean over H and W."""
+    _not_copied = Layer._not_copied + ("_shape",)
 
     def output_shape(self, in_shape):
         if len(in_shape) != 3:
