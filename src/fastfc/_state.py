@@ -35,9 +35,9 @@ def check_format(state: dict, cls: type) -> None:
     """Pops the version of `state`; a ValueError when a newer fastfc wrote it."""
     fmt, version = state.pop("_fastfc_format", (FORMAT, fastfc_version()))
     if fmt > FORMAT:
-        raise ValueError(f"this {cls.__name__} was pickled by fastfc {version} (state format "
-                         f"{fmt}); fastfc {fastfc_version()} reads formats up to {FORMAT}: "
-                         f"upgrade fastfc to load it")
+        raise ValueError(f"this pickle holds a {cls.__name__} written by fastfc {version} "
+                         f"(state format {fmt}); fastfc {fastfc_version()} reads formats up "
+                         f"to {FORMAT}: upgrade fastfc to load it")
 
 
 class Plain:

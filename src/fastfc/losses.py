@@ -24,6 +24,9 @@ class Loss:
     def proba(self, z):
         return z
 
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
 
 def _rows(y, n):
     """y as an ndarray with one row per sample, or a ValueError."""

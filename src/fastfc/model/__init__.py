@@ -10,9 +10,8 @@
 - ``io.py``: save and load (.npz + JSON);
 - ``inputs.py``: the checks of the arrays a model is given.
 """
-from fastfc.model import callbacks
 from fastfc.model.callbacks import History
 from fastfc.model.io import load
 from fastfc.model.sequential import Sequential
 
-__all__ = ["Sequential", "History", "load", "callbacks"]
+__all__ = ["Sequential", "History", "load"]

@@ -303,8 +303,9 @@ class NonFiniteGuard(Callback):
         if self.mode == "raise":
             raise FloatingPointError(f"{where}; the update was not applied (fit(on_nonfinite="
                                      f"'warn') skips such batches, 'ignore' applies them)")
+        # at the caller of Sequential.fit (trainer.fit, _epoch and CallbackList between)
         warnings.warn(f"{where}; the batch is skipped, its update not applied",
-                      RuntimeWarning, stacklevel=2)
+                      RuntimeWarning, stacklevel=6)
         return False
 
 
