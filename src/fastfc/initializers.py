@@ -5,6 +5,8 @@ array. ``get("he_normal")`` looks a name up; parameterized ones are made by call
 class, e.g. ``normal(std=0.05)`` (the lower-case names are the classes). Initializers are
 plain objects, so a model that holds them pickles.
 """
+from typing import Any, Callable
+
 import numpy as np
 
 from fastfc._checks import positive
@@ -27,7 +29,8 @@ class Zeros(Initializer):
     """All zeros; Dense warns (its neurons would stay identical)."""
     all_zero = True
 
-    def __call__(self, rng, shape, fan_in, fan_out, dtype):
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         return np.zeros(shape, dtype)
 
 
@@ -37,7 +40,8 @@ class Normal(Initializer):
     def __init__(self, std: float = 0.01):
         self.std = positive(std, "normal: std")
 
-    def __call__(self, rng, shape, fan_in, fan_out, dtype):
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         return (rng.standard_normal(shape) * self.std).astype(dtype)
 
 
@@ -47,21 +51,24 @@ class Uniform(Initializer):
     def __init__(self, limit: float = 0.05):
         self.limit = positive(limit, "uniform: limit")
 
-    def __call__(self, rng, shape, fan_in, fan_out, dtype):
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         return rng.uniform(-self.limit, self.limit, shape).astype(dtype)
 
 
 class XavierNormal(Initializer):
     """Glorot & Bengio (2010): std = sqrt(2 / (fan_in + fan_out))."""
 
-    def __call__(self, rng, shape, fan_in, fan_out, dtype):
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         return (rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))).astype(dtype)
 
 
 class XavierUniform(Initializer):
     """Glorot & Bengio (2010): U(-a, a), a = sqrt(6 / (fan_in + fan_out))."""
 
-    def __call__(self, rng, shape, fan_in, fan_out, dtype):
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         a = np.sqrt(6.0 / (fan_in + fan_out))
         return rng.uniform(-a, a, shape).astype(dtype)
 
@@ -69,14 +76,16 @@ class XavierUniform(Initializer):
 class HeNormal(Initializer):
     """He et al. (2015), for ReLU layers: std = sqrt(2 / fan_in)."""
 
-    def __call__(self, rng, shape, fan_in, fan_out, dtype):
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
 
 
 class HeUniform(Initializer):
     """He et al. (2015): U(-a, a), a = sqrt(6 / fan_in)."""
 
-    def __call__(self, rng, shape, fan_in, fan_out, dtype):
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         a = np.sqrt(6.0 / fan_in)
         return rng.uniform(-a, a, shape).astype(dtype)
 
@@ -94,7 +103,7 @@ INITIALIZERS = {
 }
 
 
-def get(init):
+def get(init: Any) -> Callable[..., np.ndarray]:
     """An initializer from a name in INITIALIZERS, one of their classes (made with its
     defaults) or a callable ``init(rng, shape, fan_in, fan_out, dtype)``.
 

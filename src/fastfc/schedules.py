@@ -38,7 +38,7 @@ class StepSchedule(Schedule):
         self.step_size = integer(step_size, "step_size", 1)
         self.gamma = positive(gamma, "gamma")
 
-    def __call__(self, epoch):
+    def __call__(self, epoch: int) -> float:
         return self.gamma ** (epoch // self.step_size)
 
 
@@ -51,7 +51,7 @@ class CosineSchedule(Schedule):
         self.min_factor = bounded(min_factor, "min_factor", lambda x: 0 <= x <= 1,
                                   "in [0, 1]")
 
-    def __call__(self, epoch):
+    def __call__(self, epoch: int) -> float:
         return self.min_factor + (1 - self.min_factor) * 0.5 * (
             1 + math.cos(math.pi * min(epoch, self.total_epochs) / self.total_epochs))
 

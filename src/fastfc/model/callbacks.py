@@ -36,7 +36,7 @@ class Callback:
     --------
     >>> import fastfc
     >>> class PrintLoss(fastfc.callbacks.Callback):
-    ...     def on_epoch_end(self, epoch, logs=None):
+    ...     def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
     ...         print(epoch, round(logs["loss"], 3))
     """
     model: Any = None
@@ -132,7 +132,7 @@ class History(Callback):
     as Keras): a second fit of 3 epochs after one of 2 has epochs [2, 3, 4].
     ``stopped_epoch`` is the model's epoch count when fit returned (5 there)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.history: Dict[str, List[float]] = {}
         self.epoch: List[int] = []
         self.epochs = 0
@@ -145,16 +145,16 @@ class History(Callback):
         self.epoch.append(self.epochs if epoch is None else int(epoch))
         self.epochs += 1
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         self.append(epoch, **(logs or {}))
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs = None) -> None:
         self.stopped_epoch = self.model.epochs_done
 
     def __getitem__(self, key: str) -> List[float]:
         return self.history[key]
 
-    def plot(self, path):
+    def plot(self, path: Union[str, "os.PathLike[str]"]) -> Union[str, "os.PathLike[str]"]:
         """Save the training/validation loss and accuracy curves to `path` (matplotlib)."""
         try:   # a Figure of its own: pyplot's backend and figures stay the user's
             from matplotlib.figure import Figure
@@ -177,8 +177,9 @@ class History(Callback):
         return path
 
 
-def _monitored(monitor: Optional[str], logs: Dict[str, Any]) -> float:
+def _monitored(monitor: Optional[str], logs: Logs) -> float:
     """The watched metric: `monitor`, or by default val_loss, else loss."""
+    logs = logs or {}
     key = monitor or ("val_loss" if "val_loss" in logs else "loss")
     if logs.get(key) is None:
         raise KeyError(f"the monitored metric {key!r} is not among the epoch's metrics "
@@ -215,10 +216,11 @@ class EarlyStopping(Callback):
         self.min_delta = non_negative(min_delta, "min_delta")
         self.restore_best_weights = flag(restore_best_weights, "restore_best_weights")
 
-    def on_train_begin(self, logs=None):
-        self.best, self.best_state, self.wait = math.inf, None, 0
+    def on_train_begin(self, logs: Logs = None) -> None:
+        self.best, self.wait = math.inf, 0
+        self.best_state: Optional[params.Snapshot] = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         value = _monitored(self.monitor, logs)
         if value < self.best - self.min_delta:
             self.best, self.wait = value, 0
@@ -229,7 +231,7 @@ class EarlyStopping(Callback):
             if self.wait >= self.patience:
                 self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs = None) -> None:
         if self.best_state is not None:
             params.restore(self.model.layers, self.model._theta, self.best_state)
 
@@ -252,13 +254,13 @@ class ModelCheckpoint(Callback):
         self.save_best_only = flag(save_best_only, "save_best_only")
         self.best = math.inf
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         if self.save_best_only:
             value = _monitored(self.monitor, logs)
             if not value < self.best:
                 return
             self.best = value
-        self.model.save(self.filepath.format(epoch=epoch + 1, **logs))
+        self.model.save(self.filepath.format(epoch=epoch + 1, **(logs or {})))
 
 
 class NonFiniteGuard(Callback):
@@ -277,20 +279,21 @@ class NonFiniteGuard(Callback):
         if mode not in ("raise", "warn"):
             raise ValueError(f"NonFiniteGuard: mode must be 'raise' or 'warn', got {mode!r}")
         self.mode = mode
-        self.epoch, self._stats = 0, []
+        self.epoch = 0
+        self._stats: list = []
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs = None) -> None:
         self._batchnorm = bool(params.batchnorms(self.model.layers))
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         self.epoch = epoch
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: Logs = None) -> None:
         if self._batchnorm:   # a training forward moves them: kept to put back
             self._stats = params.batchnorm_stats(self.model.layers)
 
-    def on_train_batch_gradients(self, batch, logs=None):
-        loss = logs["loss"]
+    def on_train_batch_gradients(self, batch: int, logs: Logs = None) -> bool:
+        loss = (logs or {})["loss"]
         if math.isfinite(loss) and _core._all_finite(self.model._dtheta):
             return True
         params.restore_batchnorm_stats(self.model.layers, self._stats)
@@ -342,7 +345,7 @@ class ProgbarLogger(Callback):
         done = epoch - self.params.get("initial_epoch", 0)
         return f"epoch {done + 1}/{self.params.get('epochs', '?')}"
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         self._t0 = self._shown = time.perf_counter()
         self._title_text = self._title(epoch)
         if self.verbose == 1:
@@ -355,8 +358,8 @@ class ProgbarLogger(Callback):
                                  unit="sample", file=sys.stdout, leave=True)
             self._done = 0
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.verbose != 1:
+    def on_train_batch_end(self, batch: int, logs: Logs = None) -> None:
+        if self.verbose != 1 or logs is None:
             return
         now = time.perf_counter()
         if self._bar is not None:
@@ -377,7 +380,8 @@ class ProgbarLogger(Callback):
                          f"{_metrics_text(logs)} {when}" + ("\n" if final else ""))
         sys.stdout.flush()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
+        logs = logs or {}
         elapsed = time.perf_counter() - self._t0
         if self.verbose == 2:
             sys.stdout.write(f"{self._title_text} - {elapsed:.1f}s - {_metrics_text(logs)}\n")
@@ -388,7 +392,7 @@ class ProgbarLogger(Callback):
         else:
             self._line({**logs, "size": self.params.get("samples")}, elapsed, final=True)
 
-    def close(self):
+    def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None

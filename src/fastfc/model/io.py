@@ -11,13 +11,16 @@ count and lr, the epochs done, the shuffling generator's state, each Dropout's c
 import json
 import os
 import warnings
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
 from fastfc import initializers
 from fastfc import layers as layers_mod
 from fastfc import optim as optim_mod
+
+if TYPE_CHECKING:
+    from fastfc.model.sequential import Sequential
 
 FORMAT = "fastfc-sequential-1"
 PathLike = Union[str, "os.PathLike[str]"]
@@ -65,7 +68,8 @@ def resume(model: Any, training: dict) -> None:
             layer.calls = calls
 
 
-def load(path: PathLike, optimizer: Optional[Union[str, optim_mod.Optimizer]] = None):
+def load(path: PathLike,
+         optimizer: Optional[Union[str, optim_mod.Optimizer]] = None) -> "Sequential":
     """A Sequential saved with ``save`` (np.load with allow_pickle=False), with its
     optimizer and its state unless `optimizer` is given.
 

@@ -5,7 +5,7 @@ cross-entropy and backward of a training step are one or two calls into C.
 The plans point into the model's parameter buffer: they are not pickled or copied, the
 cache is rebuilt on first use.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,10 +18,11 @@ from fastfc import losses as losses_mod
 FUSED_ACTIVATIONS = (layers_mod.ReLU, layers_mod.LeakyReLU, layers_mod.Sigmoid,
                      layers_mod.Tanh)
 
-Plan = Tuple[object, list]   # (MLPPlan, [(plan index, Dropout layer)])
+Plan = Tuple[Any, list]   # (MLPPlan, [(plan index, Dropout layer)])
 
 
-def layer_specs(layers: Sequence[layers_mod.Layer], input_shape: tuple):
+def layer_specs(layers: Sequence[layers_mod.Layer],
+                input_shape: tuple) -> Optional[Tuple[list, list]]:
     """The MLPPlan specs of the layers and their dropouts, or None when a layer has no
     fused C path (BatchNorm, Softmax, GlobalAvgPool, N-d activations)."""
     specs, dropouts = [], []
@@ -73,7 +74,8 @@ class PlanCache(dict):
         return plan
 
 
-def fused_step(plan: Plan, loss: losses_mod.Loss, x: np.ndarray, y: np.ndarray):
+def fused_step(plan: Plan, loss: losses_mod.Loss, x: np.ndarray,
+               y: np.ndarray) -> Tuple[float, np.ndarray]:
     """Forward, loss and backward in one or two calls into C: (the mean loss, the logits).
     The gradients land in the model's gradient buffer."""
     mlp, dropouts = plan

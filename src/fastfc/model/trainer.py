@@ -7,7 +7,7 @@ finished step: a SIGINT that arrives during a step is raised once the step is do
 """
 import signal
 import threading
-from typing import Any, Iterable, Optional, Tuple, Union
+from typing import Any, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -43,7 +43,9 @@ def fit(model: Any, X, y, *, epochs: int = 10, batch_size: int = 32,
         raise TypeError(f"callbacks must be a list of Callback instances, got "
                         f"{type(callbacks).__name__}")
     history = callbacks_mod.History()
-    chain = ([callbacks_mod.NonFiniteGuard(on_nonfinite)] if on_nonfinite != "ignore" else [])
+    chain: List[callbacks_mod.Callback] = []
+    if on_nonfinite != "ignore":
+        chain.append(callbacks_mod.NonFiniteGuard(on_nonfinite))
     chain += [history, *(callbacks or ()), *extra]
     if verbose:
         chain.append(callbacks_mod.ProgbarLogger(verbose))
