@@ -1,6 +1,9 @@
 """The one activation table: its codes are the C enum's, its maths is the C kernels', and
 the layers, the reference and the model's fused plan all read it."""
 import ast
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,12 +17,30 @@ NAMES = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]
 
 def test_the_codes_are_the_c_enum_and_the_compiled_modules_mapping():
     assert list(activations.TABLE) == NAMES
-    assert dict(activations.CODES) == dict(fastfc.ACTIVATIONS) == {n: i for i, n in
-                                                                   enumerate(NAMES)}
+    assert fastfc.ACTIVATIONS is fastfc._core.ACTIVATIONS is activations.CODES   # one table
+    assert dict(activations.CODES) == {n: i for i, n in enumerate(NAMES)}
     with open(__file__.replace("tests/test_activations.py", "csrc/include/fastfc.h")) as f:
         header = f.read()
     for name, code in activations.CODES.items():
         assert f"FASTFC_ACT_{name.upper()} = {code}" in header
+
+
+def test_a_table_that_disagrees_with_the_c_enum_stops_the_import():
+    """Swapped codes would run sigmoid where tanh is named: fastfc refuses to import."""
+    code = f"""
+import importlib.util, sys, types
+spec = importlib.util.spec_from_file_location("fastfc.activations", {activations.__file__!r})
+table = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(table)
+table.CODES = types.MappingProxyType({{**table.CODES, "sigmoid": 4, "tanh": 3}})
+sys.modules["fastfc.activations"] = table
+import fastfc
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert run.returncode != 0
+    assert "ImportError: fastfc.activations.CODES {'identity': 0, 'relu': 1, 'leaky_relu': 2, " \
+           "'sigmoid': 4, 'tanh': 3} differ from enum fastfc_act" in run.stderr, run.stderr
 
 
 def test_the_table_imports_only_numpy():
