@@ -166,6 +166,15 @@ def test_a_state_from_a_newer_fastfc_is_refused_naming_both_versions(monkeypatch
     pickle.loads(pickle.dumps(model))   # today's format loads
 
 
+def test_a_shallow_copy_is_refused():
+    """It would share the layers, and relinking them would take them from the original."""
+    model = fastfc.Sequential([fastfc.Dense(4, 3)])
+    with pytest.raises(TypeError, match=r"copy.copy\(model\) would share the layers.*use "
+                                        r"copy.deepcopy\(model\)"):
+        copy.copy(model)
+    assert np.shares_memory(model.layers[0].params["W"], model._theta)
+
+
 def test_an_unpickled_optimizer_belongs_to_no_model_a_deep_copy_to_its_models():
     model = fastfc.Sequential([fastfc.Dense(4, 3)])
     fastfc.Sequential([fastfc.Dense(4, 3)], optimizer=pickle_copy(model.optimizer))

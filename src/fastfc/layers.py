@@ -257,6 +257,7 @@ class LeakyReLU(Activation):
 
 class Softmax(Activation):
     """Softmax over the last axis (not elementwise: no C code, never fused)."""
+    activation = None
 
     def forward(self, x, training=False):
         x = _as_float(x, self.dtype)

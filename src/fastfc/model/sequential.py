@@ -179,6 +179,10 @@ class Sequential(Plain):
         new._link()
         return new
 
+    def __copy__(self):
+        raise TypeError("copy.copy(model) would share the layers, whose weights are views "
+                        "into one model's buffer: use copy.deepcopy(model)")
+
     # ------------------------------------------------------------------ fused C passes
     def _plan(self, batch: int):
         """The model's layers as one C plan for this batch size (cached), or None when a
