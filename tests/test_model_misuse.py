@@ -67,9 +67,22 @@ def test_a_failed_model_owns_nothing():
     fastfc.Sequential([dense, fastfc.Dense(8, 2)], optimizer=opt)
 
 
-def test_a_model_is_not_deep_copied():
-    with pytest.raises(TypeError, match="save\\(\\) it and fastfc.load\\(\\) the file"):
-        copy.deepcopy(fastfc.Sequential([fastfc.Dense(4, 3)]))
+def test_a_deep_copy_of_a_model_owns_its_layers_and_trains_on_its_own():
+    """Deep-copying a model was refused (its layers are views into its buffer); now the
+    copy gets buffers, layers and an optimizer of its own (tests/test_pickle.py compares
+    the training of both bit for bit)."""
+    X, y = blobs()
+    model = fastfc.Sequential([fastfc.Dense(4, 8, activation="relu"), fastfc.Dense(8, 3)])
+    model.fit(X, y, epochs=1, verbose=0)
+    twin = copy.deepcopy(model)
+    assert all(np.shares_memory(v, twin._theta) and not np.shares_memory(v, model._theta)
+               for v in twin.parameters())
+    assert twin.optimizer is not model.optimizer and twin.layers[0] is not model.layers[0]
+    with pytest.raises(ValueError, match="already belongs to another Sequential"):
+        fastfc.Sequential(twin.layers[:1] + [fastfc.Dense(8, 3)])
+    before = model._theta.copy()
+    twin.fit(X, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(model._theta, before)
 
 
 def test_custom_layers_with_parameters_move_between_models():

@@ -1,81 +1,121 @@
-"""Weight initializers: a dictionary from names to functions, as in scikit-learn.
+"""Weight initializers: a dictionary from names to classes, as in scikit-learn.
 
-Each initializer is called as ``init(rng, shape, fan_in, fan_out, dtype)`` and returns a
-new array. ``get("he_normal")`` looks a name up; parameterized ones are made by calling
-the factory, e.g. ``normal(std=0.05)``.
+An initializer is called as ``init(rng, shape, fan_in, fan_out, dtype)`` and returns a new
+array. ``get("he_normal")`` looks a name up; parameterized ones are made by calling the
+class, e.g. ``normal(std=0.05)`` (the lower-case names are the classes). Initializers are
+plain objects, so a model that holds them pickles.
 """
+from typing import Any, Callable
+
 import numpy as np
 
 from fastfc._checks import positive
 
 
-def zeros():
+class Initializer:
+    """Base class: ``__call__(rng, shape, fan_in, fan_out, dtype)`` returns the weights."""
+    all_zero = False
+
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class Zeros(Initializer):
     """All zeros; Dense warns (its neurons would stay identical)."""
-    def init(rng, shape, fan_in, fan_out, dtype):
+    all_zero = True
+
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         return np.zeros(shape, dtype)
-    init.all_zero = True
-    return init
 
 
-def normal(std=0.01):
-    std = positive(std, "normal: std")
+class Normal(Initializer):
+    """N(0, std^2)."""
 
-    def init(rng, shape, fan_in, fan_out, dtype):
-        return (rng.standard_normal(shape) * std).astype(dtype)
-    return init
+    def __init__(self, std: float = 0.01):
+        self.std = positive(std, "normal: std")
 
-
-def uniform(limit=0.05):
-    limit = positive(limit, "uniform: limit")
-
-    def init(rng, shape, fan_in, fan_out, dtype):
-        return rng.uniform(-limit, limit, shape).astype(dtype)
-    return init
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
+        return (rng.standard_normal(shape) * self.std).astype(dtype)
 
 
-def xavier_normal():
+class Uniform(Initializer):
+    """U(-limit, limit)."""
+
+    def __init__(self, limit: float = 0.05):
+        self.limit = positive(limit, "uniform: limit")
+
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
+        return rng.uniform(-self.limit, self.limit, shape).astype(dtype)
+
+
+class XavierNormal(Initializer):
     """Glorot & Bengio (2010): std = sqrt(2 / (fan_in + fan_out))."""
-    def init(rng, shape, fan_in, fan_out, dtype):
+
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         return (rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))).astype(dtype)
-    return init
 
 
-def xavier_uniform():
+class XavierUniform(Initializer):
     """Glorot & Bengio (2010): U(-a, a), a = sqrt(6 / (fan_in + fan_out))."""
-    def init(rng, shape, fan_in, fan_out, dtype):
+
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         a = np.sqrt(6.0 / (fan_in + fan_out))
         return rng.uniform(-a, a, shape).astype(dtype)
-    return init
 
 
-def he_normal():
+class HeNormal(Initializer):
     """He et al. (2015), for ReLU layers: std = sqrt(2 / fan_in)."""
-    def init(rng, shape, fan_in, fan_out, dtype):
+
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
-    return init
 
 
-def he_uniform():
+class HeUniform(Initializer):
     """He et al. (2015): U(-a, a), a = sqrt(6 / fan_in)."""
-    def init(rng, shape, fan_in, fan_out, dtype):
+
+    def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
+                 dtype) -> np.ndarray:
         a = np.sqrt(6.0 / fan_in)
         return rng.uniform(-a, a, shape).astype(dtype)
-    return init
 
+
+zeros, normal, uniform = Zeros, Normal, Uniform
+xavier_normal, xavier_uniform, he_normal, he_uniform = (XavierNormal, XavierUniform,
+                                                        HeNormal, HeUniform)
 
 INITIALIZERS = {
-    "zeros": zeros, "normal": normal, "uniform": uniform,
-    "xavier_normal": xavier_normal, "xavier_uniform": xavier_uniform,
-    "glorot_normal": xavier_normal, "glorot_uniform": xavier_uniform,
-    "he_normal": he_normal, "he_uniform": he_uniform,
-    "kaiming_normal": he_normal, "kaiming_uniform": he_uniform,
+    "zeros": Zeros, "normal": Normal, "uniform": Uniform,
+    "xavier_normal": XavierNormal, "xavier_uniform": XavierUniform,
+    "glorot_normal": XavierNormal, "glorot_uniform": XavierUniform,
+    "he_normal": HeNormal, "he_uniform": HeUniform,
+    "kaiming_normal": HeNormal, "kaiming_uniform": HeUniform,
 }
 
 
-def get(init):
-    """An initializer from a name in INITIALIZERS, one of their factories (called with its
-    defaults) or a callable ``init(rng, shape, fan_in, fan_out, dtype)``."""
-    if any(init is factory for factory in INITIALIZERS.values()):
+def get(init: Any) -> Callable[..., np.ndarray]:
+    """An initializer from a name in INITIALIZERS, one of their classes (made with its
+    defaults) or a callable ``init(rng, shape, fan_in, fan_out, dtype)``.
+
+    Examples
+    --------
+    >>> from fastfc import initializers
+    >>> initializers.get("he_normal")
+    HeNormal()
+    >>> initializers.get(initializers.normal)
+    Normal(std=0.01)
+    """
+    if any(init is cls for cls in INITIALIZERS.values()):
         return init()
     if callable(init):
         return init

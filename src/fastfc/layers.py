@@ -11,14 +11,21 @@ import warnings
 import numpy as np
 
 import fastfc
-from fastfc import initializers, losses
+from fastfc import activations, initializers
 from fastfc._checks import flag, integer, real, slope
+from fastfc._state import Plain
 
 RELU_FAMILY = ("relu", "leaky_relu")
 
 
-class Layer:
-    """Base class: no parameters, shape-preserving."""
+class Layer(Plain):
+    """Base class: no parameters, shape-preserving.
+
+    Layers pickle and deep-copy as plain objects; a copy belongs to no model yet (the
+    model it joins sets ``needs_input_grad``), and the buffers of the last call are not
+    copied (the next call makes them)."""
+    _not_copied = ("_owner", "needs_input_grad")
+    _y = _gx = None    # the output and input-gradient buffers of the last call
     params = {}
     grads = {}
     needs_input_grad = True
@@ -40,11 +47,6 @@ class Layer:
     def describe(self):
         """A short name for summaries."""
         return type(self).__name__
-
-    def __getstate__(self):
-        # a copy (copy.deepcopy) belongs to no model yet: the model it joins sets these
-        return {k: v for k, v in self.__dict__.items()
-                if k not in ("_owner", "needs_input_grad")}
 
     def _params(self):
         """The parameters, or a RuntimeError before they exist."""
@@ -90,15 +92,19 @@ class Dense(Layer):
     >>> layer.forward(np.ones((4, 3))).shape
     (4, 2)
     """
+    _not_copied = Layer._not_copied + ("_x", "_y", "_gx")
+    _user_callables = ("_init_fn",)
 
     def __init__(self, in_features, out_features, activation=None, use_bias=True, init=None,
                  negative_slope=0.01):
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"Dense: {name} must be a positive int, got {v!r}")
-        if activation not in (None, *fastfc.ACTIVATIONS):
-            raise ValueError(f"Dense: unknown activation {activation!r}; valid: "
-                             f"{', '.join(fastfc.ACTIVATIONS)} or None")
+        if activation is not None:
+            try:
+                activations.get(activation)
+            except ValueError as e:
+                raise ValueError(f"Dense: {e}") from None
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.activation, self.use_bias = activation, flag(use_bias, "Dense: use_bias")
         self.negative_slope = slope(negative_slope, "Dense: negative_slope")
@@ -192,40 +198,6 @@ class Dense(Layer):
         return layer
 
 
-# Activations as (forward, derivative from the output) pairs, as in scikit-learn.
-def _relu(x, out):
-    return np.maximum(x, 0, out=out)
-
-
-def _relu_grad(y, g, out, slope):
-    return np.multiply(g, y > 0, out=out)
-
-
-def _leaky(x, out, slope):
-    return np.multiply(x, np.where(x < 0, x.dtype.type(slope), x.dtype.type(1)), out=out)
-
-
-def _leaky_grad(y, g, out, slope):
-    return np.multiply(g, np.where(y > 0, y.dtype.type(1), y.dtype.type(slope)), out=out)
-
-
-def _sigmoid(x, out):
-    out[...] = losses.sigmoid(x)
-    return out
-
-
-def _sigmoid_grad(y, g, out, slope):
-    return np.multiply(g, y * (1 - y), out=out)
-
-
-def _tanh(x, out):
-    return np.tanh(x, out=out)
-
-
-def _tanh_grad(y, g, out, slope):
-    return np.multiply(g, 1 - y * y, out=out)
-
-
 def _softmax(x, out):
     np.subtract(x, x.max(axis=-1, keepdims=True), out=out)
     np.exp(out, out=out)
@@ -233,15 +205,18 @@ def _softmax(x, out):
     return out
 
 
-def _softmax_grad(y, g, out, slope):
+def _softmax_grad(y, g, out):
     np.multiply(g, y, out=out)
     out -= y * out.sum(axis=-1, keepdims=True)
     return out
 
 
 class Activation(Layer):
-    """An elementwise activation layer; its derivative is computed from its output."""
-    forward_fn = backward_fn = None
+    """An elementwise activation layer: ``activation`` names its row of
+    ``fastfc.activations.TABLE``; its derivative is computed from its output."""
+    activation = "identity"
+    negative_slope = 0.0
+    _not_copied = Layer._not_copied + ("_y", "_gx")
 
     def __init__(self):
         self._y = self._gx = None
@@ -249,51 +224,56 @@ class Activation(Layer):
     def forward(self, x, training=False):
         x = _as_float(x, self.dtype)
         self._y = _buffer(self._y, x.shape, x.dtype)
-        return type(self).forward_fn(x, self._y)
+        return activations.TABLE[self.activation].forward(x, self.negative_slope, self._y)
 
     def backward(self, grad):
         self._gx = _buffer(self._gx, grad.shape, grad.dtype)
-        return type(self).backward_fn(self._y, grad, self._gx, 0.0)
+        return activations.TABLE[self.activation].derivative(self._y, grad,
+                                                             self.negative_slope, self._gx)
 
 
 class ReLU(Activation):
-    forward_fn, backward_fn = _relu, _relu_grad
+    activation = "relu"
 
 
 class Sigmoid(Activation):
-    forward_fn, backward_fn = _sigmoid, _sigmoid_grad
+    activation = "sigmoid"
 
 
 class Tanh(Activation):
-    forward_fn, backward_fn = _tanh, _tanh_grad
-
-
-class Softmax(Activation):
-    forward_fn, backward_fn = _softmax, _softmax_grad
+    activation = "tanh"
 
 
 class LeakyReLU(Activation):
+    activation = "leaky_relu"
+
     def __init__(self, negative_slope=0.01):
         super().__init__()
         self.negative_slope = slope(negative_slope, "LeakyReLU: negative_slope")
 
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
+
+
+class Softmax(Activation):
+    """Softmax over the last axis (not elementwise: no C code, never fused)."""
+    activation = None
+
     def forward(self, x, training=False):
         x = _as_float(x, self.dtype)
         self._y = _buffer(self._y, x.shape, x.dtype)
-        return _leaky(x, self._y, self.negative_slope)
+        return _softmax(x, self._y)
 
     def backward(self, grad):
         self._gx = _buffer(self._gx, grad.shape, grad.dtype)
-        return _leaky_grad(self._y, grad, self._gx, self.negative_slope)
-
-    def get_config(self):
-        return {"negative_slope": self.negative_slope}
+        return _softmax_grad(self._y, grad, self._gx)
 
 
 class Dropout(Layer):
     """Inverted dropout in training, identity in evaluation. The mask of call t is a pure
     function of (seed, t, element), so a seeded model trains identically every time. In a
     Sequential, the model's seed and the layer's position set `seed`."""
+    _not_copied = Layer._not_copied + ("_y", "_gx", "_mask")
 
     def __init__(self, p=0.5, seed=0):
         p = real(p, "Dropout: p")
@@ -324,6 +304,7 @@ class Dropout(Layer):
 class BatchNorm(Layer):
     """Batch normalization over the last axis (1-d features): batch statistics in
     training, running statistics in evaluation."""
+    _not_copied = Layer._not_copied + ("_xhat", "_inv_std", "_batch_stats")
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
@@ -391,6 +372,7 @@ class BatchNorm(Layer):
 
 class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...), C order."""
+    _not_copied = Layer._not_copied + ("_shape",)
 
     def output_shape(self, in_shape):
         return (int(np.prod(in_shape)),)
@@ -405,6 +387,7 @@ class Flatten(Layer):
 
 class GlobalAvgPool(Layer):
     """(N, H, W, C) -> (N, C), the mean over H and W."""
+    _not_copied = Layer._not_copied + ("_shape",)
 
     def output_shape(self, in_shape):
         if len(in_shape) != 3:

@@ -8,6 +8,7 @@ cross-entropy, sigmoid + binary cross-entropy) take logits: their gradient is
 import numpy as np
 
 from fastfc import _core
+from fastfc.activations import sigmoid
 
 
 class Loss:
@@ -22,6 +23,9 @@ class Loss:
 
     def proba(self, z):
         return z
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
 
 
 def _rows(y, n):
@@ -73,12 +77,6 @@ def _float_targets(y, n_out, n):
     if not _core._all_finite(y):   # one C pass, as for X
         raise ValueError("y contains NaN or Inf")
     return y
-
-
-def sigmoid(z):
-    """1 / (1 + exp(-z)), split by sign so exp never overflows."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 class SoftmaxCrossEntropy(Loss):

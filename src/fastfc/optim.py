@@ -10,52 +10,26 @@ import math
 import numpy as np
 
 from fastfc import _core
-from fastfc._checks import bounded, flag, integer, non_negative, positive, real
-
-
-class _Schedule:
-    """A learning-rate factor per epoch, with the arguments that rebuild it (for save):
-    made by the functions below, which SCHEDULES names."""
-
-    def __init__(self, name, factor, **args):
-        self.name, self.factor, self.args = name, factor, args
-
-    def __call__(self, epoch):
-        return self.factor(epoch)
-
-    def get_config(self):
-        return {"name": self.name, **self.args}
-
-    def __repr__(self):
-        return f"{self.name}_schedule({', '.join(f'{k}={v}' for k, v in self.args.items())})"
-
-
-def step_schedule(step_size, gamma=0.1):
-    """lr * gamma ** (epoch // step_size)."""
-    step_size = integer(step_size, "step_size", 1)
-    gamma = positive(gamma, "gamma")
-    return _Schedule("step", lambda epoch: gamma ** (epoch // step_size),
-                     step_size=step_size, gamma=gamma)
-
-
-def cosine_schedule(total_epochs, min_factor=0.0):
-    """Cosine annealing from lr to min_factor * lr over total_epochs."""
-    total_epochs = integer(total_epochs, "total_epochs", 1)
-    min_factor = bounded(min_factor, "min_factor", lambda x: 0 <= x <= 1, "in [0, 1]")
-    return _Schedule("cosine", lambda epoch: min_factor + (1 - min_factor) * 0.5 * (
-        1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs)),
-        total_epochs=total_epochs, min_factor=min_factor)
-
-
-SCHEDULES = {"step": step_schedule, "cosine": cosine_schedule}
+from fastfc._checks import bounded, flag, non_negative, real
+from fastfc._state import Plain
+from fastfc.schedules import (SCHEDULES, CosineSchedule, Schedule, StepSchedule,  # noqa: F401
+                              cosine_schedule, step_schedule)
 
 
 def saved_schedule(schedule):
-    """Whether save() can rebuild `schedule`: None, or one made by a SCHEDULES function."""
-    return schedule is None or isinstance(schedule, _Schedule)
+    """Whether save() can rebuild `schedule`: None, or one of SCHEDULES."""
+    return schedule is None or type(schedule) in SCHEDULES.values()
 
 
-class Optimizer:
+class Optimizer(Plain):
+    """Base class: ``step(params, grads)`` updates the flat ``params`` in place.
+
+    Optimizers pickle and deep-copy as plain objects (their state, step count and lr
+    included); a deep copy of an optimizer that a model owns still belongs to that model
+    (its state fits that model's parameters), a pickled one to none."""
+    _unpickled = ("_owner",)
+    _user_callables = ("schedule",)
+
     def __init__(self, lr, weight_decay=0.0, schedule=None):
         self.base_lr = self.lr = bounded(lr, "lr", lambda x: 0 < x < math.inf, "> 0")
         self.weight_decay = non_negative(weight_decay, "weight_decay")
@@ -85,7 +59,8 @@ class Optimizer:
 
     def get_config(self):
         """The constructor's arguments (the schedule's where saved_schedule holds)."""
-        sched = self.schedule.get_config() if isinstance(self.schedule, _Schedule) else None
+        sched = (self.schedule.get_config() if self.schedule is not None
+                 and saved_schedule(self.schedule) else None)
         return {"lr": self.base_lr, "weight_decay": self.weight_decay, "schedule": sched,
                 **self._hyperparameters()}
 

@@ -6,6 +6,8 @@ are the contract the C kernels must match.
 """
 import numpy as np
 
+from fastfc import activations
+
 _PHILOX_M = (0xD2511F53, 0xCD9E8D57)
 _PHILOX_W = (0x9E3779B9, 0xBB67AE85)
 
@@ -19,34 +21,13 @@ def result_dtype(*arrays):
 
 
 def activate(z, activation=None, negative_slope=0.01):
-    if activation in (None, "identity"):
-        return z
-    if activation == "relu":
-        return np.maximum(z, 0)
-    if activation == "leaky_relu":
-        return np.where(z < 0, z * z.dtype.type(negative_slope), z)
-    if activation == "sigmoid":
-        with np.errstate(over="ignore"):
-            return 1 / (1 + np.exp(-z))
-    if activation == "tanh":
-        return np.tanh(z)
-    raise ValueError(f"unknown activation {activation!r}")
+    """act(z), from the activation table (``fastfc.activations``)."""
+    return activations.get(activation).forward(z, negative_slope)
 
 
 def activation_grad(grad_y, y, activation=None, negative_slope=0.01):
     """d loss / d z from d loss / d y and the forward output y."""
-    if activation in (None, "identity"):
-        return grad_y
-    one = y.dtype.type(1)
-    if activation == "relu":
-        return np.where(y > 0, grad_y, 0).astype(grad_y.dtype)
-    if activation == "leaky_relu":
-        return np.where(y > 0, grad_y, grad_y * y.dtype.type(negative_slope))
-    if activation == "sigmoid":
-        return grad_y * (y * (one - y))
-    if activation == "tanh":
-        return grad_y * (one - y * y)
-    raise ValueError(f"unknown activation {activation!r}")
+    return activations.get(activation).derivative(y, grad_y, negative_slope)
 
 
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):

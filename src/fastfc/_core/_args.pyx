@@ -2,8 +2,6 @@
 """Argument checks every kernel module shares: run with the GIL, before any C call.
 Small layers are called thousands of times per epoch, so the common case (float32 or
 float64 ndarrays) is checked through NumPy's C API; the rest falls to the slow paths."""
-from types import MappingProxyType
-
 import numpy as np
 cimport numpy as cnp
 from libc.math cimport INFINITY
@@ -11,14 +9,19 @@ from libc.stdint cimport int64_t, uint64_t
 
 from fastfc._core.capi cimport *
 
+from fastfc import activations
 from fastfc._checks import flag, real, slope
 
 cnp.import_array()
 
-# read-only: the codes go to C unchecked
-ACTIVATIONS = MappingProxyType({"identity": FASTFC_ACT_IDENTITY, "relu": FASTFC_ACT_RELU,
-                                "leaky_relu": FASTFC_ACT_LEAKY_RELU,
-                                "sigmoid": FASTFC_ACT_SIGMOID, "tanh": FASTFC_ACT_TANH})
+# the one activation table's codes (read-only: they go to C unchecked), checked against the
+# C enum once here: a mismatch would run another activation than the one named
+ACTIVATIONS = activations.CODES
+if dict(ACTIVATIONS) != {"identity": FASTFC_ACT_IDENTITY, "relu": FASTFC_ACT_RELU,
+                         "leaky_relu": FASTFC_ACT_LEAKY_RELU, "sigmoid": FASTFC_ACT_SIGMOID,
+                         "tanh": FASTFC_ACT_TANH}:
+    raise ImportError(f"fastfc.activations.CODES {dict(ACTIVATIONS)} differ from enum "
+                      f"fastfc_act in csrc/include/fastfc.h")
 
 
 cdef object _F32 = np.dtype(np.float32)
