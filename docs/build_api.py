@@ -15,7 +15,8 @@ import sys
 import types
 from typing import Any, Callable, Iterator
 
-from numpydoc.docscrape import ClassDoc, FunctionDoc, NumpyDocString
+from numpydoc.docscrape import (  # type: ignore[import-untyped,unused-ignore]
+    ClassDoc, FunctionDoc, NumpyDocString)
 
 import fastfc
 

@@ -29,7 +29,8 @@ ACTIVATIONS: Mapping[str, int]
 
 # gemm, linear, linear_backward
 def gemm(a: ArrayLike, b: ArrayLike, *, trans_a: bool = False, trans_b: bool = False,
-         alpha: float = 1.0, beta: float = 0.0, out: Optional[_FloatArray] = None) -> _FloatArray: ...
+         alpha: float = 1.0, beta: float = 0.0,
+         out: Optional[_FloatArray] = None) -> _FloatArray: ...
 def linear(x: ArrayLike, w: ArrayLike, b: Optional[ArrayLike] = None, *,
            activation: _Activation = None, out: Optional[_FloatArray] = None,
            negative_slope: float = 0.01) -> _FloatArray: ...

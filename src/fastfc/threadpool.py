@@ -75,11 +75,11 @@ def openmp_library(dynlib: ctypes.CDLL) -> Optional[str]:
 def _controller_class() -> type:
     """The threadpoolctl controller class (defined here: threadpoolctl is imported only
     when installed)."""
-    from threadpoolctl import LibController
+    from threadpoolctl import LibController  # type: ignore[import-untyped,unused-ignore]
 
     import fastfc
 
-    class FastfcController(LibController):  # type: ignore[misc]
+    class FastfcController(LibController):  # type: ignore[misc,unused-ignore]
         """fastfc's thread setting (``fastfc.set_num_threads``) as an OpenMP pool."""
 
         user_api = "openmp"
@@ -116,7 +116,7 @@ def register() -> bool:
         return True
     if importlib.util.find_spec("threadpoolctl") is None:   # no import unless installed
         return False
-    import threadpoolctl
+    import threadpoolctl  # type: ignore[import-untyped,unused-ignore]
 
     if not hasattr(threadpoolctl, "register"):
         return False
