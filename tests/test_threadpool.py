@@ -3,6 +3,7 @@ and runs without threadpoolctl."""
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -139,12 +140,13 @@ def test_without_threadpoolctl():
                "assert fastfc.get_num_threads() == 2")
 
 
-def test_not_imported_unless_installed(monkeypatch):
-    monkeypatch.setattr(fastfc.threadpool.importlib.util, "find_spec", lambda name: None)
+def test_register_without_threadpoolctl_or_with_an_old_one(monkeypatch):
     monkeypatch.setattr(fastfc.threadpool, "_registered", False)
-    monkeypatch.delitem(sys.modules, "threadpoolctl")
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)   # as if not installed
     assert fastfc.threadpool.register() is False
-    assert "threadpoolctl" not in sys.modules
+    old = types.ModuleType("threadpoolctl")   # before 3.2: no register()
+    monkeypatch.setitem(sys.modules, "threadpoolctl", old)
+    assert fastfc.threadpool.register() is False
 
 
 def test_threadpoolctl_imported_and_listed_first():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.machinery
-import importlib.util
 import os
 import sys
 from typing import Optional
@@ -114,10 +113,10 @@ def register() -> bool:
     global _registered
     if _registered:
         return True
-    if importlib.util.find_spec("threadpoolctl") is None:   # no import unless installed
+    try:
+        import threadpoolctl  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:   # not installed: fastfc.set_num_threads alone
         return False
-    import threadpoolctl  # type: ignore[import-untyped,unused-ignore]
-
     if not hasattr(threadpoolctl, "register"):
         return False
     threadpoolctl.register(_controller_class())
