@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastfc
-from fastfc import _kernels
+from fastfc import _core
 
 threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl is optional")
 
@@ -24,10 +24,10 @@ def _wide_product():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((256, 512)).astype(np.float32)
     w = rng.standard_normal((512, 512)).astype(np.float32)
-    before = _kernels._wide_regions()
+    before = _core._wide_regions()
     for _ in range(3):
         fastfc.linear(x, w, activation="relu")
-    return _kernels._wide_regions() - before
+    return _core._wide_regions() - before
 
 
 def test_info_lists_fastfc_once(keep_threads):
@@ -105,11 +105,12 @@ def test_a_limited_region_runs_on_one_thread(keep_threads):
     assert _wide_product() > 0
 
 
-def test_controller_names_the_loaded_core():
-    prefixes = fastfc.threadpool.library_prefixes()
-    assert prefixes[0] == "libfastfc_core"
+def test_the_pool_is_fastfcs_core_library():
     (pool,) = _fastfc_pools()
-    assert pool["prefix"] in prefixes
+    assert pool["prefix"] == "libfastfc_core"
+    # the library fastfc's modules link, installed with the package (or vendored beside it)
+    site = os.path.dirname(os.path.dirname(os.path.realpath(fastfc.__file__)))
+    assert os.path.realpath(pool["filepath"]).startswith(site + os.sep), pool
 
 
 RUN = r"""

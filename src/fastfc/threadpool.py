@@ -8,35 +8,14 @@
 from __future__ import annotations
 
 import ctypes
-import importlib.machinery
 import os
-import sys
 from typing import Optional
 
-# The shared library holding fastfc's C core: a module of the package links against it
+# The shared library holding fastfc's C core, which every module of fastfc._core links
 # (auditwheel renames it libfastfc_core-<hash>.so, which the prefix still matches).
 CORE_LIBRARY_PREFIX = "libfastfc_core"
 # register() adds the controller once per process, however often it is called.
 _registered = False
-
-
-def library_prefixes() -> tuple[str, ...]:
-    """Filename prefixes that threadpoolctl matches against the loaded libraries.
-
-    The core library's prefix, plus the exact filename of ``fastfc._kernels`` when that
-    extension module holds the C core itself (a build from before the core library).
-
-    Returns
-    -------
-    tuple of str
-        Lower-case prefixes, as threadpoolctl compares lower-cased file names.
-    """
-    prefixes = [CORE_LIBRARY_PREFIX]
-    kernels = sys.modules.get("fastfc._kernels")
-    path = getattr(kernels, "__file__", None) or ""
-    if path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
-        prefixes.append(os.path.basename(os.path.realpath(path)).lower())
-    return tuple(prefixes)
 
 
 class _DlInfo(ctypes.Structure):
@@ -83,7 +62,8 @@ def _controller_class() -> type:
 
         user_api = "openmp"
         internal_api = "fastfc"
-        filename_prefixes = library_prefixes()
+        filename_prefixes = (CORE_LIBRARY_PREFIX,)
+        check_symbols = ("fastfc_init",)   # not another library of that name
 
         def get_num_threads(self) -> int:
             return fastfc.get_num_threads()
