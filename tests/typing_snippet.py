@@ -1,8 +1,6 @@
 """A user's program over the public API: tests/test_typing.py checks it with
 ``mypy --strict`` and runs it, so the types it relies on are the ones fastfc has."""
-import os
 import sys
-import tempfile
 
 import numpy as np
 from numpy.typing import NDArray
