@@ -43,3 +43,7 @@ from fastfc import callbacks  # noqa: E402
 __all__ += ["Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm",
             "Flatten", "GlobalAvgPool", "Sequential", "History", "load", "optim", "losses",
             "initializers", "callbacks"]
+
+from fastfc import threadpool as _threadpool  # noqa: E402
+
+_threadpool.register()  # threadpoolctl sees fastfc's threads when it is installed

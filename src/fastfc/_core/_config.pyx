@@ -73,8 +73,31 @@ cdef int _nthreads = _default_threads()
 
 
 def set_num_threads(n):
-    """Set the number of OpenMP threads fastfc kernels may use (>= 1; a call uses at most
-    four per processor)."""
+    """Set the number of OpenMP threads fastfc kernels may use.
+
+    A setting like ``OMP_NUM_THREADS`` (its default; else all cores): each call reads it
+    and uses at most four threads per processor, fewer for small products.
+    ``threadpoolctl.threadpool_limits`` changes it too (see ``fastfc.threadpool``).
+
+    Parameters
+    ----------
+    n : int
+        Number of threads, in ``[1, 2**31 - 1]``.
+
+    Raises
+    ------
+    TypeError
+        `n` is not an int (bool and float included).
+    ValueError
+        `n` is out of range.
+
+    Examples
+    --------
+    >>> import fastfc
+    >>> fastfc.set_num_threads(1)
+    >>> fastfc.get_num_threads()
+    1
+    """
     global _nthreads
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
@@ -84,12 +107,38 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """Number of threads fastfc kernels may use."""
+    """Number of threads fastfc kernels may use.
+
+    Returns
+    -------
+    int
+        The value of the last ``set_num_threads`` (or its default).
+
+    Examples
+    --------
+    >>> import fastfc
+    >>> fastfc.get_num_threads() >= 1
+    True
+    """
     return _nthreads
 
 
 def get_config():
-    """The build and run-time configuration as a dict."""
+    """The build and run-time configuration (what ``show_config`` prints).
+
+    Returns
+    -------
+    dict
+        ``isa`` (the kernel path in use), ``cpu_isa``, ``isas_supported``,
+        ``isas_testable``, ``threads``, ``openmp`` (the OpenMP version the core was built
+        with) and ``blocks_float32`` / ``blocks_float64`` (block sizes MR, NR, MC, KC, NC).
+
+    Examples
+    --------
+    >>> import fastfc
+    >>> fastfc.get_config()["isa"] in ("generic", "avx2", "avx512", "avx512-emulated")
+    True
+    """
     cdef int s[5]
     cdef int d[5]
     fastfc_block_sizes(4, s)

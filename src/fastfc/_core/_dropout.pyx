@@ -12,11 +12,38 @@ from fastfc._core._config cimport num_threads
 cnp.import_array()
 
 def dropout(x, p, *, seed, stream=0, out=None):
-    """Inverted dropout: returns ``(y, mask)`` with ``y = x * mask / (1 - p)``.
+    """Inverted dropout: ``y = x * mask / (1 - p)`` and the mask.
 
-    Element ``i`` (in C order) is dropped with probability ``p``; the decision is a pure
+    Element ``i`` (in C order) is dropped with probability `p`; the decision is a pure
     function of ``(seed, stream, i)`` (Philox4x32-10), the same for any thread count and
     any CPU. Dropped elements are multiplied by 0, so NaN and Inf stay NaN as in NumPy.
+
+    Parameters
+    ----------
+    x : array_like
+        Any shape, strides and memory order.
+    p : float
+        Probability of dropping an element, in ``[0, 1)``.
+    seed : int
+        Key of the generator, in ``[0, 2**64)``.
+    stream : int, default 0
+        Another sequence for the same seed (e.g. a layer's index), in ``[0, 2**64)``.
+    out : ndarray, optional
+        Written in place with ``y`` (may be `x` itself).
+
+    Returns
+    -------
+    y : ndarray
+        Of `x`'s shape in the promoted dtype (float32 or float64); `out` when given.
+    mask : ndarray of bool
+        Of `x`'s shape: True where an element is kept.
+
+    Raises
+    ------
+    ValueError
+        `p` outside ``[0, 1)``, a seed or stream out of range, or `out` of the wrong shape.
+    TypeError
+        A non-numeric dtype, a seed or stream that is not an int.
 
     Examples
     --------
@@ -62,7 +89,36 @@ def dropout(x, p, *, seed, stream=0, out=None):
 
 
 def dropout_backward(grad_y, mask, p):
-    """Gradient of :func:`dropout`: ``grad_y * mask / (1 - p)``."""
+    """Gradient of ``dropout``: ``grad_y * mask / (1 - p)``.
+
+    Parameters
+    ----------
+    grad_y : array_like
+        Gradient of the loss with respect to the dropout output.
+    mask : ndarray of bool
+        The mask ``dropout`` returned, of `grad_y`'s shape.
+    p : float
+        The dropout probability, in ``[0, 1)``.
+
+    Returns
+    -------
+    ndarray
+        Of `grad_y`'s shape, in its promoted dtype (float32 or float64).
+
+    Raises
+    ------
+    TypeError
+        A mask that is not a bool ndarray.
+    ValueError
+        Shapes that differ, or `p` outside ``[0, 1)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastfc
+    >>> y, mask = fastfc.dropout(np.ones(4), 0.5, seed=1)
+    >>> bool(np.array_equal(fastfc.dropout_backward(np.ones(4), mask, 0.5), y))
+    True
+    """
     grad_y = _check_kind("grad_y", grad_y)
     if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
         raise TypeError(f"dropout_backward: mask must be a bool ndarray (from dropout), got "

@@ -59,15 +59,27 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     Parameters
     ----------
     a, b : array_like, 2-D
-        Operands; any strides and memory order. ``op(a)`` is ``a.T`` when ``trans_a``.
+        Operands; any strides and memory order; integers promote to float64.
+    trans_a, trans_b : bool, default False
+        ``op(a)`` is ``a.T`` when `trans_a` (``op(b)`` likewise), read in place.
     alpha, beta : float
         Scalars. ``out`` is not read when ``beta == 0`` (NaN in it does not propagate).
     out : ndarray, optional
-        Written in place; needed when ``beta != 0``.
+        Written in place, shape ``(m, n)`` and the result dtype; needed when ``beta != 0``.
 
     Returns
     -------
-    ndarray of shape ``(m, n)``, the promoted dtype of ``a`` and ``b`` (float32 or float64).
+    ndarray of shape (m, n)
+        The product in the promoted dtype of `a` and `b` (float32 or float64); `out`
+        when given.
+
+    Raises
+    ------
+    ValueError
+        Operands not 2-D, inner dimensions that differ, ``beta != 0`` without `out`, or
+        an `out` of the wrong shape.
+    TypeError
+        A non-numeric dtype, or an `out` of another dtype.
 
     Examples
     --------
@@ -127,13 +139,28 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     Parameters
     ----------
     x : array_like, shape (..., in_features)
-        Leading axes are batch axes.
+        Leading axes are batch axes (a Dense over the channels of an ``(N, H, W, C)`` map
+        is a 1x1 convolution).
     w : array_like, shape (in_features, out_features)
     b : array_like, shape (out_features,), optional
     activation : {None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"}
+        Applied to ``x @ w + b`` while the output tile is in registers.
     out : ndarray, shape (..., out_features), optional
-    negative_slope : float
+        Written in place (any strides), in the result dtype.
+    negative_slope : float, default 0.01
         Slope of ``leaky_relu`` for negative inputs.
+
+    Returns
+    -------
+    ndarray, shape (..., out_features)
+        In the promoted dtype of the inputs (float32 or float64); `out` when given.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match (naming both), or an unknown activation.
+    TypeError
+        A non-numeric dtype, or an `out` of another dtype.
 
     Examples
     --------
@@ -186,12 +213,44 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
 
 def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.01,
                     out=None, compute_grad_x=True):
-    """Gradients of ``y = act(x @ w + b)``: returns ``(grad_x, grad_w, grad_b)``.
+    """Gradients of ``y = act(x @ w + b)`` with respect to `x`, `w` and `b`.
 
-    The activation derivative is computed from the forward output ``y``, which is
-    required unless the activation is the identity. ``out=(grad_x, grad_w, grad_b)``
-    (each an ndarray or None) writes the gradients in place; with
-    ``compute_grad_x=False`` (a first layer) ``grad_x`` is skipped and returned as None.
+    The activation derivative is computed from the forward output `y` (``dz = act'(y) *
+    grad_y``, made while `grad_y` is packed), so nothing else of the forward pass is kept.
+
+    Parameters
+    ----------
+    grad_y : array_like, shape (..., out_features)
+        Gradient of the loss with respect to the layer's output.
+    x : array_like, shape (..., in_features)
+        The forward pass's input.
+    w : array_like, shape (in_features, out_features)
+    y : array_like, shape (..., out_features), optional
+        The forward output; required unless the activation is the identity.
+    activation : {None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"}
+        The forward pass's activation.
+    negative_slope : float, default 0.01
+        Slope of ``leaky_relu`` for negative inputs.
+    out : tuple (grad_x, grad_w, grad_b), optional
+        Arrays (or None) to write the gradients into, in place.
+    compute_grad_x : bool, default True
+        False skips ``grad_x`` (a first layer needs none).
+
+    Returns
+    -------
+    grad_x : ndarray, shape (..., in_features), or None
+        None when `compute_grad_x` is False.
+    grad_w : ndarray, shape (in_features, out_features)
+    grad_b : ndarray, shape (out_features,)
+        ``dz`` summed over the batch axes.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, a non-identity activation without `y`, or `out` arrays
+        that share memory.
+    TypeError
+        A non-numeric dtype, or `out` that is not a 3-tuple of ndarrays or None.
 
     Examples
     --------

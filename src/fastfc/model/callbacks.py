@@ -36,7 +36,7 @@ class Callback:
     --------
     >>> import fastfc
     >>> class PrintLoss(fastfc.callbacks.Callback):
-    ...     def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
+    ...     def on_epoch_end(self, epoch, logs=None):
     ...         print(epoch, round(logs["loss"], 3))
     """
     model: Any = None
