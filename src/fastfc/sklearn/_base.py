@@ -43,9 +43,7 @@ def merge_rows(X, Y, sample_weight):
     same computation as k copies of the row. Returns X, Y and the weights (None when all
     are one)."""
     if sample_weight is not None:
-        keep = sample_weight > 0
-        if not keep.any():
-            raise ValueError("sample_weight has no positive weight: there is nothing to fit")
+        keep = sample_weight > 0     # _check_sample_weight saw one at least
         if not keep.all():
             X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
     rows = np.ascontiguousarray(np.hstack([X, Y.astype(X.dtype)]))
@@ -200,12 +198,10 @@ class BaseMLP(BaseEstimator):
         arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
         parts = train_test_split(*arrays, random_state=self._random_state,
                                  test_size=self.validation_fraction, stratify=stratify)
-        if parts[2].shape[0] < 2:
+        if parts[1].shape[0] < 2:
             raise ValueError("The validation set is too small. Increase "
                              "'validation_fraction' or the size of your dataset.")
-        if sample_weight is None:
-            return parts[0], parts[2], parts[1], parts[3], None, None
-        return parts[0], parts[2], parts[1], parts[3], parts[4], parts[5]
+        return tuple(parts) + (None, None) * (sample_weight is None)
 
     def _fit_stochastic(self, X, Y, sample_weight, incremental):
         if not incremental or not hasattr(self, "_optimizer"):
@@ -214,8 +210,6 @@ class BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         if self.shuffle:
             X, Y, sample_weight = merge_rows(X, Y, sample_weight)
-        elif sample_weight is not None and not (sample_weight > 0).any():
-            raise ValueError("sample_weight has no positive weight: there is nothing to fit")
         early_stopping = self.early_stopping
         if early_stopping:
             X, X_val, Y, Y_val, sample_weight, sw_val = self._split_validation(
