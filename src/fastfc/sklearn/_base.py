@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
-from sklearn.utils import check_random_state, gen_batches, shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
@@ -181,10 +181,18 @@ class BaseMLP(BaseEstimator):
                              "may contain large values and need to be preprocessed.")
         return self
 
+    def _targets(self, Y, sample_weight):
+        """Y as the loss takes it: integer labels for unweighted softmax (the fused C
+        softmax cross-entropy), else rows."""
+        if self.out_activation_ == "softmax" and sample_weight is None:
+            return np.ascontiguousarray(Y.argmax(axis=1), dtype=np.int64)
+        return Y
+
     def _fit_lbfgs(self, X, Y, sample_weight):
         X, Y, sample_weight = merge_rows(X, Y, sample_weight)
+        T = self._targets(Y, sample_weight)
         self.n_iter_, self.loss_ = _solvers.lbfgs(
-            self, lambda: self._loss_and_gradient(X, Y, sample_weight), self._model._theta)
+            self, lambda: self._loss_and_gradient(X, T, sample_weight), self._model._theta)
 
     def _make_optimizer(self):
         if self.solver == "sgd":
@@ -225,16 +233,20 @@ class BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         sample_idx = np.arange(n_samples)
         theta, optimizer = self._model._theta, self._optimizer
+        T = self._targets(Y, sample_weight)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
-                if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                if self.shuffle:   # sklearn.utils.shuffle's draw, without its overhead
+                    order = np.arange(n_samples)
+                    self._random_state.shuffle(order)
+                    sample_idx = sample_idx[order]
                 accumulated = 0.0
-                for batch in gen_batches(n_samples, batch_size):
+                for start in range(0, n_samples, batch_size):   # sklearn's gen_batches
+                    batch = slice(start, min(start + batch_size, n_samples))
                     idx = sample_idx[batch] if self.shuffle else batch
                     w = None if sample_weight is None else sample_weight[idx]
-                    loss, grad = self._loss_and_gradient(X[idx], Y[idx], w)
+                    loss, grad = self._loss_and_gradient(X[idx], T[idx], w)
                     accumulated += loss * (batch.stop - batch.start if w is None else w.sum())
                     optimizer.step(theta, grad)
                 self.n_iter_ += 1

@@ -4,7 +4,9 @@ The last Dense of the estimator's model has no activation; ``_OutputLoss`` appli
 output activation to its logits, returns scikit-learn's (weighted) loss and writes
 ``sample_weight * (act(z) - y) / sum(sample_weight)``: the gradient of the loss for the
 canonical pairs (softmax + log-loss, logistic + binary log-loss, identity + squared error,
-exp + Poisson deviance), the delta scikit-learn backpropagates.
+exp + Poisson deviance), the delta scikit-learn backpropagates. Unweighted softmax
+batches given as integer labels take fastfc's fused softmax cross-entropy (the exact loss,
+where scikit-learn's clips probabilities to [eps, 1 - eps]: a difference below eps per row).
 """
 import numpy as np
 from scipy.special import expit, xlogy
@@ -47,9 +49,11 @@ LOSSES = {"softmax": _log_loss, "logistic": _binary_log_loss, "identity": _squar
           "exp": _poisson_loss}
 
 
-class OutputLoss(fastfc_losses.Loss):
-    """scikit-learn's output activation and loss on the model's logits. Set
-    ``sample_weight`` (None or one weight per row of the next batch) before each call."""
+class OutputLoss(fastfc_losses.SoftmaxCrossEntropy):
+    """scikit-learn's output activation and loss on the model's logits, for targets as
+    rows (one-hot, indicators or values). Set ``sample_weight`` (None or one weight per row
+    of the next batch) before each call. 1-D integer labels (softmax only) are the fused
+    softmax cross-entropy of the parent class."""
 
     def __init__(self, out_activation, classifier):
         self.out_activation = out_activation
@@ -57,6 +61,8 @@ class OutputLoss(fastfc_losses.Loss):
         self.sample_weight = None
 
     def __call__(self, z, y, grad):
+        if y.ndim == 1:
+            return super().__call__(z, y, grad)
         p = OUT_ACTIVATIONS[self.out_activation](z)
         w = self.sample_weight
         loss = LOSSES[self.out_activation](y, p, w)
@@ -66,6 +72,9 @@ class OutputLoss(fastfc_losses.Loss):
         else:
             grad *= (w / w.sum()).astype(grad.dtype)[:, None]
         return float(loss)
+
+    def predict(self, z):
+        return z
 
     def proba(self, z):
         return OUT_ACTIVATIONS[self.out_activation](z)
