@@ -42,3 +42,8 @@ from fastfc.model import History, Sequential, load  # noqa: E402
 __all__ += ["Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm",
             "Flatten", "GlobalAvgPool", "Sequential", "History", "load", "optim", "losses",
             "initializers"]
+
+from fastfc.interop import (from_keras, from_onnx, from_sklearn, from_torch,  # noqa: E402
+                            to_onnx, to_torch)
+
+__all__ += ["from_torch", "to_torch", "from_sklearn", "from_keras", "to_onnx", "from_onnx"]
