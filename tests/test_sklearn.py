@@ -174,3 +174,19 @@ def test_pickle_clone_pipeline_search(digits):
                            {"mlpclassifier__alpha": [1e-4, 1e-1]}, cv=2).fit(X, y).best_score_
               for cls in (MLPClassifier, skl.MLPClassifier)]
     assert abs(scores[0] - scores[1]) < 0.03
+
+
+def test_predict_is_thread_safe_and_is_the_model_s_output(digits):
+    from concurrent.futures import ThreadPoolExecutor
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(40, 20), batch_norm=True, dropout=0.2,
+                        activation="tanh", max_iter=5, random_state=0).fit(X, y)
+    # the evaluation-mode Sequential, run by its own layers, gives the same probabilities
+    logits = est._model.forward(X.astype(np.float32))
+    np.testing.assert_allclose(est.predict_proba(X), est._loss_fn.proba(logits), rtol=1e-5,
+                               atol=1e-6)
+    parts = [X[i::4] for i in range(4)] * 4
+    serial = [est.predict_proba(p) for p in parts]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(est.predict_proba, parts))
+    assert all(np.array_equal(a, b) for a, b in zip(serial, threaded))

@@ -5,6 +5,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import expit
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -19,6 +20,23 @@ from fastfc.sklearn._outputs import OUT_ACTIVATIONS, OutputLoss
 
 # scikit-learn's names of the hidden activations -> fastfc's
 _HIDDEN = {"identity": None, "relu": "relu", "tanh": "tanh", "logistic": "sigmoid"}
+
+
+def _batch_norm_eval(bn, h):
+    scale = bn.params["gamma"] / np.sqrt(bn.running_var + bn.eps)
+    return (h - bn.running_mean) * scale + bn.params["beta"]
+
+
+# each layer the estimator builds, in evaluation mode
+_EVAL = {
+    fastfc.Dense: lambda l, h: fastfc.linear(h, l.params["W"], l.params["b"],
+                                             activation=l.activation),
+    fastfc.BatchNorm: _batch_norm_eval,
+    fastfc.Dropout: lambda l, h: h,
+    fastfc.ReLU: lambda l, h: np.maximum(h, 0),
+    fastfc.Tanh: lambda l, h: np.tanh(h),
+    fastfc.Sigmoid: lambda l, h: expit(h),
+}
 
 
 class _Threads:
@@ -303,10 +321,14 @@ class BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ predict
     def _output(self, X):
-        """The output activation of the model for validated X of the model dtype."""
+        """The output activation of the model for validated X of the model dtype. Calls
+        fastfc.linear layer by layer, writing into no shared buffer (the model's layers
+        keep theirs for backward): threads may predict with one estimator at once."""
+        h = X
         with _Threads(self.n_threads):
-            z = self._model._forward(X)
-        return OUT_ACTIVATIONS[self.out_activation_](z)
+            for layer in self._model.layers:
+                h = _EVAL[type(layer)](layer, h)
+        return OUT_ACTIVATIONS[self.out_activation_](h)
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):
