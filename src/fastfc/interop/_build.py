@@ -2,8 +2,8 @@
 whose parameters are set (checked against each other's shapes before anything is built)."""
 import numpy as np
 
+import fastfc
 from fastfc import layers as layers_mod
-from fastfc.model import Sequential
 
 
 def unsupported(source, index, what, supported):
@@ -54,7 +54,7 @@ def sequential(layers, source, dtype, input_shape=None, loss="mse", origin=None)
             where = i if origin is None else origin[i]
             raise ValueError(f"{source} layer {where} ({layer.describe()}): {e}") from None
     # running statistics set before are cast to the model dtype by Sequential
-    return Sequential(layers, loss=loss, input_shape=tuple(input_shape), dtype=dtype)
+    return fastfc.Sequential(layers, loss=loss, input_shape=tuple(input_shape), dtype=dtype)
 
 
 def float_dtype(dtype):
