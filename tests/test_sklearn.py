@@ -190,3 +190,16 @@ def test_predict_is_thread_safe_and_is_the_model_s_output(digits):
     with ThreadPoolExecutor(4) as pool:
         threaded = list(pool.map(est.predict_proba, parts))
     assert all(np.array_equal(a, b) for a, b in zip(serial, threaded))
+
+
+@pytest.mark.parametrize("ours,theirs", [(MLPClassifier, skl.MLPClassifier),
+                                         (MLPRegressor, skl.MLPRegressor)])
+def test_same_signature_as_sklearn(ours, theirs):
+    import inspect
+    mine = dict(inspect.signature(ours).parameters)
+    extras = {name: mine.pop(name).default for name in ("dropout", "batch_norm", "dtype",
+                                                        "n_threads")}
+    assert extras == {"dropout": 0.0, "batch_norm": False, "dtype": "float32",
+                      "n_threads": None}
+    assert [(p.name, p.default, p.kind) for p in mine.values()] == \
+        [(p.name, p.default, p.kind) for p in inspect.signature(theirs).parameters.values()]
