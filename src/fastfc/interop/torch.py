@@ -83,7 +83,14 @@ def from_torch(module, input_shape=None, loss="mse"):
     layers = [_layer(m, i, nn) for i, m in enumerate(module)]
     params = list(module.parameters())
     dtype = np.float64 if params and params[0].dtype == torch.float64 else np.float32
-    return sequential(layers, "torch", dtype, input_shape, loss)
+    model = sequential(layers, "torch", dtype, input_shape, loss)
+    for i, (m, in_shape) in enumerate(zip(module, [model.input_shape] + model.shapes)):
+        # torch's dim 1 is fastfc's last axis only for samples of one axis
+        if isinstance(m, (nn.BatchNorm1d, nn.Softmax)) and len(in_shape) != 1 and \
+                not (isinstance(m, nn.Softmax) and m.dim == -1):
+            raise unsupported("torch", i, f"{type(m).__name__} over dim 1 of samples of "
+                              f"shape {in_shape}", SUPPORTED + " on samples of one axis")
+    return model
 
 
 def to_torch(model):
