@@ -81,7 +81,8 @@ def test_from_torch_refuses_what_it_cannot_honour():
         fastfc.from_torch(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(6, 2)))
     with pytest.raises(ValueError, match=r"torch layer 1 \(BatchNorm1d over dim 1 of samples "
                                          r"of shape \(3, 4\)"):
-        fastfc.from_torch(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)), input_shape=(3, 4))
+        fastfc.from_torch(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Flatten()),
+                          input_shape=(3, 4))
     with pytest.raises(TypeError, match="nn.Sequential"):
         fastfc.from_torch(nn.Linear(2, 2))
 
