@@ -8,6 +8,9 @@ constant ``c`` (4 by default); nothing looser is used anywhere.
 """
 import os
 
+# before scipy is imported: check_estimator runs its array-API check (else it skips it)
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
 import pytest
 from hypothesis import settings, strategies as st

@@ -44,6 +44,11 @@ __all__ += ["Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout
             "Flatten", "GlobalAvgPool", "Sequential", "History", "load", "optim", "losses",
             "initializers", "callbacks"]
 
+from fastfc.interop import (from_keras, from_onnx, from_sklearn, from_torch,  # noqa: E402
+                            to_onnx, to_torch)
+
+__all__ += ["from_torch", "to_torch", "from_sklearn", "from_keras", "to_onnx", "from_onnx"]
+
 from fastfc import threadpool as _threadpool  # noqa: E402
 
 _threadpool.register()  # threadpoolctl sees fastfc's threads when it is installed

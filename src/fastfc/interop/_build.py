@@ -1,0 +1,62 @@
+"""What the converters share: the unsupported-layer error and a Sequential from layers
+whose parameters are set (checked against each other's shapes before anything is built)."""
+import numpy as np
+
+import fastfc
+from fastfc import layers as layers_mod
+
+
+def unsupported(source, index, what, supported):
+    """The ValueError for a layer/op (or an attribute of one) fastfc cannot honour."""
+    return ValueError(f"{source} layer {index} ({what}) is not supported; supported: "
+                      f"{supported}")
+
+
+def set_params(layer, index, source, **arrays):
+    """Give `layer` its parameters (copies, in its dtype later), or a ValueError naming
+    the layer when a shape is not the one it needs."""
+    want = layer.param_shapes()
+    for name, value in arrays.items():
+        value = np.array(value, copy=True)
+        if value.shape != want[name]:
+            raise ValueError(f"{source} layer {index} ({layer.describe()}): {name} has shape "
+                             f"{value.shape}, expected {want[name]}")
+        arrays[name] = value
+    layer.params = arrays
+    return layer
+
+
+def running_stats(bn, index, source, mean, var):
+    """Set a BatchNorm's running statistics, checking their shapes."""
+    for name, value in (("running mean", mean), ("running variance", var)):
+        if np.shape(value) != (bn.num_features,):
+            raise ValueError(f"{source} layer {index} (BatchNorm): {name} has shape "
+                             f"{np.shape(value)}, expected ({bn.num_features},)")
+    bn.running_mean, bn.running_var = np.array(mean, copy=True), np.array(var, copy=True)
+
+
+def sequential(layers, source, dtype, input_shape=None, loss="mse", origin=None):
+    """A Sequential of `layers` (parameters set), or a ValueError naming the first layer
+    whose input does not fit the one before it (by its index in the source, origin[i]
+    for layers[i]); nothing is built then."""
+    if not layers:
+        raise ValueError(f"{source}: there are no layers to convert")
+    if input_shape is None:
+        if not isinstance(layers[0], layers_mod.Dense):
+            raise ValueError(f"{source}: the first layer is not a Dense/Linear, so the input "
+                             f"shape is unknown: pass input_shape= (per sample)")
+        input_shape = (layers[0].in_features,)
+    shape = tuple(input_shape)
+    for i, layer in enumerate(layers):
+        try:
+            shape = tuple(layer.output_shape(shape))
+        except ValueError as e:
+            where = i if origin is None else origin[i]
+            raise ValueError(f"{source} layer {where} ({layer.describe()}): {e}") from None
+    # running statistics set before are cast to the model dtype by Sequential
+    return fastfc.Sequential(layers, loss=loss, input_shape=tuple(input_shape), dtype=dtype)
+
+
+def float_dtype(dtype):
+    """float64 stays float64; anything else (float16, bfloat16, float32) is float32."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)

@@ -1,0 +1,143 @@
+"""PyTorch nn.Sequential <-> fastfc Sequential: Linear (weights (out, in), transposed on
+the way), ReLU, Tanh, Sigmoid, LeakyReLU, Dropout, BatchNorm1d, Flatten and Softmax."""
+import numpy as np
+
+from fastfc import layers as L
+from fastfc.interop._build import running_stats, sequential, set_params, unsupported
+
+SUPPORTED = ("Linear, ReLU, Tanh, Sigmoid, LeakyReLU, Dropout, BatchNorm1d (affine or not, "
+             "with running statistics), Flatten (start_dim=1, end_dim=-1), Softmax (dim=-1 "
+             "or 1)")
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError("fastfc.from_torch/to_torch need PyTorch: pip install "
+                          "fastfc[torch]") from e
+    return torch
+
+
+def _array(t):
+    return t.detach().cpu().numpy()
+
+
+def _layer(module, i, nn):
+    """The fastfc layer of one torch module, or a ValueError."""
+    name = type(module).__name__
+    if type(module) is nn.Linear:
+        layer = L.Dense(module.in_features, module.out_features,
+                        use_bias=module.bias is not None)
+        arrays = {"W": _array(module.weight).T}
+        if module.bias is not None:
+            arrays["b"] = _array(module.bias)
+        return set_params(layer, i, "torch", **arrays)
+    simple = {nn.ReLU: L.ReLU, nn.Tanh: L.Tanh, nn.Sigmoid: L.Sigmoid}
+    if type(module) in simple:
+        return simple[type(module)]()
+    if type(module) is nn.LeakyReLU:
+        return L.LeakyReLU(module.negative_slope)
+    if type(module) is nn.Dropout:
+        return L.Dropout(module.p)
+    if type(module) is nn.Flatten and module.start_dim == 1 and module.end_dim == -1:
+        return L.Flatten()
+    if type(module) is nn.Softmax and module.dim in (-1, 1):
+        return L.Softmax()
+    if type(module) is nn.BatchNorm1d and module.track_running_stats \
+            and module.momentum is not None:
+        bn = L.BatchNorm(module.num_features, momentum=module.momentum, eps=module.eps)
+        n = module.num_features
+        gamma = _array(module.weight) if module.affine else np.ones(n)
+        beta = _array(module.bias) if module.affine else np.zeros(n)
+        set_params(bn, i, "torch", gamma=gamma, beta=beta)
+        running_stats(bn, i, "torch", _array(module.running_mean), _array(module.running_var))
+        return bn
+    raise unsupported("torch", i, f"{name}: {module!r}", SUPPORTED)
+
+
+def from_torch(module, input_shape=None, loss="mse"):
+    """A fastfc Sequential computing what the torch ``nn.Sequential`` computes in eval mode.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+    input_shape : tuple, optional
+        Per-sample input shape; needed when the first module is not a Linear.
+    loss : str, default "mse"
+        The Sequential's loss (for further training).
+
+    Returns a float64 model for float64 weights, else float32. Raises ValueError naming the
+    module, its index and what is supported for anything else.
+
+    Examples
+    --------
+    >>> import torch, fastfc
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> model = fastfc.from_torch(net)
+    """
+    torch = _torch()
+    nn = torch.nn
+    if not isinstance(module, nn.Sequential):
+        raise TypeError(f"from_torch takes a torch.nn.Sequential, got {type(module).__name__}")
+    layers = [_layer(m, i, nn) for i, m in enumerate(module)]
+    params = list(module.parameters())
+    dtype = np.float64 if params and params[0].dtype == torch.float64 else np.float32
+    model = sequential(layers, "torch", dtype, input_shape, loss)
+    for i, (m, in_shape) in enumerate(zip(module, [model.input_shape] + model.shapes)):
+        # torch's dim 1 is fastfc's last axis only for samples of one axis
+        if isinstance(m, (nn.BatchNorm1d, nn.Softmax)) and len(in_shape) != 1 and \
+                not (isinstance(m, nn.Softmax) and m.dim == -1):
+            raise unsupported("torch", i, f"{type(m).__name__} over dim 1 of samples of "
+                              f"shape {in_shape}", SUPPORTED + " on samples of one axis")
+    return model
+
+
+def to_torch(model):
+    """The torch ``nn.Sequential`` (in eval mode, the model's dtype) of a fastfc Sequential:
+    a Dense with a fused activation becomes a Linear and the activation module."""
+    torch = _torch()
+    nn = torch.nn
+    dtype = torch.float64 if model.dtype == np.float64 else torch.float32
+    acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+    modules = []
+    for i, layer in enumerate(model.layers):
+        kind = type(layer)
+        if kind is L.Dense:
+            lin = nn.Linear(layer.in_features, layer.out_features, bias=layer.use_bias,
+                            dtype=dtype)
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.params["W"].T)))
+                if layer.use_bias:
+                    lin.bias.copy_(torch.from_numpy(layer.params["b"].copy()))
+            modules.append(lin)
+            if layer.activation in acts:
+                modules.append(acts[layer.activation]())
+            elif layer.activation == "leaky_relu":
+                modules.append(nn.LeakyReLU(layer.negative_slope))
+        elif kind in (L.ReLU, L.Tanh, L.Sigmoid):
+            modules.append({L.ReLU: nn.ReLU, L.Tanh: nn.Tanh, L.Sigmoid: nn.Sigmoid}[kind]())
+        elif kind is L.LeakyReLU:
+            modules.append(nn.LeakyReLU(layer.negative_slope))
+        elif kind is L.Softmax:
+            modules.append(nn.Softmax(dim=-1))
+        elif kind is L.Dropout:
+            modules.append(nn.Dropout(layer.p))
+        elif kind is L.Flatten:
+            modules.append(nn.Flatten())
+        elif kind is L.BatchNorm:
+            bn = nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=layer.momentum,
+                                dtype=dtype)
+            with torch.no_grad():
+                for name, value in (("weight", layer.params["gamma"]),
+                                    ("bias", layer.params["beta"]),
+                                    ("running_mean", layer.running_mean),
+                                    ("running_var", layer.running_var)):
+                    getattr(bn, name).copy_(torch.from_numpy(np.array(value)))
+            modules.append(bn)
+        else:
+            raise unsupported("fastfc", i, layer.describe(),
+                              "Dense, ReLU, Tanh, Sigmoid, LeakyReLU, Softmax, Dropout, "
+                              "Flatten, BatchNorm")
+    return nn.Sequential(*modules).eval()
+
