@@ -79,9 +79,24 @@ def _layers(spec, i):
 
 
 def from_keras(specs, input_shape=None, loss="mse"):
-    """A fastfc Sequential of Keras layer specs (see the module docstring). float64
-    weights give a float64 model, others float32; `input_shape` (per sample) is needed
-    when the first layer is not a Dense.
+    """A fastfc Sequential of Keras layer specs (see the module docstring).
+
+    Parameters
+    ----------
+    specs : list of dict
+        One spec per Keras layer: ``class`` ("Dense", "Dropout", "BatchNormalization",
+        "Flatten", "Activation"...), ``units``, ``activation``, ``use_bias`` and
+        ``weights``, the arrays of its ``get_weights()`` (BatchNormalization's four).
+    input_shape : tuple, optional
+        Per-sample input shape; needed when the first layer is not a Dense.
+    loss : str, default "mse"
+        The Sequential's loss (for further training).
+
+    Returns
+    -------
+    Sequential
+        float64 for float64 weights, else float32. A ValueError names the layer, its
+        index and what is supported when a spec cannot be honoured.
 
     Examples
     --------

@@ -25,9 +25,21 @@ def _onnx():
 
 
 def to_onnx(model, opset=17):
-    """The model as a serialized ONNX ModelProto (bytes): input "input" of shape
-    (N, *model.input_shape), output "output", in the model's dtype. Dense layers on 1-D
-    samples are Gemm nodes, on N-d samples MatMul + Add.
+    """The model as a serialized ONNX ModelProto.
+
+    Dense layers on 1-D samples are Gemm nodes, on N-d samples MatMul + Add.
+
+    Parameters
+    ----------
+    model : Sequential
+    opset : int, default 17
+        The ONNX operator set version of the graph.
+
+    Returns
+    -------
+    bytes
+        Input "input" of shape (N, *model.input_shape), output "output", in the model's
+        dtype.
 
     Examples
     --------
@@ -110,9 +122,19 @@ def _load(onnx, source):
 
 
 def from_onnx(source, loss="mse"):
-    """A fastfc Sequential of an ONNX model (bytes, a path or a ModelProto) that is a chain
-    of the supported nodes; a ValueError naming the node, its index and what is supported
-    otherwise.
+    """A fastfc Sequential of an ONNX model that is a chain of the supported nodes.
+
+    Parameters
+    ----------
+    source : bytes, str, os.PathLike or onnx.ModelProto
+    loss : str, default "mse"
+        The Sequential's loss (for further training).
+
+    Returns
+    -------
+    Sequential
+        A ValueError names the node, its index and what is supported when a node cannot
+        be honoured.
 
     Examples
     --------

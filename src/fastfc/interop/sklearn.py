@@ -10,9 +10,21 @@ _OUTPUT = {"identity": None, "softmax": L.Softmax, "logistic": L.Sigmoid}
 
 
 def from_sklearn(estimator, loss="mse"):
-    """A fastfc Sequential whose output is the estimator's output activation
-    (``predict_proba`` for multiclass, its positive column for binary classifiers,
-    ``predict`` for regressors), in the dtype of its coefs_.
+    """A fastfc Sequential computing a fitted scikit-learn MLP.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        Fitted (scikit-learn's or fastfc.sklearn's).
+    loss : str, default "mse"
+        The Sequential's loss (for further training).
+
+    Returns
+    -------
+    Sequential
+        Its output is the estimator's output activation (``predict_proba`` for
+        multiclass, its positive column for binary classifiers, ``predict`` for
+        regressors), in the dtype of its ``coefs_``.
 
     Examples
     --------

@@ -67,8 +67,12 @@ def from_torch(module, input_shape=None, loss="mse"):
     loss : str, default "mse"
         The Sequential's loss (for further training).
 
-    Returns a float64 model for float64 weights, else float32. Raises ValueError naming the
-    module, its index and what is supported for anything else.
+
+    Returns
+    -------
+    Sequential
+        float64 for float64 weights, else float32. A ValueError names the module, its
+        index and what is supported for anything else.
 
     Examples
     --------
@@ -94,8 +98,18 @@ def from_torch(module, input_shape=None, loss="mse"):
 
 
 def to_torch(model):
-    """The torch ``nn.Sequential`` (in eval mode, the model's dtype) of a fastfc Sequential:
-    a Dense with a fused activation becomes a Linear and the activation module."""
+    """The torch ``nn.Sequential`` of a fastfc Sequential.
+
+    Parameters
+    ----------
+    model : Sequential
+
+    Returns
+    -------
+    torch.nn.Sequential
+        In eval mode and the model's dtype; a Dense with a fused activation becomes a
+        Linear and the activation module.
+    """
     torch = _torch()
     nn = torch.nn
     dtype = torch.float64 if model.dtype == np.float64 else torch.float32
