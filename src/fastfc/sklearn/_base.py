@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
 import fastfc
+from fastfc.model import params
 from fastfc.sklearn import _solvers
 from fastfc.sklearn._outputs import OUT_ACTIVATIONS, OutputLoss
 
@@ -133,7 +134,8 @@ class BaseMLP(BaseEstimator):
         self._build_model(layer_units)
         for w, b, (w0, b0) in zip(self.coefs_, self.intercepts_, init):
             w[...], b[...] = w0, b0
-        self._best_state = self._model._snapshot() if self.early_stopping else None
+        self._best_state = (params.snapshot(self._model.layers, self._model._theta)
+                            if self.early_stopping else None)
         if self.solver in ("sgd", "adam"):
             self.loss_curve_ = []
             self._no_improvement_count = 0
@@ -308,7 +310,8 @@ class BaseMLP(BaseEstimator):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         if early_stopping and self._best_state is not None:
-            self._model._restore(self._best_state)     # the best validation score's weights
+            params.restore(self._model.layers, self._model._theta,
+                           self._best_state)     # the best validation score's weights
 
     def _update_no_improvement_count(self, early_stopping, X_val, Y_val, sw_val):
         if early_stopping:
@@ -322,7 +325,7 @@ class BaseMLP(BaseEstimator):
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best_state = self._model._snapshot()
+                self._best_state = params.snapshot(self._model.layers, self._model._theta)
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -351,9 +354,8 @@ class BaseMLP(BaseEstimator):
         if model is not None:
             for name in ("coefs_", "intercepts_", "_grad_views", "_loss_fn"):
                 state.pop(name, None)
-            state["_model_state"] = (model._theta.copy(), [
-                (bn.running_mean.copy(), bn.running_var.copy()) for bn in model._batchnorms()],
-                [getattr(l, "calls", None) for l in model.layers])
+            state["_model_state"] = (*params.snapshot(model.layers, model._theta),
+                                     [getattr(l, "calls", None) for l in model.layers])
         return state
 
     def __setstate__(self, state):
@@ -362,7 +364,8 @@ class BaseMLP(BaseEstimator):
         if model_state is not None:
             theta, stats, calls = model_state
             self._build_model(self._layer_units)
-            self._model._restore((theta, stats))
+            params.restore(self._model.layers, self._model._theta,
+                           params.Snapshot(theta, stats))
             for layer, c in zip(self._model.layers, calls):
                 if c is not None:
                     layer.calls = c
