@@ -398,7 +398,10 @@ def _paths():
 def test_every_kernel_path(isa):
     """This file's kernel properties again in a child forced to `isa` (the parent ran them
     on the default path)."""
-    env = dict(os.environ, FASTFC_ISA=isa, FASTFC_FUZZ_ISA=isa)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(fastfc.__file__)))  # this fastfc
+    env = dict(os.environ, FASTFC_ISA=isa, FASTFC_FUZZ_ISA=isa,
+               PYTHONPATH=os.pathsep.join([here] + os.environ.get("PYTHONPATH", "").split(
+                   os.pathsep)))
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                         "-k", "not mistakes", os.path.join(TESTS_DIR, "test_fuzz.py")],
                        env=env, cwd=TESTS_DIR, capture_output=True, text=True, timeout=1200)
