@@ -579,3 +579,64 @@ def test_dropout_out_is_the_input(rng, dtype):
         y, _ = fastfc.dropout(xc, 0.3, seed=2, out=xc)
         assert y is xc
         assert_identical(np.ascontiguousarray(xc), want)
+
+
+# ------------------------------------------------------------------ unaligned data, C entry points
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unaligned_data_reaches_c_only_as_an_aligned_copy(rng, dtype):
+    """Contiguous arrays one byte off their alignment (UB to load in C, a crash where the
+    compiler vectorizes): every kernel copies them, the private ones refuse them."""
+    from fastfc import _core
+    g = make(rng, (7, 9), dtype)
+    gu = unaligned(g.shape, dtype)
+    gu[...] = g
+    mask = fastfc.dropout(g, 0.5, seed=3)[1]
+    assert_identical(fastfc.dropout_backward(gu, mask, 0.5), ref.dropout_backward(g, mask, 0.5))
+    assert_identical(fastfc.gemm(gu, gu, trans_b=True), fastfc.gemm(g, g, trans_b=True))
+    labels = unaligned((7,), np.int64)
+    labels[...] = np.arange(7) % 9
+    want = _core._softmax_xent(g, np.arange(7) % 9)
+    assert _core._softmax_xent(gu, labels) == want
+    with pytest.raises(TypeError, match="aligned"):
+        _core._all_finite(gu)
+    with pytest.raises(TypeError, match="aligned"):
+        _core._labels_in_range(labels, 9)
+    model = fastfc.Sequential([fastfc.Dense(9, 3)], dtype=dtype, seed=0)
+    X = unaligned((7, 9), dtype)
+    X[...] = g
+    labels[...] = np.arange(7) % 3
+    assert np.isfinite(model.train_on_batch(X, labels))
+
+
+def _plan(dtype=np.float32):
+    from fastfc._core import MLPPlan
+    w, gw = np.ones((4, 3), dtype), np.zeros((4, 3), dtype)
+    specs = [{"kind": "dense", "w": w, "b": None, "gw": gw, "gb": None, "act": "relu"},
+             {"kind": "dropout", "features": 3, "p": 0.5, "seed": 1}]
+    return MLPPlan(specs, 5, dtype)
+
+
+@pytest.mark.parametrize("i", [-1, 2, 100, 2**31 - 1])
+def test_plan_set_stream_refuses_an_index_out_of_range(i):
+    with pytest.raises(IndexError, match=f"layer {i} out of range for a plan of 2 layers"):
+        _plan().set_stream(i, 7)
+
+
+def test_plan_set_stream_only_on_dropout_layers():
+    plan = _plan()
+    with pytest.raises(ValueError, match="layer 0 is not a dropout layer"):
+        plan.set_stream(0, 7)
+    plan.set_stream(1, 7)   # the dropout layer
+    with pytest.raises(OverflowError):
+        plan.set_stream(2**40, 7)
+
+
+def test_plan_refuses_unaligned_inputs():
+    plan = _plan()
+    x = unaligned((5, 4), np.float32)
+    with pytest.raises(TypeError, match="aligned"):
+        plan.forward(x)
+    labels = unaligned((5,), np.int64)
+    with pytest.raises(TypeError, match="aligned"):
+        plan.xent_step(np.ones((5, 4), np.float32), labels)

@@ -305,3 +305,19 @@ def test_fork_after_use_does_not_hang(keep_threads, how):
         assert msg == "ok", msg
     # and the parent still runs on its threads
     np.testing.assert_array_equal(fastfc.gemm(x, x), np.full((600, 600), 600.0, np.float32))
+
+
+def test_config_says_whether_the_build_has_threads(keep_threads):
+    """An OpenMP build names its OpenMP; a serial one (FASTFC_OPENMP=OFF, or a compiler
+    without OpenMP) says so, keeps set_num_threads as a setting and opens no team."""
+    openmp = fastfc.get_config()["openmp"]
+    if not openmp.startswith("none"):
+        assert openmp.startswith("OpenMP 20"), openmp
+        return
+    assert "serial" in openmp
+    fastfc.set_num_threads(2)
+    assert fastfc.get_num_threads() == 2
+    x = np.random.default_rng(0).standard_normal((512, 512))
+    before = _core._wide_regions()
+    assert_close(fastfc.linear(x, x), ref.linear(x, x), gemm_scale(x, x), 512, np.float64)
+    assert _core._wide_regions() == before

@@ -1,5 +1,5 @@
 /* CPU detection once at import -> the kernel table; fork detection for OpenMP. */
-#include <omp.h>
+#include "omp_compat.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include "fastfc.h"
@@ -36,7 +36,7 @@ int fastfc_init(int wanted)
     }
     most_threads = 4 * omp_get_num_procs();
     int best = fastfc_cpu_best_isa();
-#ifdef FASTFC_X86
+#if defined(FASTFC_X86) && defined(FASTFC_TEST_KERNELS)
     if (wanted == FASTFC_ISA_AVX512_EMULATED && best >= FASTFC_ISA_AVX2) {
         table = &fastfc_table_avx512_emulated;
         isa_in_use = wanted;
@@ -57,6 +57,15 @@ int fastfc_init(int wanted)
 }
 
 int fastfc_isa_in_use(void) { return isa_in_use; }
+
+int fastfc_test_kernels_built(void)
+{
+#if defined(FASTFC_X86) && defined(FASTFC_TEST_KERNELS)
+    return 1;
+#else
+    return 0;
+#endif
+}
 const fastfc_isa_table *fastfc_table(void) { return table; }
 
 void fastfc_block_sizes(int dtype_size, int sizes[5])

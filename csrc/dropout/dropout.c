@@ -1,5 +1,5 @@
 /* Inverted dropout whose mask is a pure function of (seed, stream, element index). */
-#include <omp.h>
+#include "omp_compat.h"
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
 #include "dropout/philox.h"

@@ -2,7 +2,7 @@
  * over dy (dz = act'(y) * dy, and db = sum dz where no product is left to fuse it into: see
  * dz_sums_alone in gemm_template.h), also making the dZ rows the GEMM engine streams, and
  * an activation on its own. */
-#include <omp.h>
+#include "omp_compat.h"
 #include "fastfc.h"
 #include "epilogue/act.h"
 #include "gemm/threads.h"

@@ -1,4 +1,4 @@
-#include <omp.h>
+#include "omp_compat.h"
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
 #include "epilogue/act.h"

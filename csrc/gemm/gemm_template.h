@@ -20,6 +20,7 @@ typedef struct {
     GT *dz_sum;
 } GF(gemm_args);
 
+#include "debug.h"
 #define PK_T GT
 #define PK_SUFFIX GP
 #include "pack/pack_template.h"
@@ -134,6 +135,7 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
             mr = GF(tile_rows)(x, mc - ir, !g->pack_a);
             int height;
             __typeof__(x->ukr) ukr = GF(ukr_for_rows)(x, (int)mr, &height);
+            FASTFC_ASSERT(mr >= 1 && ir + mr <= mc && mr <= height && height <= MR);
             const GT *ap = abuf + ir * kc;
             int64_t ars = 1, acs = MR;
             if (!g->pack_a && mr == height) {
@@ -164,6 +166,8 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
     GT *abuf = buf, *bbuf = buf + MC * kmax, *edge_b = bbuf + NC * kmax;
     GT *ys = edge_b + x->nr * kmax; /* Y packed like a panel of dY */
     GT *zrows = ys + (x->mr > x->nr ? x->mr : x->nr) * kmax; /* dZ rows streamed as A */
+    /* the buffer (buffer_elems) holds panels of K steps up to the table's KC */
+    FASTFC_ASSERT(kcb <= KC && MC % x->mr == 0 && NC % x->nr == 0);
     /* When all rows fit one MC block, each B micro-panel is used by one sweep of the
      * micro-kernel: pack it right before, so it goes from memory to L1 only once. */
     const int pack_b_here = g->pack_b && m1 - m0 <= MC && !g->b_from_memory;
@@ -171,6 +175,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < g->k; pc += kcb) {
             int64_t kc = g->k - pc < kcb ? g->k - pc : kcb;
+            FASTFC_ASSERT(kc >= 1 && kc <= kmax && nc <= NC);
             if (g->pack_b && !pack_b_here) {
                 GF(pack_b)(bbuf, g->b + pc * g->rsb + jc * g->csb, g->rsb, g->csb, kc, nc, x->nr,
                            g->b_from_memory);
@@ -183,6 +188,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
             }
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = m1 - ic < MC ? m1 - ic : MC;
+                FASTFC_ASSERT(mc >= 1 && mc <= MC);
                 const GT *asrc = g->a + ic * g->rsa + pc * g->csa;
                 int64_t rs_asrc = g->rsa;
                 if (g->dz_operand == 1 && !g->pack_a) { /* dY rows -> dZ rows, streamed */

@@ -1,4 +1,4 @@
-#include <omp.h>
+#include "omp_compat.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>

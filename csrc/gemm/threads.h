@@ -1,7 +1,7 @@
 /* Work split and per-thread pack buffers for the GEMM loops. */
 #ifndef FASTFC_THREADS_H
 #define FASTFC_THREADS_H
-#include <omp.h>
+#include "omp_compat.h"
 #include <stddef.h>
 #include <stdint.h>
 

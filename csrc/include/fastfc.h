@@ -27,6 +27,8 @@ enum fastfc_isa { FASTFC_ISA_GENERIC = 0, FASTFC_ISA_AVX2 = 1, FASTFC_ISA_AVX512
 /* Dispatch: pick kernels once at import. Returns the ISA in use (at most `wanted`). */
 int fastfc_init(int wanted);
 int fastfc_isa_in_use(void);
+/* 1 when the test-only AVX512_EMULATED kernels are built in (CMake FASTFC_TEST_KERNELS). */
+int fastfc_test_kernels_built(void);
 int fastfc_cpu_best_isa(void);
 /* MR, NR, MC, KC, NC of the path in use; dtype_size is 4 or 8. */
 void fastfc_block_sizes(int dtype_size, int sizes[5]);

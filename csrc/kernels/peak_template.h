@@ -1,6 +1,6 @@
 /* FMA peak: 12 independent accumulator chains, enough to cover FMA latency x ports.
  * Define PEAK_VL_F (float lanes of the ISA's vector) and PEAK_NAME before including. */
-#include <omp.h>
+#include "omp_compat.h"
 #define PEAK_CAT2(a, b) a##b
 #define PEAK_CAT(a, b) PEAK_CAT2(a, b)
 #define PEAK_VEC PEAK_CAT(PEAK_NAME, _vec)

@@ -7,6 +7,9 @@
 #include <stdint.h>
 
 #define UKR_NR (UKR_NV * UKR_VL)
+_Static_assert(UKR_MR >= 1 && UKR_NV >= 1 && UKR_MR * UKR_NV <= 32,
+               "the MR x NV accumulators must fit the 32 vector registers");
+_Static_assert(sizeof(UKR_IT) == sizeof(UKR_T), "lane masks are as wide as the lanes");
 /* Every loop over the accumulators is unrolled, so they stay in registers: a loop left
  * rolled indexes acc at run time and makes GCC keep it on the stack (36 extra loads and
  * stores per call, which a short k does not hide). */

@@ -2,7 +2,7 @@
  * pass over its data so a model step stays a few calls into C. */
 #include <math.h>
 #include <string.h>
-#include <omp.h>
+#include "omp_compat.h"
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
 #include "gemm/threads.h"

@@ -62,7 +62,7 @@ def _labels(y, n_out, n):
         raise TypeError(f"y has dtype {y.dtype}; expected integer class labels")
     # the fused C step reads the labels in place: contiguous (a no-op when they are);
     # uint64 labels past the int64 range turn negative here, and out of range
-    labels = np.ascontiguousarray(y, dtype=np.int64)
+    labels = np.require(y, np.int64, ["C_CONTIGUOUS", "ALIGNED"])
     if n and not _core._labels_in_range(labels, n_out):
         raise ValueError(f"labels must be in [0, {n_out}), got values in "
                          f"[{given.min()}, {given.max()}]")

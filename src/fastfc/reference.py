@@ -1,5 +1,6 @@
-"""Plain NumPy versions of fastfc's GEMM, linear and dropout kernels: the oracle of the tests
-(the training kernels, Adam and the fused loss and MLP passes, have theirs in the tests).
+"""Plain NumPy versions of fastfc's GEMM, linear and dropout kernels and of a training step
+(forward, softmax cross-entropy, backward and Adam over Dense/Dropout/activation layers):
+the oracle of the tests.
 
 Written for clarity, not speed; the semantics (promotion, NaN, dropout counter layout)
 are the contract the C kernels must match.
@@ -112,3 +113,100 @@ def dropout_backward(grad_y, mask, p):
     dt = result_dtype(grad_y)
     scale = dt.type(1.0 / (1.0 - p))
     return np.asarray(grad_y, dt) * np.where(mask, scale, dt.type(0))
+
+
+def softmax_xent(z, labels):
+    """Mean softmax cross-entropy of logits z (batch, classes) against integer labels, and
+    its gradient with respect to z: ``(softmax - onehot) / batch``."""
+    z = np.asarray(z)
+    labels = np.asarray(labels, np.int64)
+    rows = np.arange(z.shape[0])
+    zmax = z.max(axis=1, keepdims=True)
+    e = np.exp(z - zmax)
+    s = e.sum(axis=1, keepdims=True)
+    loss = (zmax[:, 0] + np.log(s[:, 0]) - z[rows, labels]).astype(np.float64)
+    grad = e / s
+    grad[rows, labels] -= 1
+    return float(loss.sum() / z.shape[0]), (grad / z.dtype.type(z.shape[0])).astype(z.dtype)
+
+
+def mlp_gradients(layers, x, labels):
+    """Forward, mean softmax cross-entropy and backward of an MLP.
+
+    Parameters
+    ----------
+    layers : list of dict
+        In order: ``{"kind": "dense", "w": (in, out), "b": (out,) or None, "act",
+        "slope"}``, ``{"kind": "dropout", "p", "seed", "stream"}`` (mask as
+        :func:`dropout` of the layer's (batch, features) input) or ``{"kind": "act", "act",
+        "slope"}``.
+    x : ndarray (batch, in)
+    labels : ndarray (batch,) of ints in [0, classes)
+
+    Returns
+    -------
+    (loss, grads): the mean loss and, per dense layer in order, ``(grad_w, grad_b)``
+    (grad_b None without a bias).
+    """
+    dt = np.asarray(x).dtype
+    h, saved = np.asarray(x, dt), []
+    for layer in layers:
+        kind = layer["kind"]
+        if kind == "dense":
+            y = linear(h, layer["w"], layer["b"], activation=layer["act"],
+                       negative_slope=layer.get("slope", 0.01))
+        elif kind == "dropout":
+            y, mask = dropout(h, layer["p"], seed=layer["seed"], stream=layer.get("stream", 0))
+            layer = dict(layer, mask=mask)
+        else:
+            y = activate(h, layer["act"], layer.get("slope", 0.01))
+        saved.append((layer, h, y))
+        h = y
+    loss, g = softmax_xent(h, labels)
+    grads = []
+    for layer, h, y in reversed(saved):
+        kind = layer["kind"]
+        if kind == "dense":
+            gx, gw, gb = linear_backward(g, h, layer["w"], y=y, activation=layer["act"],
+                                         negative_slope=layer.get("slope", 0.01))
+            grads.append((gw, None if layer["b"] is None else gb))
+            g = gx
+        elif kind == "dropout":
+            g = dropout_backward(g, layer["mask"], layer["p"])
+        else:
+            g = activation_grad(g, y, layer["act"], layer.get("slope", 0.01))
+    return loss, grads[::-1]
+
+
+def adam_update(p, g, m, v, *, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                decoupled=False, step=1):
+    """One Adam (decoupled=False: weight_decay is L2 added to the gradient) or AdamW
+    (decoupled=True: p *= 1 - lr * weight_decay) step counted from 1; returns new
+    ``(p, m, v)``."""
+    p, g, m, v = (np.asarray(a, np.float64) for a in (p, g, m, v))
+    if not decoupled:
+        g = g + weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat, v_hat = m / (1 - beta1 ** step), v / (1 - beta2 ** step)
+    shrink = 1 - lr * weight_decay if decoupled else 1.0
+    return p * shrink - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def mlp_train_step(layers, x, labels, moments=None, *, step=1, **adam):
+    """One training step of an MLP: :func:`mlp_gradients`, then :func:`adam_update` of
+    every parameter (``moments``: per parameter ``(m, v)``, zeros when None). Returns
+    ``(loss, grads, params, moments)`` with params and moments new, in the order of
+    ``[w, b]`` per dense layer (a missing bias skipped)."""
+    loss, grads = mlp_gradients(layers, x, labels)
+    params = [a for layer in layers if layer["kind"] == "dense"
+              for a in (layer["w"], layer["b"]) if a is not None]
+    flat = [a for pair in grads for a in pair if a is not None]
+    if moments is None:
+        moments = [(np.zeros(np.shape(a)), np.zeros(np.shape(a))) for a in params]
+    out_params, out_moments = [], []
+    for p, g, (m, v) in zip(params, flat, moments):
+        p, m, v = adam_update(p, g, m, v, step=step, **adam)
+        out_params.append(p)
+        out_moments.append((m, v))
+    return loss, grads, out_params, out_moments

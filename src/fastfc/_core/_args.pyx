@@ -77,8 +77,8 @@ cdef cnp.ndarray _operand(cnp.ndarray a, int typenum):
         return a
     if cnp.PyArray_TYPE(a) != typenum or cnp.PyArray_ISBYTESWAPPED(a):
         a = a.astype(_dtype(typenum))
-    if not cnp.PyArray_ISALIGNED(a):
-        a = np.ascontiguousarray(a)
+    if not cnp.PyArray_ISALIGNED(a):   # a fresh buffer is aligned; ascontiguousarray
+        a = a.copy()                     # keeps an unaligned contiguous array as it is
     return a
 
 

@@ -9,6 +9,7 @@ _Int = Union[int, np.integer[Any]]
 
 ISA_NAMES: tuple[str, ...]
 EMULATED_ISA: str
+TEST_KERNELS: bool
 ISA: str
 CPU_ISA: str
 

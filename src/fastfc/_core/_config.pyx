@@ -15,15 +15,22 @@ cnp.import_array()
 
 cdef extern from *:
     """
+    #ifdef _OPENMP
     #include <omp.h>
     static int fastfc_openmp_version(void) { return _OPENMP; }
+    #else  /* a serial build (FASTFC_OPENMP=OFF or a compiler without OpenMP) */
+    static int fastfc_openmp_version(void) { return 0; }
+    static int omp_get_max_threads(void) { return 1; }
+    #endif
     """
     int fastfc_openmp_version()
     int omp_get_max_threads() nogil
 
 ISA_NAMES = ("generic", "avx2", "avx512")
-# Test-only: the AVX-512 kernels' source compiled for AVX2 (needs an AVX2 CPU).
+# Test-only: the AVX-512 kernels' source compiled for AVX2 (needs an AVX2 CPU and a build
+# with the CMake option FASTFC_TEST_KERNELS, on by default and off in release wheels).
 EMULATED_ISA = "avx512-emulated"
+TEST_KERNELS = bool(fastfc_test_kernels_built())
 
 
 def _warn_at_import(str message):
@@ -40,6 +47,11 @@ def _warn_at_import(str message):
 def _init_isa():
     wanted = os.environ.get("FASTFC_ISA", "").strip().lower()
     best = fastfc_cpu_best_isa()
+    if wanted == EMULATED_ISA and not TEST_KERNELS:
+        _warn_at_import(f"FASTFC_ISA={wanted!r}: this fastfc is built without the test-only "
+                        f"emulated kernels (FASTFC_TEST_KERNELS=OFF, as release wheels are); "
+                        f"using {ISA_NAMES[best]!r}")
+        return ISA_NAMES[fastfc_init(best)]
     if wanted == EMULATED_ISA and best >= ISA_NAMES.index("avx2"):
         fastfc_init(3)
         return EMULATED_ISA
@@ -149,9 +161,10 @@ def get_config():
         "cpu_isa": CPU_ISA,
         "isas_supported": ISA_NAMES[:ISA_NAMES.index(CPU_ISA) + 1],
         "isas_testable": ISA_NAMES[:ISA_NAMES.index(CPU_ISA) + 1] + (
-            (EMULATED_ISA,) if CPU_ISA != "generic" else ()),
+            (EMULATED_ISA,) if CPU_ISA != "generic" and TEST_KERNELS else ()),
         "threads": _nthreads,
-        "openmp": f"OpenMP {fastfc_openmp_version()}",
+        "openmp": f"OpenMP {fastfc_openmp_version()}" if fastfc_openmp_version() else
+                  "none (a serial build: one thread)",
         "blocks_float32": dict(zip(names, [s[i] for i in range(5)])),
         "blocks_float64": dict(zip(names, [d[i] for i in range(5)])),
     }

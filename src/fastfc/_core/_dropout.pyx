@@ -128,7 +128,7 @@ def dropout_backward(grad_y, mask, p):
                          f"{grad_y.shape}")
     cdef double pv = _check_p(p, "dropout_backward")
     dt = _dtype(_result_type([grad_y]))
-    gc = np.ascontiguousarray(grad_y, dtype=dt)
+    gc = np.require(grad_y, dt, ["C_CONTIGUOUS", "ALIGNED"])
     mc = np.ascontiguousarray(mask)
     res = np.empty(grad_y.shape, dt)
     cdef int64_t n = gc.size

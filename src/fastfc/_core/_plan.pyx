@@ -18,10 +18,11 @@ cnp.import_array()
 
 cdef int _require(object a, str name, int typenum, bint contiguous) except -1:
     if type(a) is not np.ndarray or not _is_native(a, typenum) or not \
-            cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a) or (contiguous and not
+            cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a) or not \
+            cnp.PyArray_ISALIGNED(<cnp.ndarray>a) or (contiguous and not
             cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)):
-        raise TypeError(f"{name} must be a writeable native {_dtype(typenum)} ndarray"
-                        + (" (C-contiguous)" if contiguous else ""))
+        raise TypeError(f"{name} must be a writeable, aligned, native {_dtype(typenum)} "
+                        f"ndarray" + (" (C-contiguous)" if contiguous else ""))
     return 0
 
 
@@ -33,10 +34,11 @@ def _softmax_xent(z, labels, grad=None, prob=None, double grad_scale=1.0):
     cdef int dt = cnp.PyArray_TYPE(<cnp.ndarray>z)
     if dt != cnp.NPY_FLOAT and dt != cnp.NPY_DOUBLE:
         raise TypeError(f"z must be float32 or float64, got {z.dtype}")
-    if z.strides[1] != z.itemsize:
-        z = np.ascontiguousarray(z)
+    if z.strides[1] != z.itemsize or z.strides[0] % z.itemsize or not _is_native(z, dt) \
+            or not cnp.PyArray_ISALIGNED(<cnp.ndarray>z):
+        z = np.array(z, dtype=_dtype(dt), order="C")   # a copy: native, aligned, rows in C order
     cdef int64_t m = z.shape[0], n = z.shape[1]
-    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    labels = np.require(labels, np.int64, ["C_CONTIGUOUS", "ALIGNED"])
     if labels.shape != (m,):
         raise ValueError(f"labels has shape {labels.shape}, expected ({m},)")
     for name, a in (("grad", grad), ("prob", prob)):
@@ -68,8 +70,9 @@ def _labels_in_range(labels, int64_t n):
     """Whether every value of a 1-D C-contiguous int64 array is in [0, n): one pass, where
     min() and max() are two NumPy calls."""
     if type(labels) is not np.ndarray or labels.dtype != np.int64 or labels.ndim != 1 or \
-            not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>labels):
-        raise TypeError("labels must be a 1-D C-contiguous int64 ndarray")
+            not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>labels) or \
+            not cnp.PyArray_ISALIGNED(<cnp.ndarray>labels):
+        raise TypeError("labels must be a 1-D C-contiguous aligned int64 ndarray")
     cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>labels)
     cdef int64_t i, size = labels.shape[0]
     cdef bint ok = True
@@ -81,8 +84,9 @@ def _labels_in_range(labels, int64_t n):
 
 def _all_finite(x):
     """Whether a C-contiguous float32/float64 ndarray holds no NaN and no Inf."""
-    if type(x) is not np.ndarray or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x):
-        raise TypeError("x must be a C-contiguous ndarray")
+    if type(x) is not np.ndarray or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x) or \
+            not cnp.PyArray_ISALIGNED(<cnp.ndarray>x):
+        raise TypeError("x must be a C-contiguous aligned ndarray")
     cdef int dt = cnp.PyArray_TYPE(<cnp.ndarray>x)
     if (dt != cnp.NPY_FLOAT and dt != cnp.NPY_DOUBLE) or cnp.PyArray_ISBYTESWAPPED(x):
         raise TypeError(f"x must be native float32 or float64, got {x.dtype}")
@@ -212,12 +216,19 @@ cdef class MLPPlan:
 
     def set_stream(self, int i, stream):
         """The counter word of dropout layer i's masks for the next forward pass."""
+        if not 0 <= i < self.n:
+            raise IndexError(f"MLPPlan.set_stream: layer {i} out of range for a plan of "
+                             f"{self.n} layers")
+        if self.L[i].kind != FASTFC_LAYER_DROPOUT:
+            raise ValueError(f"MLPPlan.set_stream: layer {i} is not a dropout layer")
         self.L[i].stream = _check_seed(stream, "stream", "MLPPlan.set_stream")
 
     cdef const void *_input(self, x) except NULL:
         if type(x) is not np.ndarray or not _is_native(x, self.typenum) or \
-                not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x):
-            raise TypeError(f"x must be a C-contiguous native {_dtype(self.typenum)} ndarray")
+                not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x) or \
+                not cnp.PyArray_ISALIGNED(<cnp.ndarray>x):
+            raise TypeError(f"x must be a C-contiguous aligned native {_dtype(self.typenum)} "
+                            f"ndarray")
         if x.shape != (self.batch, self.n_in):
             raise ValueError(f"x has shape {x.shape}, expected {(self.batch, self.n_in)}")
         return cnp.PyArray_DATA(<cnp.ndarray>x)
@@ -254,8 +265,9 @@ cdef class MLPPlan:
         """forward, mean softmax cross-entropy against int64 labels, backward; the loss."""
         cdef const void *px = self._input(x)
         if type(labels) is not np.ndarray or labels.dtype != np.int64 or \
-                labels.shape != (self.batch,) or not labels.flags.c_contiguous:
-            raise TypeError(f"labels must be a C-contiguous int64 array of shape "
+                labels.shape != (self.batch,) or not labels.flags.c_contiguous or \
+                not labels.flags.aligned:
+            raise TypeError(f"labels must be a C-contiguous aligned int64 array of shape "
                             f"({self.batch},)")
         cdef const int64_t *pl = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>labels)
         cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>self.grad_output)

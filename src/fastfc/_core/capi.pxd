@@ -10,6 +10,7 @@ cdef extern from "fastfc.h" nogil:
         FASTFC_ACT_TANH
     int fastfc_init(int wanted)
     int fastfc_isa_in_use()
+    int fastfc_test_kernels_built()
     int fastfc_cpu_best_isa()
     void fastfc_block_sizes(int dtype_size, int *sizes)
     int fastfc_threads_allowed(int wanted)

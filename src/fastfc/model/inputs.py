@@ -10,11 +10,8 @@ def as_2d_float(X, name: str, dtype, n_features=None) -> np.ndarray:
     given = X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} has dtype {X.dtype}; expected a real numeric array")
-    if X.dtype != dtype:
-        with np.errstate(over="ignore"):   # values too large for dtype: reported below
-            X = np.ascontiguousarray(X, dtype=dtype)
-    else:
-        X = np.ascontiguousarray(X)
+    with np.errstate(over="ignore"):   # values too large for dtype: reported below
+        X = np.require(X, dtype, ["C_CONTIGUOUS", "ALIGNED"])   # the C kernels' layout
     if X.ndim < 2:
         raise ValueError(f"{name} must have a batch axis and features, got shape {X.shape}")
     if X.shape[0] == 0:
