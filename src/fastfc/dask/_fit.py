@@ -7,6 +7,7 @@ replica applies that same average with its own optimizer. The rounds of an epoch
 submitted at once as a chain of tasks (round -> reduce -> round ...), so the scheduler
 runs them without a round trip to the driver per step; the driver only watches them.
 """
+import collections
 import math
 import time
 import uuid
@@ -18,6 +19,9 @@ from fastfc._checks import integer
 from fastfc.dask import _replica
 from fastfc.dask._inputs import as_row_chunked, targets_like
 from fastfc.dask._shipping import model_bytes, model_from_bytes
+
+
+_AHEAD = 4   # rounds submitted beyond the one the driver waits for
 
 
 class DistributedFitError(RuntimeError):
@@ -71,7 +75,8 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
         training), ``on_train_end(logs)``. The model they see is a copy in this process
         with the weights of the epoch's end.
     step_timeout : float, default 300
-        Seconds without a finished step before the fit fails (a worker that hangs).
+        Seconds the driver waits for a step (a round of `sync_every` steps) before the
+        fit fails: a worker that hangs. A worker that leaves is noticed within a second.
 
     Returns
     -------
@@ -145,8 +150,7 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
             epoch += 1
             stop = any([bool(getattr(cb, "on_epoch_end", lambda *a: None)(epoch - 1, logs))
                         for cb in callbacks])
-            if stop and not last:
-                final = _final_state(client, key, placed, watch, epoch)
+            if stop:   # the state of this epoch's end is `final` (callbacks ask for it)
                 break
         _call(callbacks, "on_train_end", {})
     finally:
@@ -232,8 +236,9 @@ def _start(client, key, data, X, y, workers, sync_every, watch):
 
 
 def _epoch(client, key, placed, sizes, epoch, share, sync_every, seed, watch, want_state):
-    """Submit one epoch's chain of rounds and wait for it; the epoch's (loss sum, correct,
-    rows) over all workers and the first replica's state when asked."""
+    """Run one epoch's chain of rounds, a few rounds ahead of the one the driver waits
+    for (the scheduler pipelines them; the driver holds no more than that); the epoch's
+    (loss sum, correct, rows) over all workers and the first replica's state if asked."""
     n_steps = max(math.ceil(n / share) for n in sizes)
     # rows each partition gives step s: a partition smaller than its share gives what it
     # has, then nothing; the global batch shrinks accordingly
@@ -241,7 +246,7 @@ def _epoch(client, key, placed, sizes, epoch, share, sync_every, seed, watch, wa
     taken = np.clip(np.asarray(sizes)[:, None] - starts[None, :], 0, share)   # [worker, step]
     row0 = np.cumsum(taken, axis=0) - taken
     rows = taken.sum(axis=0)
-    incoming, rounds = None, []
+    prev, ahead = [], collections.deque()
     for s0 in range(0, n_steps, sync_every):
         s1 = min(s0 + sync_every, n_steps)
         futs = []
@@ -249,32 +254,32 @@ def _epoch(client, key, placed, sizes, epoch, share, sync_every, seed, watch, wa
             steps = [(int(starts[s]), int(starts[s] + taken[w, s]), int(row0[w, s]),
                       int(rows[s])) for s in range(s0, s1)]
             first = (epoch, None if seed is None else [seed, epoch, w]) if s0 == 0 else None
-            futs.append(client.submit(_replica.run_round, key, incoming, first, steps,
+            futs.append(client.submit(_replica.run_round, key, first, steps, *prev,
                                       workers=[addr], allow_other_workers=False, pure=False,
                                       key=f"fastfc-round-{epoch}-{s0}-{w}-{key}"))
-        incoming = client.submit(_replica.all_reduce, *futs, pure=False,
-                                 key=f"fastfc-allreduce-{epoch}-{s0}-{key}")
-        rounds.append((s0, futs + [incoming]))
-    ends = [client.submit(_replica.end_epoch, key, incoming, want_state and w == 0,
+        prev = futs
+        ahead.append((s0, futs))
+        while len(ahead) > _AHEAD:
+            s_wait, oldest = ahead.popleft()
+            watch.results(oldest, f"in epoch {epoch + 1}, step {s_wait + 1} of {n_steps}",
+                          gather=False)
+    ends = [client.submit(_replica.end_epoch, key, want_state and w == 0, *prev,
                           workers=[addr], allow_other_workers=False, pure=False,
                           key=f"fastfc-end-{epoch}-{w}-{key}")
             for w, addr in enumerate(placed)]
-    got = watch.results(ends, None, epoch=epoch, rounds=rounds, n_steps=n_steps)
+    while ahead:
+        s_wait, oldest = ahead.popleft()
+        watch.results(oldest, f"in epoch {epoch + 1}, step {s_wait + 1} of {n_steps}",
+                      gather=False)
+    got = watch.results(ends, f"at the end of epoch {epoch + 1}")
     totals = np.sum([m for m, _ in got], axis=0)
     return totals, got[0][1]
 
 
-def _final_state(client, key, placed, watch, epoch):
-    """The first replica's state (when a callback stopped the fit before its last epoch)."""
-    f = client.submit(_replica.end_epoch, key, None, True, workers=[placed[0]],
-                      allow_other_workers=False, pure=False, key=f"fastfc-final-{key}")
-    return watch.results([f], f"after epoch {epoch}")[0][1]
-
-
 class _Watch:
     """Waits for a fit's tasks while watching the cluster: a worker of the fit leaving,
-    a task failing, or no step finishing for `step_timeout` seconds raises a
-    DistributedFitError naming where the fit was (after cancelling its tasks)."""
+    a task failing, or `futures` not finishing within `step_timeout` seconds raises a
+    DistributedFitError saying where the fit was (after cancelling its tasks)."""
 
     poll = 0.5   # seconds between looks at the cluster's membership
 
@@ -283,39 +288,28 @@ class _Watch:
         self.step_timeout = float(step_timeout)
         self.pending = []
 
-    def results(self, futures, where, epoch=None, rounds=(), n_steps=0):
+    def results(self, futures, where, gather=True):
         from distributed import TimeoutError as DaskTimeout
         from distributed import wait
-        watched = [f for _, fs in rounds for f in fs] + list(futures)
-        self.pending = watched
-        done_before, since = -1, time.monotonic()
+        self.pending = futures
+        since = time.monotonic()
         while True:
             try:
                 wait(futures, timeout=self.poll)
             except (DaskTimeout, TimeoutError):
                 pass
-            where_now = where or self._where(epoch, rounds, n_steps)
-            failed = next((f for f in watched if f.status == "error"), None)
+            failed = next((f for f in futures if f.status == "error"), None)
             if failed is not None:
-                raise self._fail(f"a task failed {where_now}: {failed.exception()!r}")
+                raise self._fail(f"a task failed {where}: {failed.exception()!r}")
             if all(f.status == "finished" for f in futures):
                 self.pending = []
-                return self.client.gather(futures)
+                return self.client.gather(futures) if gather else None
             members = set(self.client.nthreads())
             gone = [w for w in self.workers if w not in members]
             if gone:
-                raise self._fail(f"worker {gone[0]} left the cluster {where_now}")
-            done = sum(f.status == "finished" for f in watched)
-            if done != done_before:
-                done_before, since = done, time.monotonic()
-            elif time.monotonic() - since > self.step_timeout:
-                raise self._fail(f"no step finished for {self.step_timeout:g} s {where_now}")
-
-    @staticmethod
-    def _where(epoch, rounds, n_steps):
-        step = next((s0 for s0, fs in rounds if any(f.status != "finished" for f in fs)),
-                    n_steps)
-        return f"in epoch {epoch + 1}, step {step + 1} of {n_steps}"
+                raise self._fail(f"worker {gone[0]} left the cluster {where}")
+            if time.monotonic() - since > self.step_timeout:
+                raise self._fail(f"no result for {self.step_timeout:g} s {where}")
 
     def _fail(self, what):
         self.client.cancel(self.pending, force=True)

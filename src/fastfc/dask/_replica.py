@@ -70,12 +70,12 @@ class Replica:
         self.order = np.arange(self.X.shape[0])
         self.loss_sum, self.correct, self.seen = 0.0, 0, 0
 
-    def absorb(self, incoming):
-        """Apply the all-reduced vector: the averaged gradient (one optimizer step, the
-        same on every replica) or the averaged parameters."""
-        if incoming is None:
+    def absorb(self, last):
+        """Apply the mean of the workers' last results: the averaged gradient (one
+        optimizer step, the same on every replica) or the averaged parameters."""
+        if not last:
             return
-        vector = incoming[0]
+        vector = weighted_mean(last)
         if self.mode == "gradients":
             self.model._dtheta[...] = vector
             self.model._apply_gradients()
@@ -116,14 +116,15 @@ def _replica(key):
                            "(it restarted during the fit)") from None
 
 
-def run_round(key, incoming, epoch_start, steps):
-    """Absorb the last all-reduce, then run `steps` ((lo, hi, row0, rows) each): with
-    gradient averaging one step whose gradient is returned; with parameter averaging
-    local steps (each its own optimizer step) and the parameters returned. Returns
-    (vector, rows) for the rows-weighted all-reduce."""
+def run_round(key, epoch_start, steps, *last):
+    """Absorb the rows-weighted mean of the workers' last results (`last`: (vector,
+    rows) from every worker, the same on each replica), then run `steps` ((lo, hi, row0,
+    rows) each): with gradient averaging one step whose gradient is returned, with
+    parameter averaging local steps (each its own optimizer step) and the parameters.
+    Returns (vector, rows)."""
     task_threads()
     rep = _replica(key)
-    rep.absorb(incoming)
+    rep.absorb(last)
     if epoch_start is not None:
         epoch, seed = epoch_start
         rep.model.optimizer.start_epoch(epoch)
@@ -141,21 +142,22 @@ def run_round(key, incoming, epoch_start, steps):
     return source.copy(), total   # a copy: the worker keeps the result while we train on
 
 
-def all_reduce(*parts):
-    """The rows-weighted mean of the workers' vectors (summed in float64)."""
+def weighted_mean(parts):
+    """The rows-weighted mean of the workers' vectors, summed in float64 in worker order
+    (every replica computes it from the same parts: the same bits everywhere)."""
     total = sum(rows for _, rows in parts)
     acc = np.zeros(parts[0][0].shape, np.float64)
     for vec, rows in parts:
         if rows:
             acc += vec * rows
-    return (acc / max(total, 1)).astype(parts[0][0].dtype), total
+    return acc / max(total, 1)
 
 
-def end_epoch(key, incoming, want_state):
-    """Absorb the epoch's last all-reduce; this worker's (loss sum, correct, rows) and,
-    when asked, the training state."""
+def end_epoch(key, want_state, *last):
+    """Absorb the epoch's last results; this worker's (loss sum, correct, rows) and, when
+    asked, the training state."""
     rep = _replica(key)
-    rep.absorb(incoming)
+    rep.absorb(last)
     return (rep.loss_sum, rep.correct, rep.seen), (state(rep) if want_state else None)
 
 
