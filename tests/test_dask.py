@@ -200,6 +200,52 @@ def test_fit_validation_and_callbacks(client):
     assert h["val_loss"][-1] == pytest.approx(model.evaluate(X, y)["loss"], rel=1e-6)
 
 
+# ---------------------------------------------------------------------------- dask-ml
+def classifier():
+    """The estimator the dask-ml wrappers train: scikit-learn's MLPClassifier interface
+    (fit, partial_fit(classes=), predict, predict_proba, score)."""
+    # fastfc.sklearn.MLPClassifier has this interface; at merge this becomes
+    # `from fastfc.sklearn import MLPClassifier`
+    from sklearn.neural_network import MLPClassifier
+    return MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, batch_size=25,
+                         random_state=0)
+
+
+def blobs(n=400):
+    """Three well separated classes (a trained classifier scores well above chance)."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, n)
+    return rng.standard_normal((n, 10)) * 0.5 + 3.0 * np.eye(3, 10)[y], y
+
+
+def test_dask_ml_incremental_trains_through_partial_fit(client):
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="needs dask-ml (fastfc[dask])")
+    X, y = blobs()
+    Xd, yd = da.from_array(X, chunks=(100, 10)), da.from_array(y, chunks=100)
+    inc = wrappers.Incremental(classifier(), scoring="accuracy", shuffle_blocks=False)
+    inc.fit(Xd, yd, classes=[0, 1, 2])
+    local = classifier()
+    for i in range(0, 400, 100):   # what Incremental does: partial_fit chunk by chunk
+        local.partial_fit(X[i:i + 100], y[i:i + 100], classes=[0, 1, 2])
+    np.testing.assert_array_equal(inc.estimator_.predict_proba(X), local.predict_proba(X))
+    pred = inc.predict(Xd)
+    assert isinstance(pred, da.Array)
+    np.testing.assert_array_equal(pred.compute(), local.predict(X))
+    assert inc.score(Xd, yd) > 0.9
+
+
+def test_dask_ml_parallel_post_fit_predicts_in_parallel(client):
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="needs dask-ml (fastfc[dask])")
+    X, y = blobs()
+    clf = wrappers.ParallelPostFit(classifier()).fit(X, y)
+    Xd = da.from_array(X, chunks=(64, 10))
+    proba, labels = clf.predict_proba(Xd), clf.predict(Xd)
+    assert isinstance(proba, da.Array) and proba.chunks[0] == Xd.chunks[0]
+    np.testing.assert_array_equal(proba.compute(), clf.estimator.predict_proba(X))
+    np.testing.assert_array_equal(labels.compute(), clf.estimator.predict(X))
+    assert clf.score(Xd, da.from_array(y, chunks=64)) > 0.9
+
+
 # ---------------------------------------------------------------------------- bad input
 def test_bad_input(client):
     X, y = data(64)
