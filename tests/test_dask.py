@@ -272,6 +272,11 @@ def test_bad_input(client):
         fdask.fit(bn, Xd, y, epochs=1, batch_size=8, client=client)
     with pytest.raises(ValueError, match="out of range"):
         fdask.transform(model, Xd, layer=3)
+    with pytest.raises(ValueError, match=r"X is empty \(shape \(0, 10\)\)"):
+        fdask.fit(model, np.zeros((0, 10)), np.zeros(0, int), epochs=1, batch_size=8,
+                  client=client)
+    with pytest.raises(TypeError, match="shuffle must be True or False"):
+        fdask.fit(model, Xd, y, epochs=1, batch_size=8, shuffle="no", client=client)
 
 
 # ---------------------------------------------------------------------------- failures

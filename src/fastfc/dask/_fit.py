@@ -15,7 +15,7 @@ import uuid
 import numpy as np
 
 from fastfc import layers as layers_mod
-from fastfc._checks import integer
+from fastfc._checks import flag, integer, positive
 from fastfc.dask import _replica
 from fastfc.dask._inputs import as_row_chunked, targets_like
 from fastfc.dask._shipping import model_bytes, model_from_bytes
@@ -101,7 +101,10 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
                          f"statistics would be each worker's, not the batch's; train without "
                          f"BatchNorm or with model.fit")
     X = as_row_chunked(X, "X", model)
+    if X.shape[0] == 0:
+        raise ValueError(f"X is empty (shape {X.shape})")
     y = targets_like(y, X)
+    shuffle, step_timeout = flag(shuffle, "shuffle"), positive(step_timeout, "step_timeout")
     epochs = integer(epochs, "epochs", 0)
     batch_size = integer(batch_size, "batch_size", 1)
     sync_every = integer(sync_every, "sync_every", 1)

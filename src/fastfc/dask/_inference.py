@@ -15,7 +15,9 @@ def _model_key(model):
         client = default_client()
     except (ImportError, ValueError):
         return dask.delayed(shipped, pure=True, traverse=False)
-    return client.scatter(shipped, broadcast=False, hash=True)
+    # a key of its own: re-scattering a hashed key while its last future is being
+    # released loses the dependency (Dask reports "lost dependencies")
+    return client.scatter(shipped, broadcast=False, hash=False)
 
 
 def _last_layer(model, layer):
@@ -30,9 +32,13 @@ def _last_layer(model, layer):
 
 def _run_block(block, shipped, what, layer):
     task_threads()
-    model = shipped.model()
+    return _outputs(shipped.model(), block, what, layer)
+
+
+def _outputs(model, block, what, layer):
+    """What `what` asks of `model` for the rows of `block` (none: from one row of zeros)."""
     if block.shape[0] == 0:
-        return _empty_result(model, what, layer, block)
+        return _outputs(model, np.zeros((1,) + block.shape[1:], model.dtype), what, layer)[:0]
     if what == "predict":
         return model.predict(block)
     if what == "predict_proba":
@@ -43,30 +49,14 @@ def _run_block(block, shipped, what, layer):
     return np.array(x, copy=True)   # a layer's buffer is reused by the next call
 
 
-def _empty_result(model, what, layer, block):
-    one = _run_block(np.zeros((1,) + block.shape[1:], model.dtype), _Local(model), what, layer)
-    return one[:0]
-
-
-class _Local:
-    """A model already in this process, with ShippedModel's interface."""
-
-    def __init__(self, model):
-        self._model = model
-
-    def model(self):
-        return self._model
-
-
 def _map(model, X, what, layer=-1):
     X = as_row_chunked(X, "X", model)
     # the output's dtype and per-row shape, from one row run here (cheap and exact)
-    meta = _run_block(np.zeros((1,) + X.shape[1:], model.dtype), _Local(model), what, layer)
+    meta = _outputs(model, np.zeros((1,) + X.shape[1:], model.dtype), what, layer)
     chunks = (X.chunks[0],) + tuple((n,) for n in meta.shape[1:])
     key = _model_key(model)
-    kw = {"drop_axis": list(range(1, X.ndim))} if meta.ndim == 1 else {}
-    if meta.ndim > 1 and meta.ndim != X.ndim:
-        kw = {"drop_axis": list(range(meta.ndim, X.ndim))}
+    # axes of X beyond the output's (all but rows for labels) go
+    kw = {"drop_axis": list(range(meta.ndim, X.ndim))} if meta.ndim < X.ndim else {}
     return X.map_blocks(_run_block, key, what, layer, dtype=meta.dtype, chunks=chunks,
                         meta=meta[:0], name=f"fastfc-{what}", **kw)
 

@@ -69,18 +69,34 @@ class Replica:
         self.mode = mode    # "gradients" (sync_every=1) or "parameters" (local SGD)
         self.order = np.arange(self.X.shape[0])
         self.loss_sum, self.correct, self.seen = 0.0, 0, 0
+        self._buffers, self._round = [], 0
 
     def absorb(self, last):
         """Apply the mean of the workers' last results: the averaged gradient (one
         optimizer step, the same on every replica) or the averaged parameters."""
         if not last:
             return
-        vector = weighted_mean(last)
+        model = self.model
+        target = model._dtheta if self.mode == "gradients" else model._theta
+        weighted_mean(last, target, self._buffer(0))
         if self.mode == "gradients":
-            self.model._dtheta[...] = vector
-            self.model._apply_gradients()
-        else:
-            self.model._theta[...] = vector
+            model._apply_gradients()
+
+    def _buffer(self, i):
+        """Scratch vector i, allocated once: 80 MB a step of fresh memory (page faults)
+        cost as much as a step's compute for a 20 M-parameter model."""
+        while len(self._buffers) <= i:
+            self._buffers.append(np.empty_like(self.model._theta))
+        return self._buffers[i]
+
+    def result(self, source):
+        """A copy of `source` for the round's result, in a ring of three buffers: a
+        result is read by the next round of every worker and by nothing after, and a
+        worker starts round s + 3 only after all workers finished round s + 1."""
+        self._round += 1
+        out = self._buffer(1 + self._round % 3)
+        out[...] = source
+        return out
 
     def step(self, lo, hi, row0, rows):
         """The gradients of this worker's rows [lo, hi) of its epoch order, which are
@@ -103,7 +119,7 @@ class Replica:
 
 def start(key, model_data, mode, *parts):
     """Build this worker's replica from the model's bytes and its (X, y) chunks."""
-    task_threads()
+    task_threads(whole_worker=True)
     _REPLICAS[key] = Replica(model_data, list(zip(parts[::2], parts[1::2])), mode)
     return _REPLICAS[key].X.shape[0]
 
@@ -122,7 +138,7 @@ def run_round(key, epoch_start, steps, *last):
     rows) each): with gradient averaging one step whose gradient is returned, with
     parameter averaging local steps (each its own optimizer step) and the parameters.
     Returns (vector, rows)."""
-    task_threads()
+    task_threads(whole_worker=True)
     rep = _replica(key)
     rep.absorb(last)
     if epoch_start is not None:
@@ -139,18 +155,24 @@ def run_round(key, epoch_start, steps, *last):
         if rep.mode == "parameters" and got:
             rep.model._apply_gradients()
     source = rep.model._dtheta if rep.mode == "gradients" else rep.model._theta
-    return source.copy(), total   # a copy: the worker keeps the result while we train on
+    return rep.result(source), total
 
 
-def weighted_mean(parts):
-    """The rows-weighted mean of the workers' vectors, summed in float64 in worker order
-    (every replica computes it from the same parts: the same bits everywhere)."""
+def weighted_mean(parts, out, scratch):
+    """The rows-weighted mean of the workers' vectors into `out`, in worker order (every
+    replica computes it from the same parts: the same bits everywhere)."""
     total = sum(rows for _, rows in parts)
-    acc = np.zeros(parts[0][0].shape, np.float64)
+    first = True
     for vec, rows in parts:
-        if rows:
-            acc += vec * rows
-    return acc / max(total, 1)
+        if not rows:
+            continue
+        weight = out.dtype.type(rows / total)
+        if first:
+            np.multiply(vec, weight, out=out)
+            first = False
+        else:
+            np.multiply(vec, weight, out=scratch)
+            out += scratch
 
 
 def end_epoch(key, want_state, *last):

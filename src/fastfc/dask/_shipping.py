@@ -9,8 +9,7 @@ import io
 import os
 import pickle
 import threading
-
-import numpy as np
+import warnings
 
 import fastfc
 
@@ -21,7 +20,12 @@ def model_bytes(model):
         return b"P" + pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     except (TypeError, AttributeError, pickle.PicklingError):
         buf = io.BytesIO()
-        model.save(buf)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.save(buf)
+        if caught:   # e.g. a custom optimizer: the workers would train with another
+            raise TypeError(f"fastfc.dask cannot send this model to the workers: "
+                            f"{caught[0].message}")
         return b"Z" + buf.getvalue()
 
 
@@ -58,29 +62,38 @@ class ShippedModel:
         return m
 
 
-def task_threads():
-    """Set fastfc's threads, in a task on a Dask worker, to the host's cores divided by
-    the task threads of all Dask workers on that host (at least 1): the worker's cores
-    // its threads, where a host's cores are shared by the workers it runs.
+def task_threads(whole_worker=False):
+    """Set fastfc's threads for a task on a Dask worker: the worker's cores // its task
+    threads, or all the worker's cores for a fit's tasks (`whole_worker`: they run one
+    after another on a worker). A worker's cores are its share of its host's, in
+    proportion to its task threads among all Dask workers on that host.
 
-    ``fastfc.set_num_threads`` is process-wide; every task on a worker computes the same
-    value (once per worker process, then cached), so tasks that set it concurrently
-    agree. Outside a distributed worker (the local threaded scheduler runs in the
-    caller's process) the caller's setting stays."""
+    ``fastfc.set_num_threads`` is process-wide: every task of a kind on a worker computes
+    the same value, so tasks that set it concurrently agree (and fastfc's results do not
+    depend on the thread count, only its speed does). Outside a distributed worker (the
+    local threaded scheduler runs in the caller's process) the caller's setting stays."""
     try:
-        from distributed import get_client, get_worker
+        from distributed import get_worker
         worker = get_worker()
     except (ImportError, ValueError):
         return
-    n = getattr(worker, "_fastfc_threads", None)
-    if n is None:
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except AttributeError:   # not on Linux
-            cpus = os.cpu_count() or 1
-        host = worker.address.rsplit(":", 1)[0].split("://")[-1]
-        workers = get_client().scheduler_info(n_workers=-1)["workers"].values()
-        host_threads = sum(w["nthreads"] for w in workers if w["host"] == host)
-        n = worker._fastfc_threads = max(1, cpus // max(host_threads, worker.state.nthreads))
+    cores = getattr(worker, "_fastfc_cores", None)
+    if cores is None:
+        cores = worker._fastfc_cores = _worker_cores(worker)
+    n = max(1, cores if whole_worker else cores // worker.state.nthreads)
     if fastfc.get_num_threads() != n:
         fastfc.set_num_threads(n)
+
+
+def _worker_cores(worker):
+    """This worker's share of its host's cores (computed once per worker process)."""
+    from distributed import get_client
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        cpus = os.cpu_count() or 1
+    host = worker.address.rsplit(":", 1)[0].split("://")[-1]
+    workers = get_client().scheduler_info(n_workers=-1)["workers"].values()
+    host_threads = sum(w["nthreads"] for w in workers if w["host"] == host)
+    mine = worker.state.nthreads
+    return max(1, cpus * mine // max(host_threads, mine))
