@@ -44,7 +44,8 @@ def local_row(name, widths, X, y, batch, repeats, threads):
     t_fit = best(lambda: model.fit(X[:len(y)], y, epochs=1, batch_size=batch, verbose=0),
                  repeats)
     return {"model": name, "where": f"local, {threads} thread(s)",
-            "rows/s": len(X) / t_inf, "epoch s": t_fit, "not computing": None}
+            "rows/s": len(X) / t_inf, "epoch s": t_fit, "not computing": None,
+            "one row s": best(lambda: model.predict_proba(X[:1]), repeats)}
 
 
 def dask_rows(name, widths, X, y, batch, repeats, n_workers, sync_every):
@@ -58,6 +59,9 @@ def dask_rows(name, widths, X, y, batch, repeats, n_workers, sync_every):
         Xf = da.from_array(X[:len(y)], chunks=(-(-len(y) // n_workers), -1)).persist()
         yd = da.from_array(y, chunks=Xf.chunks[0]).persist()
         fdask.predict_proba(model, Xd[:64]).compute()   # workers warm, model importable
+        # a call sends the model (scatter, then each worker thread builds it once): the
+        # time of a one-row call is that latency
+        t_one = best(lambda: fdask.predict_proba(model, Xd[:1]).compute(), repeats)
         t_inf = best(lambda: fdask.predict_proba(model, Xd).compute(), repeats)
         for k in sync_every:
             shares, times = [], []
@@ -81,17 +85,21 @@ def dask_rows(name, widths, X, y, batch, repeats, n_workers, sync_every):
             i = int(np.argmin(times))
             rows.append({"model": name, "where": f"dask, {n_workers} worker(s), sync_every={k}",
                          "rows/s": len(X) / t_inf if k == sync_every[0] else None,
+                         "one row s": t_one if k == sync_every[0] else None,
                          "epoch s": times[i], "not computing": shares[i]})
     return rows
 
 
 def table(rows):
-    head = f"| model | where | inference rows/s | fit epoch s | step share not computing |"
-    lines = [head, "|---|---|---:|---:|---:|"]
+    head = ("| model | where | inference rows/s | one-row call s | fit epoch s | "
+            "step share not computing |")
+    lines = [head, "|---|---|---:|---:|---:|---:|"]
     for r in rows:
         rps = "" if r["rows/s"] is None else f"{r['rows/s']:,.0f}"
         share = "" if r["not computing"] is None else f"{100 * r['not computing']:.0f} %"
-        lines.append(f"| {r['model']} | {r['where']} | {rps} | {r['epoch s']:.2f} | {share} |")
+        one = "" if r["one row s"] is None else f"{r['one row s']:.3f}"
+        lines.append(f"| {r['model']} | {r['where']} | {rps} | {one} | {r['epoch s']:.2f} | "
+                     f"{share} |")
     return "\n".join(lines)
 
 
