@@ -189,7 +189,7 @@ def test_fit_validation_and_callbacks(client):
 
         def on_epoch_end(self, epoch, logs):
             seen.append((epoch, sorted(logs), self.model.evaluate(X, y)["loss"]))
-            return epoch == 1   # stop after the second epoch
+            self.model.stop_training = epoch == 1   # stop after the second epoch
 
     model = mlp()
     h = fdask.fit(model, da.from_array(X, chunks=(60, 10)), y, epochs=5, batch_size=20,
@@ -198,6 +198,20 @@ def test_fit_validation_and_callbacks(client):
     assert seen[0][1] == ["accuracy", "loss", "val_accuracy", "val_loss"]
     assert h["val_loss"] == [s[2] for s in seen]
     assert h["val_loss"][-1] == pytest.approx(model.evaluate(X, y)["loss"], rel=1e-6)
+
+
+def test_fit_with_early_stopping_keeps_the_best_weights(client):
+    """fastfc's EarlyStopping runs on the driver's copy: it stops the fit and the weights
+    it restores (the best epoch's) are the caller's model's at the end."""
+    from fastfc.callbacks import EarlyStopping
+    X, y = data(120)
+    model = mlp(p=0, lr=0.3)   # a large step: the validation loss soon goes up
+    h = fdask.fit(model, da.from_array(X, chunks=(60, 10)), y, epochs=30, batch_size=20,
+                  validation_data=(X[:40], y[:40]), callbacks=[EarlyStopping(patience=1)],
+                  client=client)
+    assert len(h.epoch) < 30
+    assert model.evaluate(X[:40], y[:40])["loss"] == pytest.approx(min(h["val_loss"]),
+                                                                   rel=1e-6)
 
 
 # ---------------------------------------------------------------------------- dask-ml

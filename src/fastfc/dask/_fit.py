@@ -69,11 +69,12 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
         The default client when None.
     validation_data : (X_val, y_val), optional
         Evaluated in this process after each epoch (a dask X_val is computed once here).
-    callbacks : list, optional
-        Objects with any of ``set_model(model)``, ``on_train_begin(logs)``,
-        ``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch, logs)`` (returning True stops
-        training), ``on_train_end(logs)``. The model they see is a copy in this process
-        with the weights of the epoch's end.
+    callbacks : list of fastfc.callbacks.Callback, optional
+        Their ``set_model``, ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end`` and
+        ``on_train_end`` run in this process (the batch hooks do not: steps run on the
+        workers). The model they see is a copy here with the weights of each epoch's end;
+        setting its ``stop_training`` stops the fit, and weights they set in it (e.g.
+        the best ones restored) are the caller's model's at the end.
     step_timeout : float, default 300
         Seconds the driver waits for a step (a round of `sync_every` steps) before the
         fit fails: a worker that hangs. A worker that leaves is noticed within a second.
@@ -151,15 +152,16 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
                     logs["val_accuracy"] = v["accuracy"]
             history.append(epoch, **logs)
             epoch += 1
-            stop = any([bool(getattr(cb, "on_epoch_end", lambda *a: None)(epoch - 1, logs))
-                        for cb in callbacks])
-            if stop:   # the state of this epoch's end is `final` (callbacks ask for it)
+            _call(callbacks, "on_epoch_end", epoch - 1, logs)
+            if work.stop_training:   # the state of this epoch's end is `final`
                 break
         _call(callbacks, "on_train_end", {})
     finally:
         watch.forget(key)
     if final is not None:
         _set_state(model, final, epoch)
+        if callbacks:   # a callback may have set the weights (restored the best ones)
+            model._theta[...] = work._theta
     history.stopped_epoch = model.epochs_done
     return history
 

@@ -57,7 +57,7 @@ class Replica:
         for i, layer in enumerate(model.layers):
             if isinstance(layer, layers_mod.Dropout):
                 model.layers[i] = RowOffsetDropout(layer)
-        model._plans = {}   # the fused plan draws masks from row 0: none with dropout
+        model._plans.clear()   # the fused plan draws masks from row 0: none with dropout
         self.dropouts = [l for l in model.layers if isinstance(l, RowOffsetDropout)]
         xs = [np.asarray(x) for x, _ in parts]
         ys = [np.asarray(y) for _, y in parts]
