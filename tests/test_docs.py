@@ -15,19 +15,6 @@ DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 sys.path.insert(0, DOCS)
 import build_api  # noqa: E402
 
-# Docstrings of the model layer (issue 20's split of model.py into small picklable parts) that
-# still lack the sections test_docstring_sections asks for. A name that gets them must leave
-# this set (test_pending_names_are_still_pending).
-PENDING = {
-    "Dense", "LeakyReLU", "Dropout", "BatchNorm", "load",
-    "optim.saved_schedule", "optim.Optimizer", "optim.SGD", "optim.AdaGrad", "optim.RMSProp",
-    "optim.Adam", "optim.AdamW", "optim.get", "losses.Loss", "losses.get",
-    "initializers.Normal", "initializers.Uniform", "initializers.normal", "initializers.uniform",
-    "initializers.get", "callbacks.CallbackList", "callbacks.ModelCheckpoint",
-    "callbacks.ProgbarLogger",
-}
-
-
 def public_objects():
     """(name, object) of every class and routine in fastfc.__all__ and in the modules it
     names (``optim.Adam``)."""
@@ -103,17 +90,9 @@ def test_api_md_lists_every_public_name():
         assert f"`fastfc.{name}(" in text, name
 
 
-@pytest.mark.parametrize("name,obj", [p for p in PUBLIC if p[0] not in PENDING],
-                         ids=[p[0] for p in PUBLIC if p[0] not in PENDING])
+@pytest.mark.parametrize("name,obj", PUBLIC, ids=[p[0] for p in PUBLIC])
 def test_docstring_sections(name, obj):
     assert missing_sections(obj) == [], f"{name}'s docstring lacks {missing_sections(obj)}"
-
-
-def test_pending_names_are_still_pending():
-    names = dict(PUBLIC)
-    assert PENDING <= set(names), sorted(PENDING - set(names))
-    done = sorted(n for n in PENDING if not missing_sections(names[n]))
-    assert done == [], f"documented now: remove {done} from PENDING"
 
 
 @pytest.mark.parametrize("name,obj", [p for p in PUBLIC if build_api.docstring(p[1])["Examples"]],

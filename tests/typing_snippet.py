@@ -1,11 +1,14 @@
 """A user's program over the public API: tests/test_typing.py checks it with
 ``mypy --strict`` and runs it, so the types it relies on are the ones fastfc has."""
+import os
 import sys
+import tempfile
 
 import numpy as np
 from numpy.typing import NDArray
 
 import fastfc
+from fastfc import optim
 
 
 def functional() -> float:
@@ -33,8 +36,34 @@ def threads() -> int:
     return len(isa) + fastfc.get_num_threads()
 
 
+def model() -> float:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 6)).astype(np.float32)
+    labels = rng.integers(0, 3, 32)
+    net = fastfc.Sequential([fastfc.Dense(6, 16, activation="relu"), fastfc.Dropout(0.1),
+                             fastfc.BatchNorm(16), fastfc.ReLU(), fastfc.Dense(16, 3)],
+                            loss="softmax_cross_entropy",
+                            optimizer=optim.AdamW(lr=1e-2, schedule=optim.cosine_schedule(3)),
+                            seed=0)
+    net.fit(x, labels, epochs=2, batch_size=8, verbose=0)
+    predicted: NDArray[np.generic] = net.predict(x)
+    scores = net.evaluate(x, labels)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.npz")
+        net.save(path)
+        loaded = fastfc.load(path)
+    assert np.array_equal(loaded.predict(x), predicted)
+    binary = fastfc.Sequential([fastfc.Dense(6, 1, activation="sigmoid")],
+                               loss="binary_cross_entropy",
+                               optimizer=optim.SGD(lr=0.1, momentum=0.9, nesterov=True,
+                                                   schedule=optim.step_schedule(1, gamma=0.5)))
+    binary.fit(x, (labels == 0).astype(np.float32), epochs=2, verbose=0)
+    loss = scores["loss"]
+    return 0.0 if loss is None else loss
+
+
 def main() -> None:
-    total = functional() + threads()
+    total = functional() + threads() + model()
     print("ok", total, file=sys.stderr)
 
 

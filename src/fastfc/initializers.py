@@ -35,9 +35,15 @@ class Zeros(Initializer):
 
 
 class Normal(Initializer):
-    """N(0, std^2)."""
+    """N(0, std^2).
 
-    def __init__(self, std: float = 0.01):
+    Parameters
+    ----------
+    std : float > 0
+        The standard deviation.
+    """
+
+    def __init__(self, std: float = 0.01) -> None:
         self.std = positive(std, "normal: std")
 
     def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
@@ -46,9 +52,15 @@ class Normal(Initializer):
 
 
 class Uniform(Initializer):
-    """U(-limit, limit)."""
+    """U(-limit, limit).
 
-    def __init__(self, limit: float = 0.05):
+    Parameters
+    ----------
+    limit : float > 0
+        The bound of the interval.
+    """
+
+    def __init__(self, limit: float = 0.05) -> None:
         self.limit = positive(limit, "uniform: limit")
 
     def __call__(self, rng: np.random.Generator, shape: tuple, fan_in: int, fan_out: int,
@@ -106,6 +118,22 @@ INITIALIZERS = {
 def get(init: Any) -> Callable[..., np.ndarray]:
     """An initializer from a name in INITIALIZERS, one of their classes (made with its
     defaults) or a callable ``init(rng, shape, fan_in, fan_out, dtype)``.
+
+    Parameters
+    ----------
+    init : str, Initializer class or callable
+        A name (e.g. ``"he_normal"``), a class of INITIALIZERS, or a callable, returned as
+        it is (an Initializer instance such as ``normal(std=0.05)`` is one).
+
+    Returns
+    -------
+    callable
+        ``init(rng, shape, fan_in, fan_out, dtype)``, which returns a new array.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or anything else that is not callable.
 
     Examples
     --------

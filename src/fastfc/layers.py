@@ -7,6 +7,7 @@ and reused: Dense allocates nothing per step, the others still make NumPy tempor
 (the fused C plan a Sequential of Dense, Dropout and activations trains with makes none).
 """
 import warnings
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -84,6 +85,22 @@ class Dense(Layer):
     The bias and activation run fused in ``fastfc.linear``; the backward pass is one
     ``fastfc.linear_backward`` call writing straight into the gradient buffers.
 
+    Parameters
+    ----------
+    in_features, out_features : int >= 1
+        The last axis of the input and of the output.
+    activation : str, optional
+        A name in ``fastfc.ACTIVATIONS`` (e.g. ``"relu"``), fused into the output; None is
+        the identity.
+    use_bias : bool
+        Whether to add a bias b of shape (out_features,), initialized to zeros.
+    init : str or callable, optional
+        A name in ``fastfc.initializers.INITIALIZERS`` or a callable
+        ``init(rng, shape, fan_in, fan_out, dtype)``; default ``"he_normal"`` after relu and
+        leaky_relu, else ``"xavier_uniform"``. A zero init warns (RuntimeWarning).
+    negative_slope : float >= 0
+        The slope of leaky_relu for negative inputs (other activations ignore it).
+
     Examples
     --------
     >>> import numpy as np, fastfc
@@ -95,8 +112,9 @@ class Dense(Layer):
     _not_copied = Layer._not_copied + ("_x", "_y", "_gx")
     _user_callables = ("_init_fn",)
 
-    def __init__(self, in_features, out_features, activation=None, use_bias=True, init=None,
-                 negative_slope=0.01):
+    def __init__(self, in_features: int, out_features: int, activation: Optional[str] = None,
+                 use_bias: bool = True, init: Union[str, Callable[..., Any], None] = None,
+                 negative_slope: float = 0.01) -> None:
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"Dense: {name} must be a positive int, got {v!r}")
@@ -218,7 +236,7 @@ class Activation(Layer):
     negative_slope = 0.0
     _not_copied = Layer._not_copied + ("_y", "_gx")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._y = self._gx = None
 
     def forward(self, x, training=False):
@@ -245,9 +263,16 @@ class Tanh(Activation):
 
 
 class LeakyReLU(Activation):
+    """Leaky ReLU: x where x >= 0, else ``negative_slope * x``.
+
+    Parameters
+    ----------
+    negative_slope : float >= 0
+        The slope for negative inputs.
+    """
     activation = "leaky_relu"
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = slope(negative_slope, "LeakyReLU: negative_slope")
 
@@ -272,10 +297,18 @@ class Softmax(Activation):
 class Dropout(Layer):
     """Inverted dropout in training, identity in evaluation. The mask of call t is a pure
     function of (seed, t, element), so a seeded model trains identically every time. In a
-    Sequential, the model's seed and the layer's position set `seed`."""
+    Sequential, the model's seed and the layer's position set `seed`.
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+        The probability of zeroing an element; the kept ones are scaled by 1 / (1 - p).
+    seed : int >= 0
+        Seeds the masks (replaced by the model's when the layer joins a Sequential).
+    """
     _not_copied = Layer._not_copied + ("_y", "_gx", "_mask")
 
-    def __init__(self, p=0.5, seed=0):
+    def __init__(self, p: float = 0.5, seed: int = 0) -> None:
         p = real(p, "Dropout: p")
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
@@ -303,10 +336,21 @@ class Dropout(Layer):
 
 class BatchNorm(Layer):
     """Batch normalization over the last axis (1-d features): batch statistics in
-    training, running statistics in evaluation."""
+    training, running statistics in evaluation.
+
+    Parameters
+    ----------
+    num_features : int >= 1
+        The size of the last axis; gamma (ones) and beta (zeros) have this shape.
+    momentum : float in [0, 1]
+        The weight of a training batch's statistics in the running ones:
+        ``running = (1 - momentum) * running + momentum * batch`` (unbiased variance).
+    eps : float > 0
+        Added to the variance before its square root.
+    """
     _not_copied = Layer._not_copied + ("_xhat", "_inv_std", "_batch_stats")
 
-    def __init__(self, num_features, momentum=0.1, eps=1e-5):
+    def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
                 or num_features < 1:
             raise ValueError(f"BatchNorm: num_features must be a positive int, got "

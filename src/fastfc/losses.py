@@ -5,6 +5,8 @@ writes d loss / d z into the preallocated ``grad``. The fused pairs (softmax +
 cross-entropy, sigmoid + binary cross-entropy) take logits: their gradient is
 ``(p - y) / batch``, stable for any z.
 """
+from typing import Union
+
 import numpy as np
 
 from fastfc import _core
@@ -12,6 +14,8 @@ from fastfc.activations import sigmoid
 
 
 class Loss:
+    """Base class: ``loss(z, y, grad)`` returns the mean loss of the outputs z against the
+    targets y and writes its gradient with respect to z into `grad`."""
     classifier = True
 
     def check_targets(self, y, n_out, n):
@@ -177,7 +181,29 @@ LOSSES = {
 }
 
 
-def get(loss):
+def get(loss: Union[str, Loss]) -> Loss:
+    """A loss from a name in LOSSES (a new instance) or a Loss.
+
+    Parameters
+    ----------
+    loss : str or Loss
+        A name (e.g. ``"softmax_cross_entropy"``) or an instance, returned as it is.
+
+    Returns
+    -------
+    Loss
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or an object that is not a Loss.
+
+    Examples
+    --------
+    >>> from fastfc import losses
+    >>> losses.get("mse")
+    MeanSquaredError()
+    """
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, str) and loss in LOSSES:

@@ -6,6 +6,7 @@ into it) and its gradients in another, so a step is one pass, not a loop over la
 ``zeros_like``. ``schedule`` maps the epoch to a factor of the learning rate.
 """
 import math
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -13,11 +14,26 @@ from fastfc import _core
 from fastfc._checks import bounded, flag, non_negative, real
 from fastfc._state import Plain
 from fastfc.schedules import (SCHEDULES, CosineSchedule, Schedule, StepSchedule,  # noqa: F401
-                              cosine_schedule, step_schedule)
+                              cosine_schedule as cosine_schedule,
+                              step_schedule as step_schedule)
 
+# epoch (counted from 0) -> factor of the learning rate
+_ScheduleFn = Optional[Callable[[int], float]]
 
-def saved_schedule(schedule):
-    """Whether save() can rebuild `schedule`: None, or one of SCHEDULES."""
+def saved_schedule(schedule: _ScheduleFn) -> bool:
+    """Whether save() can rebuild `schedule`: None, or one of SCHEDULES.
+
+    Parameters
+    ----------
+    schedule : callable or None
+        An optimizer's learning-rate schedule.
+
+    Returns
+    -------
+    bool
+        True for None and the schedules of ``fastfc.schedules.SCHEDULES``; False for any
+        other callable (which save() leaves out).
+    """
     return schedule is None or type(schedule) in SCHEDULES.values()
 
 
@@ -26,11 +42,23 @@ class Optimizer(Plain):
 
     Optimizers pickle and deep-copy as plain objects (their state, step count and lr
     included); a deep copy of an optimizer that a model owns still belongs to that model
-    (its state fits that model's parameters), a pickled one to none."""
+    (its state fits that model's parameters), a pickled one to none.
+
+    Parameters
+    ----------
+    lr : float > 0
+        The learning rate (the base one, which `schedule` scales).
+    weight_decay : float >= 0
+        L2 regularization: ``weight_decay * params`` added to the gradient.
+    schedule : callable, optional
+        ``schedule(epoch)`` is the factor of lr for that epoch (counted from 0), e.g.
+        ``cosine_schedule(10)``; save() keeps the ones of ``fastfc.schedules.SCHEDULES``.
+    """
     _unpickled = ("_owner",)
     _user_callables = ("schedule",)
 
-    def __init__(self, lr, weight_decay=0.0, schedule=None):
+    def __init__(self, lr: float, weight_decay: float = 0.0,
+                 schedule: _ScheduleFn = None) -> None:
         self.base_lr = self.lr = bounded(lr, "lr", lambda x: 0 < x < math.inf, "> 0")
         self.weight_decay = non_negative(weight_decay, "weight_decay")
         if schedule is not None and not callable(schedule):
@@ -84,9 +112,25 @@ class Optimizer(Plain):
 
 
 class SGD(Optimizer):
-    """SGD with optional (Nesterov) momentum, PyTorch's formulation."""
+    """SGD with optional (Nesterov) momentum, PyTorch's formulation.
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
+    Parameters
+    ----------
+    lr : float > 0, default 0.01
+        The learning rate (the base one, which `schedule` scales).
+    momentum : float >= 0
+        The decay of the velocity buffer (0: plain SGD).
+    nesterov : bool
+        Nesterov momentum (needs momentum > 0).
+    weight_decay : float >= 0
+        L2 regularization: ``weight_decay * params`` added to the gradient.
+    schedule : callable, optional
+        ``schedule(epoch)`` is the factor of lr for that epoch (counted from 0), e.g.
+        ``cosine_schedule(10)``; save() keeps the ones of ``fastfc.schedules.SCHEDULES``.
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, schedule: _ScheduleFn = None) -> None:
         super().__init__(lr, weight_decay, schedule)
         momentum, nesterov = non_negative(momentum, "momentum"), flag(nesterov, "nesterov")
         if nesterov and momentum <= 0:
@@ -112,7 +156,23 @@ class SGD(Optimizer):
 
 
 class AdaGrad(Optimizer):
-    def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None):
+    """AdaGrad (Duchi et al.): lr divided by the root of the summed squared gradients.
+
+    Parameters
+    ----------
+    lr : float > 0, default 0.01
+        The learning rate (the base one, which `schedule` scales).
+    eps : float >= 0
+        Added to the root in the denominator.
+    weight_decay : float >= 0
+        L2 regularization: ``weight_decay * params`` added to the gradient.
+    schedule : callable, optional
+        ``schedule(epoch)`` is the factor of lr for that epoch (counted from 0), e.g.
+        ``cosine_schedule(10)``; save() keeps the ones of ``fastfc.schedules.SCHEDULES``.
+    """
+
+    def __init__(self, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0,
+                 schedule: _ScheduleFn = None) -> None:
         super().__init__(lr, weight_decay, schedule)
         self.eps = non_negative(eps, "eps")
 
@@ -129,7 +189,25 @@ class AdaGrad(Optimizer):
 
 
 class RMSProp(Optimizer):
-    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, schedule=None):
+    """RMSProp (Hinton): lr divided by the root of a running mean of squared gradients.
+
+    Parameters
+    ----------
+    lr : float > 0, default 0.01
+        The learning rate (the base one, which `schedule` scales).
+    alpha : float in [0, 1)
+        The decay of the running mean.
+    eps : float >= 0
+        Added to the root in the denominator.
+    weight_decay : float >= 0
+        L2 regularization: ``weight_decay * params`` added to the gradient.
+    schedule : callable, optional
+        ``schedule(epoch)`` is the factor of lr for that epoch (counted from 0), e.g.
+        ``cosine_schedule(10)``; save() keeps the ones of ``fastfc.schedules.SCHEDULES``.
+    """
+
+    def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, schedule: _ScheduleFn = None) -> None:
         super().__init__(lr, weight_decay, schedule)
         self.alpha = bounded(alpha, "alpha", lambda x: 0 <= x < 1, "in [0, 1)")
         self.eps = non_negative(eps, "eps")
@@ -149,10 +227,27 @@ class RMSProp(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), bias-corrected; weight_decay is L2 added to the gradient.
-    One fused C pass over all parameters per step."""
+    One fused C pass over all parameters per step.
+
+    Parameters
+    ----------
+    lr : float > 0, default 1e-3
+        The learning rate (the base one, which `schedule` scales).
+    betas : (float, float) in [0, 1)
+        The decays of the running means of the gradient and of its square.
+    eps : float >= 0
+        Added to the root in the denominator.
+    weight_decay : float >= 0
+        L2 regularization: ``weight_decay * params`` added to the gradient.
+    schedule : callable, optional
+        ``schedule(epoch)`` is the factor of lr for that epoch (counted from 0), e.g.
+        ``cosine_schedule(10)``; save() keeps the ones of ``fastfc.schedules.SCHEDULES``.
+    """
     decoupled = False
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, schedule=None):
+    def __init__(self, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0,
+                 schedule: _ScheduleFn = None) -> None:
         super().__init__(lr, weight_decay, schedule)
         try:
             beta1, beta2 = betas
@@ -175,17 +270,52 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * wd."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * wd.
+
+    Parameters
+    ----------
+    lr : float > 0, default 1e-3
+        The learning rate (the base one, which `schedule` scales).
+    betas : (float, float) in [0, 1)
+        The decays of the running means of the gradient and of its square.
+    eps : float >= 0
+        Added to the root in the denominator.
+    weight_decay : float >= 0
+        Decoupled decay: ``params *= 1 - lr * weight_decay`` each step, apart from the
+        gradient.
+    schedule : callable, optional
+        ``schedule(epoch)`` is the factor of lr for that epoch (counted from 0), e.g.
+        ``cosine_schedule(10)``; save() keeps the ones of ``fastfc.schedules.SCHEDULES``.
+    """
     decoupled = True
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, schedule=None):
+    def __init__(self, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01,
+                 schedule: _ScheduleFn = None) -> None:
         super().__init__(lr, betas, eps, weight_decay, schedule)
 
 
 OPTIMIZERS = {"sgd": SGD, "adagrad": AdaGrad, "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW}
 
 
-def get(optimizer):
+def get(optimizer: Union[str, Optimizer]) -> Optimizer:
+    """An optimizer from a name in OPTIMIZERS (made with its defaults) or an Optimizer.
+
+    Parameters
+    ----------
+    optimizer : str or Optimizer
+        A name (case-insensitive, e.g. ``"adam"``) or an instance, returned as it is.
+
+    Returns
+    -------
+    Optimizer
+
+    Examples
+    --------
+    >>> from fastfc import optim
+    >>> optim.get("SGD")
+    SGD(lr=0.01)
+    """
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:

@@ -73,10 +73,21 @@ class Callback:
 
 
 class CallbackList:
-    """Calls each hook of its callbacks in order; a hook nobody overrides costs nothing."""
+    """Calls each hook of its callbacks in order; a hook nobody overrides costs nothing.
+
+    Parameters
+    ----------
+    callbacks : iterable of Callback
+        Called in this order.
+    model : Sequential, optional
+        Given to each callback's ``set_model``.
+    params : dict, optional
+        Given (copied) to each callback's ``set_params``: fit() passes ``epochs``,
+        ``batch_size``, ``samples``, ``steps`` and ``initial_epoch``.
+    """
 
     def __init__(self, callbacks: Iterable[Callback], model: Any = None,
-                 params: Optional[Dict[str, Any]] = None):
+                 params: Optional[Dict[str, Any]] = None) -> None:
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
@@ -241,6 +252,16 @@ class ModelCheckpoint(Callback):
     lowest so far (`save_best_only`). `filepath` may hold ``{epoch}`` (1-based) and the
     epoch's metrics, formatted as ``str.format`` does: ``"ckpt-{epoch:03d}.npz"``.
 
+    Parameters
+    ----------
+    filepath : str or os.PathLike
+        Where to save (a template, see above).
+    monitor : str, optional
+        The metric `save_best_only` watches; default ``val_loss`` when the epoch has one,
+        else ``loss``.
+    save_best_only : bool
+        Save only after an epoch whose monitored metric is lower than every earlier one.
+
     Examples
     --------
     >>> import fastfc
@@ -248,7 +269,7 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, filepath: Union[str, "os.PathLike[str]"], monitor: Optional[str] = None,
-                 save_best_only: bool = False):
+                 save_best_only: bool = False) -> None:
         self.filepath = os.fspath(filepath)
         self.monitor = monitor
         self.save_best_only = flag(save_best_only, "save_best_only")
@@ -275,7 +296,7 @@ class NonFiniteGuard(Callback):
         Either way the model keeps its last finite weights (and BatchNorm statistics).
     """
 
-    def __init__(self, mode: str = "raise"):
+    def __init__(self, mode: str = "raise") -> None:
         if mode not in ("raise", "warn"):
             raise ValueError(f"NonFiniteGuard: mode must be 'raise' or 'warn', got {mode!r}")
         self.mode = mode
@@ -332,10 +353,16 @@ class ProgbarLogger(Callback):
     """Progress of fit(), as Keras draws it. ``verbose=1``: a bar per epoch with the
     running loss (and accuracy) and the time left, drawn with ``tqdm.auto`` when tqdm is
     installed (a widget in notebooks), a plain line otherwise; ``verbose=2``: one line per
-    epoch. Written to ``sys.stdout``; at most 10 redraws a second."""
+    epoch. Written to ``sys.stdout``; at most 10 redraws a second.
+
+    Parameters
+    ----------
+    verbose : {1, 2}
+        1 a progress bar per epoch, 2 one line per epoch.
+    """
     interval = 0.1
 
-    def __init__(self, verbose: int = 1):
+    def __init__(self, verbose: int = 1) -> None:
         if verbose not in (1, 2):
             raise ValueError(f"ProgbarLogger: verbose must be 1 or 2, got {verbose!r}")
         self.verbose = verbose

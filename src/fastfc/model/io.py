@@ -73,6 +73,25 @@ def load(path: PathLike,
     """A Sequential saved with ``save`` (np.load with allow_pickle=False), with its
     optimizer and its state unless `optimizer` is given.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file save() wrote (``.npz`` is appended when `path` lacks it and does not
+        exist, as np.savez does).
+    optimizer : str or Optimizer, optional
+        Train on with this optimizer (fresh state) instead of the saved one.
+
+    Returns
+    -------
+    Sequential
+        The saved layers, weights, BatchNorm running statistics, loss and dtype, and (without
+        `optimizer`) the optimizer's state and the point where training stopped.
+
+    Raises
+    ------
+    ValueError
+        When the file is not a fastfc model file.
+
     Examples
     --------
     >>> import fastfc, tempfile, os
