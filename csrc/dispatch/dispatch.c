@@ -5,12 +5,11 @@
 #include <stdatomic.h>
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
+#include "gemm/threads.h"
 #include "tune/tune.h"
 #if defined(FASTFC_X86) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #endif
-/* compiled here until CMakeLists.txt lists csrc/tune/ (the Cython split is rewriting it) */
-#include "tune/tune.c"
 
 /* The kernels of the path in use with the block sizes of the tuning table. */
 static fastfc_isa_table active;
@@ -21,7 +20,15 @@ static int most_threads = 1; /* set once at import */
 
 static void use_table(const fastfc_isa_table *t, int isa);
 
-static void mark_forked_child(void) { atomic_store(&forked_child, 1); }
+/* libgomp's pool does not survive fork() (GCC PR 60035): a child of a process that ran a
+ * team would hang in its next parallel region, so it runs on one thread. A child forked
+ * before any team ran (a fresh forkserver, a pool started early) keeps its threads. */
+static void mark_forked_child(void)
+{
+    if (fastfc_team_ever_started()) atomic_store(&forked_child, 1);
+}
+
+int fastfc_forked_single_thread(void) { return atomic_load(&forked_child); }
 
 int fastfc_cpu_best_isa(void)
 {
@@ -115,7 +122,7 @@ void fastfc_block_sizes(int dtype_size, int sizes[5])
     }
 }
 
-/* libgomp's thread pool does not survive fork(): a child runs on one thread. More than
+/* A child forked after a team ran runs on one thread (mark_forked_child). More than
  * four threads per processor only adds overhead (and thousands would take seconds to
  * start), so that is the most a call uses. */
 int fastfc_threads_allowed(int wanted)

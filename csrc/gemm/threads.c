@@ -30,7 +30,16 @@ int fastfc_team_ready(double work)
            work >= (double)fastfc_tuned(FASTFC_T_NAP_SOLO_MNK);
 }
 
-void fastfc_team_done(void) { atomic_store(&team_stamp_ns, now_ns()); }
+/* 1 once a team has run: libgomp then has a thread pool, which a fork does not copy */
+static atomic_int team_started;
+
+void fastfc_team_done(void)
+{
+    atomic_store(&team_stamp_ns, now_ns());
+    atomic_store_explicit(&team_started, 1, memory_order_relaxed);
+}
+
+int fastfc_team_ever_started(void) { return atomic_load(&team_started); }
 
 /* Thread-local: the opening thread is the team's thread 0, so a Python thread counts its
  * own calls and no two threads touch one counter. */

@@ -12,6 +12,8 @@
 int fastfc_team_ready(double work);
 /* Stamps the end of a parallel region: its workers spin for a while yet. */
 void fastfc_team_done(void);
+/* 1 when a parallel region has run in this process (or in the parent before a fork). */
+int fastfc_team_ever_started(void);
 /* Called by every thread at the start of a parallel region: counts, for the thread that
  * opened it, the regions that got more than one thread (fastfc_wide_regions). */
 void fastfc_team_count(void);
