@@ -366,7 +366,8 @@ def _interleaved(m, k, n, reps, rounds, pause):
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal(s).astype(np.float32) for s in ((256, 512), (512, 256)))
     c = np.empty((256, 256), np.float32)
-    x, w = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((k, n)).astype(np.float32)
     bias, y = np.zeros(n, np.float32), np.empty((m, n), np.float32)
 
     def np_call():
@@ -396,8 +397,7 @@ def _interleaved(m, k, n, reps, rounds, pause):
 
 
 def _interleaved_table(args, out):
-    print("
-interleaved with NumPy: np.matmul 256x512x256 then fastfc.linear(relu) in one loop, "
+    print("\ninterleaved with NumPy: np.matmul 256x512x256 then fastfc.linear(relu) in one loop, "
           "each against its time alone (target <= 1.15x)")
     for m, k, n in INTERLEAVED_SHAPES:
         reps = 20 if m * n * k > 1e8 else 100
