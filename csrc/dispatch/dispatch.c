@@ -1,16 +1,34 @@
 /* CPU detection once at import -> the kernel table; fork detection for OpenMP. */
+#include <assert.h>
 #include "omp_compat.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
+#include "gemm/threads.h"
+#include "tune/tune.h"
+#if defined(FASTFC_X86) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 
+/* The kernels of the path in use with the block sizes of the tuning table. */
+static fastfc_isa_table active;
 static const fastfc_isa_table *table = &fastfc_table_generic;
 static int isa_in_use = FASTFC_ISA_GENERIC;
 static atomic_int forked_child;
 static int most_threads = 1; /* set once at import */
 
-static void mark_forked_child(void) { atomic_store(&forked_child, 1); }
+static void use_table(const fastfc_isa_table *t, int isa);
+
+/* libgomp's pool does not survive fork() (GCC PR 60035): a child of a process that ran a
+ * team would hang in its next parallel region, so it runs on one thread. A child forked
+ * before any team ran (a fresh forkserver, a pool started early) keeps its threads. */
+static void mark_forked_child(void)
+{
+    if (fastfc_team_ever_started()) atomic_store(&forked_child, 1);
+}
+
+int fastfc_forked_single_thread(void) { return atomic_load(&forked_child); }
 
 int fastfc_cpu_best_isa(void)
 {
@@ -38,7 +56,7 @@ int fastfc_init(int wanted)
     int best = fastfc_cpu_best_isa();
 #if defined(FASTFC_X86) && defined(FASTFC_TEST_KERNELS)
     if (wanted == FASTFC_ISA_AVX512_EMULATED && best >= FASTFC_ISA_AVX2) {
-        table = &fastfc_table_avx512_emulated;
+        use_table(&fastfc_table_avx512_emulated, wanted);
         isa_in_use = wanted;
         return wanted;
     }
@@ -46,14 +64,48 @@ int fastfc_init(int wanted)
     int isa = wanted < best ? wanted : best;
     if (isa < FASTFC_ISA_GENERIC) isa = FASTFC_ISA_GENERIC;
 #ifdef FASTFC_X86
-    table = isa == FASTFC_ISA_AVX512 ? &fastfc_table_avx512
-          : isa == FASTFC_ISA_AVX2   ? &fastfc_table_avx2 : &fastfc_table_generic;
+    use_table(isa == FASTFC_ISA_AVX512 ? &fastfc_table_avx512
+              : isa == FASTFC_ISA_AVX2 ? &fastfc_table_avx2 : &fastfc_table_generic, isa);
 #else
     isa = FASTFC_ISA_GENERIC;
-    table = &fastfc_table_generic;
+    use_table(&fastfc_table_generic, isa);
 #endif
     isa_in_use = isa;
     return isa;
+}
+
+/* float32 multiply-adds a core issues a cycle on path `isa`: a fixed rule on the CPUID
+ * vendor and family (Zen 4 runs a 512-bit FMA as two 256-bit halves), never a timing. */
+static int fma_lanes_per_cycle(int isa)
+{
+    if (isa == FASTFC_ISA_GENERIC) return 8; /* SSE2: 4 lanes, 2 ports */
+    if (isa != FASTFC_ISA_AVX512) return 16; /* 8 lanes, 2 ports (the emulated path too) */
+#if defined(FASTFC_X86) && (defined(__GNUC__) || defined(__clang__))
+    unsigned a, b, c, d;
+    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541 && __get_cpuid(1, &a, &b, &c, &d)) {
+        unsigned family = ((a >> 8) & 15) + (((a >> 8) & 15) == 15 ? (a >> 20) & 255 : 0);
+        if (family <= 0x19) return 16; /* AuthenticAMD up to Zen 4: double-pumped */
+    }
+#endif
+    return 32;
+}
+
+/* The chosen ISA's kernels with the block sizes derived for this CPU. */
+static void use_table(const fastfc_isa_table *t, int isa)
+{
+    active = *t;
+    fastfc_tune_init(t->s.mr, t->s.nr, t->d.mr, t->d.nr, fma_lanes_per_cycle(isa));
+    active.s.mc = (int)fastfc_tuned(FASTFC_T_MC_S);
+    active.s.kc = (int)fastfc_tuned(FASTFC_T_KC_S);
+    active.s.nc = (int)fastfc_tuned(FASTFC_T_NC_S);
+    active.d.mc = (int)fastfc_tuned(FASTFC_T_MC_D);
+    active.d.kc = (int)fastfc_tuned(FASTFC_T_KC_D);
+    active.d.nc = (int)fastfc_tuned(FASTFC_T_NC_D);
+    /* the clamps of tune.c keep these, and the buffers sized from them, in bounds */
+    assert(active.s.mc % active.s.mr == 0 && active.s.mc <= FASTFC_MAX_MC);
+    assert(active.s.kc % 8 == 0 && active.s.kc <= FASTFC_MAX_KC);
+    assert(active.d.nc % active.d.nr == 0 && active.d.nc <= FASTFC_MAX_NC);
+    table = &active;
 }
 
 int fastfc_isa_in_use(void) { return isa_in_use; }
@@ -79,7 +131,7 @@ void fastfc_block_sizes(int dtype_size, int sizes[5])
     }
 }
 
-/* libgomp's thread pool does not survive fork(): a child runs on one thread. More than
+/* A child forked after a team ran runs on one thread (mark_forked_child). More than
  * four threads per processor only adds overhead (and thousands would take seconds to
  * start), so that is the most a call uses. */
 int fastfc_threads_allowed(int wanted)

@@ -15,18 +15,16 @@
 #include "gemm/gemm_template.h"
 
 /* Side by side pays for small products, which split poorly over threads; larger ones
- * run faster one after the other on all threads (measured: batch-32 MLP steps vs
- * 256x784x128 backward). */
-#define FASTFC_MAX_PAIR_MNK (8 << 20)
-
+ * (over the table's MAX_PAIR_MNK) run faster one after the other on all threads. */
 #define DEFINE_GEMM_PAIR(P)                                                                \
     int fastfc_##P##gemm_pair(int nthreads, const fastfc_gemm_spec *s0,                    \
                               const fastfc_gemm_spec *s1)                                  \
     {                                                                                      \
         int nt = fastfc_threads_allowed(nthreads);                                         \
         double w0 = (double)s0->m * s0->n * s0->k, w1 = (double)s1->m * s1->n * s1->k;     \
-        if (nt == 2 && w0 > 0 && w1 > 0 && w0 + w1 >= FASTFC_MIN_PARALLEL_MNK &&            \
-            w0 + w1 <= FASTFC_MAX_PAIR_MNK) {                                              \
+        if (nt == 2 && w0 > 0 && w1 > 0 &&                                                 \
+            w0 + w1 >= (double)fastfc_tuned(FASTFC_T_MIN_PARALLEL_MNK) &&                  \
+            w0 + w1 <= (double)fastfc_tuned(FASTFC_T_MAX_PAIR_MNK)) {                      \
             if (!fastfc_team_ready(w0 + w1))                                               \
                 return P##gemm_spec(1, s0) | P##gemm_spec(1, s1);                          \
             int rc0 = 0, rc1 = 0;                                                          \

@@ -283,14 +283,14 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
      * few L1 sets. Measured on Zen3, 16-byte-offset buffers: packing wins from m = 18
      * (32x784x128 +4 %, 64x784x128 +10 %, 32x64x128 +12 %), streaming below
      * (12x784x128 +24 %). */
-    g.b_from_memory = k * n * (int64_t)sizeof(GT) > (8 << 20); /* measured: 32x25088x4096 */
+    g.b_from_memory = k * n * (int64_t)sizeof(GT) > fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
     g.pack_a = g.csa != 1 || ((g.rsa * (int64_t)sizeof(GT)) % 8192 == 0 && n > 2 * g.ctx->nr)
                || (g.dz_operand == 1 && (g.csy != 1 || g.dz_sum)); /* else dZ rows */
     g.pack_b = !(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2;
 
-    int tm, tn;
+    int cm, cn;
     int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr,
-                                !g.pack_a && g.dz_operand != 1, &tm, &tn);
+                                !g.pack_a && g.dz_operand != 1, &cm, &cn);
     size_t elems = GF(buffer_elems)(g.ctx, k);
     int failed = 0;
     if (nt == 1) {
@@ -299,17 +299,20 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
         GF(gemm_range)(&g, 0, m, 0, n, buf);
         return 0;
     }
+    /* Chunks of whole micro-tiles from a shared counter: a thread without a core (NumPy's
+     * BLAS spinning beside) holds up one chunk, not a static share. A team smaller than
+     * asked (OMP_THREAD_LIMIT, a call from a parallel region) takes them all the same. */
+    const int64_t chunks = (int64_t)cm * cn;
+    _Atomic int64_t next = 0;
     #pragma omp parallel num_threads(nt) reduction(|: failed)
     {
-        /* The team can be smaller than asked (OMP_THREAD_LIMIT, a call from inside a
-         * parallel region): then a thread takes every team-th block. */
         fastfc_team_count();
         GT *buf = fastfc_thread_buffer(elems * sizeof(GT));
         if (!buf) failed = 1;
-        for (int id = omp_get_thread_num(); buf && id < nt; id += omp_get_num_threads()) {
+        for (int64_t id; buf && (id = fastfc_next_chunk(&next, chunks)) >= 0;) {
             int64_t m0, m1, n0, n1;
-            fastfc_thread_range(id / tn, tm, m, g.ctx->mr, &m0, &m1);
-            fastfc_thread_range(id % tn, tn, n, g.ctx->nr, &n0, &n1);
+            fastfc_thread_range((int)(id / cn), cm, m, g.ctx->mr, &m0, &m1);
+            fastfc_thread_range((int)(id % cn), cn, n, g.ctx->nr, &n0, &n1);
             if (m0 < m1 && n0 < n1) GF(gemm_range)(&g, m0, m1, n0, n1, buf);
         }
     }

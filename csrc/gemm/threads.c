@@ -9,14 +9,11 @@
 #define FASTFC_MIN_PARALLEL_ELEMS (1 << 16)
 
 /* OpenMP workers that idled for a while sleep, and waking one can cost far more than a
- * small product: on the 2-vCPU Zen3 VM, a 64x784x128 forward after 30 ms of idling took
- * 7.7 ms on two threads and 0.6 ms on one (after 15 ms idle: 0.41 vs 0.49 ms). So a small
- * call that follows such a pause runs on the calling thread alone (after 0.1 s idle: p90
- * 0.68 ms, was 4.1 ms); the next call, in a stream, takes the team again and pays the
- * wake-up there. The stamp only steers the thread count, which never changes a result:
- * Python threads racing on it are harmless. */
-#define FASTFC_TEAM_NAP_NS 15000000
-#define FASTFC_NAP_SOLO_MNK (64 << 20) /* ~1.3 ms on one core: more and the team wins */
+ * small product (on a loaded 2-vCPU VM, milliseconds). So a small call (under
+ * NAP_SOLO_MNK) that follows a pause of NAP_NS runs on the calling thread alone; the next
+ * call, in a stream, takes the team again and pays the wake-up there. The stamp only steers
+ * the thread count, which never changes a result: Python threads racing on it are
+ * harmless. Both values come from the tuning table; docs/tuning.md has the measurements. */
 static _Atomic int64_t team_stamp_ns;
 
 static int64_t now_ns(void)
@@ -29,10 +26,20 @@ static int64_t now_ns(void)
 int fastfc_team_ready(double work)
 {
     int64_t now = now_ns(), last = atomic_exchange(&team_stamp_ns, now);
-    return now - last < FASTFC_TEAM_NAP_NS || work >= FASTFC_NAP_SOLO_MNK;
+    return now - last < fastfc_tuned(FASTFC_T_NAP_NS) ||
+           work >= (double)fastfc_tuned(FASTFC_T_NAP_SOLO_MNK);
 }
 
-void fastfc_team_done(void) { atomic_store(&team_stamp_ns, now_ns()); }
+/* 1 once a team has run: libgomp then has a thread pool, which a fork does not copy */
+static atomic_int team_started;
+
+void fastfc_team_done(void)
+{
+    atomic_store(&team_stamp_ns, now_ns());
+    atomic_store_explicit(&team_started, 1, memory_order_relaxed);
+}
+
+int fastfc_team_ever_started(void) { return atomic_load(&team_started); }
 
 /* Thread-local: the opening thread is the team's thread 0, so a Python thread counts its
  * own calls and no two threads touch one counter. */
@@ -45,31 +52,48 @@ void fastfc_team_count(void)
 
 int64_t fastfc_wide_regions(void) { return wide_regions; }
 
-int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
-                       int a_streams, int *tm, int *tn)
+/* A parts = a x (parts / a) grid over pm x pn tiles with a block of at least one tile, as
+ * square as the packing asks; parts is lowered until one exists. */
+static int tile_grid(int parts, int64_t m, int64_t n, int64_t pm, int64_t pn, int a_streams,
+                     int *cm, int *cn)
 {
-    int nt = fastfc_threads_allowed(nthreads);
-    *tm = *tn = 1;
-    double work = (double)m * n * k;
-    if (nt == 1 || work < FASTFC_MIN_PARALLEL_MNK || !fastfc_team_ready(work)) return 1;
-    int64_t pm = (m + mr - 1) / mr, pn = (n + nr - 1) / nr;
-    if (nt > pm * pn) nt = (int)(pm * pn); /* a thread owns at least one tile */
-    while (nt > 1) {
+    for (; parts > 1; parts--) {
         double best = -1;
-        for (int a = 1; a <= nt; a++) {
-            if (nt % a || pm < a || pn < nt / a) continue;
-            /* each thread packs its rows of A and columns of B: keep the block square.
+        for (int a = 1; a <= parts; a++) {
+            if (parts % a || pm < a || pn < parts / a) continue;
+            /* each chunk packs its rows of A and columns of B: keep the block square.
              * Rows of A that stream into the kernel cost a read, not a copy: measured on
              * Zen3 (2 threads), 256x784x128 forward splits columns 4 % faster, 512x784x128
              * rows 5 %; a weight of 0.4 splits columns while m < 2.5 n. */
-            double cost = (a_streams ? 0.4 : 1.0) * m / a + (double)n / (nt / a);
-            if (best < 0 || cost < best) { best = cost; *tm = a; *tn = nt / a; }
+            double cost = (a_streams ? 0.4 : 1.0) * m / a + (double)n / (parts / a);
+            if (best < 0 || cost < best) { best = cost; *cm = a; *cn = parts / a; }
         }
-        if (best >= 0) return nt;
-        nt--;
+        if (best >= 0) return parts;
     }
-    *tm = *tn = 1;
+    *cm = *cn = 1;
     return 1;
+}
+
+int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
+                       int a_streams, int *cm, int *cn)
+{
+    int nt = fastfc_threads_allowed(nthreads);
+    *cm = *cn = 1;
+    double work = (double)m * n * k;
+    if (nt == 1 || work < (double)fastfc_tuned(FASTFC_T_MIN_PARALLEL_MNK) ||
+        !fastfc_team_ready(work))
+        return 1;
+    int64_t pm = (m + mr - 1) / mr, pn = (n + nr - 1) / nr;
+    if (nt > pm * pn) nt = (int)(pm * pn); /* a thread owns at least one tile */
+    /* chunks: a few per thread, none under the work that pays for a thread */
+    double most = work / (double)fastfc_tuned(FASTFC_T_MIN_PARALLEL_MNK);
+    int64_t parts = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
+    if (parts > most) parts = most > nt ? (int64_t)most : nt;
+    if (parts > pm * pn) parts = pm * pn;
+    if (tile_grid((int)parts, m, n, pm, pn, a_streams, cm, cn) < nt) {
+        nt = tile_grid(nt, m, n, pm, pn, a_streams, cm, cn);
+    }
+    return nt;
 }
 
 void fastfc_thread_range(int id, int parts, int64_t len, int unit, int64_t *lo, int64_t *hi)
@@ -78,6 +102,12 @@ void fastfc_thread_range(int id, int parts, int64_t len, int unit, int64_t *lo, 
     int64_t u0 = units * id / parts, u1 = units * (id + 1) / parts;
     *lo = u0 * unit;
     *hi = u1 * unit < len ? u1 * unit : len;
+}
+
+int64_t fastfc_chunk_count(int nt, int64_t units)
+{
+    int64_t chunks = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
+    return chunks < units ? chunks : units;
 }
 
 int fastfc_elementwise_threads(int nthreads, int64_t work)

@@ -32,8 +32,15 @@ int fastfc_test_kernels_built(void);
 int fastfc_cpu_best_isa(void);
 /* MR, NR, MC, KC, NC of the path in use; dtype_size is 4 or 8. */
 void fastfc_block_sizes(int dtype_size, int sizes[5]);
+/* The tuning table (csrc/tune/) as lines "name<TAB>value<TAB>source": writes at most len
+ * bytes and returns the length of the whole text. */
+int fastfc_tune_describe(char *buf, int len);
+/* The malformed overrides met when the table was derived, one line each ("" if none). */
+const char *fastfc_tune_warnings(void);
+/* 1 in a child forked after a parallel region ran: it runs on one thread. */
+int fastfc_forked_single_thread(void);
 /* Threads a call may use: `wanted`, at most 4 per processor, and 1 in a child forked
- * after the library was loaded (libgomp is not fork-safe). */
+ * after a parallel region ran (libgomp's pool does not survive fork). */
 int fastfc_threads_allowed(int wanted);
 /* Parallel regions with more than one thread that the calling thread has opened: lets
  * tests see that a team ran. */

@@ -95,10 +95,11 @@ void fastfc_sdropout_avx2(int64_t lo, int64_t hi, const float *x, uint64_t thr, 
 void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr, double scale,
                           const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
 
+/* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 const fastfc_isa_table fastfc_table_avx2 = {
-    .s = {6, 16, 96, 512, 4080, fastfc_sgemm_avx2_6x16,
+    .s = {6, 16, 0, 0, 0, fastfc_sgemm_avx2_6x16,
           {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16}},
-    .d = {6, 8, 72, 512, 2040, fastfc_dgemm_avx2_6x8,
+    .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8}},
     .fma_peak = fma_peak_avx2,
     .sdropout = fastfc_sdropout_avx2,

@@ -40,9 +40,10 @@
 #define PEAK_NAME fma_peak_generic
 #include "peak_template.h"
 
+/* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 const fastfc_isa_table fastfc_table_generic = {
-    .s = {4, 8, 128, 256, 4096, fastfc_sgemm_generic_4x8, {2}, {fastfc_sgemm_generic_2x8}},
-    .d = {4, 4, 64, 256, 4096, fastfc_dgemm_generic_4x4, {2}, {fastfc_dgemm_generic_2x4}},
+    .s = {4, 8, 0, 0, 0, fastfc_sgemm_generic_4x8, {2}, {fastfc_sgemm_generic_2x8}},
+    .d = {4, 4, 0, 0, 0, fastfc_dgemm_generic_4x4, {2}, {fastfc_dgemm_generic_2x4}},
     .fma_peak = fma_peak_generic,
     .sdropout = fastfc_sdropout_scalar,
     .ddropout = fastfc_ddropout_scalar,

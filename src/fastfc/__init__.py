@@ -28,11 +28,17 @@ def show_config() -> None:
     print(f"fastfc {__version__}")
     print(f"  isa in use      : {cfg['isa']}")
     print(f"  cpu supports    : {', '.join(cfg['isas_supported'])}")
-    print(f"  threads         : {cfg['threads']}")
+    print(f"  threads         : {cfg['threads']}" + (
+        " (one here: forked after threads ran; libgomp's pool does not survive a fork)"
+        if cfg["forked_single_thread"] else ""))
     print(f"  openmp          : {cfg['openmp']}")
+    print(f"  idle threads    : {cfg['wait_policy']}")
     for dt in ("float32", "float64"):
         blocks = cfg[f"blocks_{dt}"]
         print(f"  blocks {dt:8s}: " + " ".join(f"{k}={v}" for k, v in blocks.items()))
+    print("  tuning table (FASTFC_<NAME> overrides a value):")
+    for name, (value, source) in cfg["tuning"].items():
+        print(f"    {name:20s} {value:>12d}  {source}")
 
 from fastfc import initializers, losses, optim  # noqa: E402
 from fastfc.layers import (BatchNorm, Dense, Dropout, Flatten, GlobalAvgPool,  # noqa: E402

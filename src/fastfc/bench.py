@@ -357,7 +357,61 @@ def _train_table(args, out):
                     "ratio": {l: s / t["fastfc"] for l, s in t.items() if l != "fastfc"}})
 
 
-TABLES = ("forward", "backward", "float64", "gemm", "dropout", "train")
+INTERLEAVED_SHAPES = [(256, 784, 128), (64, 784, 128), (32, 512, 512), (1024, 1024, 1024)]
+
+
+def _interleaved(m, k, n, reps, rounds, pause):
+    """Median seconds per call of NumPy's 256x512 @ 512x256 float32 matmul and of fastfc's
+    m x k x n linear + relu, alone and alternating in one loop (each timed on its own)."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(s).astype(np.float32) for s in ((256, 512), (512, 256)))
+    c = np.empty((256, 256), np.float32)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    bias, y = np.zeros(n, np.float32), np.empty((m, n), np.float32)
+
+    def np_call():
+        np.matmul(a, b, out=c)
+
+    def ff_call():
+        fastfc.linear(x, w, bias, activation="relu", out=y)
+
+    times = {"numpy alone": [], "fastfc alone": [], "numpy mixed": [], "fastfc mixed": []}
+    for _ in range(rounds):
+        times["numpy alone"].append(_block(np_call, reps))
+        time.sleep(pause)
+        times["fastfc alone"].append(_block(ff_call, reps))
+        time.sleep(pause)
+        tn, tf = [], []
+        for _ in range(reps + 3):
+            t0 = time.perf_counter()
+            np_call()
+            t1 = time.perf_counter()
+            ff_call()
+            tn.append(t1 - t0)
+            tf.append(time.perf_counter() - t1)
+        times["numpy mixed"].append(float(np.median(tn[3:])))
+        times["fastfc mixed"].append(float(np.median(tf[3:])))
+        time.sleep(pause)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def _interleaved_table(args, out):
+    print("\ninterleaved with NumPy: np.matmul 256x512x256 then fastfc.linear(relu) in one loop, "
+          "each against its time alone (target <= 1.15x)")
+    for m, k, n in INTERLEAVED_SHAPES:
+        reps = 20 if m * n * k > 1e8 else 100
+        t = _interleaved(m, k, n, reps, args.rounds, args.pause)
+        r_np, r_ff = t["numpy mixed"] / t["numpy alone"], t["fastfc mixed"] / t["fastfc alone"]
+        print(f"{f'{m}x{k}x{n}':>18}: numpy {t['numpy alone'] * 1e6:8.0f} -> "
+              f"{t['numpy mixed'] * 1e6:8.0f} us ({r_np:.2f}x)   fastfc "
+              f"{t['fastfc alone'] * 1e6:8.0f} -> {t['fastfc mixed'] * 1e6:8.0f} us ({r_ff:.2f}x)",
+              flush=True)
+        out.append({"table": "interleaved", "shape": [m, k, n], "seconds": t,
+                    "ratio": {"numpy": r_np, "fastfc": r_ff}})
+
+
+TABLES = ("forward", "backward", "float64", "gemm", "dropout", "train", "interleaved")
 
 
 def _at_least(low, kind):
@@ -421,6 +475,8 @@ def main(argv=None):
         _dropout_table(args, results)
     if "train" in only:
         _train_table(args, results)
+    if "interleaved" in only:
+        _interleaved_table(args, results)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "config": fastfc.get_config(),

@@ -72,11 +72,18 @@ CPU_ISA = ISA_NAMES[fastfc_cpu_best_isa()]
 
 
 def _default_threads():
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
     try:
-        n = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0])
+        n = int(text.split(",")[0])
     except ValueError:
         n = 0
-    return n if n >= 1 else max(1, omp_get_max_threads())
+    if n >= 1:
+        return n
+    fallback = max(1, omp_get_max_threads())
+    if text:
+        _warn_at_import(f"OMP_NUM_THREADS={text!r} is not a thread count >= 1; "
+                        f"using {fallback}")
+    return fallback
 
 
 # The only module state: a plain int read once per call (set_num_threads is a setting,
@@ -143,7 +150,9 @@ def get_config():
     dict
         ``isa`` (the kernel path in use), ``cpu_isa``, ``isas_supported``,
         ``isas_testable``, ``threads``, ``openmp`` (the OpenMP version the core was built
-        with) and ``blocks_float32`` / ``blocks_float64`` (block sizes MR, NR, MC, KC, NC).
+        with), ``blocks_float32`` / ``blocks_float64`` (block sizes MR, NR, MC, KC, NC),
+        ``tuning`` (the per-CPU table, name -> (value, source)), ``wait_policy`` (how
+        idle threads wait) and ``forked_single_thread`` (a forked child on one thread).
 
     Examples
     --------
@@ -151,6 +160,8 @@ def get_config():
     >>> fastfc.get_config()["isa"] in ("generic", "avx2", "avx512", "avx512-emulated")
     True
     """
+    import fastfc._core
+    from fastfc._core import _tuning
     cdef int s[5]
     cdef int d[5]
     fastfc_block_sizes(4, s)
@@ -167,6 +178,9 @@ def get_config():
                   "none (a serial build: one thread)",
         "blocks_float32": dict(zip(names, [s[i] for i in range(5)])),
         "blocks_float64": dict(zip(names, [d[i] for i in range(5)])),
+        "forked_single_thread": bool(fastfc_forked_single_thread()),
+        "tuning": _tuning.tuning_table(),
+        "wait_policy": fastfc._core.WAIT_POLICY,
     }
 
 

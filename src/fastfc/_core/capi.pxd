@@ -14,6 +14,9 @@ cdef extern from "fastfc.h" nogil:
     int fastfc_cpu_best_isa()
     void fastfc_block_sizes(int dtype_size, int *sizes)
     int fastfc_threads_allowed(int wanted)
+    int fastfc_tune_describe(char *buf, int len)
+    const char *fastfc_tune_warnings()
+    int fastfc_forked_single_thread()
     int64_t fastfc_wide_regions()
     int fastfc_sgemm(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
                      const float *a, int64_t rsa, int64_t csa,

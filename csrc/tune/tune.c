@@ -1,0 +1,263 @@
+/* The per-CPU tuning tune_table (tune.h): caches from CPUID or sysfs, then Low et al.'s model.
+ * Measurements behind the rules: docs/tuning.md. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "fastfc.h"
+#include "tune/tune.h"
+#if defined(FASTFC_X86) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
+/* every value of the tune_table is a multiple of what it is clamped by: these keep it so */
+_Static_assert(FASTFC_MAX_KC % 8 == 0, "KC blocks are rounded to multiples of 8");
+_Static_assert(FASTFC_MAX_MC % 24 == 0 && FASTFC_MAX_NC % 96 == 0,
+               "the maxima are multiples of every MR (2..12) and NR (4..32)");
+_Static_assert((int64_t)(2 * FASTFC_MAX_MC + FASTFC_MAX_NC) * FASTFC_MAX_KC * 8 < (1LL << 31),
+               "a thread's pack buffer stays under 2 GiB");
+
+static fastfc_tune_table tune_table;
+static char warnings[2048];
+
+const fastfc_tune_table *fastfc_tune(void) { return &tune_table; }
+
+static const char *names[FASTFC_T_COUNT] = {
+    "L1D", "L1_WAYS", "L2", "L2_WAYS", "L3", "LINE",
+    "MC", "KC", "NC", "MC", "KC", "NC",
+    "MIN_PARALLEL_MNK", "MAX_PAIR_MNK", "NAP_NS", "NAP_SOLO_MNK",
+    "B_FROM_MEMORY", "CHUNKS_PER_THREAD"};
+
+static void warn(const char *fmt, const char *var, const char *text, int64_t used)
+{
+    size_t len = strlen(warnings);
+    snprintf(warnings + len, sizeof warnings - len, fmt, var, text, (long long)used);
+}
+
+/* An integer with an optional K/M/G suffix (powers of 1024); 0 when malformed. */
+static int parse_size(const char *text, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || errno) return 0;
+    int64_t scale = 1;
+    if (*end == 'k' || *end == 'K') scale = 1 << 10, end++;
+    else if (*end == 'm' || *end == 'M') scale = 1 << 20, end++;
+    else if (*end == 'g' || *end == 'G') scale = 1 << 30, end++;
+    if (*end || v > (1LL << 40) / scale) return 0;
+    *out = v * scale;
+    return 1;
+}
+
+/* The override FASTFC_<name> of entry id, when set: a positive integer within [lo, hi],
+ * else a warning naming the variable and the value kept. */
+static void override(int id, const char *name, int64_t lo, int64_t hi)
+{
+    char var[64];
+    snprintf(var, sizeof var, "FASTFC_%s", name);
+    const char *text = getenv(var);
+    if (!text || !*text) return;
+    int64_t v;
+    if (!parse_size(text, &v) || v < lo || v > hi) {
+        warn("%s=%s is not an integer in range; using %lld\n", var, text, tune_table.value[id]);
+        return;
+    }
+    tune_table.value[id] = v;
+    tune_table.source[id] = id == FASTFC_T_MC_S || id == FASTFC_T_MC_D ? "env FASTFC_MC"
+                     : id == FASTFC_T_KC_S || id == FASTFC_T_KC_D ? "env FASTFC_KC"
+                     : id == FASTFC_T_NC_S || id == FASTFC_T_NC_D ? "env FASTFC_NC" : "env";
+}
+
+/* Cache geometry of level `level` (1: data) from CPUID's deterministic cache leaf (4 on
+ * Intel, 0x8000001D on AMD); 0 when the CPU does not report it. */
+static int cpuid_cache(int level, int64_t *size, int64_t *ways, int64_t *line)
+{
+#if defined(FASTFC_X86) && (defined(__GNUC__) || defined(__clang__))
+    unsigned a, b, c, d, leaf = 4;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    if (b == 0x68747541) { /* "Auth"enticAMD: topology extensions */
+        if (!__get_cpuid(0x80000001, &a, &b, &c, &d) || !(c & (1u << 22))) return 0;
+        leaf = 0x8000001D;
+    } else if (a < 4) return 0;
+    for (unsigned i = 0; i < 16; i++) {
+        __cpuid_count(leaf, i, a, b, c, d);
+        unsigned type = a & 31, lvl = (a >> 5) & 7;
+        if (type == 0) break;
+        if (lvl != (unsigned)level || type == 2) continue; /* 2: instruction cache */
+        *ways = ((b >> 22) & 1023) + 1;
+        *line = (b & 4095) + 1;
+        *size = *ways * (((b >> 12) & 1023) + 1) * *line * ((int64_t)c + 1);
+        return 1;
+    }
+#endif
+    (void)level; (void)size; (void)ways; (void)line;
+    return 0;
+}
+
+static int64_t sysfs_value(int index, const char *file)
+{
+    char path[128], text[64];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/%s", index, file);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int64_t v = 0;
+    if (fgets(text, sizeof text, f) && !parse_size(strtok(text, "\n"), &v)) v = 0;
+    fclose(f);
+    return v;
+}
+
+/* Cache geometry of level `level` from Linux's sysfs; 0 when absent. */
+static int sysfs_cache(int level, int64_t *size, int64_t *ways, int64_t *line)
+{
+    for (int i = 0; i < 8; i++) {
+        char path[96], type[32] = "";
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+        FILE *f = fopen(path, "r");
+        if (!f) break;
+        int ok = fgets(type, sizeof type, f) != NULL;
+        fclose(f);
+        if (!ok || sysfs_value(i, "level") != level || !strncmp(type, "Instruction", 11))
+            continue;
+        *size = sysfs_value(i, "size");
+        *ways = sysfs_value(i, "ways_of_associativity");
+        *line = sysfs_value(i, "coherency_line_size");
+        return *size > 0 && *ways > 0 && *line > 0;
+    }
+    return 0;
+}
+
+static void read_caches(void)
+{
+    /* a common x86 core (32 KiB 8-way L1d, 1 MiB 16-way L2, 8 MiB L3) when nothing says */
+    static const int64_t fallback[3][2] = {{32 << 10, 8}, {1 << 20, 16}, {8 << 20, 16}};
+    static const int ids[3][2] = {{FASTFC_T_L1D, FASTFC_T_L1_WAYS},
+                                  {FASTFC_T_L2, FASTFC_T_L2_WAYS}, {FASTFC_T_L3, -1}};
+    tune_table.value[FASTFC_T_LINE] = 64;
+    tune_table.source[FASTFC_T_LINE] = "default";
+    for (int level = 1; level <= 3; level++) {
+        int64_t size = fallback[level - 1][0], ways = fallback[level - 1][1], line = 64;
+        const char *src = "default";
+        if (cpuid_cache(level, &size, &ways, &line)) src = "cpuid";
+        else if (sysfs_cache(level, &size, &ways, &line)) src = "sysfs";
+        int id = ids[level - 1][0], wid = ids[level - 1][1];
+        tune_table.value[id] = size;
+        tune_table.source[id] = src;
+        if (wid >= 0) { tune_table.value[wid] = ways; tune_table.source[wid] = src; }
+        if (level == 1 && line >= 16) {
+            tune_table.value[FASTFC_T_LINE] = line;
+            tune_table.source[FASTFC_T_LINE] = src;
+        }
+    }
+    /* the caches of another CPU, to derive its tune_table (tests, experiments) */
+    override(FASTFC_T_L1D, "L1D", 4 << 10, 1 << 30);
+    override(FASTFC_T_L1_WAYS, "L1_WAYS", 2, 64);
+    override(FASTFC_T_L2, "L2", 64 << 10, 1LL << 32);
+    override(FASTFC_T_L2_WAYS, "L2_WAYS", 2, 64);
+    override(FASTFC_T_L3, "L3", 0, 1LL << 36);
+}
+
+static int64_t round_down(int64_t v, int64_t unit, int64_t lo, int64_t hi)
+{
+    v = v / unit * unit;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* MC, KC, NC for an MR x NR kernel on elements of `size` bytes (ids: MC, KC, NC). */
+static void derive_blocks(int mr, int nr, int size, int id_mc)
+{
+    const int64_t *v = tune_table.value;
+    const int64_t l1 = v[FASTFC_T_L1D], w1 = v[FASTFC_T_L1_WAYS], l2 = v[FASTFC_T_L2];
+    const int64_t way1 = l1 / w1;
+    /* L1: one way for C, the rest shared by the KC x NR micro-panel of B (reused by every
+     * row tile) and the MR x KC micro-panels of A (streamed) in proportion to NR : MR */
+    int64_t ways_b = (w1 - 1) * nr / (mr + nr);
+    if (ways_b < 1) ways_b = 1;
+    int64_t kc = round_down(ways_b * way1 / (nr * size), 8, 8, FASTFC_MAX_KC);
+    /* the L2 feeds these kernels at full rate (docs/tuning.md): below 256 the extra passes
+     * over C cost more than the L1 misses of a larger panel */
+    const char *kc_src = "model: B micro-panel in L1 ways";
+    if (kc < 256 && 256 * (int64_t)(mr + nr) * size <= l2 / 4) {
+        kc = 256;
+        kc_src = "model: L1 ways, at least 256";
+    }
+    /* L2: the MC x KC block of A in half of it, B's micro-panels and C streaming beside */
+    int64_t mc = round_down(l2 / 2 / (kc * size), mr, mr, FASTFC_MAX_MC / mr * mr);
+    /* L3: the KC x NC block of B in a quarter of it (it is shared with the other cores) */
+    int64_t l3 = v[FASTFC_T_L3] > l2 ? v[FASTFC_T_L3] : 2 * l2;
+    int64_t nc = round_down(l3 / 4 / (kc * size), nr, nr, FASTFC_MAX_NC / nr * nr);
+    tune_table.value[id_mc] = mc;
+    tune_table.source[id_mc] = "model: A block in half of L2";
+    tune_table.value[id_mc + 1] = kc;
+    tune_table.source[id_mc + 1] = kc_src;
+    tune_table.value[id_mc + 2] = nc;
+    tune_table.source[id_mc + 2] = "model: B block in a quarter of L3";
+    /* overrides: multiples of the tile, within the maxima and the caches */
+    override(id_mc, "MC", mr, FASTFC_MAX_MC);
+    override(id_mc + 1, "KC", 8, FASTFC_MAX_KC);
+    override(id_mc + 2, "NC", nr, FASTFC_MAX_NC);
+    int64_t *b = tune_table.value + id_mc;
+    if (b[0] * b[1] * size > l2 || b[1] * b[2] * size > 2 * l3) {
+        size_t at = strlen(warnings);
+        snprintf(warnings + at, sizeof warnings - at,
+                 "FASTFC_MC/FASTFC_KC/FASTFC_NC: MC=%lld KC=%lld NC=%lld (%d-byte elements) "
+                 "exceed the caches (L2 %lld, L3 %lld bytes); using MC=%lld KC=%lld NC=%lld\n",
+                 (long long)b[0], (long long)b[1], (long long)b[2], size, (long long)l2,
+                 (long long)l3, (long long)mc, (long long)kc, (long long)nc);
+        b[0] = mc; b[1] = kc; b[2] = nc;
+        tune_table.source[id_mc] = "model: A block in half of L2 (override refused)";
+        tune_table.source[id_mc + 1] = kc_src;
+        tune_table.source[id_mc + 2] = "model: B block in a quarter of L3 (override refused)";
+    }
+    b[0] = round_down(b[0], mr, mr, FASTFC_MAX_MC);
+    b[1] = round_down(b[1], 8, 8, FASTFC_MAX_KC);
+    b[2] = round_down(b[2], nr, nr, FASTFC_MAX_NC);
+}
+
+void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycle)
+{
+    memset(&tune_table, 0, sizeof tune_table);
+    warnings[0] = 0;
+    read_caches();
+    derive_blocks(smr, snr, 4, FASTFC_T_MC_S);
+    derive_blocks(dmr, dnr, 8, FASTFC_T_MC_D);
+    int64_t *v = tune_table.value;
+    const char **s = tune_table.source;
+    const int64_t lanes = fma_lanes_per_cycle;
+    /* Thresholds in cycles of one core's multiply-adds (measured on a 16-lane Zen 3, where
+     * they were 100k, 8M and 64M multiply-adds; docs/tuning.md): */
+    v[FASTFC_T_MIN_PARALLEL_MNK] = 6250 * lanes; /* ~2 us: what a parallel region costs */
+    s[FASTFC_T_MIN_PARALLEL_MNK] = "model: 6250 cycles of FMAs";
+    v[FASTFC_T_MAX_PAIR_MNK] = 512 * 1024 * lanes; /* larger products split well */
+    s[FASTFC_T_MAX_PAIR_MNK] = "model: 512k cycles of FMAs";
+    v[FASTFC_T_NAP_SOLO_MNK] = 4 * 1024 * 1024 * lanes; /* ~1.3 ms: worth a sleeping team */
+    s[FASTFC_T_NAP_SOLO_MNK] = "model: 4M cycles of FMAs";
+    v[FASTFC_T_NAP_NS] = 15000000; /* idle workers sleep by then (libgomp's spin) */
+    s[FASTFC_T_NAP_NS] = "measured (Zen 3)";
+    /* a B far larger than the caches is packed in long runs from memory */
+    v[FASTFC_T_B_FROM_MEMORY] = (v[FASTFC_T_L3] > v[FASTFC_T_L2] ? v[FASTFC_T_L3] : 8 << 20) / 4;
+    s[FASTFC_T_B_FROM_MEMORY] = "model: a quarter of L3";
+    v[FASTFC_T_CHUNKS_PER_THREAD] = 4; /* a late thread delays a quarter of its share */
+    s[FASTFC_T_CHUNKS_PER_THREAD] = "default";
+    override(FASTFC_T_MIN_PARALLEL_MNK, "MIN_PARALLEL_MNK", 0, 1LL << 50);
+    override(FASTFC_T_MAX_PAIR_MNK, "MAX_PAIR_MNK", 0, 1LL << 50);
+    override(FASTFC_T_NAP_SOLO_MNK, "NAP_SOLO_MNK", 0, 1LL << 50);
+    override(FASTFC_T_NAP_NS, "NAP_NS", 0, 1LL << 40);
+    override(FASTFC_T_B_FROM_MEMORY, "B_FROM_MEMORY", 0, 1LL << 50);
+    override(FASTFC_T_CHUNKS_PER_THREAD, "CHUNKS_PER_THREAD", 1, FASTFC_MAX_CHUNKS_PER_THREAD);
+}
+
+int fastfc_tune_describe(char *buf, int len)
+{
+    int used = 0;
+    for (int i = 0; i < FASTFC_T_COUNT; i++) {
+        const char *dt = i >= FASTFC_T_MC_S && i <= FASTFC_T_NC_S ? "float32 "
+                       : i >= FASTFC_T_MC_D && i <= FASTFC_T_NC_D ? "float64 " : "";
+        int n = snprintf(buf + used, used < len ? (size_t)(len - used) : 0, "%s%s\t%lld\t%s\n",
+                         dt, names[i], (long long)tune_table.value[i], tune_table.source[i]);
+        used += n;
+    }
+    return used;
+}
+
+const char *fastfc_tune_warnings(void) { return warnings; }

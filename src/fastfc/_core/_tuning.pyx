@@ -1,0 +1,44 @@
+# cython: language_level=3
+"""The per-CPU tuning table (csrc/tune/) and the threads after a fork, seen from Python."""
+import os
+
+from fastfc._core._config import _warn_at_import
+from fastfc._core.capi cimport *
+
+
+def tuning_table():
+    """The tuning table derived at import: ``{name: (value, source)}``.
+
+    Names are the environment overrides' without ``FASTFC_`` (``MC``, ``KC``, ``NC`` once per
+    dtype, as ``"float32 KC"``); sources say where a value came from (``cpuid``, ``sysfs``,
+    ``model: ...``, ``env``).
+    """
+    cdef int size = fastfc_tune_describe(NULL, 0) + 1
+    cdef bytearray buf = bytearray(size)
+    fastfc_tune_describe(buf, size)
+    table = {}
+    for line in buf[:size - 1].decode().splitlines():
+        name, value, source = line.split("\t")
+        table[name] = (int(value), source)
+    return table
+
+
+def forked_single_thread():
+    """True in a child forked after fastfc ran a team of threads: it runs on one thread."""
+    return bool(fastfc_forked_single_thread())
+
+
+FORK_WARNING = ("fastfc: this process was forked after fastfc ran OpenMP threads, and "
+                "libgomp's thread pool does not survive a fork (GCC PR 60035): fastfc runs on "
+                "one thread here; use the 'spawn' or 'forkserver' start method for threads")
+
+
+def _warn_after_fork():
+    import warnings
+    if fastfc_forked_single_thread():
+        warnings.warn(FORK_WARNING, RuntimeWarning, stacklevel=2)
+
+
+for _line in fastfc_tune_warnings().decode().splitlines():
+    _warn_at_import(_line)
+os.register_at_fork(after_in_child=_warn_after_fork)

@@ -1,0 +1,229 @@
+"""The per-CPU tuning table: derived from the caches of several CPUs (FASTFC_L1D/L2/L3),
+overrides and malformed overrides, results independent of the blocks and of the chunking,
+and threads after fork / forkserver / spawn."""
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastfc
+from fastfc import _core, reference as ref
+from conftest import assert_close, assert_identical, gemm_scale
+
+# L1d, L1 ways, L2, L2 ways, L3 of CPUs fastfc runs on (from their CPUID cache leaves)
+CPUS = {
+    "zen1": ("32K", 8, "512K", 8, "8M"),
+    "zen3": ("32K", 8, "512K", 8, "32M"),
+    "zen4": ("32K", 8, "1M", 8, "32M"),
+    "xeon-skx": ("32K", 8, "1M", 16, "38912K"),
+}
+
+CONFIG = r"""
+import json, sys, warnings
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    import fastfc
+cfg = fastfc.get_config()
+print(json.dumps({"tuning": cfg["tuning"], "s": cfg["blocks_float32"], "d": cfg["blocks_float64"],
+                  "warnings": [str(w.message) for w in caught]}))
+"""
+
+
+def _config(**env):
+    """get_config() and the import's warnings in a fresh interpreter with `env` set."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FASTFC_")}
+    full.update({k: str(v) for k, v in env.items()})
+    out = subprocess.run([sys.executable, "-c", CONFIG], env=full, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+def _bytes(text):
+    return int(text[:-1]) << {"K": 10, "M": 20}[text[-1]]
+
+
+@pytest.mark.parametrize("cpu", sorted(CPUS))
+@pytest.mark.parametrize("isa", ["avx2", "avx512", "generic"])
+def test_blocks_follow_the_caches(cpu, isa):
+    if isa not in fastfc.get_config()["isas_supported"]:
+        pytest.skip(f"this CPU has no {isa}")
+    l1, w1, l2, w2, l3 = CPUS[cpu]
+    cfg = _config(FASTFC_ISA=isa, FASTFC_L1D=l1, FASTFC_L1_WAYS=w1, FASTFC_L2=l2,
+                  FASTFC_L2_WAYS=w2, FASTFC_L3=l3)
+    assert not cfg["warnings"]
+    t = cfg["tuning"]
+    assert t["L2"] == [_bytes(l2), "env"] and t["L1D"] == [_bytes(l1), "env"]
+    for dt, size in (("s", 4), ("d", 8)):
+        b, name = cfg[dt], {"s": "float32", "d": "float64"}[dt]
+        assert b["MC"] % b["MR"] == 0 and b["KC"] % 8 == 0 and b["NC"] % b["NR"] == 0
+        assert t[f"{name} KC"][0] == b["KC"] and t[f"{name} KC"][1].startswith("model")
+        # A block in half of L2, B block in a quarter of L3
+        assert b["MC"] * b["KC"] * size <= _bytes(l2) // 2
+        assert b["KC"] * b["NC"] * size <= _bytes(l3) // 4
+        # the B micro-panel takes its share of L1's ways, or the 256 floor
+        assert b["KC"] * b["NR"] * size <= _bytes(l1) or b["KC"] == 256
+
+
+def test_blocks_of_zen4_avx2_pinned():
+    if "avx2" not in fastfc.get_config()["isas_supported"]:
+        pytest.skip("this CPU has no avx2")
+    # worked by hand (docs/tuning.md): 16/(6+16) of 7 ways = 5 ways of 4 KiB for 16 floats
+    # a step -> KC 320; 512 KiB / (320*4) = 409 -> MC 408; 8 MiB / 1280 = 6553 -> NC 6544
+    cfg = _config(FASTFC_ISA="avx2", FASTFC_L1D="32K", FASTFC_L1_WAYS=8, FASTFC_L2="1M",
+                  FASTFC_L2_WAYS=8, FASTFC_L3="32M")
+    assert (cfg["s"]["MC"], cfg["s"]["KC"], cfg["s"]["NC"]) == (408, 320, 6544)
+
+
+def test_larger_caches_never_shrink_blocks():
+    small = _config(FASTFC_L2="512K", FASTFC_L3="8M")
+    large = _config(FASTFC_L2="2M", FASTFC_L3="64M")
+    for dt in "sd":
+        assert large[dt]["MC"] >= small[dt]["MC"] and large[dt]["NC"] >= small[dt]["NC"]
+
+
+def test_overrides_apply_and_say_so():
+    cfg = _config(FASTFC_KC="192", FASTFC_MC="96", FASTFC_NC="960", FASTFC_CHUNKS_PER_THREAD=2)
+    assert not cfg["warnings"]
+    assert cfg["s"]["KC"] == cfg["d"]["KC"] == 192
+    assert cfg["s"]["MC"] == 96 // cfg["s"]["MR"] * cfg["s"]["MR"]
+    assert cfg["tuning"]["float32 KC"] == [192, "env FASTFC_KC"]
+    assert cfg["tuning"]["CHUNKS_PER_THREAD"] == [2, "env"]
+
+
+@pytest.mark.parametrize("var,value", [("FASTFC_KC", "abc"), ("FASTFC_KC", "0"),
+                                       ("FASTFC_KC", "100000"), ("FASTFC_MC", "-5"),
+                                       ("FASTFC_L2", "1.5M"), ("FASTFC_CHUNKS_PER_THREAD", "0"),
+                                       ("FASTFC_MIN_PARALLEL_MNK", "many")])
+def test_malformed_override_warns_and_keeps_the_derived_value(var, value):
+    derived = _config()
+    cfg = _config(**{var: value})
+    assert any(f"{var}={value}" in w and "using" in w for w in cfg["warnings"]), cfg["warnings"]
+    assert cfg["s"] == derived["s"] and cfg["d"] == derived["d"]
+    assert cfg["tuning"] == derived["tuning"]
+
+
+def test_blocks_beyond_the_caches_are_refused():
+    derived = _config()
+    cfg = _config(FASTFC_MC="4000", FASTFC_KC="2048")
+    assert any("exceed the caches" in w for w in cfg["warnings"]), cfg["warnings"]
+    assert cfg["s"] == derived["s"]
+
+
+def _digest(**env):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FASTFC_")}
+    full.update({k: str(v) for k, v in env.items()})
+    out = subprocess.run([sys.executable, "-c", SAME_RESULTS_SIMPLE, os.path.dirname(__file__)],
+                         env=full, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.split()
+
+
+SAME_RESULTS_SIMPLE = r"""
+import hashlib, sys
+import numpy as np, fastfc
+from fastfc import reference as ref
+sys.path.insert(0, sys.argv[1])
+from conftest import assert_close, gemm_scale
+digests = []
+for threads in (1, 2, 3):
+    fastfc.set_num_threads(threads)
+    rng = np.random.default_rng(5)
+    h = hashlib.sha256()
+    for dt in (np.float32, np.float64):
+        for m, k, n in [(301, 517, 263), (64, 784, 128), (7, 1000, 65), (1000, 17, 300)]:
+            x, w = rng.standard_normal((m, k)).astype(dt), rng.standard_normal((k, n)).astype(dt)
+            b, gy = rng.standard_normal(n).astype(dt), rng.standard_normal((m, n)).astype(dt)
+            for _ in range(3):  # back to back, so the team is awake and takes the chunks
+                y = fastfc.linear(x, w, b, activation="relu")
+            assert_close(y, ref.linear(x, w, b, activation="relu"),
+                         gemm_scale(x, w) + abs(b), k, dt)
+            h.update(y.tobytes())
+            for g in fastfc.linear_backward(gy, x, w, y=y, activation="relu"):
+                h.update(g.tobytes())
+    digests.append(h.hexdigest())
+print(*digests)
+"""
+
+
+def test_results_do_not_depend_on_threads_or_chunks():
+    # 1, 2 and 3 threads, 1 or 7 chunks a thread: every bit the same
+    a = _digest(FASTFC_CHUNKS_PER_THREAD=1)
+    b = _digest(FASTFC_CHUNKS_PER_THREAD=7, FASTFC_MIN_PARALLEL_MNK=1000)
+    assert len(set(a + b)) == 1
+
+
+def test_tiny_blocks_compute_right():
+    # every loop of the five runs many times: blocks of one tile, K blocks of 8
+    cfg = _config()
+    _digest(FASTFC_MC=cfg["s"]["MR"], FASTFC_KC=8, FASTFC_NC=cfg["s"]["NR"])
+
+
+def test_show_config_prints_the_table(capsys):
+    fastfc.show_config()
+    text = capsys.readouterr().out
+    for name, (value, source) in fastfc.get_config()["tuning"].items():
+        assert name in text and source in text
+
+
+def _child_work():
+    """In a child process: products checked against the reference; whether a team ran."""
+    fastfc.set_num_threads(2)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((300, 400)).astype(np.float32)
+    w = rng.standard_normal((400, 300)).astype(np.float32)
+    before = _core._wide_regions()
+    for _ in range(3):
+        y = fastfc.gemm(x, w)
+    ok = bool(np.all(np.abs(y - ref.gemm(x, w)) <= 1e-4 * (gemm_scale(x, w) + 1)))
+    return ok, _core._wide_regions() > before, _core.forked_single_thread()
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_children_compute_right_and_use_threads_where_they_can(keep_threads, method):
+    if method not in mp.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
+    fastfc.set_num_threads(2)
+    x = np.ones((600, 600), np.float32)
+    for _ in range(3):
+        fastfc.gemm(x, x)  # the parent's OpenMP pool exists now
+    with mp.get_context(method).Pool(1) as pool:
+        ok, team_ran, single = pool.apply_async(_child_work).get(timeout=120)
+    assert ok
+    # a forked child of a process with a team runs on one thread; fresh processes keep theirs
+    assert single == (method == "fork")
+    assert team_ran == (method != "fork") or os.cpu_count() == 1
+
+
+FORKED = r"""
+import os, sys, numpy as np, fastfc
+fastfc.set_num_threads(2)
+x = np.ones((600, 600), np.float32)
+for _ in range(3):
+    fastfc.gemm(x, x)
+pid = os.fork()
+if pid == 0:
+    y = fastfc.gemm(x, x)
+    fastfc.show_config()
+    os._exit(0 if np.all(y == 600) else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_forked_child_warns_once_and_says_so_in_show_config():
+    out = subprocess.run([sys.executable, "-W", "always", "-c", FORKED], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stderr.count("does not survive a fork") == 1, out.stderr
+    assert "one here: forked after threads ran" in out.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_bad_thread_count_in_the_environment_warns(value):
+    cfg = _config(OMP_NUM_THREADS=value)
+    assert any(f"OMP_NUM_THREADS={value!r}" in w and "using" in w for w in cfg["warnings"])
