@@ -16,6 +16,19 @@
 typedef void (*fastfc_sukr_t)(FASTFC_UKR_ARGS(float));
 typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
 
+/* Small-batch kernel contract (stream/stream_template.h): C[:m, n0:n1] = act(A.B + bias)
+ * with B read once, unpacked: row-major (csb == 1) or column-major (rsb == 1). Per element
+ * the GEMM's operations in its order (K blocks of depth kcb; acc + C between blocks; bias
+ * and act after the last), so results match it bit for bit. act: identity, relu or leaky
+ * relu. rsc: C row-major. buf: scratch of m*cw + FASTFC_STREAM_TILE*kcb elements (cw a
+ * multiple of 64 bytes' elements). */
+#define FASTFC_STREAM_TILE 64
+#define FASTFC_STREAM_ARGS(T) int64_t m, int64_t n0, int64_t n1, int64_t k, int64_t kcb, \
+    const T *a, int64_t rsa, int64_t csa, const T *b, int64_t rsb, int64_t csb, \
+    T *c, int64_t rsc, const T *bias, int act, T slope, T *buf, int64_t cw
+typedef void (*fastfc_sstream_t)(FASTFC_STREAM_ARGS(float));
+typedef void (*fastfc_dstream_t)(FASTFC_STREAM_ARGS(double));
+
 /* edge[i] computes a tile of at most edge_mr[i] rows (ascending; 0 ends the list): the
  * last rows of a block, so that 2 rows cost 2 rows of work, not MR, or the last two tiles
  * when they are edge_mr[i] rows each. It reads a packed panel of MR rows, or exactly
@@ -24,10 +37,12 @@ typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_sukr_t ukr;
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_sukr_t edge[FASTFC_EDGE_KERNELS];
+    fastfc_sstream_t stream;
 } fastfc_sctx;
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr;
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_dukr_t edge[FASTFC_EDGE_KERNELS];
+    fastfc_dstream_t stream;
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

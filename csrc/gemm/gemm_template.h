@@ -155,6 +155,8 @@ static inline int64_t GF(k_block)(int64_t k, int64_t KC)
     return (kc + 7) & ~(int64_t)7;
 }
 
+#include "stream/stream_driver.h"
+
 /* Loops jc (NC), pc (KC, pack B), ic (MC, pack A) over rows [m0, m1) and columns [n0, n1). */
 static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64_t n0,
                            int64_t n1, GT *buf)
@@ -256,6 +258,7 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     if (g.dz_operand && g.dz_sum && (m <= 0 || n <= 0 || k <= 0)) GF(dz_sums_alone)(g);
     if (m <= 0 || n <= 0) return 0;
     if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
+    if (GF(streams)(&g)) return GF(stream)(nthreads, &g); /* small batches: B unpacked */
     const fastfc_isa_table *t = fastfc_table();
     /* Bias-free products (the bias is per column of C) may run as C^T = B^T.A^T, C^T
      * written through the strided-tile path:

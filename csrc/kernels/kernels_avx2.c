@@ -86,6 +86,18 @@ static inline void store_first_pd(double *p, __m256d v, int n)
 #define UKR_EDGE
 #include "ukr_template.h"
 
+#define ST_T float
+#define ST_IT int32_t
+#define ST_VL 8
+#define ST_NAME fastfc_sstream_avx2
+#include "stream/stream_template.h"
+
+#define ST_T double
+#define ST_IT int64_t
+#define ST_VL 4
+#define ST_NAME fastfc_dstream_avx2
+#include "stream/stream_template.h"
+
 #define PEAK_VL_F 8
 #define PEAK_NAME fma_peak_avx2
 #include "peak_template.h"
@@ -98,9 +110,11 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 /* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 const fastfc_isa_table fastfc_table_avx2 = {
     .s = {6, 16, 0, 0, 0, fastfc_sgemm_avx2_6x16,
-          {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16}},
+          {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16},
+          fastfc_sstream_avx2},
     .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8,
-          {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8}},
+          {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8},
+          fastfc_dstream_avx2},
     .fma_peak = fma_peak_avx2,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

@@ -8,5 +8,7 @@
 #define fastfc_dgemm_avx512_4x24 fastfc_dgemm_avx512emu_4x24
 #define fastfc_dgemm_avx512_2x24 fastfc_dgemm_avx512emu_2x24
 #define fma_peak_avx512 fma_peak_avx512emu
+#define fastfc_sstream_avx512 fastfc_sstream_avx512emu
+#define fastfc_dstream_avx512 fastfc_dstream_avx512emu
 #define fastfc_table_avx512 fastfc_table_avx512_emulated
 #include "kernels_avx512.c"

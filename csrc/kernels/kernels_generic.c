@@ -36,14 +36,28 @@
 #define UKR_EDGE
 #include "ukr_template.h"
 
+#define ST_T float
+#define ST_IT int32_t
+#define ST_VL 4
+#define ST_NAME fastfc_sstream_generic
+#include "stream/stream_template.h"
+
+#define ST_T double
+#define ST_IT int64_t
+#define ST_VL 2
+#define ST_NAME fastfc_dstream_generic
+#include "stream/stream_template.h"
+
 #define PEAK_VL_F 4
 #define PEAK_NAME fma_peak_generic
 #include "peak_template.h"
 
 /* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 const fastfc_isa_table fastfc_table_generic = {
-    .s = {4, 8, 0, 0, 0, fastfc_sgemm_generic_4x8, {2}, {fastfc_sgemm_generic_2x8}},
-    .d = {4, 4, 0, 0, 0, fastfc_dgemm_generic_4x4, {2}, {fastfc_dgemm_generic_2x4}},
+    .s = {4, 8, 0, 0, 0, fastfc_sgemm_generic_4x8, {2}, {fastfc_sgemm_generic_2x8},
+          fastfc_sstream_generic},
+    .d = {4, 4, 0, 0, 0, fastfc_dgemm_generic_4x4, {2}, {fastfc_dgemm_generic_2x4},
+          fastfc_dstream_generic},
     .fma_peak = fma_peak_generic,
     .sdropout = fastfc_sdropout_scalar,
     .ddropout = fastfc_ddropout_scalar,

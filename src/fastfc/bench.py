@@ -25,6 +25,10 @@ FORWARD_SHAPES = [(64, 784, 128), (256, 784, 128), (256, 128, 64), (256, 64, 10)
 QUICK_SHAPES = [(64, 784, 128), (256, 784, 128), (256, 128, 64), (256, 64, 10), (32, 512, 512),
                 (1024, 1024, 1024), (1000, 999, 1001)]
 TRAIN_BATCHES = [32, 256]
+# Small batches against large weights (the memory-bound regime: W is streamed, never packed).
+SMALL_BATCHES = [1, 2, 4, 8, 16]
+SMALL_WEIGHTS = [(1024, 1024), (4096, 4096), (4096, 11008), (25088, 4096)]
+QUICK_SMALL_WEIGHTS = [(1024, 1024), (4096, 4096)]
 
 
 def _torch():
@@ -243,6 +247,32 @@ def train_case(batch, seed=0):
     return fns
 
 
+def read_bandwidth(threads, nbytes=1 << 30, rounds=5):
+    """The machine's read bandwidth in bytes/s: the best of `rounds` parallel sums over
+    `nbytes` of float64, one part per thread (NumPy's reductions release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+    data = np.ones(nbytes // 8)
+    parts = np.array_split(data, threads)
+    best = math.inf
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            list(pool.map(np.sum, parts))
+            best = min(best, time.perf_counter() - t0)
+    return data.nbytes / best
+
+
+def l3_bytes():
+    """The last-level cache's size from sysfs (Linux), else None."""
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index3/size") as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1], 1)
+    return int(text.rstrip("KM")) * scale
+
+
 # ------------------------------------------------------------------ timing
 
 def _block(fn, reps, warmup=0.01):
@@ -307,6 +337,42 @@ def _gemm_table(title, case, shapes, flops_per, args, out):
     print(f"{'min':>18}" + " " * 13 * len(libs)
           + "".join(f"{summary[l]['min']:9.2f}x" for l in libs[1:]))
     out.append({"table": title, "rows": rows, "summary": summary})
+
+
+def _small_batch_table(args, out):
+    """fp32 forward, m <= 16 against large W: ratios to NumPy and, where W is larger than
+    the L3, fastfc's weight bytes per second as a fraction of the measured read bandwidth."""
+    bw = read_bandwidth(args.threads)
+    l3 = l3_bytes()
+    print(f"\nsmall batches, float32 linear + bias + relu; read bandwidth {bw / 1e9:.1f} GB/s "
+          f"(parallel sum over 1 GiB, {args.threads} threads), L3 "
+          f"{'unknown' if l3 is None else f'{l3 >> 20} MiB'}")
+    print(f"{'shape m x k x n':>18}{'fastfc GB/s':>13}{'numpy GB/s':>13}{'vs numpy':>10}"
+          f"{'of bandwidth':>14}")
+    rows = []
+    for k, n in QUICK_SMALL_WEIGHTS if args.quick else SMALL_WEIGHTS:
+        for m in SMALL_BATCHES:
+            fns = forward_case(m, k, n)
+            fns.pop("torch", None)
+            t = compare(fns, rounds=args.rounds, pause=args.pause)
+            wbytes = 4 * k * n
+            gbs = {lib: wbytes / t[lib] / 1e9 for lib in t}
+            ratio = t["numpy"] / t["fastfc"]
+            frac = wbytes / t["fastfc"] / bw if l3 is not None and wbytes > l3 else None
+            rows.append({"shape": [m, k, n], "seconds": t, "ratio": {"numpy": ratio},
+                         "bandwidth_fraction": frac})
+            print(f"{f'{m}x{k}x{n}':>18}{gbs['fastfc']:13.1f}{gbs['numpy']:13.1f}"
+                  f"{ratio:9.2f}x" + (f"{100 * frac:13.0f}%" if frac is not None else ""),
+                  flush=True)
+    ratios = [r["ratio"]["numpy"] for r in rows]
+    fracs = [r["bandwidth_fraction"] for r in rows if r["bandwidth_fraction"] is not None]
+    summary = {"geomean": geomean(ratios), "min": min(ratios),
+               "median_bandwidth_fraction": float(np.median(fracs)) if fracs else None}
+    print(f"{'geomean':>18}{'':26}{summary['geomean']:9.2f}x"
+          + (f"{100 * summary['median_bandwidth_fraction']:13.0f}% (median)" if fracs else ""))
+    print(f"{'min':>18}{'':26}{summary['min']:9.2f}x")
+    out.append({"table": "small batch", "read_bandwidth": bw, "l3_bytes": l3, "rows": rows,
+                "summary": summary})
 
 
 def _single_thread_gemm(args, out):
@@ -411,7 +477,8 @@ def _interleaved_table(args, out):
                     "ratio": {"numpy": r_np, "fastfc": r_ff}})
 
 
-TABLES = ("forward", "backward", "float64", "gemm", "dropout", "train", "interleaved")
+TABLES = ("forward", "backward", "float64", "small", "gemm", "dropout", "train",
+          "interleaved")
 
 
 def _at_least(low, kind):
@@ -469,6 +536,8 @@ def main(argv=None):
         _gemm_table("forward float64: linear + bias + relu",
                     lambda m, k, n: forward_case(m, k, n, np.float64), QUICK_SHAPES[:5], 2, args,
                     results)
+    if "small" in only:
+        _small_batch_table(args, results)
     if "gemm" in only:
         _single_thread_gemm(args, results)
     if "dropout" in only:

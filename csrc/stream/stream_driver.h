@@ -1,0 +1,75 @@
+/* The small-batch path of gemm_run: C = act(A.B + bias) for m <= FASTFC_STREAM_MAX_M with
+ * B (the weights) never packed. Each thread owns a range of columns, whole cache lines of
+ * C, and streams its part of B once through the ISA's stream kernel (dispatch.h). Included
+ * by gemm_template.h, instantiated per dtype (GF, GT, GP). */
+#include <stdlib.h>
+#include "stream/stream.h"
+
+/* 1 when the product goes to the stream kernel: few rows of A, B row- or column-major,
+ * C row-major, alpha 1 and beta 0 (what linear and dX = dZ.W^T ask), no sums of dZ. */
+static int GF(streams)(const GF(gemm_args) *g)
+{
+    return g->ctx->stream && g->m <= FASTFC_STREAM_MAX_M && g->alpha == 1 && g->beta == 0 &&
+           g->csc == 1 && (g->csb == 1 || g->rsb == 1) && g->dz_operand != 2 &&
+           !(g->dz_operand == 1 && g->dz_sum);
+}
+
+static int GF(stream_threads)(int nthreads, const GF(gemm_args) *g, int64_t unit)
+{
+    int nt = fastfc_threads_allowed(nthreads);
+    double work = (double)g->k * g->n *
+                  (g->m > FASTFC_STREAM_READ_COST ? g->m : FASTFC_STREAM_READ_COST);
+    if (nt == 1 || work < FASTFC_MIN_PARALLEL_MNK || !fastfc_team_ready(work)) return 1;
+    int64_t units = (g->n + unit - 1) / unit;
+    return nt < units ? nt : (int)units;
+}
+
+static void GF(stream_part)(const GF(gemm_args) *g, const GT *a, int64_t rsa, int64_t csa,
+                            int64_t n0, int64_t n1, int64_t kcb, int64_t cw, GT *buf)
+{
+    const int reg_act = g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
+    g->ctx->stream(g->m, n0, n1, g->k, kcb, a, rsa, csa, g->b, g->rsb, g->csb, g->c, g->rsc,
+                   g->bias, reg_act, g->slope, buf, cw);
+    if (!reg_act && g->act) GF(post_act)(g->c + n0, g->rsc, 1, (int)g->m, (int)(n1 - n0), g->act);
+}
+
+static int GF(stream)(int nthreads, const GF(gemm_args) *g)
+{
+    const int64_t m = g->m, k = g->k, unit = 64 / sizeof(GT);
+    const int64_t kcb = GF(k_block)(k, g->ctx->kc); /* the GEMM's K blocks */
+    int64_t cw = FASTFC_STREAM_ACC_BYTES / (m * (int64_t)sizeof(GT)) / unit * unit;
+    if (cw < unit) cw = unit;
+    const GT *a = g->a;
+    int64_t rsa = g->rsa, csa = g->csa;
+    GT *dz = NULL;
+    if (g->dz_operand == 1) { /* dX = dZ.W^T: dZ rows made first, as the GEMM makes them */
+        dz = malloc((size_t)(m * k) * sizeof(GT));
+        if (!dz) return -1;
+        G_CAT(G_CAT(fastfc_, GP), act_backward)(1, m, k, a, rsa, csa, g->y, g->rsy, g->csy,
+                                                g->dz_act, g->dz_slope, dz, NULL);
+        a = dz; rsa = k; csa = 1;
+    }
+    const int nt = GF(stream_threads)(nthreads, g, unit);
+    const size_t bytes = (size_t)(m * cw + FASTFC_STREAM_TILE * kcb) * sizeof(GT);
+    int failed = 0;
+    if (nt == 1) {
+        GT *buf = fastfc_thread_buffer(bytes);
+        if (buf) GF(stream_part)(g, a, rsa, csa, 0, g->n, kcb, cw, buf);
+        failed = !buf;
+    } else {
+        #pragma omp parallel num_threads(nt) reduction(|: failed)
+        {
+            fastfc_team_count();
+            GT *buf = fastfc_thread_buffer(bytes);
+            if (!buf) failed = 1;
+            for (int id = omp_get_thread_num(); buf && id < nt; id += omp_get_num_threads()) {
+                int64_t n0, n1;
+                fastfc_thread_range(id, nt, g->n, (int)unit, &n0, &n1);
+                if (n0 < n1) GF(stream_part)(g, a, rsa, csa, n0, n1, kcb, cw, buf);
+            }
+        }
+        fastfc_team_done();
+    }
+    free(dz);
+    return failed ? -1 : 0;
+}

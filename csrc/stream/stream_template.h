@@ -1,0 +1,257 @@
+/* Small-batch kernel: C = act(A.B + bias) for a few rows of A, streaming B (the weights)
+ * from memory once, in memory order, unpacked. Instantiated once per ISA file (which sets
+ * the compile flags: the same as its GEMM micro-kernels, so FMA contraction matches).
+ * Define before including: ST_T (float|double), ST_IT (int32_t|int64_t), ST_VL (lanes),
+ * ST_NAME. The contract is FASTFC_STREAM_ARGS in dispatch/dispatch.h.
+ *
+ * Each element of C gets exactly the GEMM's operations in the GEMM's order, so a row's
+ * result does not depend on the batch it came in (batch invariance): per K block of depth
+ * kcb, acc = 0, acc += a*b over p in order; C = acc on the first block, acc + C on later
+ * ones; + bias after the last block, then relu / leaky relu. */
+#include <stddef.h>
+#include <stdint.h>
+
+#define ST_CAT2(a, b) a##b
+#define ST_CAT(a, b) ST_CAT2(a, b)
+#define ST_F(name) ST_CAT(ST_CAT(ST_NAME, _), name)
+#define ST_VEC ST_F(vec)
+#define ST_IVEC ST_F(ivec)
+/* Rows of row-major B per pass over the accumulators, and vectors of each row per step:
+ * ST_NV independent chains of multiply-adds per row of A (an element's sum is one chain
+ * in p order, whose FMA latency they hide), one row of B 64 bytes at a step or more. */
+#define ST_ROWS 4
+#define ST_NV (ST_VL * (int)sizeof(ST_T) >= 64 ? 4 : 2)
+/* Prefetch distance, in passes of ST_ROWS rows ahead, into L2: rows of B a multiple of
+ * 4 KiB apart share an L1 set, and prefetches into L1 evicted each other (1x1024x1024:
+ * 2.5x slower than into L2). */
+#define ST_PREFETCH_PASSES 8
+#define ST_LINE ((int)(64 / sizeof(ST_T)))
+/* Columns of column-major B transposed at a time into a row-major tile (kc x ST_TILE):
+ * 64 streams of B in flight at most. */
+#define ST_TILE FASTFC_STREAM_TILE
+
+typedef ST_T ST_VEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(sizeof(ST_T))));
+typedef ST_IT ST_IVEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(sizeof(ST_T))));
+
+/* Lanes [0, n) at p, the others 0 (never read past n). */
+static inline __attribute__((always_inline)) ST_VEC ST_F(loadn)(const ST_T *p, int n)
+{
+    if (n >= ST_VL) return *(const ST_VEC *)p;
+#ifdef UKR_MASKED_LOAD
+    return (ST_VEC)UKR_MASKED_LOAD(p, n);
+#else
+    ST_VEC v = {0};
+    for (int l = 0; l < n; l++) v[l] = p[l];
+    return v;
+#endif
+}
+
+static inline __attribute__((always_inline)) void ST_F(storen)(ST_T *p, ST_VEC v, int n)
+{
+    if (n >= ST_VL) { *(ST_VEC *)p = v; return; }
+#ifdef UKR_MASKED_STORE
+    UKR_MASKED_STORE(p, v, n);
+#else
+    for (int l = 0; l < n; l++) p[l] = v[l];
+#endif
+}
+
+/* relu (1) or leaky relu (2) with the micro-kernels' results (v < 0 is false for NaN and
+ * -0); lane by lane: GCC 12 fails on the vector select for SSE2 doubles. */
+static inline __attribute__((always_inline)) ST_VEC ST_F(activate)(ST_VEC v, int act,
+                                                                   ST_T slope)
+{
+    _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++)
+        if (v[l] < 0) v[l] = act == 1 ? (ST_T)0 : v[l] * slope;
+    return v;
+}
+
+/* acc[i] (VL columns at acc + i*ldacc) += sum over r < R of A[i, r] * w[r], in r order,
+ * for the m rows of A at a (A[i, r] = a[i*rsa + r*csa]); acc starts at 0 when `zero`. */
+static inline __attribute__((always_inline)) void
+ST_F(fma_rows)(int64_t m, const ST_T *a, int64_t rsa, int64_t csa, const ST_VEC *w,
+               const int R, ST_T *acc, int64_t ldacc, int zero)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const ST_T *ai = a + i * rsa;
+        ST_VEC s = zero ? (ST_VEC){0} : *(const ST_VEC *)(acc + i * ldacc);
+        _Pragma("GCC unroll 16") for (int r = 0; r < R; r++)
+            s += (ai[r * csa] - (ST_VEC){0}) * w[r]; /* x - 0 is x: a broadcast */
+        *(ST_VEC *)(acc + i * ldacc) = s;
+    }
+}
+
+/* acc[i] (ST_NV vectors at acc + i*ldacc) += sum over r < ST_ROWS of A[i, r] * B[r, :]
+ * in r order, for the m rows of A (A[i, r] = a[i*rsa + r*csa]; B[r, j] = w[r*rsw + j]). */
+static inline __attribute__((always_inline)) void
+ST_F(fma_wide)(int64_t m, const ST_T *a, int64_t rsa, int64_t csa, const ST_T *w, int64_t rsw,
+               ST_T *acc, int64_t ldacc, int zero)
+{
+    ST_VEC wv[ST_ROWS][ST_NV]; /* in registers across the rows of A */
+    _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < ST_NV; j++)
+            wv[r][j] = *(const ST_VEC *)(w + r * rsw + j * ST_VL);
+    for (int64_t i = 0; i < m; i++) {
+        const ST_T *ai = a + i * rsa;
+        ST_VEC s[ST_NV];
+        _Pragma("GCC unroll 4") for (int j = 0; j < ST_NV; j++)
+            s[j] = zero ? (ST_VEC){0} : *(const ST_VEC *)(acc + i * ldacc + j * ST_VL);
+        _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++) {
+            const ST_VEC x = ai[r * csa] - (ST_VEC){0}; /* x - 0 is x: a broadcast */
+            _Pragma("GCC unroll 4") for (int j = 0; j < ST_NV; j++) s[j] += x * wv[r][j];
+        }
+        _Pragma("GCC unroll 4") for (int j = 0; j < ST_NV; j++)
+            *(ST_VEC *)(acc + i * ldacc + j * ST_VL) = s[j];
+    }
+}
+
+/* One K block [p0, p0 + kc) of the columns [j0, j0 + width) of row-major B (b[p*rsb + j]):
+ * rows in memory order, ST_ROWS per pass over the accumulators. */
+static inline void ST_F(block_rows)(int64_t m, int64_t p0, int64_t kc, int64_t j0,
+                                    int64_t width, const ST_T *a, int64_t rsa, int64_t csa,
+                                    const ST_T *b, int64_t rsb, ST_T *acc, int64_t ldacc)
+{
+    int64_t p = 0;
+    for (; p + ST_ROWS <= kc; p += ST_ROWS) {
+        const ST_T *w = b + (p0 + p) * rsb + j0, *ap = a + (p0 + p) * csa;
+        int64_t v = 0;
+        for (; v + ST_NV * ST_VL <= width; v += ST_NV * ST_VL) {
+            /* prefetch never faults: rows past B are harmless */
+            _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++)
+                _Pragma("GCC unroll 4") for (int l = 0; l < ST_NV * ST_VL; l += ST_LINE)
+                    __builtin_prefetch(w + (r + ST_ROWS * ST_PREFETCH_PASSES) * rsb + v + l, 0, 2);
+            ST_F(fma_wide)(m, ap, rsa, csa, w + v, rsb, acc + v, ldacc, p == 0);
+        }
+        for (; v < width; v += ST_VL) {
+            const int lanes = width - v < ST_VL ? (int)(width - v) : ST_VL;
+            ST_VEC wv[ST_ROWS];
+            _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++)
+                wv[r] = ST_F(loadn)(w + r * rsb + v, lanes);
+            ST_F(fma_rows)(m, ap, rsa, csa, wv, ST_ROWS, acc + v, ldacc, p == 0);
+        }
+    }
+    for (; p < kc; p++) {
+        const ST_T *w = b + (p0 + p) * rsb + j0;
+        for (int64_t v = 0; v < width; v += ST_VL) {
+            ST_VEC wv = ST_F(loadn)(w + v, width - v < ST_VL ? (int)(width - v) : ST_VL);
+            ST_F(fma_rows)(m, a + (p0 + p) * csa, rsa, csa, &wv, 1, acc + v, ldacc, p == 0);
+        }
+    }
+}
+
+/* t[r] = column r of the VL x VL block t (rows in, columns out): log2(VL) rounds of
+ * interleaving row i with row i + VL/2 transpose it. */
+static inline __attribute__((always_inline)) void ST_F(transpose)(ST_VEC *t)
+{
+#if ST_VL == 16
+#define ST_LO(x, y) __builtin_shufflevector(x, y, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ST_HI(x, y) __builtin_shufflevector(x, y, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#elif ST_VL == 8
+#define ST_LO(x, y) __builtin_shufflevector(x, y, 0, 8, 1, 9, 2, 10, 3, 11)
+#define ST_HI(x, y) __builtin_shufflevector(x, y, 4, 12, 5, 13, 6, 14, 7, 15)
+#elif ST_VL == 4
+#define ST_LO(x, y) __builtin_shufflevector(x, y, 0, 4, 1, 5)
+#define ST_HI(x, y) __builtin_shufflevector(x, y, 2, 6, 3, 7)
+#elif ST_VL == 2
+#define ST_LO(x, y) __builtin_shufflevector(x, y, 0, 2)
+#define ST_HI(x, y) __builtin_shufflevector(x, y, 1, 3)
+#else
+#error "ST_VL must be 2, 4, 8 or 16"
+#endif
+    _Pragma("GCC unroll 4") for (int round = 1; round < ST_VL; round *= 2) {
+        ST_VEC u[ST_VL];
+        _Pragma("GCC unroll 16") for (int i = 0; i < ST_VL / 2; i++) {
+            u[2 * i] = ST_LO(t[i], t[i + ST_VL / 2]);
+            u[2 * i + 1] = ST_HI(t[i], t[i + ST_VL / 2]);
+        }
+        _Pragma("GCC unroll 16") for (int i = 0; i < ST_VL; i++) t[i] = u[i];
+    }
+#undef ST_LO
+#undef ST_HI
+}
+
+/* The same for column-major B (b[p + j*csb]: the transposed view of an (out, in) array,
+ * each column of B a contiguous row): ST_TILE columns at a time are read along their rows
+ * in VL x VL blocks, transposed in registers into a row-major kc x ST_TILE tile, and the
+ * tile goes through block_rows: the arithmetic is that of row-major B. */
+static inline void ST_F(block_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j0,
+                                    int64_t width, const ST_T *a, int64_t rsa, int64_t csa,
+                                    const ST_T *b, int64_t csb, ST_T *acc, int64_t ldacc,
+                                    ST_T *tile)
+{
+    for (int64_t t0 = 0; t0 < width; t0 += ST_TILE) {
+        const int64_t tw = width - t0 < ST_TILE ? width - t0 : ST_TILE;
+        for (int64_t v = 0; v < tw; v += ST_VL) {
+            const int lanes = tw - v < ST_VL ? (int)(tw - v) : ST_VL;
+            const ST_T *col = b + (j0 + t0 + v) * csb + p0;
+            int64_t p = 0;
+            for (; p + ST_VL <= kc; p += ST_VL) {
+                ST_VEC t[ST_VL];
+                _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++) {
+                    t[l] = l < lanes ? *(const ST_VEC *)(col + l * csb + p) : (ST_VEC){0};
+                    if ((p + ST_VL) % ST_LINE < ST_VL) /* once per cache line of a column */
+                        __builtin_prefetch(col + (l < lanes ? l : 0) * csb + p + 8 * ST_LINE,
+                                           0, 2);
+                }
+                ST_F(transpose)(t);
+                _Pragma("GCC unroll 16") for (int r = 0; r < ST_VL; r++)
+                    *(ST_VEC *)(tile + (p + r) * ST_TILE + v) = t[r];
+            }
+            for (; p < kc; p++)
+                for (int l = 0; l < lanes; l++) tile[p * ST_TILE + v + l] = col[l * csb + p];
+        }
+        ST_F(block_rows)(m, 0, kc, 0, tw, a + p0 * csa, rsa, csa, tile, ST_TILE, acc + t0,
+                         ldacc);
+    }
+}
+
+/* C[:, j0:j0+width] = acc (first K block) or acc + C; then + bias and relu/leaky relu
+ * (bias non-NULL and act set on the last block only). */
+static inline void ST_F(store)(int64_t m, const ST_T *acc, int64_t ldacc, ST_T *c,
+                               int64_t rsc, int64_t width, int add_c, const ST_T *bias,
+                               int act, ST_T slope)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t v = 0; v < width; v += ST_VL) {
+            const int lanes = width - v < ST_VL ? (int)(width - v) : ST_VL;
+            ST_T *dst = c + i * rsc + v;
+            ST_VEC s = *(const ST_VEC *)(acc + i * ldacc + v);
+            if (add_c) s += ST_F(loadn)(dst, lanes);
+            if (bias) s += ST_F(loadn)(bias + v, lanes);
+            if (act) s = ST_F(activate)(s, act, slope);
+            ST_F(storen)(dst, s, lanes);
+        }
+}
+
+static void ST_NAME(FASTFC_STREAM_ARGS(ST_T))
+{
+    for (int64_t p0 = 0; p0 < k; p0 += kcb) {
+        const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
+        const int last = p0 + kc >= k;
+        for (int64_t j0 = n0; j0 < n1; j0 += cw) {
+            const int64_t width = n1 - j0 < cw ? n1 - j0 : cw;
+            if (csb == 1)
+                ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw);
+            else
+                ST_F(block_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw,
+                                 buf + m * cw);
+            ST_F(store)(m, buf, cw, c + j0, rsc, width, p0 > 0, last && bias ? bias + j0 : NULL,
+                        last ? act : 0, slope);
+        }
+    }
+}
+
+#undef ST_CAT2
+#undef ST_CAT
+#undef ST_F
+#undef ST_VEC
+#undef ST_IVEC
+#undef ST_ROWS
+#undef ST_NV
+#undef ST_PREFETCH_PASSES
+#undef ST_TILE
+#undef ST_LINE
+#undef ST_T
+#undef ST_IT
+#undef ST_VL
+#undef ST_NAME

@@ -1,0 +1,119 @@
+"""The small-batch path (W streamed once, never packed) and batch invariance: a row's result
+does not depend on the batch it came in, whichever path (streamed or packed GEMM) that
+batch size takes, on every thread count and every ISA path."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastfc
+from fastfc import reference as ref
+from conftest import LAYOUTS, assert_close, gemm_scale, make
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+ACTS = [None, "relu", "leaky_relu", "sigmoid", "tanh"]
+
+
+def w_view(w, layout):
+    """W as (in, out) row-major, or as the transposed view of an (out, in) array (PyTorch)."""
+    return w if layout == "in_out" else np.ascontiguousarray(w.T).T
+
+
+# k across the K blocks of every path (KC 256-512), n across the thread split and with a
+# tail that is no whole vector; k = 5 has no full pass of rows.
+SHAPES = [(1, 1), (5, 3), (37, 45), (1030, 70), (400, 301)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("wl", ["in_out", "out_in"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_small_batches_match_the_reference(dtype, wl, threads, keep_threads):
+    fastfc.set_num_threads(threads)
+    rng = np.random.default_rng(3)
+    for i, (k, n) in enumerate(SHAPES):
+        for m in (1, 2, 3, 8, 15, 16):
+            x = make(rng, (m, k), dtype, LAYOUTS[(i + m) % 5])
+            w = make(rng, (k, n), dtype)
+            b = make(rng, (n,), dtype)
+            for act in ACTS:
+                y = fastfc.linear(x, w_view(w, wl), b, activation=act)
+                assert_close(y, ref.linear(x, w, b, activation=act), gemm_scale(x, w) + abs(b),
+                             k + 1, dtype)
+            gy = make(rng, (m, n), dtype, LAYOUTS[i % 5])
+            y = fastfc.linear(x, w, b, activation="relu")
+            gx = fastfc.linear_backward(gy, x, w_view(w, wl), y=y, activation="relu")[0]
+            want = ref.linear_backward(gy, x, w, y=y, activation="relu")[0]
+            assert_close(gx, want, gemm_scale(abs(gy), abs(w).T), n, dtype)
+
+
+def test_streamed_weights_are_not_modified_and_nan_propagates():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 300)).astype(np.float32)
+    w = rng.standard_normal((300, 50)).astype(np.float32)
+    x[1, 7] = np.nan
+    x[2, 9] = np.inf
+    w0, x0 = w.copy(), x.copy()
+    y = fastfc.linear(x, w, activation="relu")
+    assert np.array_equal(w, w0) and np.array_equal(x, x0, equal_nan=True)
+    assert np.isnan(y[1]).all()
+    assert not np.isnan(y[0]).any() and not np.isnan(y[3]).any()
+    want = ref.linear(x[2:3], w, activation="relu")
+    assert np.array_equal(np.isnan(y[2]), np.isnan(want[0]))
+
+
+# Runs in a child process under FASTFC_ISA: for every batch size m in 1..300, the rows of
+# linear(x[:m]) equal those of linear(x), and so does every single row alone, for each
+# dtype, W layout, x layout and thread count. Prints the failures as JSON.
+INVARIANCE = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import fastfc
+from conftest import make
+
+rng = np.random.default_rng(11)
+failures, checks = [], 0
+CASES = [(np.float32, 530, 37, "in_out", "C", "leaky_relu", True),   # k: 2 K blocks everywhere
+         (np.float32, 300, 24, "out_in", "F", "tanh", True),
+         (np.float64, 530, 20, "in_out", "sliced", "relu", False),
+         (np.float64, 260, 17, "out_in", "C", None, True)]
+for dtype, k, n, wl, xl, act, with_bias in CASES:
+    x = make(rng, (300, k), dtype, xl)
+    w = make(rng, (k, n), dtype)
+    if wl == "out_in":
+        w = np.ascontiguousarray(w.T).T
+    b = make(rng, (n,), dtype) if with_bias else None
+    for threads in (1, 2, 3):
+        fastfc.set_num_threads(threads)
+        full = fastfc.linear(x, w, b, activation=act)
+        for m in range(1, 301):
+            checks += 2
+            part = fastfc.linear(x[:m], w, b, activation=act)
+            if not np.array_equal(part, full[:m], equal_nan=True):
+                failures.append(f"{dtype.__name__} {k}x{n} {wl} x {xl} {act} threads "
+                                f"{threads}: rows of batch {m}")
+            one = fastfc.linear(x[m - 1:m], w, b, activation=act)
+            if not np.array_equal(one[0], full[m - 1], equal_nan=True):
+                failures.append(f"{dtype.__name__} {k}x{n} {wl} x {xl} {act} threads "
+                                f"{threads}: row {m - 1} alone")
+print(json.dumps({"isa": fastfc.get_config()["isa"], "checks": checks,
+                  "failures": failures[:20]}))
+"""
+
+CFG = fastfc.get_config()
+ISAS = list(dict.fromkeys(list(CFG["isas_supported"]) + list(CFG["isas_testable"])))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_rows_do_not_depend_on_the_batch(isa):
+    r = subprocess.run([sys.executable, "-c", INVARIANCE, TESTS_DIR],
+                       env=dict(os.environ, FASTFC_ISA=isa), capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["isa"] == isa
+    assert res["checks"] == 4 * 3 * 300 * 2
+    assert res["failures"] == [], res["failures"]
