@@ -19,7 +19,7 @@ static int GF(stream_threads)(int nthreads, const GF(gemm_args) *g, int64_t unit
     int nt = fastfc_threads_allowed(nthreads);
     double work = (double)g->k * g->n *
                   (g->m > FASTFC_STREAM_READ_COST ? g->m : FASTFC_STREAM_READ_COST);
-    if (nt == 1 || work < FASTFC_MIN_PARALLEL_MNK || !fastfc_team_ready(work)) return 1;
+    if (nt == 1 || work < (double)fastfc_tuned(FASTFC_T_MIN_PARALLEL_MNK) || !fastfc_team_ready(work)) return 1;
     int64_t units = (g->n + unit - 1) / unit;
     return nt < units ? nt : (int)units;
 }
