@@ -366,7 +366,7 @@ def _mistake(kind, seed):
         return (lambda: fastfc.gemm(good, w, out=out), ValueError, "zero stride")
     # huge shapes: zero-size operands whose product's shape overflows (NumPy's own
     # ValueError, its wording varies) or whose other arguments are wrong
-    big = 2 ** int(rng.integers(33, 61))
+    big = 2 ** int(rng.integers(33, 58))  # (big, 0, 3) float64 inputs stay creatable
     return [(lambda: fastfc.gemm(np.empty((big, 0), f), np.empty((0, big), f)), ValueError,
              ""),
             (lambda: fastfc.linear(np.empty((big, 0), f), np.empty((0, big), f)), ValueError,
