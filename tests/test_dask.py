@@ -216,11 +216,8 @@ def test_fit_with_early_stopping_keeps_the_best_weights(client):
 
 # ---------------------------------------------------------------------------- dask-ml
 def classifier():
-    """The estimator the dask-ml wrappers train: scikit-learn's MLPClassifier interface
-    (fit, partial_fit(classes=), predict, predict_proba, score)."""
-    # fastfc.sklearn.MLPClassifier has this interface; at merge this becomes
-    # `from fastfc.sklearn import MLPClassifier`
-    from sklearn.neural_network import MLPClassifier
+    """The estimator the dask-ml wrappers train: fastfc's drop-in MLPClassifier."""
+    from fastfc.sklearn import MLPClassifier
     return MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, batch_size=25,
                          random_state=0)
 
