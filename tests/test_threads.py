@@ -94,7 +94,7 @@ def _team_calls(rng):
         "dropout_backward": lambda: fastfc.dropout_backward(v, mask, 0.5),
         "all_finite": lambda: _core._all_finite(v),
         "adam": lambda: _core._adam_update(state[0], v, state[1], state[2], 1e-3, 0.9,
-                                              0.999, 1e-8, 0.0, False, 1),
+                                           0.999, 1e-8, 0.0, False, 1),
     }
 
 

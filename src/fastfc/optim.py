@@ -266,7 +266,7 @@ class Adam(Optimizer):
 
     def update(self, params, grads, m, v):
         _core._adam_update(params, grads, m, v, self.lr, self.beta1, self.beta2, self.eps,
-                              self.weight_decay, self.decoupled, self.t)
+                           self.weight_decay, self.decoupled, self.t)
 
 
 class AdamW(Adam):
