@@ -23,11 +23,16 @@ typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
  * relu. rsc: C row-major. buf: scratch of m*cw + FASTFC_STREAM_TILE*kcb elements (cw a
  * multiple of 64 bytes' elements). */
 #define FASTFC_STREAM_TILE 64
-#define FASTFC_STREAM_ARGS(T) int64_t m, int64_t n0, int64_t n1, int64_t k, int64_t kcb, \
-    const T *a, int64_t rsa, int64_t csa, const T *b, int64_t rsb, int64_t csb, \
+#define FASTFC_STREAM_ARGS_B(T, BT) int64_t m, int64_t n0, int64_t n1, int64_t k, \
+    int64_t kcb, const T *a, int64_t rsa, int64_t csa, const BT *b, int64_t rsb, int64_t csb, \
     T *c, int64_t rsc, const T *bias, int act, T slope, T *buf, int64_t cw
+#define FASTFC_STREAM_ARGS(T) FASTFC_STREAM_ARGS_B(T, T)
 typedef void (*fastfc_sstream_t)(FASTFC_STREAM_ARGS(float));
 typedef void (*fastfc_dstream_t)(FASTFC_STREAM_ARGS(double));
+/* The same with B in bfloat16 (uint16_t bits, row-major), widened exactly as it is read:
+ * the results are those of the fp32 kernel on the widened B. None for fp64 (NULL). */
+typedef void (*fastfc_sbstream_t)(FASTFC_STREAM_ARGS_B(float, uint16_t));
+typedef void (*fastfc_dbstream_t)(FASTFC_STREAM_ARGS_B(double, uint16_t));
 
 /* edge[i] computes a tile of at most edge_mr[i] rows (ascending; 0 ends the list): the
  * last rows of a block, so that 2 rows cost 2 rows of work, not MR, or the last two tiles
@@ -38,11 +43,13 @@ typedef struct {
     int mr, nr, mc, kc, nc; fastfc_sukr_t ukr;
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_sukr_t edge[FASTFC_EDGE_KERNELS];
     fastfc_sstream_t stream;
+    fastfc_sbstream_t bstream;
 } fastfc_sctx;
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr;
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_dukr_t edge[FASTFC_EDGE_KERNELS];
     fastfc_dstream_t stream;
+    fastfc_dbstream_t bstream;
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

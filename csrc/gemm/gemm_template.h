@@ -18,6 +18,7 @@ typedef struct {
     int dz_operand, dz_act; GT dz_slope;
     const GT *y; int64_t rsy, csy;
     GT *dz_sum;
+    const uint16_t *bh; /* B in bfloat16 (row-major, rsb) instead of b: widened as packed */
 } GF(gemm_args);
 
 #include "debug.h"
@@ -27,6 +28,29 @@ typedef struct {
 #define DZ_T GT
 #define DZ_SUFFIX GP
 #include "pack/dz_template.h"
+
+/* The kc x nc block of B at (pc, j) into panels: widened from bf16 B (exact), or packed. */
+static void GF(pack_b_at)(const GF(gemm_args) *g, GT *restrict dst, int64_t pc, int64_t j,
+                          int64_t kc, int64_t nc, int NR, int by_rows)
+{
+    if (!g->bh) {
+        GF(pack_b)(dst, g->b + pc * g->rsb + j * g->csb, g->rsb, g->csb, kc, nc, NR, by_rows);
+        return;
+    }
+    FASTFC_ASSERT(NR <= 64);
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        const int nr = nc - jr < NR ? (int)(nc - jr) : NR;
+        const uint16_t *src = g->bh + pc * g->rsb + j + jr;
+        GT *d = dst + jr * kc;
+        for (int64_t p = 0; p < kc; p++) {
+            uint32_t bits[64]; /* NR <= 64: the row widened in integers, then one copy */
+            float f[64];
+            for (int c = 0; c < NR; c++) bits[c] = c < nr ? (uint32_t)src[p * g->rsb + c] << 16 : 0;
+            memcpy(f, bits, sizeof(float) * (size_t)NR);
+            for (int c = 0; c < NR; c++) d[p * NR + c] = (GT)f[c];
+        }
+    }
+}
 
 /* sigmoid and tanh are applied to the finished tile while it is in L1. */
 static void GF(post_act)(GT *c, int64_t rsc, int64_t csc, int mr, int nr, int act)
@@ -121,10 +145,10 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
         const GT *bp = bbuf + jr * kc;
         int64_t brs = NR;
         if (pack_b_here || !g->pack_b) {
-            const GT *src = g->b + pc * g->rsb + (jc + jr) * g->csb;
-            if (nr == NR && !pack_b_here) { bp = src; brs = g->rsb; }
-            else {
-                GF(pack_b)(edge_b, src, g->rsb, g->csb, kc, nr, NR, 0);
+            if (nr == NR && !pack_b_here) {
+                bp = g->b + pc * g->rsb + (jc + jr) * g->csb; brs = g->rsb;
+            } else {
+                GF(pack_b_at)(g, edge_b, pc, jc + jr, kc, nr, NR, 0);
                 if (g->dz_operand == 2) /* one row block (pack_b_here): sums when it is 0 */
                     GF(dz)(g, edge_b, edge_b + NR * kc, pc, kc, jc + jr, nr, ic == 0);
                 bp = edge_b;
@@ -179,8 +203,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
             int64_t kc = g->k - pc < kcb ? g->k - pc : kcb;
             FASTFC_ASSERT(kc >= 1 && kc <= kmax && nc <= NC);
             if (g->pack_b && !pack_b_here) {
-                GF(pack_b)(bbuf, g->b + pc * g->rsb + jc * g->csb, g->rsb, g->csb, kc, nc, x->nr,
-                           g->b_from_memory);
+                GF(pack_b_at)(g, bbuf, pc, jc, kc, nc, x->nr, g->b_from_memory);
                 if (g->dz_operand == 2 && g->b_from_memory && g->csy == 1)
                     GF(dz_block)(g, bbuf, pc, kc, jc, nc, m0 == 0);
                 else
@@ -273,7 +296,7 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
      *   256x64x10 +43 %, 128x784x10 +90 %; no gain past n = 2*MR. */
     const int narrow_batch = g.csb != 1 && g.rsb == 1 && m <= 32 && m < n;
     const int narrow_out = g.csa != 1 && g.rsa == 1 && g.csb == 1 && n <= 2 * t->GP.mr && n < m;
-    if (!g.bias && (narrow_batch || narrow_out)) {
+    if (!g.bias && !g.bh && (narrow_batch || narrow_out)) {
         GF(transpose)(&g);
         return GF(gemm_run)(nthreads, g);
     }
@@ -289,7 +312,7 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     g.b_from_memory = k * n * (int64_t)sizeof(GT) > fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
     g.pack_a = g.csa != 1 || ((g.rsa * (int64_t)sizeof(GT)) % 8192 == 0 && n > 2 * g.ctx->nr)
                || (g.dz_operand == 1 && (g.csy != 1 || g.dz_sum)); /* else dZ rows */
-    g.pack_b = !(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2;
+    g.pack_b = !(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2 || g.bh;
 
     int cm, cn;
     int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr,
@@ -331,6 +354,20 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
 {
     GF(gemm_args) g = {&fastfc_table()->GP, m, n, k, alpha, beta, a, rsa, csa, b, rsb, csb,
                        c, rsc, csc, bias, act, slope};
+    return GF(gemm_run)(nthreads, g);
+}
+
+/* C = act(alpha*A.B + beta*C + bias) with B in bfloat16 (row-major): the products of B
+ * widened to GT, so the results are those of the GEMM on the widened B, on every path. */
+int G_CAT(G_CAT(fastfc_, GP), gemm_bf16)(int nthreads, int64_t m, int64_t n, int64_t k,
+                                         GT alpha, const GT *a, int64_t rsa, int64_t csa,
+                                         const uint16_t *b, int64_t rsb, GT beta,
+                                         GT *c, int64_t rsc, int64_t csc,
+                                         const GT *bias, int act, GT slope)
+{
+    GF(gemm_args) g = {&fastfc_table()->GP, m, n, k, alpha, beta, a, rsa, csa, NULL, rsb, 1,
+                       c, rsc, csc, bias, act, slope};
+    g.bh = b;
     return GF(gemm_run)(nthreads, g);
 }
 

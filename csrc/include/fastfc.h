@@ -59,6 +59,16 @@ int fastfc_dgemm(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
                   const double *b, int64_t rsb, int64_t csb, double beta,
                   double *c, int64_t rsc, int64_t csc,
                   const double *bias, int act, double slope);
+/* The same with B in bfloat16 (the uint16_t bits, row-major: B[p, j] = b[p*rsb + j]),
+ * each weight widened exactly: the results equal fastfc_?gemm's on the widened B. */
+int fastfc_sgemm_bf16(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
+                      const float *a, int64_t rsa, int64_t csa, const uint16_t *b, int64_t rsb,
+                      float beta, float *c, int64_t rsc, int64_t csc,
+                      const float *bias, int act, float slope);
+int fastfc_dgemm_bf16(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
+                      const double *a, int64_t rsa, int64_t csa, const uint16_t *b,
+                      int64_t rsb, double beta, double *c, int64_t rsc, int64_t csc,
+                      const double *bias, int act, double slope);
 
 /* Two independent products C = A*B (alpha 1, beta 0, no epilogue): the backward pass's
  * dX and dW. Small ones on two threads run side by side, each whole on its own core (no

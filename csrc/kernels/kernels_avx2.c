@@ -92,6 +92,13 @@ static inline void store_first_pd(double *p, __m256d v, int n)
 #define ST_NAME fastfc_sstream_avx2
 #include "stream/stream_template.h"
 
+#define ST_T float
+#define ST_IT int32_t
+#define ST_VL 8
+#define ST_BF16 1
+#define ST_NAME fastfc_sbstream_avx2
+#include "stream/stream_template.h"
+
 #define ST_T double
 #define ST_IT int64_t
 #define ST_VL 4
@@ -111,7 +118,7 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 const fastfc_isa_table fastfc_table_avx2 = {
     .s = {6, 16, 0, 0, 0, fastfc_sgemm_avx2_6x16,
           {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16},
-          fastfc_sstream_avx2},
+          fastfc_sstream_avx2, fastfc_sbstream_avx2},
     .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8},
           fastfc_dstream_avx2},

@@ -10,5 +10,6 @@
 #define fma_peak_avx512 fma_peak_avx512emu
 #define fastfc_sstream_avx512 fastfc_sstream_avx512emu
 #define fastfc_dstream_avx512 fastfc_dstream_avx512emu
+#define fastfc_sbstream_avx512 fastfc_sbstream_avx512emu
 #define fastfc_table_avx512 fastfc_table_avx512_emulated
 #include "kernels_avx512.c"

@@ -42,6 +42,13 @@
 #define ST_NAME fastfc_sstream_generic
 #include "stream/stream_template.h"
 
+#define ST_T float
+#define ST_IT int32_t
+#define ST_VL 4
+#define ST_BF16 1
+#define ST_NAME fastfc_sbstream_generic
+#include "stream/stream_template.h"
+
 #define ST_T double
 #define ST_IT int64_t
 #define ST_VL 2
@@ -55,7 +62,7 @@
 /* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 const fastfc_isa_table fastfc_table_generic = {
     .s = {4, 8, 0, 0, 0, fastfc_sgemm_generic_4x8, {2}, {fastfc_sgemm_generic_2x8},
-          fastfc_sstream_generic},
+          fastfc_sstream_generic, fastfc_sbstream_generic},
     .d = {4, 4, 0, 0, 0, fastfc_dgemm_generic_4x4, {2}, {fastfc_dgemm_generic_2x4},
           fastfc_dstream_generic},
     .fma_peak = fma_peak_generic,

@@ -9,7 +9,7 @@
  * C row-major, alpha 1 and beta 0 (what linear and dX = dZ.W^T ask), no sums of dZ. */
 static int GF(streams)(const GF(gemm_args) *g)
 {
-    return g->ctx->stream && g->m <= FASTFC_STREAM_MAX_M && g->alpha == 1 && g->beta == 0 &&
+    return (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) && g->m <= FASTFC_STREAM_MAX_M && g->alpha == 1 && g->beta == 0 &&
            g->csc == 1 && (g->csb == 1 || g->rsb == 1) && g->dz_operand != 2 &&
            !(g->dz_operand == 1 && g->dz_sum);
 }
@@ -28,8 +28,12 @@ static void GF(stream_part)(const GF(gemm_args) *g, const GT *a, int64_t rsa, in
                             int64_t n0, int64_t n1, int64_t kcb, int64_t cw, GT *buf)
 {
     const int reg_act = g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
-    g->ctx->stream(g->m, n0, n1, g->k, kcb, a, rsa, csa, g->b, g->rsb, g->csb, g->c, g->rsc,
-                   g->bias, reg_act, g->slope, buf, cw);
+    if (g->bh)
+        g->ctx->bstream(g->m, n0, n1, g->k, kcb, a, rsa, csa, g->bh, g->rsb, 1, g->c, g->rsc,
+                        g->bias, reg_act, g->slope, buf, cw);
+    else
+        g->ctx->stream(g->m, n0, n1, g->k, kcb, a, rsa, csa, g->b, g->rsb, g->csb, g->c,
+                       g->rsc, g->bias, reg_act, g->slope, buf, cw);
     if (!reg_act && g->act) GF(post_act)(g->c + n0, g->rsc, 1, (int)g->m, (int)(n1 - n0), g->act);
 }
 

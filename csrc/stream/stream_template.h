@@ -2,7 +2,9 @@
  * from memory once, in memory order, unpacked. Instantiated once per ISA file (which sets
  * the compile flags: the same as its GEMM micro-kernels, so FMA contraction matches).
  * Define before including: ST_T (float|double), ST_IT (int32_t|int64_t), ST_VL (lanes),
- * ST_NAME. The contract is FASTFC_STREAM_ARGS in dispatch/dispatch.h.
+ * ST_NAME, and ST_BF16 for B stored as bfloat16 (row-major only; each weight widened to
+ * ST_T exactly, so the arithmetic is that of the widened B). The contract is
+ * FASTFC_STREAM_ARGS_B in dispatch/dispatch.h.
  *
  * Each element of C gets exactly the GEMM's operations in the GEMM's order, so a row's
  * result does not depend on the batch it came in (batch invariance): per K block of depth
@@ -25,13 +27,22 @@
  * 4 KiB apart share an L1 set, and prefetches into L1 evicted each other (1x1024x1024:
  * 2.5x slower than into L2). */
 #define ST_PREFETCH_PASSES 8
-#define ST_LINE ((int)(64 / sizeof(ST_T)))
+#ifdef ST_BF16
+#define ST_BT uint16_t
+#else
+#define ST_BT ST_T
+#endif
+#define ST_LINE ((int)(64 / sizeof(ST_BT)))
 /* Columns of column-major B transposed at a time into a row-major tile (kc x ST_TILE):
  * 64 streams of B in flight at most. */
 #define ST_TILE FASTFC_STREAM_TILE
 
 typedef ST_T ST_VEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(sizeof(ST_T))));
 typedef ST_IT ST_IVEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(sizeof(ST_T))));
+#ifdef ST_BF16
+#define ST_HVEC ST_F(hvec)
+typedef uint16_t ST_HVEC __attribute__((vector_size(ST_VL * 2), aligned(2)));
+#endif
 
 /* Lanes [0, n) at p, the others 0 (never read past n). */
 static inline __attribute__((always_inline)) ST_VEC ST_F(loadn)(const ST_T *p, int n)
@@ -53,6 +64,29 @@ static inline __attribute__((always_inline)) void ST_F(storen)(ST_T *p, ST_VEC v
     UKR_MASKED_STORE(p, v, n);
 #else
     for (int l = 0; l < n; l++) p[l] = v[l];
+#endif
+}
+
+/* VL weights of B at p (bf16: the bits shifted into the high half of a float, exact). */
+static inline __attribute__((always_inline)) ST_VEC ST_F(loadb)(const ST_BT *p)
+{
+#ifdef ST_BF16
+    return (ST_VEC)(__builtin_convertvector(*(const ST_HVEC *)p, ST_IVEC) << 16);
+#else
+    return *(const ST_VEC *)p;
+#endif
+}
+
+/* Lanes [0, n) of B at p, the others 0. */
+static inline __attribute__((always_inline)) ST_VEC ST_F(loadbn)(const ST_BT *p, int n)
+{
+#ifdef ST_BF16
+    if (n >= ST_VL) return ST_F(loadb)(p);
+    ST_IVEC v = {0};
+    for (int l = 0; l < n; l++) v[l] = (ST_IT)p[l] << 16;
+    return (ST_VEC)v;
+#else
+    return ST_F(loadn)(p, n);
 #endif
 }
 
@@ -84,13 +118,13 @@ ST_F(fma_rows)(int64_t m, const ST_T *a, int64_t rsa, int64_t csa, const ST_VEC 
 /* acc[i] (ST_NV vectors at acc + i*ldacc) += sum over r < ST_ROWS of A[i, r] * B[r, :]
  * in r order, for the m rows of A (A[i, r] = a[i*rsa + r*csa]; B[r, j] = w[r*rsw + j]). */
 static inline __attribute__((always_inline)) void
-ST_F(fma_wide)(int64_t m, const ST_T *a, int64_t rsa, int64_t csa, const ST_T *w, int64_t rsw,
+ST_F(fma_wide)(int64_t m, const ST_T *a, int64_t rsa, int64_t csa, const ST_BT *w, int64_t rsw,
                ST_T *acc, int64_t ldacc, int zero)
 {
     ST_VEC wv[ST_ROWS][ST_NV]; /* in registers across the rows of A */
     _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++)
         _Pragma("GCC unroll 4") for (int j = 0; j < ST_NV; j++)
-            wv[r][j] = *(const ST_VEC *)(w + r * rsw + j * ST_VL);
+            wv[r][j] = ST_F(loadb)(w + r * rsw + j * ST_VL);
     for (int64_t i = 0; i < m; i++) {
         const ST_T *ai = a + i * rsa;
         ST_VEC s[ST_NV];
@@ -109,11 +143,12 @@ ST_F(fma_wide)(int64_t m, const ST_T *a, int64_t rsa, int64_t csa, const ST_T *w
  * rows in memory order, ST_ROWS per pass over the accumulators. */
 static inline void ST_F(block_rows)(int64_t m, int64_t p0, int64_t kc, int64_t j0,
                                     int64_t width, const ST_T *a, int64_t rsa, int64_t csa,
-                                    const ST_T *b, int64_t rsb, ST_T *acc, int64_t ldacc)
+                                    const ST_BT *b, int64_t rsb, ST_T *acc, int64_t ldacc)
 {
     int64_t p = 0;
     for (; p + ST_ROWS <= kc; p += ST_ROWS) {
-        const ST_T *w = b + (p0 + p) * rsb + j0, *ap = a + (p0 + p) * csa;
+        const ST_BT *w = b + (p0 + p) * rsb + j0;
+        const ST_T *ap = a + (p0 + p) * csa;
         int64_t v = 0;
         for (; v + ST_NV * ST_VL <= width; v += ST_NV * ST_VL) {
             /* prefetch never faults: rows past B are harmless */
@@ -126,19 +161,20 @@ static inline void ST_F(block_rows)(int64_t m, int64_t p0, int64_t kc, int64_t j
             const int lanes = width - v < ST_VL ? (int)(width - v) : ST_VL;
             ST_VEC wv[ST_ROWS];
             _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++)
-                wv[r] = ST_F(loadn)(w + r * rsb + v, lanes);
+                wv[r] = ST_F(loadbn)(w + r * rsb + v, lanes);
             ST_F(fma_rows)(m, ap, rsa, csa, wv, ST_ROWS, acc + v, ldacc, p == 0);
         }
     }
     for (; p < kc; p++) {
-        const ST_T *w = b + (p0 + p) * rsb + j0;
+        const ST_BT *w = b + (p0 + p) * rsb + j0;
         for (int64_t v = 0; v < width; v += ST_VL) {
-            ST_VEC wv = ST_F(loadn)(w + v, width - v < ST_VL ? (int)(width - v) : ST_VL);
+            ST_VEC wv = ST_F(loadbn)(w + v, width - v < ST_VL ? (int)(width - v) : ST_VL);
             ST_F(fma_rows)(m, a + (p0 + p) * csa, rsa, csa, &wv, 1, acc + v, ldacc, p == 0);
         }
     }
 }
 
+#ifndef ST_BF16
 /* t[r] = column r of the VL x VL block t (rows in, columns out): log2(VL) rounds of
  * interleaving row i with row i + VL/2 transpose it. */
 static inline __attribute__((always_inline)) void ST_F(transpose)(ST_VEC *t)
@@ -205,6 +241,8 @@ static inline void ST_F(block_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j
     }
 }
 
+#endif
+
 /* C[:, j0:j0+width] = acc (first K block) or acc + C; then + bias and relu/leaky relu
  * (bias non-NULL and act set on the last block only). */
 static inline void ST_F(store)(int64_t m, const ST_T *acc, int64_t ldacc, ST_T *c,
@@ -223,18 +261,23 @@ static inline void ST_F(store)(int64_t m, const ST_T *acc, int64_t ldacc, ST_T *
         }
 }
 
-static void ST_NAME(FASTFC_STREAM_ARGS(ST_T))
+static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
 {
     for (int64_t p0 = 0; p0 < k; p0 += kcb) {
         const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
         const int last = p0 + kc >= k;
         for (int64_t j0 = n0; j0 < n1; j0 += cw) {
             const int64_t width = n1 - j0 < cw ? n1 - j0 : cw;
+#ifdef ST_BF16
+            (void)csb; /* bf16 weights are row-major */
+            ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw);
+#else
             if (csb == 1)
                 ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw);
             else
                 ST_F(block_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw,
                                  buf + m * cw);
+#endif
             ST_F(store)(m, buf, cw, c + j0, rsc, width, p0 > 0, last && bias ? bias + j0 : NULL,
                         last ? act : 0, slope);
         }
@@ -246,6 +289,9 @@ static void ST_NAME(FASTFC_STREAM_ARGS(ST_T))
 #undef ST_F
 #undef ST_VEC
 #undef ST_IVEC
+#undef ST_HVEC
+#undef ST_BT
+#undef ST_BF16
 #undef ST_ROWS
 #undef ST_NV
 #undef ST_PREFETCH_PASSES

@@ -19,7 +19,8 @@ from fastfc._core import (
 __version__ = "0.1.0"
 
 __all__ = ["gemm", "linear", "linear_backward", "dropout", "dropout_backward",
-           "set_num_threads", "get_num_threads", "show_config", "get_config", "ACTIVATIONS"]
+           "set_num_threads", "get_num_threads", "show_config", "get_config", "ACTIVATIONS",
+           "pack", "PackedWeights"]
 
 
 def show_config() -> None:
@@ -40,6 +41,7 @@ def show_config() -> None:
     for name, (value, source) in cfg["tuning"].items():
         print(f"    {name:20s} {value:>12d}  {source}")
 
+from fastfc.packing import PackedWeights, pack  # noqa: E402
 from fastfc import initializers, losses, optim  # noqa: E402
 from fastfc.layers import (BatchNorm, Dense, Dropout, Flatten, GlobalAvgPool,  # noqa: E402
                            LeakyReLU, ReLU, Sigmoid, Softmax, Tanh)

@@ -2,7 +2,7 @@
 """gemm, linear and linear_backward: checks with the GIL, then one C call without it."""
 import numpy as np
 cimport numpy as cnp
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from fastfc._core.capi cimport *
 from fastfc._core._args cimport (
@@ -10,6 +10,39 @@ from fastfc._core._args cimport (
 from fastfc._core._config cimport num_threads
 
 cnp.import_array()
+
+cdef object _packing = None   # fastfc.packing, imported on first use (it imports fastfc._core)
+
+
+cdef tuple _packed(object w, str fn, str name):
+    """(data, compute type number) when w is PackedWeights or an ml_dtypes.bfloat16 array,
+    else None. data: the float array, or the uint16 bits of bfloat16 weights, row-major."""
+    global _packing
+    if type(w) is np.ndarray and (cnp.PyArray_TYPE(<cnp.ndarray>w) == cnp.NPY_FLOAT or
+                                  cnp.PyArray_TYPE(<cnp.ndarray>w) == cnp.NPY_DOUBLE):
+        return None
+    if _packing is None:
+        from fastfc import packing
+        _packing = packing
+    dt = getattr(w, "dtype", None)
+    if isinstance(dt, np.dtype) and _packing._is_bfloat16(dt):
+        if w.ndim != 2:
+            raise ValueError(f"{fn}: {name} must be 2-D (in_features, out_features), got "
+                             f"shape {w.shape}")
+        return np.ascontiguousarray(w).view(np.uint16), cnp.NPY_FLOAT
+    if not isinstance(w, _packing.PackedWeights):
+        return None
+    return w._data, (cnp.NPY_DOUBLE if w.storage == "float64" else cnp.NPY_FLOAT)
+
+
+cdef int _check_compute_dtype(cnp.ndarray a, int dt, str fn, str name, object w) except -1:
+    """Packed weights compute in one dtype: a (x) must have it, never promoted."""
+    if not _is_native(a, dt):
+        what = w.storage if hasattr(w, "storage") else str(w.dtype)
+        raise TypeError(f"{fn}: {name} has dtype {a.dtype} but the {what} weights {w.shape} "
+                        f"compute in {_dtype(dt)}; pass {name}.astype(np.{_dtype(dt)})")
+    return 0
+
 
 cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha,
                     double beta, cnp.ndarray c, object bias, int act,
@@ -25,7 +58,12 @@ cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha
     cdef void *pc = cnp.PyArray_DATA(c)
     cdef void *pbias = NULL if bias is None else cnp.PyArray_DATA(<cnp.ndarray>bias)
     cdef int nt = num_threads(), rc
-    if cnp.PyArray_TYPE(c) == cnp.NPY_FLOAT:
+    if cnp.PyArray_TYPE(b) == cnp.NPY_UINT16:   # bfloat16 weights, row-major (k, n)
+        with nogil:
+            rc = fastfc_sgemm_bf16(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa,
+                                   <uint16_t *>pb, rsb, <float>beta, <float *>pc, rsc, csc,
+                                   <float *>pbias, act, <float>slope)
+    elif cnp.PyArray_TYPE(c) == cnp.NPY_FLOAT:
         with nogil:
             rc = fastfc_sgemm(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa, <float *>pb,
                               rsb, csb, <float>beta, <float *>pc, rsc, csc, <float *>pbias,
@@ -59,7 +97,9 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     Parameters
     ----------
     a, b : array_like, 2-D
-        Operands; any strides and memory order; integers promote to float64.
+        Operands; any strides and memory order; integers promote to float64. `b` may be
+        ``fastfc.pack``'s PackedWeights or an ``ml_dtypes.bfloat16`` array (then `a` must
+        have its compute dtype, float32 for bfloat16, and `trans_b` be False).
     trans_a, trans_b : bool, default False
         ``op(a)`` is ``a.T`` when `trans_a` (``op(b)`` likewise), read in place.
     alpha, beta : float
@@ -88,13 +128,18 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     (2, 4)
     """
     a = _check_kind("a", a)
-    b = _check_kind("b", b)
+    pb = _packed(b, "gemm", "b")
+    b_in = b
+    b = _check_kind("b", b) if pb is None else pb[0]
     if a.ndim != 2:
         raise ValueError(f"gemm: a must be 2-D, got shape {a.shape}")
     if b.ndim != 2:
         raise ValueError(f"gemm: b must be 2-D, got shape {b.shape}")
     cdef double al = _real(alpha, "alpha", "gemm"), be = _real(beta, "beta", "gemm")
     cdef bint ta = _flag(trans_a, "trans_a", "gemm"), tb = _flag(trans_b, "trans_b", "gemm")
+    if pb is not None and tb:
+        raise ValueError(f"gemm: packed b (shape {b.shape}) is (k, n) already: trans_b must "
+                         f"be False")
     cdef cnp.npy_intp *da = cnp.PyArray_DIMS(<cnp.ndarray>a)
     cdef cnp.npy_intp *db = cnp.PyArray_DIMS(<cnp.ndarray>b)
     cdef cnp.npy_intp m = da[1] if ta else da[0], ka = da[0] if ta else da[1]
@@ -103,14 +148,19 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
         raise ValueError(f"gemm: inner dimensions differ: op(a) is ({m}, {ka}), "
                          f"op(b) is ({kb}, {n}) (a {a.shape}, b {b.shape}, "
                          f"trans_a={ta}, trans_b={tb})")
-    cdef int dt = _result_type([a, b])
+    cdef int dt
+    if pb is None:
+        dt = _result_type([a, b])
+    else:
+        dt = pb[1]
+        _check_compute_dtype(a, dt, "gemm", "a", b_in)
     if out is None:
         if be != 0:
             raise ValueError(f"gemm: beta={beta} needs out= (the matrix it scales)")
-        return _gemm_into(_operand(a, dt), ta, _operand(b, dt), tb, al, 0.0,
+        return _gemm_into(_operand(a, dt), ta, b if pb else _operand(b, dt), tb, al, 0.0,
                           _empty2(m, n, dt), None, FASTFC_ACT_IDENTITY, 0.0, None)
     _check_out(out, (m, n), dt, "gemm")
-    return _gemm_into(_operand(a, dt), ta, _operand(b, dt), tb, al, be, out, None,
+    return _gemm_into(_operand(a, dt), ta, b if pb else _operand(b, dt), tb, al, be, out, None,
                       FASTFC_ACT_IDENTITY, 0.0, [a, b])
 
 
@@ -141,7 +191,11 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     x : array_like, shape (..., in_features)
         Leading axes are batch axes (a Dense over the channels of an ``(N, H, W, C)`` map
         is a 1x1 convolution).
-    w : array_like, shape (in_features, out_features)
+    w : array_like or PackedWeights, shape (in_features, out_features)
+        ``fastfc.pack(w)`` packs once what each call would otherwise convert; bfloat16
+        weights (packed, or an ``ml_dtypes.bfloat16`` array) compute in float32 within
+        the bound in ``PackedWeights``' docstring. With packed weights, `x` must have
+        their compute dtype (``TypeError`` otherwise).
     b : array_like, shape (out_features,), optional
     activation : {None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"}
         Applied to ``x @ w + b`` while the output tile is in registers.
@@ -169,7 +223,9 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     3.0
     """
     x = _check_kind("x", x)
-    w = _check_kind("w", w)
+    pw = _packed(w, "linear", "w")
+    w_in = w
+    w = _check_kind("w", w) if pw is None else pw[0]
     cdef int act = _activation_code(activation, "linear")
     cdef double slope = _slope(negative_slope, "linear")
     _check_linear_shapes(x, w, "linear")
@@ -182,10 +238,15 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
             raise ValueError(f"linear: b must have shape ({nout},) to match w {w.shape}, "
                              f"got {b.shape}")
         arrays.append(b)
-    cdef int dt = _result_type(arrays)
+    cdef int dt
+    if pw is None:
+        dt = _result_type(arrays)
+    else:   # the packed weights' dtype; a bias of another float dtype is cast
+        dt = pw[1]
+        _check_compute_dtype(x, dt, "linear", "x", w_in)
     cdef int64_t rows = _batch_rows(x)
     x2 = _as_2d(_operand(x, dt), rows, nin)
-    wd = _operand(w, dt)
+    wd = _operand(w, dt) if pw is None else w
     bd = None
     if b is not None:
         bd = _operand(b, dt)
@@ -224,7 +285,8 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
         Gradient of the loss with respect to the layer's output.
     x : array_like, shape (..., in_features)
         The forward pass's input.
-    w : array_like, shape (in_features, out_features)
+    w : array_like or float PackedWeights, shape (in_features, out_features)
+        bfloat16 weights are for inference only (``TypeError``).
     y : array_like, shape (..., out_features), optional
         The forward output; required unless the activation is the identity.
     activation : {None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"}
@@ -262,7 +324,11 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     """
     grad_y = _check_kind("grad_y", grad_y)
     x = _check_kind("x", x)
-    w = _check_kind("w", w)
+    pw = _packed(w, "linear_backward", "w")
+    if pw is not None and cnp.PyArray_TYPE(<cnp.ndarray>pw[0]) == cnp.NPY_UINT16:
+        raise TypeError(f"linear_backward: bfloat16 weights (w {w.shape}) are for inference; "
+                        f"train with float32 weights and pack them to bfloat16 afterwards")
+    w = _check_kind("w", w) if pw is None else pw[0]
     cdef int act = _activation_code(activation, "linear_backward")
     cdef double slope = _slope(negative_slope, "linear_backward")
     cdef bint want_gx = _flag(compute_grad_x, "compute_grad_x", "linear_backward")

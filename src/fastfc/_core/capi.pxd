@@ -1,5 +1,5 @@
 # Declarations of the C core (csrc/include/fastfc.h), cimported by every module of fastfc._core.
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cdef extern from "fastfc.h" nogil:
     enum:
@@ -28,6 +28,10 @@ cdef extern from "fastfc.h" nogil:
                      const double *b, int64_t rsb, int64_t csb, double beta,
                      double *c, int64_t rsc, int64_t csc,
                      const double *bias, int act, double slope)
+    int fastfc_sgemm_bf16(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
+                          const float *a, int64_t rsa, int64_t csa, const uint16_t *b,
+                          int64_t rsb, float beta, float *c, int64_t rsc, int64_t csc,
+                          const float *bias, int act, float slope)
     ctypedef struct fastfc_gemm_spec:
         int64_t m, n, k
         const void *a
