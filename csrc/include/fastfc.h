@@ -151,7 +151,8 @@ void fastfc_dadam(int nthreads, int64_t n, double *p, const double *g, double *m
  * DENSE:   y = act(x.w + b); w (in, out), b (out) or NULL; gw, gb its gradients (gb NULL
  *          without b); gx (batch, in) the gradient of its input, NULL when not needed.
  * DROPOUT: y = inverted dropout of x as fastfc_sdropout(seed, stream), keep mask in mask.
- * ACT:     y = act(x). in == out for DROPOUT and ACT. */
+ * ACT:     y = act(x). in == out for DROPOUT and ACT.
+ * An inference plan leaves gw, gb, gx NULL and may give bfloat16 weights in wh. */
 enum fastfc_layer_kind { FASTFC_LAYER_DENSE = 0, FASTFC_LAYER_DROPOUT = 1, FASTFC_LAYER_ACT = 2 };
 typedef struct {
     int kind, act;
@@ -161,6 +162,7 @@ typedef struct {
     const void *w, *b;
     void *gw, *gb, *y, *gx;
     uint8_t *mask;
+    const uint16_t *wh; /* DENSE for inference: w in bfloat16 instead of w (forward only) */
 } fastfc_layer;
 
 /* Forward through n layers from x (batch, L[0].in); the result is L[n-1].y. */

@@ -45,11 +45,11 @@ from fastfc.packing import PackedWeights, pack  # noqa: E402
 from fastfc import initializers, losses, optim  # noqa: E402
 from fastfc.layers import (BatchNorm, Dense, Dropout, Flatten, GlobalAvgPool,  # noqa: E402
                            LeakyReLU, ReLU, Sigmoid, Softmax, Tanh)
-from fastfc.model import History, Sequential, load  # noqa: E402
+from fastfc.model import FrozenModel, History, Sequential, load  # noqa: E402
 from fastfc import callbacks  # noqa: E402
 
 __all__ += ["Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm",
-            "Flatten", "GlobalAvgPool", "Sequential", "History", "load", "optim", "losses",
+            "Flatten", "GlobalAvgPool", "Sequential", "FrozenModel", "History", "load", "optim", "losses",
             "initializers", "callbacks"]
 
 from fastfc.interop import (from_keras, from_onnx, from_sklearn, from_torch,  # noqa: E402

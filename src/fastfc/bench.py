@@ -477,7 +477,7 @@ def _interleaved_table(args, out):
                     "ratio": {"numpy": r_np, "fastfc": r_ff}})
 
 
-TABLES = ("forward", "backward", "float64", "small", "gemm", "dropout", "train",
+TABLES = ("forward", "backward", "float64", "small", "bf16", "mlp", "gemm", "dropout", "train",
           "interleaved")
 
 
@@ -513,6 +513,8 @@ def main(argv=None):
     ap.add_argument("--only", type=_tables, default=set(TABLES),
                     help=f"comma-separated tables to run, of {','.join(TABLES)} (default all)")
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--plot", help="also draw the ratios per shape into this image "
+                                   "(matplotlib)")
     args = ap.parse_args(argv)
     only = args.only
     fastfc.set_num_threads(args.threads)
@@ -538,6 +540,12 @@ def main(argv=None):
                     results)
     if "small" in only:
         _small_batch_table(args, results)
+    if "bf16" in only:
+        from fastfc.bench_inference import bf16_table
+        bf16_table(args, results)
+    if "mlp" in only:
+        from fastfc.bench_inference import mlp_table
+        mlp_table(args, results)
     if "gemm" in only:
         _single_thread_gemm(args, results)
     if "dropout" in only:
@@ -552,4 +560,7 @@ def main(argv=None):
                        "threads": args.threads, "fma_peak_fp32_per_thread": peak1,
                        "results": results}, f, indent=1, default=str)
         print(f"\nwrote {args.json}")
+    if args.plot:
+        from fastfc.bench_inference import plot
+        plot(results, args.plot)
     return 0

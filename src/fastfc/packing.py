@@ -83,8 +83,8 @@ def _storage_name(dtype: Any, fn: str) -> Optional[str]:
 
 
 class PackedWeights:
-    """Weights of a dense layer packed once (``fastfc.pack``): pass them as ``w`` to
-    ``fastfc.linear`` or as ``b`` to ``fastfc.gemm``.
+    """Weights of a dense layer packed once: pass them as ``w`` to ``fastfc.linear`` or as
+    ``b`` to ``fastfc.gemm``. ``PackedWeights(w, dtype)`` is ``fastfc.pack(w, dtype)``.
 
     Immutable and picklable. Attributes: ``shape`` (in_features, out_features); ``dtype``,
     the compute dtype x must have (float32 for bfloat16 weights); ``storage``, the stored
@@ -92,18 +92,27 @@ class PackedWeights:
     path it was packed for. The layout is the same on every path (row-major (in, out),
     64-byte aligned), so a pickle loaded on another path is re-aligned, never re-rounded.
 
+    Parameters
+    ----------
+    w : array_like of shape (in_features, out_features), or PackedWeights
+    dtype : {None, "float32", "float64", "bfloat16"}
+        As in ``fastfc.pack``.
+
+    Notes
+    -----
     bfloat16 error bound: each weight is rounded once, relative error at most
-    u = 2**-8, and the float32 sums add at most k * 2**-24 relative, so
-    ``|linear(x, pack(w, 'bfloat16')) - x @ w| <= (2**-8 + k * 2**-24) * (|x| @ |w|)``
-    elementwise, before the activation (which is 1-Lipschitz for relu, leaky relu, tanh,
-    sigmoid). The same on every path: the kernels widen bfloat16 to float32 exactly.
+    u = 2**-8, and the float32 sums add at most (k + 1) * 2**-24 relative, so
+    ``|linear(x, pack(w, 'bfloat16'), b) - (x @ w + b)| <= (2**-8 + (k + 2) * 2**-24) *
+    (|x| @ |w| + |b|)`` elementwise, before the activation (relu, leaky relu, tanh and
+    sigmoid are 1-Lipschitz). The same on every path: the kernels widen bfloat16 to
+    float32 exactly, so the result is float32's on the rounded weights.
     """
 
     __slots__ = ("_data", "_storage", "_isa")
     layout = "(in, out) row-major"
 
-    def __init__(self, *args, **kwargs):
-        raise TypeError("PackedWeights are made by fastfc.pack(w, dtype=None)")
+    def __new__(cls, w, dtype=None):
+        return pack(w, dtype)
 
     @classmethod
     def _make(cls, data: np.ndarray, storage: str, isa: str) -> "PackedWeights":

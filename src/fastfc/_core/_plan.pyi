@@ -19,6 +19,7 @@ class MLPPlan:
     batch: int
     n_in: int
     n_out: int
+    inference: bool
     output: _FloatArray
     grad_output: _FloatArray
     def __new__(cls, specs: list[dict[str, Any]], batch: int, dtype: DTypeLike) -> MLPPlan: ...

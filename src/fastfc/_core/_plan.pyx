@@ -3,7 +3,7 @@
 of a model's layers (fastfc.model)."""
 import numpy as np
 cimport numpy as cnp
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from fastfc._core.capi cimport *
 from libc.stdlib cimport calloc, free
@@ -16,13 +16,15 @@ cnp.import_array()
 # Private helpers of the model API (fastfc.losses, fastfc.optim): they trust their caller
 # for shapes but still refuse what would make C read or write out of bounds.
 
-cdef int _require(object a, str name, int typenum, bint contiguous) except -1:
-    if type(a) is not np.ndarray or not _is_native(a, typenum) or not \
-            cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a) or not \
+cdef int _require(object a, str name, int typenum, bint contiguous,
+                  bint writeable=True) except -1:
+    if type(a) is not np.ndarray or not _is_native(a, typenum) or (writeable and not
+            cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a)) or not \
             cnp.PyArray_ISALIGNED(<cnp.ndarray>a) or (contiguous and not
             cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)):
-        raise TypeError(f"{name} must be a writeable, aligned, native {_dtype(typenum)} "
-                        f"ndarray" + (" (C-contiguous)" if contiguous else ""))
+        raise TypeError(f"{name} must be a" + (" writeable," if writeable else "") +
+                        f" aligned, native {_dtype(typenum)} ndarray" +
+                        (" (C-contiguous)" if contiguous else ""))
     return 0
 
 
@@ -135,9 +137,11 @@ _LAYER_KINDS = {"dense": FASTFC_LAYER_DENSE, "dropout": FASTFC_LAYER_DROPOUT,
                 "act": FASTFC_LAYER_ACT}
 
 
-cdef void *_data_of(object a, str name, int typenum, tuple shape) except NULL:
-    """The data of a C-contiguous writable native ndarray of this dtype and shape."""
-    _require(a, name, typenum, True)
+cdef void *_data_of(object a, str name, int typenum, tuple shape,
+                    bint writeable=True) except NULL:
+    """The data of a C-contiguous native ndarray of this dtype and shape (writeable
+    unless told)."""
+    _require(a, name, typenum, True, writeable)
     if a.shape != shape:
         raise ValueError(f"{name} has shape {a.shape}, expected {shape}")
     return cnp.PyArray_DATA(<cnp.ndarray>a)
@@ -151,10 +155,14 @@ cdef class MLPPlan:
     "slope"}`` (b and gb may be None), ``{"kind": "dropout", "features", "p", "seed"}`` or
     ``{"kind": "act", "features", "act", "slope"}``. The plan owns every activation, mask
     and input-gradient buffer; ``output`` is the last layer's and ``grad_output`` the
-    buffer for the gradient of the loss with respect to it."""
+    buffer for the gradient of the loss with respect to it.
+
+    An inference plan (``gw`` None in every dense spec) runs ``forward`` only; its dense
+    ``w`` may be the uint16 bits of bfloat16 weights (fastfc.pack)."""
     cdef fastfc_layer *L
     cdef int n
     cdef int typenum
+    cdef readonly bint inference
     cdef readonly int64_t batch, n_in, n_out
     cdef readonly object output, grad_output
     cdef list _keep
@@ -172,18 +180,31 @@ cdef class MLPPlan:
         cdef int i, t = self.typenum
         cdef fastfc_layer *l
         cdef int64_t features = -1
+        self.inference = any(sp["kind"] == "dense" and sp.get("gw") is None for sp in specs)
+        if self.inference and any(sp["kind"] == "dense" and sp.get("gw") is not None
+                                  for sp in specs):
+            raise ValueError("MLPPlan: give gw for every dense layer (training) or none "
+                             "(inference)")
         for i, spec in enumerate(specs):
             l = &self.L[i]
             l.kind = _LAYER_KINDS[spec["kind"]]
             if l.kind == FASTFC_LAYER_DENSE:
                 w = spec["w"]
                 l.in_, l.out = w.shape
-                l.w = _data_of(w, "w", t, (l.in_, l.out))
-                l.gw = _data_of(spec["gw"], "gw", t, (l.in_, l.out))
+                if self.inference and type(w) is np.ndarray and w.dtype == np.uint16:
+                    if t != cnp.NPY_FLOAT or not w.flags.c_contiguous:
+                        raise TypeError("MLPPlan: bfloat16 weights are C-contiguous and "
+                                        "compute in float32")
+                    l.wh = <const uint16_t *>cnp.PyArray_DATA(<cnp.ndarray>w)
+                else:
+                    l.w = _data_of(w, "w", t, (l.in_, l.out), not self.inference)
                 if spec["b"] is not None:
-                    l.b = _data_of(spec["b"], "b", t, (l.out,))
-                    l.gb = _data_of(spec["gb"], "gb", t, (l.out,))
-                self._keep += [w, spec["gw"], spec["b"], spec["gb"]]
+                    l.b = _data_of(spec["b"], "b", t, (l.out,), not self.inference)
+                if not self.inference:
+                    l.gw = _data_of(spec["gw"], "gw", t, (l.in_, l.out))
+                    if spec["b"] is not None:
+                        l.gb = _data_of(spec["gb"], "gb", t, (l.out,))
+                self._keep += [w, spec.get("gw"), spec["b"], spec.get("gb")]
             else:
                 l.in_ = l.out = spec["features"]
                 if l.kind == FASTFC_LAYER_DROPOUT:
@@ -203,7 +224,7 @@ cdef class MLPPlan:
                 mask = np.empty((batch, l.in_), np.uint8)
                 l.mask = <uint8_t *>cnp.PyArray_DATA(<cnp.ndarray>mask)
                 self._keep.append(mask)
-            if l.kind == FASTFC_LAYER_DENSE and i > 0:
+            if l.kind == FASTFC_LAYER_DENSE and i > 0 and not self.inference:
                 gx = _empty2(batch, l.in_, t)
                 l.gx = cnp.PyArray_DATA(gx)
                 self._keep.append(gx)
@@ -246,8 +267,14 @@ cdef class MLPPlan:
             raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
         return self.output
 
+    cdef int _trains(self) except -1:
+        if self.inference:
+            raise RuntimeError("MLPPlan: an inference plan has no gradients")
+        return 0
+
     def backward(self, x):
         """Gradients of every parameter from ``grad_output`` (consumed) after ``forward(x)``."""
+        self._trains()
         cdef const void *px = self._input(x)
         cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>self.grad_output)
         cdef int nt = num_threads(), rc
@@ -263,6 +290,7 @@ cdef class MLPPlan:
 
     def xent_step(self, x, labels):
         """forward, mean softmax cross-entropy against int64 labels, backward; the loss."""
+        self._trains()
         cdef const void *px = self._input(x)
         if type(labels) is not np.ndarray or labels.dtype != np.int64 or \
                 labels.shape != (self.batch,) or not labels.flags.c_contiguous or \

@@ -92,6 +92,7 @@ cdef extern from "fastfc.h" nogil:
         void *y
         void *gx
         uint8_t *mask
+        const uint16_t *wh
     int fastfc_smlp_forward(int nthreads, int64_t batch, const float *x, int n, fastfc_layer *L)
     int fastfc_dmlp_forward(int nthreads, int64_t batch, const double *x, int n,
                             fastfc_layer *L)

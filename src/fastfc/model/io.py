@@ -71,7 +71,8 @@ def resume(model: Any, training: dict) -> None:
 def load(path: PathLike,
          optimizer: Optional[Union[str, optim_mod.Optimizer]] = None) -> "Sequential":
     """A Sequential saved with ``save`` (np.load with allow_pickle=False), with its
-    optimizer and its state unless `optimizer` is given.
+    optimizer and its state unless `optimizer` is given; or a FrozenModel its ``save``
+    wrote (`optimizer` is then ignored).
 
     Parameters
     ----------
@@ -109,6 +110,9 @@ def load(path: PathLike,
         if "config" not in data.files:
             raise ValueError(f"{path} is not a fastfc model file (it has no config)")
         cfg = json.loads(str(data["config"]))
+        if isinstance(cfg, dict) and cfg.get("format") == "fastfc-frozen-1":
+            from fastfc.model.frozen import load_frozen
+            return load_frozen(data, cfg)
         if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
             raise ValueError(f"{path} is not a fastfc model file")
         layers, p = [], 0

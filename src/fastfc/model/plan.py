@@ -90,3 +90,59 @@ def fused_step(plan: Plan, loss: losses_mod.Loss, x: np.ndarray,
     mlp.backward(x)
     return value, z
 
+
+
+def row_block(rows: int, weight_bytes: int, widest: int, itemsize: int) -> int:
+    """Rows per pass of an inference forward: when the weights stay in the L3 between
+    passes, as many as keep two layers' activations in half the L2; else all the rows
+    (each pass reads the weights from memory once)."""
+    table = _core.get_config()["tuning"]
+    l2, l3 = table["L2"][0], table["L3"][0]
+    if weight_bytes > l3 // 2:
+        return max(rows, 1)
+    return max(16, l2 // (4 * max(widest, 1) * itemsize))
+
+
+class InferencePlans:
+    """Inference MLPPlans of one stack of Dense/activation specs (no gradients, weights
+    maybe bfloat16), one per row count used (the last few kept)."""
+    keep = 4
+
+    def __init__(self, specs: list, dtype) -> None:
+        self.specs, self.dtype = specs, np.dtype(dtype)
+        self.plans: dict = {}
+        self.n_out = next(s["w"].shape[1] if s["kind"] == "dense" else s["features"]
+                          for s in reversed(specs))
+        self.weight_bytes = sum(s["w"].nbytes for s in specs if s["kind"] == "dense")
+        self.widest = max(max(s["w"].shape) if s["kind"] == "dense" else s["features"]
+                          for s in specs)
+
+    def plan(self, rows: int):
+        if rows not in self.plans:
+            if len(self.plans) >= self.keep:
+                self.plans.pop(next(iter(self.plans)))
+            self.plans[rows] = _core.MLPPlan(self.specs, rows, self.dtype)
+        return self.plans[rows]
+
+    def run(self, X: np.ndarray, rows: Optional[int] = None) -> np.ndarray:
+        """The outputs for the rows of X (C-contiguous, the plans' dtype): one C call per
+        block of `rows` (sized to the caches when None)."""
+        n = X.shape[0]
+        X = X.reshape(n, -1)
+        rows = rows or row_block(n, self.weight_bytes, self.widest, self.dtype.itemsize)
+        out = np.empty((n, self.n_out), self.dtype)
+        for i in range(0, n, rows):
+            xb = X[i:i + rows]
+            out[i:i + xb.shape[0]] = self.plan(xb.shape[0]).forward(xb)
+        return out
+
+
+def inference_specs(layers: Sequence[layers_mod.Layer], input_shape: tuple) -> Optional[list]:
+    """The specs of an inference plan over the model's live weights (Dropout left out),
+    or None when a layer has no fused C path."""
+    found = layer_specs(layers, input_shape)
+    if found is None:
+        return None
+    specs = [{k: v for k, v in s.items() if k not in ("gw", "gb")}
+             for s in found[0] if s["kind"] != "dropout"]
+    return specs or None

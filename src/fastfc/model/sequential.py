@@ -18,10 +18,11 @@ from fastfc import losses as losses_mod
 from fastfc import optim as optim_mod
 from fastfc._checks import integer
 from fastfc._state import Plain
-from fastfc.model import io, params, trainer
+from fastfc.model import frozen, io, params, trainer
 from fastfc.model.callbacks import Callback, History
+from fastfc.model.frozen import FrozenModel
 from fastfc.model.inputs import as_2d_float
-from fastfc.model.plan import PlanCache, fused_step
+from fastfc.model.plan import InferencePlans, PlanCache, fused_step, inference_specs
 
 
 def _duplicates(layers):
@@ -63,6 +64,20 @@ def _cast_running_stats(bn, dtype):
         np.asarray(bn.running_var, dtype)
 
 
+def count_correct(loss: losses_mod.Loss, z: np.ndarray, y: np.ndarray) -> int:
+    """Number of rows of outputs z that `loss` predicts as y (0 for regression losses)."""
+    if not loss.classifier:
+        return 0
+    if y.ndim == 1 and z.shape[1] > 1:   # the common case, in two NumPy calls
+        return int(np.count_nonzero(z.argmax(axis=1) == y))
+    if y.ndim != 1 and not isinstance(loss, losses_mod.SigmoidBinaryCrossEntropy):
+        y = np.argmax(y, axis=1)
+    # rows of both as (n, k): a single-output BCE predicts (n,) against y of (n, 1)
+    n = z.shape[0]
+    got = loss.predict(z).reshape(n, -1)
+    return int(np.count_nonzero(np.all(got == y.reshape(n, -1), axis=1)))
+
+
 class Sequential(Plain):
     """A stack of layers trained with a loss and an optimizer.
 
@@ -95,7 +110,7 @@ class Sequential(Plain):
     """
     # rebuilt from the layers by _link: the flat buffers (the layers' arrays travel),
     # the C plans (pointers into the buffers), the loss-gradient buffer
-    _not_copied = ("_theta", "_dtheta", "_plans", "_grad_out")
+    _not_copied = ("_theta", "_dtheta", "_plans", "_infer", "_grad_out")
 
     def __init__(self, layers: Iterable[layers_mod.Layer],
                  loss: Union[str, losses_mod.Loss] = "softmax_cross_entropy",
@@ -164,6 +179,7 @@ class Sequential(Plain):
         copying)."""
         self._theta, self._dtheta = params.link(self.layers, self.dtype)
         self._plans = PlanCache()
+        self._infer = None   # InferencePlans on first predict, False without a C path
         self._grad_out = None
         for i, layer in enumerate(self.layers):
             layer.needs_input_grad = i > 0   # nothing needs the gradient of the input
@@ -250,16 +266,7 @@ class Sequential(Plain):
 
     def _correct(self, z, y):
         """Number of rows of z predicting y right (0 for regression losses)."""
-        if not self.loss.classifier:
-            return 0
-        if y.ndim == 1 and z.shape[1] > 1:   # the common case, in two NumPy calls
-            return int(np.count_nonzero(z.argmax(axis=1) == y))
-        if y.ndim != 1 and not isinstance(self.loss, losses_mod.SigmoidBinaryCrossEntropy):
-            y = np.argmax(y, axis=1)
-        # rows of both as (n, k): a single-output BCE predicts (n,) against y of (n, 1)
-        n = z.shape[0]
-        got = self.loss.predict(z).reshape(n, -1)
-        return int(np.count_nonzero(np.all(got == y.reshape(n, -1), axis=1)))
+        return count_correct(self.loss, z, y)
 
     def train_on_batch(self, x, y) -> float:
         """One optimizer step on a batch; returns the loss before the step."""
@@ -319,19 +326,38 @@ class Sequential(Plain):
                            shuffle=shuffle, early_stopping=early_stopping, verbose=verbose,
                            callbacks=callbacks, on_nonfinite=on_nonfinite)
 
-    def predict_proba(self, X, batch_size: int = 1024) -> np.ndarray:
-        """Class probabilities (the loss's output transform) of the samples in `X`."""
+    def _outputs(self, X, batch_size: Optional[int]) -> np.ndarray:
+        """The last layer's outputs for X in evaluation mode: one C call per block of
+        rows for a Dense/Dropout/activation stack, layer by layer otherwise."""
         X = as_2d_float(X, "X", self.dtype, self.input_shape)
-        batch_size = integer(batch_size, "batch_size", 1)
-        return np.concatenate([self.loss.proba(self._forward(X[i:i + batch_size]).copy())
-                               for i in range(0, X.shape[0], batch_size)])
+        if batch_size is not None:
+            batch_size = integer(batch_size, "batch_size", 1)
+        if self._infer is None:
+            specs = inference_specs(self.layers, self.input_shape)
+            self._infer = InferencePlans(specs, self.dtype) if specs else False
+        if self._infer:
+            return self._infer.run(X, batch_size)
+        rows = batch_size or 1024
+        return np.concatenate([self._forward(X[i:i + rows]).copy()
+                               for i in range(0, X.shape[0], rows)])
 
-    def predict(self, X, batch_size: int = 1024) -> np.ndarray:
-        """Class labels for classification losses, outputs for regression."""
-        X = as_2d_float(X, "X", self.dtype, self.input_shape)
-        batch_size = integer(batch_size, "batch_size", 1)
-        return np.concatenate([self.loss.predict(self._forward(X[i:i + batch_size]).copy())
-                               for i in range(0, X.shape[0], batch_size)])
+    def predict_proba(self, X, batch_size: Optional[int] = None) -> np.ndarray:
+        """Class probabilities (the loss's output transform) of the samples in `X`, in
+        blocks of `batch_size` rows (sized to the caches when None)."""
+        return self.loss.proba(self._outputs(X, batch_size))
+
+    def predict(self, X, batch_size: Optional[int] = None) -> np.ndarray:
+        """Class labels for classification losses, outputs for regression (blocks of
+        `batch_size` rows, sized to the caches when None)."""
+        return self.loss.predict(self._outputs(X, batch_size))
+
+    def freeze(self, dtype: Any = None) -> "FrozenModel":
+        """The inference form of the model: Dropout dropped, BatchNorm folded into the
+        Dense beside it, activations fused, weights packed once (``fastfc.pack``) in
+        `dtype` ('float32', 'float64', 'bfloat16'; None keeps the model's). Its
+        predict/predict_proba run a Dense/activation stack in one C call per block of rows.
+        It does not follow later training of this model: freeze again."""
+        return frozen.freeze(self, dtype)
 
     def evaluate(self, X, y, batch_size: int = 1024) -> Dict[str, Optional[float]]:
         """{"loss": mean loss, "accuracy": fraction correct (None for regression)}."""
