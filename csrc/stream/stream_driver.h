@@ -61,14 +61,20 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         if (buf) GF(stream_part)(g, a, rsa, csa, 0, g->n, kcb, cw, buf);
         failed = !buf;
     } else {
+        /* column chunks from a shared counter (whole cache lines of C, at least 4 lines
+         * of each row of B): a thread without a core holds up one chunk, not a share */
+        const int64_t units = (g->n + unit - 1) / unit;
+        int64_t chunks = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
+        if (chunks > units / 4) chunks = units / 4 > nt ? units / 4 : nt;
+        _Atomic int64_t next = 0;
         #pragma omp parallel num_threads(nt) reduction(|: failed)
         {
             fastfc_team_count();
             GT *buf = fastfc_thread_buffer(bytes);
             if (!buf) failed = 1;
-            for (int id = omp_get_thread_num(); buf && id < nt; id += omp_get_num_threads()) {
+            for (int64_t id; buf && (id = fastfc_next_chunk(&next, chunks)) >= 0;) {
                 int64_t n0, n1;
-                fastfc_thread_range(id, nt, g->n, (int)unit, &n0, &n1);
+                fastfc_thread_range((int)id, (int)chunks, g->n, (int)unit, &n0, &n1);
                 if (n0 < n1) GF(stream_part)(g, a, rsa, csa, n0, n1, kcb, cw, buf);
             }
         }

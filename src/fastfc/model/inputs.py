@@ -10,8 +10,9 @@ def as_2d_float(X, name: str, dtype, n_features=None) -> np.ndarray:
     given = X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} has dtype {X.dtype}; expected a real numeric array")
-    with np.errstate(over="ignore"):   # values too large for dtype: reported below
-        X = np.require(X, dtype, ["C_CONTIGUOUS", "ALIGNED"])   # the C kernels' layout
+    if X.dtype != dtype or not (X.flags.c_contiguous and X.flags.aligned):
+        with np.errstate(over="ignore"):   # values too large for dtype: reported below
+            X = np.require(X, dtype, ["C_CONTIGUOUS", "ALIGNED"])   # the C kernels' layout
     if X.ndim < 2:
         raise ValueError(f"{name} must have a batch axis and features, got shape {X.shape}")
     if X.shape[0] == 0:

@@ -92,12 +92,22 @@ def fused_step(plan: Plan, loss: losses_mod.Loss, x: np.ndarray,
 
 
 
+_CACHES: list = []
+
+
+def _caches() -> Tuple[int, int]:
+    """(L2, L3) bytes of the tuning table, read once (get_config builds a dict per call)."""
+    if not _CACHES:
+        table = _core.get_config()["tuning"]
+        _CACHES[:] = [table["L2"][0], table["L3"][0]]
+    return _CACHES[0], _CACHES[1]
+
+
 def row_block(rows: int, weight_bytes: int, widest: int, itemsize: int) -> int:
     """Rows per pass of an inference forward: when the weights stay in the L3 between
     passes, as many as keep two layers' activations in half the L2; else all the rows
     (each pass reads the weights from memory once)."""
-    table = _core.get_config()["tuning"]
-    l2, l3 = table["L2"][0], table["L3"][0]
+    l2, l3 = _caches()
     if weight_bytes > l3 // 2:
         return max(rows, 1)
     return max(16, l2 // (4 * max(widest, 1) * itemsize))
