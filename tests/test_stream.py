@@ -121,3 +121,34 @@ def test_rows_do_not_depend_on_the_batch(isa):
     assert res["isa"] == isa
     assert res["checks"] == 6 * 3 * 300 * 2
     assert res["failures"] == [], res["failures"]
+
+
+# The path is a table entry (FASTFC_STREAM_MAX_M): streaming nothing, or up to 64 rows,
+# gives the same bits as the default split, since the stream kernel does the GEMM's
+# operations in its order. Children print the results' bytes digest.
+DIGEST = r"""
+import hashlib, sys
+import numpy as np
+import fastfc
+rng = np.random.default_rng(4)
+h = hashlib.sha256()
+for m, k, n in [(1, 300, 70), (5, 530, 33), (16, 260, 130), (40, 300, 17)]:
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    for wt in (w, np.ascontiguousarray(w.T).T, fastfc.pack(w, "bfloat16")):
+        h.update(fastfc.linear(x, wt, b, activation="relu").tobytes())
+print(fastfc.get_config()["tuning"]["STREAM_MAX_M"][0], h.hexdigest())
+"""
+
+
+def test_the_stream_threshold_does_not_change_results():
+    digests = set()
+    for value in ("0", "16", "64"):
+        r = subprocess.run([sys.executable, "-c", DIGEST], capture_output=True, text=True,
+                           env=dict(os.environ, FASTFC_STREAM_MAX_M=value), timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        got, digest = r.stdout.split()
+        assert got == value
+        digests.add(digest)
+    assert len(digests) == 1

@@ -9,7 +9,8 @@
  * C row-major, alpha 1 and beta 0 (what linear and dX = dZ.W^T ask), no sums of dZ. */
 static int GF(streams)(const GF(gemm_args) *g)
 {
-    return (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) && g->m <= FASTFC_STREAM_MAX_M && g->alpha == 1 && g->beta == 0 &&
+    return (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) &&
+           g->m <= FASTFC_STREAM_MAX_M && g->alpha == 1 && g->beta == 0 &&
            g->csc == 1 && (g->csb == 1 || g->rsb == 1) && g->dz_operand != 2 &&
            !(g->dz_operand == 1 && g->dz_sum);
 }

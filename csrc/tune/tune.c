@@ -26,7 +26,8 @@ static const char *names[FASTFC_T_COUNT] = {
     "L1D", "L1_WAYS", "L2", "L2_WAYS", "L3", "LINE",
     "MC", "KC", "NC", "MC", "KC", "NC",
     "MIN_PARALLEL_MNK", "MAX_PAIR_MNK", "NAP_NS", "NAP_SOLO_MNK",
-    "B_FROM_MEMORY", "CHUNKS_PER_THREAD"};
+    "B_FROM_MEMORY", "CHUNKS_PER_THREAD", "STREAM_MAX_M", "STREAM_ACC_BYTES",
+    "STREAM_READ_COST"};
 
 static void warn(const char *fmt, const char *var, const char *text, int64_t used)
 {
@@ -239,6 +240,20 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
     s[FASTFC_T_B_FROM_MEMORY] = "model: a quarter of L3";
     v[FASTFC_T_CHUNKS_PER_THREAD] = 4; /* a late thread delays a quarter of its share */
     s[FASTFC_T_CHUNKS_PER_THREAD] = "default";
+    /* The small-batch path (stream/): 2*m flops per weight read keep a product with few
+     * rows bound by reading W; a packed B panel would serve one or two micro-tiles. */
+    v[FASTFC_T_STREAM_MAX_M] = 16;
+    s[FASTFC_T_STREAM_MAX_M] = "default (0: never stream)";
+    /* the m x cw accumulators of a pass in half of L1d, rows of B and A in the rest */
+    v[FASTFC_T_STREAM_ACC_BYTES] = v[FASTFC_T_L1D] / 2;
+    s[FASTFC_T_STREAM_ACC_BYTES] = "model: half of L1d";
+    /* a weight read from memory costs about this many multiply-adds: the work that decides
+     * whether a streamed product wakes a team */
+    v[FASTFC_T_STREAM_READ_COST] = 8;
+    s[FASTFC_T_STREAM_READ_COST] = "default";
+    override(FASTFC_T_STREAM_MAX_M, "STREAM_MAX_M", 0, FASTFC_MAX_STREAM_M);
+    override(FASTFC_T_STREAM_ACC_BYTES, "STREAM_ACC_BYTES", 1024, 1 << 20);
+    override(FASTFC_T_STREAM_READ_COST, "STREAM_READ_COST", 1, 1 << 20);
     override(FASTFC_T_MIN_PARALLEL_MNK, "MIN_PARALLEL_MNK", 0, 1LL << 50);
     override(FASTFC_T_MAX_PAIR_MNK, "MAX_PAIR_MNK", 0, 1LL << 50);
     override(FASTFC_T_NAP_SOLO_MNK, "NAP_SOLO_MNK", 0, 1LL << 50);
