@@ -44,12 +44,17 @@ typedef struct {
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_sukr_t edge[FASTFC_EDGE_KERNELS];
     fastfc_sstream_t stream;
     fastfc_sbstream_t bstream;
+    /* bf16 B widened into float micro-panels (pack/bf16_panels_template.h) */
+    void (*bpanels)(float *dst, const uint16_t *b, int64_t rsb, int64_t kc, int64_t nc,
+                    int NR);
 } fastfc_sctx;
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr;
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_dukr_t edge[FASTFC_EDGE_KERNELS];
     fastfc_dstream_t stream;
     fastfc_dbstream_t bstream;
+    void (*bpanels)(double *dst, const uint16_t *b, int64_t rsb, int64_t kc, int64_t nc,
+                    int NR); /* NULL: fp64 widens in the plain loop */
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

@@ -37,18 +37,21 @@ static void GF(pack_b_at)(const GF(gemm_args) *g, GT *restrict dst, int64_t pc, 
         GF(pack_b)(dst, g->b + pc * g->rsb + j * g->csb, g->rsb, g->csb, kc, nc, NR, by_rows);
         return;
     }
-    FASTFC_ASSERT(NR <= 64);
+    if (g->ctx->bpanels) {
+        g->ctx->bpanels(dst, g->bh + pc * g->rsb + j, g->rsb, kc, nc, NR);
+        return;
+    }
     for (int64_t jr = 0; jr < nc; jr += NR) {
         const int nr = nc - jr < NR ? (int)(nc - jr) : NR;
         const uint16_t *src = g->bh + pc * g->rsb + j + jr;
         GT *d = dst + jr * kc;
-        for (int64_t p = 0; p < kc; p++) {
-            uint32_t bits[64]; /* NR <= 64: the row widened in integers, then one copy */
-            float f[64];
-            for (int c = 0; c < NR; c++) bits[c] = c < nr ? (uint32_t)src[p * g->rsb + c] << 16 : 0;
-            memcpy(f, bits, sizeof(float) * (size_t)NR);
-            for (int c = 0; c < NR; c++) d[p * NR + c] = (GT)f[c];
-        }
+        for (int64_t p = 0; p < kc; p++)
+            for (int c = 0; c < NR; c++) {
+                const uint32_t bits = c < nr ? (uint32_t)src[p * g->rsb + c] << 16 : 0;
+                float f;
+                memcpy(&f, &bits, sizeof f);
+                d[p * NR + c] = (GT)f;
+            }
     }
 }
 

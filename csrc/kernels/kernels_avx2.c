@@ -99,6 +99,10 @@ static inline void store_first_pd(double *p, __m256d v, int n)
 #define ST_NAME fastfc_sbstream_avx2
 #include "stream/stream_template.h"
 
+#define BF_VL 8
+#define BF_NAME fastfc_sbf16_panels_avx2
+#include "pack/bf16_panels_template.h"
+
 #define ST_T double
 #define ST_IT int64_t
 #define ST_VL 4
@@ -118,7 +122,8 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 const fastfc_isa_table fastfc_table_avx2 = {
     .s = {6, 16, 0, 0, 0, fastfc_sgemm_avx2_6x16,
           {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16},
-          fastfc_sstream_avx2, fastfc_sbstream_avx2},
+          fastfc_sstream_avx2, fastfc_sbstream_avx2,
+          fastfc_sbf16_panels_avx2},
     .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8},
           fastfc_dstream_avx2},

@@ -80,6 +80,10 @@
 #define ST_NAME fastfc_sbstream_avx512
 #include "stream/stream_template.h"
 
+#define BF_VL 16
+#define BF_NAME fastfc_sbf16_panels_avx512
+#include "pack/bf16_panels_template.h"
+
 #define ST_T double
 #define ST_IT int64_t
 #define ST_VL 8
@@ -99,7 +103,8 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 const fastfc_isa_table fastfc_table_avx512 = {
     .s = {12, 32, 0, 0, 0, fastfc_sgemm_avx512_12x32,
           {4, 8}, {fastfc_sgemm_avx512_4x32, fastfc_sgemm_avx512_8x32},
-          fastfc_sstream_avx512, fastfc_sbstream_avx512},
+          fastfc_sstream_avx512, fastfc_sbstream_avx512,
+          fastfc_sbf16_panels_avx512},
     .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24,
           {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24},
           fastfc_dstream_avx512},

@@ -11,5 +11,6 @@
 #define fastfc_sstream_avx512 fastfc_sstream_avx512emu
 #define fastfc_dstream_avx512 fastfc_dstream_avx512emu
 #define fastfc_sbstream_avx512 fastfc_sbstream_avx512emu
+#define fastfc_sbf16_panels_avx512 fastfc_sbf16_panels_avx512emu
 #define fastfc_table_avx512 fastfc_table_avx512_emulated
 #include "kernels_avx512.c"

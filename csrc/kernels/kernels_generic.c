@@ -49,6 +49,10 @@
 #define ST_NAME fastfc_sbstream_generic
 #include "stream/stream_template.h"
 
+#define BF_VL 4
+#define BF_NAME fastfc_sbf16_panels_generic
+#include "pack/bf16_panels_template.h"
+
 #define ST_T double
 #define ST_IT int64_t
 #define ST_VL 2
@@ -62,7 +66,8 @@
 /* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 const fastfc_isa_table fastfc_table_generic = {
     .s = {4, 8, 0, 0, 0, fastfc_sgemm_generic_4x8, {2}, {fastfc_sgemm_generic_2x8},
-          fastfc_sstream_generic, fastfc_sbstream_generic},
+          fastfc_sstream_generic, fastfc_sbstream_generic,
+          fastfc_sbf16_panels_generic},
     .d = {4, 4, 0, 0, 0, fastfc_dgemm_generic_4x4, {2}, {fastfc_dgemm_generic_2x4},
           fastfc_dstream_generic},
     .fma_peak = fma_peak_generic,
