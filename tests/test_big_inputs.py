@@ -31,7 +31,8 @@ def view(buf, offset, shape, strides):
     """A view of buf from element `offset` with strides in elements (negative allowed:
     the view starts at the far end of that axis)."""
     start = offset + sum(-s * (d - 1) for s, d in zip(strides, shape) if s < 0)
-    assert start >= 0 and offset + sum(max(s, 0) * (d - 1) for s, d in zip(strides, shape)) \
+    # the view spans [offset, offset + sum |s| (d - 1)]: as_strided checks no bounds
+    assert offset >= 0 and offset + sum(abs(s) * (d - 1) for s, d in zip(strides, shape)) \
         < buf.size
     return as_strided(buf[start:], shape, tuple(s * buf.itemsize for s in strides),
                       writeable=True)
@@ -42,7 +43,7 @@ def test_huge_strides_and_offsets_past_2_31(rng):
     B columns 2**29 + 3 apart, with a negative row stride on the outputs: every kernel reads
     and writes the right elements and nothing else (sentinels stay)."""
     ins = virtual_zeros(2**31 + 2**29)
-    outs = virtual_zeros(2**30 + 2**21)
+    outs = virtual_zeros(2**30 + 2**22)   # C spans 2 * (2**29 + 11) + 3 * 2**20 past 50
     m, k, n = 3, 5, 4
     a = view(ins, 0, (m, k), (2**30 + 7, 1))
     b = view(ins, 100, (k, n), (1, 2**29 + 3))
