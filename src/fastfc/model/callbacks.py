@@ -309,6 +309,7 @@ class NonFiniteGuard(Callback):
         self.model._check_finite = True   # the fused C step checks as it ends
 
     def close(self) -> None:
+        """At the end of fit, however it ends: the fused step stops checking."""
         self.model._check_finite = False
 
     def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
