@@ -122,6 +122,29 @@ def test_a_nonfinite_loss_with_finite_gradients_is_named():
         model.fit(X, y, epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_step_checks_the_gradients_only_under_the_guard(dtype):
+    """With the guard, the fused C step's call checks the gradients as its backward ends
+    (the guard reads the verdict: 0 at the poisoned batch); "ignore" checks nothing."""
+    X, y = blobs()
+    model = make(dtype=dtype)
+    bad = X.astype(dtype)
+    bad[64:96] = np.finfo(dtype).max   # batch 2: the forward overflows
+    seen = []
+
+    class Spy(Callback):
+        def on_train_batch_gradients(self, batch, logs=None):
+            seen.append(self.model._grads_finite)
+    with pytest.warns(RuntimeWarning, match="batch 2"):
+        model.fit(bad, y, epochs=1, batch_size=32, shuffle=False, verbose=0,
+                  callbacks=[Spy()], on_nonfinite="warn")
+    assert seen == [1, 1, 0, 1, 1] and not model._check_finite
+    seen.clear()
+    model.fit(X, y, epochs=1, batch_size=32, verbose=0, callbacks=[Spy()],
+              on_nonfinite="ignore")
+    assert seen == [-1] * 5
+
+
 @pytest.mark.parametrize("hook,at,finished", [
     ("on_train_batch_begin", 3, 3), ("on_train_batch_gradients", 3, 3),
     ("on_train_batch_end", 3, 4), ("on_epoch_end", 0, 5), ("on_epoch_begin", 1, 5),

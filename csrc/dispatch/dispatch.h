@@ -75,6 +75,9 @@ typedef struct {
                      const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
     fastfc_sadam_t sadam;
     fastfc_dadam_t dadam;
+    /* 1 when x[lo, hi) holds a NaN or an Inf, else 0; exact for every bit pattern */
+    int (*snonfinite)(int64_t lo, int64_t hi, const float *x);
+    int (*dnonfinite)(int64_t lo, int64_t hi, const double *x);
 } fastfc_isa_table;
 
 extern const fastfc_isa_table fastfc_table_generic;
@@ -103,4 +106,14 @@ void fastfc_sdropout_scalar(int64_t lo, int64_t hi, const float *x, uint64_t thr
                             const uint32_t key[2], const uint32_t stream[2], float *y, uint8_t *mask);
 void fastfc_ddropout_scalar(int64_t lo, int64_t hi, const double *x, uint64_t thr, double scale,
                             const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
+
+/* The NaN / Inf check per path (train/train.c, train/finite_avx2.c, train/finite_avx512.c). */
+int fastfc_snonfinite_generic(int64_t lo, int64_t hi, const float *x);
+int fastfc_dnonfinite_generic(int64_t lo, int64_t hi, const double *x);
+#ifdef FASTFC_X86
+int fastfc_snonfinite_avx2(int64_t lo, int64_t hi, const float *x);
+int fastfc_dnonfinite_avx2(int64_t lo, int64_t hi, const double *x);
+int fastfc_snonfinite_avx512(int64_t lo, int64_t hi, const float *x);
+int fastfc_dnonfinite_avx512(int64_t lo, int64_t hi, const double *x);
+#endif
 #endif

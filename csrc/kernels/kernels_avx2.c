@@ -131,5 +131,6 @@ const fastfc_isa_table fastfc_table_avx2 = {
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,
     .sadam = fastfc_sadam_avx2,
-    .dadam = fastfc_dadam_avx2,
+    .dadam = fastfc_dadam_avx2,    .snonfinite = fastfc_snonfinite_avx2,
+    .dnonfinite = fastfc_dnonfinite_avx2,
 };

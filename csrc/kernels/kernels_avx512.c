@@ -112,5 +112,6 @@ const fastfc_isa_table fastfc_table_avx512 = {
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,
     .sadam = fastfc_sadam_avx2,
-    .dadam = fastfc_dadam_avx2,
+    .dadam = fastfc_dadam_avx2,    .snonfinite = fastfc_snonfinite_avx512,
+    .dnonfinite = fastfc_dnonfinite_avx512,
 };

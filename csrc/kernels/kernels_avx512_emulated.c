@@ -13,4 +13,7 @@
 #define fastfc_sbstream_avx512 fastfc_sbstream_avx512emu
 #define fastfc_sbf16_panels_avx512 fastfc_sbf16_panels_avx512emu
 #define fastfc_table_avx512 fastfc_table_avx512_emulated
+/* the check's AVX-512 file is not built for AVX2: this path checks with AVX2 */
+#define fastfc_snonfinite_avx512 fastfc_snonfinite_avx2
+#define fastfc_dnonfinite_avx512 fastfc_dnonfinite_avx2
 #include "kernels_avx512.c"

@@ -74,5 +74,6 @@ const fastfc_isa_table fastfc_table_generic = {
     .sdropout = fastfc_sdropout_scalar,
     .ddropout = fastfc_ddropout_scalar,
     .sadam = fastfc_sadam_generic,
-    .dadam = fastfc_dadam_generic,
+    .dadam = fastfc_dadam_generic,    .snonfinite = fastfc_snonfinite_generic,
+    .dnonfinite = fastfc_dnonfinite_generic,
 };

@@ -158,7 +158,11 @@ cdef class MLPPlan:
     buffer for the gradient of the loss with respect to it.
 
     An inference plan (``gw`` None in every dense spec) runs ``forward`` only; its dense
-    ``w`` may be the uint16 bits of bfloat16 weights (fastfc.pack)."""
+    ``w`` may be the uint16 bits of bfloat16 weights (fastfc.pack).
+
+    With ``check_finite`` set, ``backward`` and ``xent_step`` check the Dense layers'
+    gradients for NaN and Inf in the same C call, while they are in cache, and set
+    ``grads_finite`` (1 or 0; -1 when not checked): fit's non-finite guard reads it."""
     cdef fastfc_layer *L
     cdef int n
     cdef int typenum
@@ -166,9 +170,12 @@ cdef class MLPPlan:
     cdef readonly int64_t batch, n_in, n_out
     cdef readonly object output, grad_output
     cdef list _keep
+    cdef public bint check_finite
+    cdef readonly int grads_finite
 
     def __cinit__(self, list specs, int64_t batch, dtype):
         self.n = len(specs)
+        self.grads_finite = -1
         if self.n == 0 or batch < 1:
             raise ValueError("MLPPlan needs layers and batch >= 1")
         self.typenum = cnp.NPY_FLOAT if np.dtype(dtype) == _F32 else cnp.NPY_DOUBLE
@@ -235,6 +242,26 @@ cdef class MLPPlan:
     def __dealloc__(self):
         free(self.L)
 
+    cdef int _checked(self, int nt) noexcept nogil:
+        """grads_finite after a backward: whether every Dense layer's dW and db are finite
+        (-1 without check_finite)."""
+        cdef int i
+        cdef fastfc_layer *l
+        if not self.check_finite:
+            return -1
+        for i in range(self.n):
+            l = &self.L[i]
+            if l.kind != FASTFC_LAYER_DENSE:
+                continue
+            if self.typenum == cnp.NPY_FLOAT:
+                if not fastfc_sall_finite(nt, l.in_ * l.out, <const float *>l.gw) or \
+                        (l.gb != NULL and not fastfc_sall_finite(nt, l.out, <const float *>l.gb)):
+                    return 0
+            elif not fastfc_dall_finite(nt, l.in_ * l.out, <const double *>l.gw) or \
+                    (l.gb != NULL and not fastfc_dall_finite(nt, l.out, <const double *>l.gb)):
+                return 0
+        return 1
+
     def set_stream(self, int i, stream):
         """The counter word of dropout layer i's masks for the next forward pass."""
         if not 0 <= i < self.n:
@@ -285,6 +312,7 @@ cdef class MLPPlan:
             else:
                 rc = fastfc_dmlp_backward(nt, self.batch, <const double *>px, <double *>pg,
                                           self.n, self.L)
+            self.grads_finite = self._checked(nt) if rc == 0 else -1
         if rc:
             raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
 
@@ -308,6 +336,7 @@ cdef class MLPPlan:
             else:
                 rc = fastfc_dmlp_xent_step(nt, self.batch, <const double *>px, pl,
                                            <double *>pg, self.n, self.L, &loss)
+            self.grads_finite = self._checked(nt) if rc == 0 else -1
         if rc == -2:
             raise ValueError(f"labels must be in [0, {self.n_out}), got values in "
                              f"[{labels.min()}, {labels.max()}]")

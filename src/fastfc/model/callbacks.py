@@ -285,8 +285,9 @@ class ModelCheckpoint(Callback):
 
 
 class NonFiniteGuard(Callback):
-    """Checks the batch's loss and every gradient for NaN and Inf before the update (one
-    C pass over the gradient buffer, just written by the backward pass).
+    """Checks the batch's loss and every gradient for NaN and Inf before the update: in the
+    fused C step's call as its backward ends (a model of Dense, Dropout and activations),
+    else one C pass over the gradient buffer.
 
     Parameters
     ----------
@@ -305,6 +306,11 @@ class NonFiniteGuard(Callback):
 
     def on_train_begin(self, logs: Logs = None) -> None:
         self._batchnorm = bool(params.batchnorms(self.model.layers))
+        self.model._check_finite = True   # the fused C step checks as it ends
+
+    def close(self) -> None:
+        """At the end of fit, however it ends: the fused step stops checking."""
+        self.model._check_finite = False
 
     def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         self.epoch = epoch
@@ -315,7 +321,10 @@ class NonFiniteGuard(Callback):
 
     def on_train_batch_gradients(self, batch: int, logs: Logs = None) -> bool:
         loss = (logs or {})["loss"]
-        if math.isfinite(loss) and _core._all_finite(self.model._dtheta):
+        finite = self.model._grads_finite   # checked by the fused C step, or -1
+        if finite < 0:
+            finite = _core._all_finite(self.model._dtheta)
+        if finite and math.isfinite(loss):
             return True
         params.restore_batchnorm_stats(self.model.layers, self._stats)
         bad = params.first_nonfinite(self.model.layers)

@@ -110,7 +110,12 @@ class Sequential(Plain):
     """
     # rebuilt from the layers by _link: the flat buffers (the layers' arrays travel),
     # the C plans (pointers into the buffers), the loss-gradient buffer
-    _not_copied = ("_theta", "_dtheta", "_plans", "_infer", "_grad_out")
+    _not_copied = ("_theta", "_dtheta", "_plans", "_infer", "_grad_out", "_check_finite",
+                   "_grads_finite")
+    # set by fit's non-finite guard: the fused backward checks the gradients in its C call
+    # and leaves 1 (finite) or 0 in _grads_finite; -1: not checked there
+    _check_finite = False
+    _grads_finite = -1
 
     def __init__(self, layers: Iterable[layers_mod.Layer],
                  loss: Union[str, losses_mod.Loss] = "softmax_cross_entropy",
@@ -207,7 +212,10 @@ class Sequential(Plain):
 
     def _fused_step(self, plan, x, y):
         """Forward, loss and backward in one or two calls into C; the loss and logits."""
-        return fused_step(plan, self.loss, x, y)
+        plan[0].check_finite = self._check_finite
+        result = fused_step(plan, self.loss, x, y)
+        self._grads_finite = plan[0].grads_finite
+        return result
 
     # ------------------------------------------------------------------ core
     def parameters(self) -> List[np.ndarray]:
@@ -256,6 +264,7 @@ class Sequential(Plain):
         if plan is not None:
             loss, z = self._fused_step(plan, x, y)
         else:
+            self._grads_finite = -1
             z = self._forward(x, training=True)
             if self._grad_out is None or self._grad_out.shape != z.shape:
                 self._grad_out = np.empty(z.shape, self.dtype)

@@ -1,0 +1,64 @@
+/* The NaN / Inf check over [lo, hi) with AVX2 (built with -mavx2): integer tests of the bits,
+ * exact (no floating-point operation, so no assists on subnormals); the tail by masked loads,
+ * whose masked-off lanes read as 0 (finite). */
+#include <immintrin.h>
+#include "dispatch/dispatch.h"
+
+/* lanes [0, left) of a vector of `lanes` 32-bit (or 64-bit) words: all ones */
+static inline __m256i tail_mask(int64_t left, int lanes)
+{
+    const __m256i idx = lanes == 8 ? _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
+                                   : _mm256_setr_epi64x(0, 1, 2, 3);
+    const __m256i n = lanes == 8 ? _mm256_set1_epi32((int)left) : _mm256_set1_epi64x(left);
+    return lanes == 8 ? _mm256_cmpgt_epi32(n, idx) : _mm256_cmpgt_epi64(n, idx);
+}
+
+/* |x| as bits is above 0x7f7fffff exactly for Inf and NaN: the running unsigned maximum of
+ * those bits, four accumulators (64 bytes a step, two loads a cycle). */
+int fastfc_snonfinite_avx2(int64_t lo, int64_t hi, const float *x)
+{
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = lo;
+#define BITS(j) _mm256_and_si256(abs, _mm256_loadu_si256((const __m256i *)(x + i + (j))))
+    for (; i + 32 <= hi; i += 32) {
+        a0 = _mm256_max_epu32(a0, BITS(0));
+        a1 = _mm256_max_epu32(a1, BITS(8));
+        a2 = _mm256_max_epu32(a2, BITS(16));
+        a3 = _mm256_max_epu32(a3, BITS(24));
+    }
+    for (; i + 8 <= hi; i += 8) a0 = _mm256_max_epu32(a0, BITS(0));
+#undef BITS
+    if (i < hi) {
+        __m256i t = _mm256_maskload_epi32((const int *)(x + i), tail_mask(hi - i, 8));
+        a1 = _mm256_max_epu32(a1, _mm256_and_si256(abs, t));
+    }
+    __m256i a = _mm256_max_epu32(_mm256_max_epu32(a0, a1), _mm256_max_epu32(a2, a3));
+    /* every lane is <= 0x7fffffff: a signed comparison is right */
+    return !_mm256_testz_si256(_mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x7f7fffff)),
+                               _mm256_set1_epi32(-1));
+}
+
+/* No unsigned 64-bit maximum in AVX2: OR the lanes whose exponent bits are all ones. */
+int fastfc_dnonfinite_avx2(int64_t lo, int64_t hi, const double *x)
+{
+    const __m256i ex = _mm256_set1_epi64x(0x7ff0000000000000LL);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = lo;
+#define BAD(v) _mm256_cmpeq_epi64(ex, _mm256_and_si256(ex, v))
+#define LOAD(j) _mm256_loadu_si256((const __m256i *)(x + i + (j)))
+    for (; i + 16 <= hi; i += 16) {
+        a0 = _mm256_or_si256(a0, BAD(LOAD(0)));
+        a1 = _mm256_or_si256(a1, BAD(LOAD(4)));
+        a2 = _mm256_or_si256(a2, BAD(LOAD(8)));
+        a3 = _mm256_or_si256(a3, BAD(LOAD(12)));
+    }
+    for (; i + 4 <= hi; i += 4) a0 = _mm256_or_si256(a0, BAD(LOAD(0)));
+    if (i < hi)
+        a1 = _mm256_or_si256(a1, BAD(_mm256_maskload_epi64((const long long *)(x + i),
+                                                           tail_mask(hi - i, 4))));
+#undef LOAD
+#undef BAD
+    __m256i a = _mm256_or_si256(_mm256_or_si256(a0, a1), _mm256_or_si256(a2, a3));
+    return !_mm256_testz_si256(a, a);
+}

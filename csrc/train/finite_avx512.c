@@ -1,0 +1,36 @@
+/* The NaN / Inf check over [lo, hi) with AVX-512 (built with -mavx512f -mavx512dq): vfpclass
+ * flags the IEEE classes themselves (exact, no arithmetic); the tail by a masked load. */
+#include <immintrin.h>
+#include "dispatch/dispatch.h"
+
+/* QNaN 0x01, +Inf 0x08, -Inf 0x10, SNaN 0x80 */
+#define NONFINITE_CLASSES 0x99
+
+/* Four vectors (256 bytes) a step: the OR of four masks, tested once per step. */
+int fastfc_snonfinite_avx512(int64_t lo, int64_t hi, const float *x)
+{
+    int64_t i = lo;
+#define BAD(j) _mm512_fpclass_ps_mask(_mm512_loadu_ps(x + i + (j)), NONFINITE_CLASSES)
+    for (; i + 64 <= hi; i += 64)
+        if (BAD(0) | BAD(16) | BAD(32) | BAD(48)) return 1;
+    for (; i + 16 <= hi; i += 16)
+        if (BAD(0)) return 1;
+#undef BAD
+    if (i == hi) return 0;
+    __mmask16 k = (__mmask16)((1u << (hi - i)) - 1);
+    return _mm512_mask_fpclass_ps_mask(k, _mm512_maskz_loadu_ps(k, x + i), NONFINITE_CLASSES) != 0;
+}
+
+int fastfc_dnonfinite_avx512(int64_t lo, int64_t hi, const double *x)
+{
+    int64_t i = lo;
+#define BAD(j) _mm512_fpclass_pd_mask(_mm512_loadu_pd(x + i + (j)), NONFINITE_CLASSES)
+    for (; i + 32 <= hi; i += 32)
+        if (BAD(0) | BAD(8) | BAD(16) | BAD(24)) return 1;
+    for (; i + 8 <= hi; i += 8)
+        if (BAD(0)) return 1;
+#undef BAD
+    if (i == hi) return 0;
+    __mmask8 k = (__mmask8)((1u << (hi - i)) - 1);
+    return _mm512_mask_fpclass_pd_mask(k, _mm512_maskz_loadu_pd(k, x + i), NONFINITE_CLASSES) != 0;
+}
