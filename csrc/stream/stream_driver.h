@@ -20,7 +20,15 @@ static int GF(stream_threads)(int nthreads, const GF(gemm_args) *g, int64_t unit
     int nt = fastfc_threads_allowed(nthreads);
     double work = (double)g->k * g->n *
                   (g->m > FASTFC_STREAM_READ_COST ? g->m : FASTFC_STREAM_READ_COST);
-    if (nt == 1 || work < (double)fastfc_tuned(FASTFC_T_MIN_PARALLEL_MNK) || !fastfc_team_ready(work)) return 1;
+    /* a W within one core's L2 is read from there faster than a second core fetches its
+     * share from L3 and joins (784x128 at batch 1: 8 us alone; a team waits 10-70 us for
+     * a worker whose vCPU is busy) */
+    const double wbytes = (double)g->k * g->n * (g->bh ? 2 : (int)sizeof(GT));
+    if (g->m <= FASTFC_STREAM_READ_COST && wbytes <= (double)fastfc_tuned(FASTFC_T_L2))
+        return 1;
+    if (nt == 1 || work < (double)fastfc_tuned(FASTFC_T_MIN_PARALLEL_MNK) ||
+        !fastfc_team_ready(work))
+        return 1;
     int64_t units = (g->n + unit - 1) / unit;
     return nt < units ? nt : (int)units;
 }
@@ -62,11 +70,14 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         if (buf) GF(stream_part)(g, a, rsa, csa, 0, g->n, kcb, cw, buf);
         failed = !buf;
     } else {
-        /* column chunks from a shared counter (whole cache lines of C, at least 4 lines
-         * of each row of B): a thread without a core holds up one chunk, not a share */
+        /* column chunks from a shared counter (whole cache lines of C): a thread without a
+         * core holds up one chunk, not a share. A chunk reads at least 4 KiB of each row of
+         * B: shorter runs lost a third of the bandwidth (1x4096x4096, 2 KiB runs: 42 %
+         * of the read bandwidth, 8 KiB: 58 %) */
         const int64_t units = (g->n + unit - 1) / unit;
+        const int64_t run_units = 4096 / (unit * (g->bh ? 2 : (int64_t)sizeof(GT)));
         int64_t chunks = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
-        if (chunks > units / 4) chunks = units / 4 > nt ? units / 4 : nt;
+        if (chunks > units / run_units) chunks = units / run_units > nt ? units / run_units : nt;
         _Atomic int64_t next = 0;
         #pragma omp parallel num_threads(nt) reduction(|: failed)
         {
