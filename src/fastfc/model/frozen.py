@@ -18,7 +18,7 @@ from fastfc import losses as losses_mod
 from fastfc._checks import integer
 from fastfc.model.inputs import as_2d_float
 from fastfc.model.plan import InferencePlans, row_block
-from fastfc.packing import PackedWeights, pack, from_bfloat16_bits
+from fastfc.packing import PackedWeights, _storage_name, from_bfloat16_bits, pack
 
 FORMAT = "fastfc-frozen-1"
 _ELEMENTWISE = (layers_mod.ReLU, layers_mod.LeakyReLU, layers_mod.Sigmoid, layers_mod.Tanh)
@@ -283,8 +283,5 @@ def load_frozen(data, cfg: dict) -> FrozenModel:
 
 def freeze(model, dtype=None) -> FrozenModel:
     """The inference form of `model` (see Sequential.freeze)."""
-    storage = model.dtype.name if dtype is None else None
-    if storage is None:
-        from fastfc.packing import _storage_name
-        storage = _storage_name(dtype, "freeze")
+    storage = _storage_name(dtype, "freeze") or model.dtype.name
     return FrozenModel._make(_ops(model), model.input_shape, storage, model.loss)
