@@ -53,6 +53,8 @@ int fastfc_init(int wanted)
         registered = 1;
     }
     most_threads = 4 * omp_get_num_procs();
+    /* OMP_THREAD_LIMIT bounds fastfc's own pool as it bounds an OpenMP team */
+    if (omp_get_thread_limit() < most_threads) most_threads = omp_get_thread_limit();
     int best = fastfc_cpu_best_isa();
 #if defined(FASTFC_X86) && defined(FASTFC_TEST_KERNELS)
     if (wanted == FASTFC_ISA_AVX512_EMULATED && best >= FASTFC_ISA_AVX2) {

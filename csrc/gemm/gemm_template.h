@@ -22,6 +22,7 @@ typedef struct {
 } GF(gemm_args);
 
 #include "debug.h"
+#include "gemm/pool.h"
 #define PK_T GT
 #define PK_SUFFIX GP
 #include "pack/pack_template.h"
@@ -278,6 +279,21 @@ static void GF(dz_sums_alone)(GF(gemm_args) g)
                                             g.dz_act, g.dz_slope, NULL, g.dz_sum);
 }
 
+/* A product split in a cm x cn grid of chunks, for the pool. */
+typedef struct { const GF(gemm_args) *g; int cm, cn; size_t elems; } GF(gemm_chunks);
+
+static int GF(gemm_chunk)(void *ctx, int64_t id)
+{
+    const GF(gemm_chunks) *j = ctx;
+    GT *buf = fastfc_thread_buffer(j->elems * sizeof(GT));
+    if (!buf) return 1;
+    int64_t m0, m1, n0, n1;
+    fastfc_thread_range((int)(id / j->cn), j->cm, j->g->m, j->g->ctx->mr, &m0, &m1);
+    fastfc_thread_range((int)(id % j->cn), j->cn, j->g->n, j->g->ctx->nr, &n0, &n1);
+    if (m0 < m1 && n0 < n1) GF(gemm_range)(j->g, m0, m1, n0, n1, buf);
+    return 0;
+}
+
 static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
 {
     const int64_t m = g.m, n = g.n, k = g.k;
@@ -321,7 +337,6 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr,
                                 !g.pack_a && g.dz_operand != 1, &cm, &cn);
     size_t elems = GF(buffer_elems)(g.ctx, k);
-    int failed = 0;
     if (nt == 1) {
         GT *buf = fastfc_thread_buffer(elems * sizeof(GT));
         if (!buf) return -1;
@@ -329,24 +344,10 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
         return 0;
     }
     /* Chunks of whole micro-tiles from a shared counter: a thread without a core (NumPy's
-     * BLAS spinning beside) holds up one chunk, not a static share. A team smaller than
-     * asked (OMP_THREAD_LIMIT, a call from a parallel region) takes them all the same. */
-    const int64_t chunks = (int64_t)cm * cn;
-    _Atomic int64_t next = 0;
-    #pragma omp parallel num_threads(nt) reduction(|: failed)
-    {
-        fastfc_team_count();
-        GT *buf = fastfc_thread_buffer(elems * sizeof(GT));
-        if (!buf) failed = 1;
-        for (int64_t id; buf && (id = fastfc_next_chunk(&next, chunks)) >= 0;) {
-            int64_t m0, m1, n0, n1;
-            fastfc_thread_range((int)(id / cn), cm, m, g.ctx->mr, &m0, &m1);
-            fastfc_thread_range((int)(id % cn), cn, n, g.ctx->nr, &n0, &n1);
-            if (m0 < m1 && n0 < n1) GF(gemm_range)(&g, m0, m1, n0, n1, buf);
-        }
-    }
-    fastfc_team_done();
-    return failed ? -1 : 0;
+     * BLAS spinning beside) holds up one chunk, not a static share, and a worker that
+     * wakes late holds up nothing (pool.h). */
+    GF(gemm_chunks) job = {&g, cm, cn, elems};
+    return fastfc_pool_run(nt, (int64_t)cm * cn, GF(gemm_chunk), &job) ? -1 : 0;
 }
 
 int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t k, GT alpha,

@@ -33,9 +33,11 @@ int fastfc_team_ready(double work)
 /* 1 once a team has run: libgomp then has a thread pool, which a fork does not copy */
 static atomic_int team_started;
 
+void fastfc_team_stamp(void) { atomic_store(&team_stamp_ns, now_ns()); }
+
 void fastfc_team_done(void)
 {
-    atomic_store(&team_stamp_ns, now_ns());
+    fastfc_team_stamp();
     atomic_store_explicit(&team_started, 1, memory_order_relaxed);
 }
 
@@ -49,6 +51,8 @@ void fastfc_team_count(void)
 {
     if (omp_get_thread_num() == 0 && omp_get_num_threads() > 1) wide_regions++;
 }
+
+void fastfc_count_wide_region(void) { wide_regions++; }
 
 int64_t fastfc_wide_regions(void) { return wide_regions; }
 

@@ -12,6 +12,10 @@
 int fastfc_team_ready(double work);
 /* Stamps the end of a parallel region: its workers spin for a while yet. */
 void fastfc_team_done(void);
+/* Stamps the end of a region of fastfc's own pool (which survives a fork). */
+void fastfc_team_stamp(void);
+/* Counts, for the calling thread, a region that ran on more than one thread. */
+void fastfc_count_wide_region(void);
 /* 1 when a parallel region has run in this process (or in the parent before a fork). */
 int fastfc_team_ever_started(void);
 /* Called by every thread at the start of a parallel region: counts, for the thread that

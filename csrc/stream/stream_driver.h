@@ -46,6 +46,27 @@ static void GF(stream_part)(const GF(gemm_args) *g, const GT *a, int64_t rsa, in
     if (!reg_act && g->act) GF(post_act)(g->c + n0, g->rsc, 1, (int)g->m, (int)(n1 - n0), g->act);
 }
 
+/* A streamed product split in column chunks, for the pool. */
+typedef struct {
+    const GF(gemm_args) *g;
+    const GT *a;
+    int64_t rsa, csa, kcb, cw;
+    size_t bytes;
+    int64_t chunks;
+    int unit;
+} GF(stream_chunks);
+
+static int GF(stream_chunk)(void *ctx, int64_t id)
+{
+    const GF(stream_chunks) *j = ctx;
+    GT *buf = fastfc_thread_buffer(j->bytes);
+    if (!buf) return 1;
+    int64_t n0, n1;
+    fastfc_thread_range((int)id, (int)j->chunks, j->g->n, j->unit, &n0, &n1);
+    if (n0 < n1) GF(stream_part)(j->g, j->a, j->rsa, j->csa, n0, n1, j->kcb, j->cw, buf);
+    return 0;
+}
+
 static int GF(stream)(int nthreads, const GF(gemm_args) *g)
 {
     const int64_t m = g->m, k = g->k, unit = 64 / sizeof(GT);
@@ -78,19 +99,8 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         const int64_t run_units = 4096 / (unit * (g->bh ? 2 : (int64_t)sizeof(GT)));
         int64_t chunks = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
         if (chunks > units / run_units) chunks = units / run_units > nt ? units / run_units : nt;
-        _Atomic int64_t next = 0;
-        #pragma omp parallel num_threads(nt) reduction(|: failed)
-        {
-            fastfc_team_count();
-            GT *buf = fastfc_thread_buffer(bytes);
-            if (!buf) failed = 1;
-            for (int64_t id; buf && (id = fastfc_next_chunk(&next, chunks)) >= 0;) {
-                int64_t n0, n1;
-                fastfc_thread_range((int)id, (int)chunks, g->n, (int)unit, &n0, &n1);
-                if (n0 < n1) GF(stream_part)(g, a, rsa, csa, n0, n1, kcb, cw, buf);
-            }
-        }
-        fastfc_team_done();
+        GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw, bytes, chunks, (int)unit};
+        failed = fastfc_pool_run(nt, chunks, GF(stream_chunk), &job);
     }
     free(dz);
     return failed ? -1 : 0;

@@ -27,7 +27,7 @@ static const char *names[FASTFC_T_COUNT] = {
     "MC", "KC", "NC", "MC", "KC", "NC",
     "MIN_PARALLEL_MNK", "MAX_PAIR_MNK", "NAP_NS", "NAP_SOLO_MNK",
     "B_FROM_MEMORY", "CHUNKS_PER_THREAD", "STREAM_MAX_M", "STREAM_ACC_BYTES",
-    "STREAM_READ_COST"};
+    "STREAM_READ_COST", "POOL_SPIN_NS"};
 
 static void warn(const char *fmt, const char *var, const char *text, int64_t used)
 {
@@ -251,6 +251,11 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
      * whether a streamed product wakes a team */
     v[FASTFC_T_STREAM_READ_COST] = 8;
     s[FASTFC_T_STREAM_READ_COST] = "default";
+    /* an idle worker of the pool spins this long, then sleeps: long enough for the next
+     * call of a loop, short enough to leave the core to NumPy's BLAS (docs/tuning.md) */
+    v[FASTFC_T_POOL_SPIN_NS] = 30000;
+    s[FASTFC_T_POOL_SPIN_NS] = "default";
+    override(FASTFC_T_POOL_SPIN_NS, "POOL_SPIN_NS", 0, 1000000000);
     override(FASTFC_T_STREAM_MAX_M, "STREAM_MAX_M", 0, FASTFC_MAX_STREAM_M);
     override(FASTFC_T_STREAM_ACC_BYTES, "STREAM_ACC_BYTES", 1024, 1 << 20);
     override(FASTFC_T_STREAM_READ_COST, "STREAM_READ_COST", 1, 1 << 20);

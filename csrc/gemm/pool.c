@@ -1,0 +1,205 @@
+/* fastfc's thread pool (pool.h): C11 atomics for the job, a condition variable for sleep. */
+#include "omp_compat.h"
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+#include "gemm/pool.h"
+#include "gemm/threads.h"
+#include "tune/tune.h"
+
+static int run_alone(int64_t chunks, fastfc_chunk_fn fn, void *ctx)
+{
+    int failed = 0;
+    for (int64_t c = 0; c < chunks; c++) failed |= fn(ctx, c);
+    return failed;
+}
+
+#ifndef _OPENMP /* a serial build (FASTFC_OPENMP=OFF, or no OpenMP): no threads at all */
+int fastfc_pool_run(int nt, int64_t chunks, fastfc_chunk_fn fn, void *ctx)
+{
+    (void)nt;
+    return run_alone(chunks, fn, ctx);
+}
+#else
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* The caller waiting for a worker's last chunk: a pause, and now and then the core. */
+static inline void pause_or_yield(int i)
+{
+    if (i % 1024) cpu_relax();
+    else sched_yield();
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* The pool: one job at a time (`busy`), its fields written by the caller that holds it. */
+static struct {
+    pthread_mutex_t busy;       /* held by the thread running a job; others run alone */
+    pthread_mutex_t nap;        /* guards sleeping on `wake` */
+    pthread_cond_t wake;
+    int workers;                /* started so far (under `busy`) */
+    /* job number * 2, + 1 while the job is open: workers wait for a new odd value */
+    _Atomic uint64_t state;
+    _Atomic int sleepers;       /* workers waiting on `wake`: the caller wakes only them */
+    _Atomic int active;         /* workers inside the job: its fields stay until 0 */
+    /* the job's fields, written before `state` turns odd */
+    fastfc_chunk_fn fn;
+    void *ctx;
+    int64_t chunks;
+    _Atomic int seats;          /* workers the job still takes (nt - 1 at the start) */
+    _Atomic int64_t next;       /* the next chunk to take */
+    _Atomic int64_t done;       /* chunks finished */
+    _Atomic int failed;
+    _Atomic int helped;         /* 1 once a worker ran a chunk of the job */
+} pool = {.busy = PTHREAD_MUTEX_INITIALIZER, .nap = PTHREAD_MUTEX_INITIALIZER,
+           .wake = PTHREAD_COND_INITIALIZER};
+
+/* Runs chunks of the open job until none is left. */
+static void take_chunks(int is_worker)
+{
+    for (int64_t c; (c = atomic_fetch_add_explicit(&pool.next, 1, memory_order_relaxed))
+                    < pool.chunks;) {
+        if (pool.fn(pool.ctx, c)) atomic_store_explicit(&pool.failed, 1, memory_order_relaxed);
+        if (is_worker) atomic_store_explicit(&pool.helped, 1, memory_order_relaxed);
+        /* release: the chunk's writes are seen by the caller that reads done */
+        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+    }
+}
+
+/* A new open job other than `seen`: its state, or 0. */
+static uint64_t open_job(uint64_t seen)
+{
+    uint64_t s = atomic_load_explicit(&pool.state, memory_order_acquire);
+    return (s & 1) && s != seen ? s : 0;
+}
+
+/* Waits for a job after `seen`: spins for POOL_SPIN_NS, then sleeps on `wake`. */
+static void wait_for_job(uint64_t seen)
+{
+    const int64_t spin_ns = fastfc_tuned(FASTFC_T_POOL_SPIN_NS), t0 = now_ns();
+    for (int i = 1; !open_job(seen); i++) {
+        cpu_relax();
+        if (i % 64 == 0 && now_ns() - t0 > spin_ns) break;
+    }
+    if (open_job(seen)) return;
+    pthread_mutex_lock(&pool.nap);
+    /* seq_cst with the caller's store of state: it sees us asleep or we see its job */
+    atomic_fetch_add(&pool.sleepers, 1);
+    while (!open_job(seen)) pthread_cond_wait(&pool.wake, &pool.nap);
+    atomic_fetch_sub(&pool.sleepers, 1);
+    pthread_mutex_unlock(&pool.nap);
+}
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    uint64_t seen = atomic_load(&pool.state);
+    for (;;) {
+        wait_for_job(seen);
+        /* join first, then re-check the job is open: the caller closing it waits for us */
+        atomic_fetch_add(&pool.active, 1);
+        uint64_t s = atomic_load(&pool.state);
+        seen = s;
+        if ((s & 1) && atomic_fetch_sub_explicit(&pool.seats, 1, memory_order_relaxed) > 0)
+            take_chunks(1);
+        /* release: our chunks' writes and reads of the fields end before the caller's reuse */
+        atomic_fetch_sub_explicit(&pool.active, 1, memory_order_release);
+    }
+    return NULL;
+}
+
+/* Starts workers up to `want` (caller holds `busy`); fewer if the system refuses. */
+static void start_workers(int want)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* workers take no signals: Python's thread does */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (pthread_t t; pool.workers < want && !pthread_create(&t, &attr, worker_main, NULL);)
+        pool.workers++;
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* fork: the child has none of the workers; it starts its own at its first region. */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&pool.busy); /* no job half done in the child's copy */
+    pthread_mutex_lock(&pool.nap);
+}
+static void after_fork_parent(void)
+{
+    pthread_mutex_unlock(&pool.nap);
+    pthread_mutex_unlock(&pool.busy);
+}
+static void after_fork_child(void)
+{
+    pthread_mutex_init(&pool.nap, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pool.workers = 0;
+    atomic_store(&pool.sleepers, 0);
+    atomic_store(&pool.active, 0);
+    pthread_mutex_unlock(&pool.busy);
+}
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void register_fork(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
+
+int fastfc_pool_run(int nt, int64_t chunks, fastfc_chunk_fn fn, void *ctx)
+{
+    if (nt < 2 || chunks < 2) return run_alone(chunks, fn, ctx);
+    pthread_once(&fork_once, register_fork);
+    /* a region already running (another Python thread, or us from inside a chunk) */
+    if (pthread_mutex_trylock(&pool.busy)) return run_alone(chunks, fn, ctx);
+    if (pool.workers < nt - 1) start_workers(nt - 1);
+    if (pool.workers == 0) {
+        pthread_mutex_unlock(&pool.busy);
+        return run_alone(chunks, fn, ctx);
+    }
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.chunks = chunks;
+    atomic_store_explicit(&pool.seats, nt - 1, memory_order_relaxed);
+    atomic_store_explicit(&pool.next, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.failed, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.helped, 0, memory_order_relaxed);
+    const uint64_t job = atomic_load_explicit(&pool.state, memory_order_relaxed) + 1;
+    /* seq_cst (a release too): the fields above are published before the job opens */
+    atomic_store(&pool.state, job);
+    int sleeping = atomic_load(&pool.sleepers);
+    if (sleeping > 0) { /* the only syscall: wake as many as the job can seat */
+        pthread_mutex_lock(&pool.nap);
+        for (int i = 0; i < sleeping && i < nt - 1; i++) pthread_cond_signal(&pool.wake);
+        pthread_mutex_unlock(&pool.nap);
+    }
+    take_chunks(0);
+    /* close: a worker joining from now on leaves without reading the fields */
+    atomic_store(&pool.state, job + 1);
+    /* every chunk taken is done, then no worker still reads the fields */
+    for (int i = 1; atomic_load_explicit(&pool.done, memory_order_acquire) < chunks; i++)
+        pause_or_yield(i);
+    for (int i = 1; atomic_load(&pool.active) != 0; i++) pause_or_yield(i);
+    const int failed = atomic_load_explicit(&pool.failed, memory_order_relaxed);
+    if (atomic_load_explicit(&pool.helped, memory_order_relaxed)) fastfc_count_wide_region();
+    pthread_mutex_unlock(&pool.busy);
+    fastfc_team_done(); /* the OpenMP sites left still make a forked child run alone */
+    return failed;
+}
+#endif
