@@ -199,9 +199,9 @@ def test_children_compute_right_and_use_threads_where_they_can(keep_threads, met
     with mp.get_context(method).Pool(1) as pool:
         ok, team_ran, single = pool.apply_async(_child_work).get(timeout=120)
     assert ok
-    # a forked child of a process with a team runs on one thread; fresh processes keep theirs
-    assert single == (method == "fork")
-    assert team_ran == (method != "fork") or os.cpu_count() == 1
+    # fastfc's pool starts anew in a forked child: every child keeps its threads
+    assert not single
+    assert team_ran or os.cpu_count() == 1
 
 
 FORKED = r"""
@@ -212,20 +212,25 @@ for _ in range(3):
     fastfc.gemm(x, x)
 pid = os.fork()
 if pid == 0:
+    import time
+    before, end = fastfc._core._wide_regions(), time.monotonic() + 5
     y = fastfc.gemm(x, x)
+    while fastfc._core._wide_regions() == before and time.monotonic() < end:
+        y = fastfc.gemm(x, x)  # the child's first worker may start late on a busy VM
     fastfc.show_config()
-    os._exit(0 if np.all(y == 600) else 3)
+    team = fastfc._core._wide_regions() > before or os.cpu_count() == 1
+    os._exit(0 if np.all(y == 600) and team else 3)
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def test_forked_child_warns_once_and_says_so_in_show_config():
+def test_forked_child_keeps_its_threads_without_a_warning():
     out = subprocess.run([sys.executable, "-W", "always", "-c", FORKED], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stderr.count("does not survive a fork") == 1, out.stderr
-    assert "one here: forked after threads ran" in out.stdout
+    assert "Warning" not in out.stderr, out.stderr
+    assert "forked" not in out.stdout
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two"])

@@ -1,8 +1,6 @@
-/* CPU detection once at import -> the kernel table; fork detection for OpenMP. */
+/* CPU detection once at import -> the kernel table. */
 #include <assert.h>
 #include "omp_compat.h"
-#include <pthread.h>
-#include <stdatomic.h>
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
 #include "gemm/threads.h"
@@ -15,20 +13,13 @@
 static fastfc_isa_table active;
 static const fastfc_isa_table *table = &fastfc_table_generic;
 static int isa_in_use = FASTFC_ISA_GENERIC;
-static atomic_int forked_child;
 static int most_threads = 1; /* set once at import */
 
 static void use_table(const fastfc_isa_table *t, int isa);
 
-/* libgomp's pool does not survive fork() (GCC PR 60035): a child of a process that ran a
- * team would hang in its next parallel region, so it runs on one thread. A child forked
- * before any team ran (a fresh forkserver, a pool started early) keeps its threads. */
-static void mark_forked_child(void)
-{
-    if (fastfc_team_ever_started()) atomic_store(&forked_child, 1);
-}
-
-int fastfc_forked_single_thread(void) { return atomic_load(&forked_child); }
+/* 0: fastfc's own pool (gemm/pool.c) starts new workers in a forked child, which
+ * libgomp could not; kept for get_config()["forked_single_thread"]. */
+int fastfc_forked_single_thread(void) { return 0; }
 
 int fastfc_cpu_best_isa(void)
 {
@@ -47,11 +38,6 @@ int fastfc_cpu_best_isa(void)
 /* Called once, from the module's import (under the import lock). */
 int fastfc_init(int wanted)
 {
-    static int registered;
-    if (!registered) {
-        pthread_atfork(NULL, NULL, mark_forked_child);
-        registered = 1;
-    }
     most_threads = 4 * omp_get_num_procs();
     /* OMP_THREAD_LIMIT bounds fastfc's own pool as it bounds an OpenMP team */
     if (omp_get_thread_limit() < most_threads) most_threads = omp_get_thread_limit();
@@ -133,12 +119,11 @@ void fastfc_block_sizes(int dtype_size, int sizes[5])
     }
 }
 
-/* A child forked after a team ran runs on one thread (mark_forked_child). More than
- * four threads per processor only adds overhead (and thousands would take seconds to
+/* More than four threads per processor only adds overhead (and thousands would take seconds to
  * start), so that is the most a call uses. */
 int fastfc_threads_allowed(int wanted)
 {
-    if (wanted < 1 || atomic_load(&forked_child)) return 1;
+    if (wanted < 1) return 1;
     return wanted < most_threads ? wanted : most_threads;
 }
 

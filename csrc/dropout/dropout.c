@@ -1,5 +1,4 @@
 /* Inverted dropout whose mask is a pure function of (seed, stream, element index). */
-#include "omp_compat.h"
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
 #include "dropout/philox.h"
@@ -34,6 +33,26 @@ DEFINE_DROPOUT_SCALAR(float, s)
 DEFINE_DROPOUT_SCALAR(double, d)
 
 #define DEFINE_DROPOUT(T, P)                                                              \
+    typedef struct {                                                                      \
+        const T *x;                                                                       \
+        uint64_t thr;                                                                     \
+        T scale;                                                                          \
+        const uint32_t *key, *str;                                                        \
+        T *y;                                                                             \
+        uint8_t *mask;                                                                    \
+    } P##dropout_job;                                                                     \
+    static void P##dropout_range(void *ctx, int64_t lo, int64_t hi)                       \
+    {                                                                                     \
+        const P##dropout_job *j = ctx;                                                    \
+        fastfc_table()->P##dropout(lo, hi, j->x, j->thr, j->scale, j->key, j->str, j->y,  \
+                                   j->mask);                                              \
+    }                                                                                     \
+    typedef struct { const T *dy; const uint8_t *mask; T scale; T *dx; } P##dropout_bw_job; \
+    static void P##dropout_bw_range(void *ctx, int64_t lo, int64_t hi)                    \
+    {                                                                                     \
+        const P##dropout_bw_job *j = ctx;                                                 \
+        for (int64_t i = lo; i < hi; i++) j->dx[i] = j->dy[i] * (j->mask[i] ? j->scale : (T)0); \
+    }                                                                                     \
     void fastfc_##P##dropout(int nthreads, int64_t n, const T *x, double p, uint64_t seed, \
                              uint64_t stream, T *y, uint8_t *mask)                        \
     {                                                                                     \
@@ -43,17 +62,17 @@ DEFINE_DROPOUT_SCALAR(double, d)
         T scale = p < 1 ? (T)(1.0 / (1.0 - p)) : (T)0;                                    \
         uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};                       \
         uint32_t str[2] = {(uint32_t)stream, (uint32_t)(stream >> 32)};                   \
-        const fastfc_isa_table *tb = fastfc_table();                                      \
         /* a Philox word costs several plain elementwise ops: weigh it so */              \
         int nt = fastfc_elementwise_threads(nthreads, n * 8);                             \
-        FASTFC_PARALLEL_RANGES(n, 64, lo, hi,                                             \
-                               tb->P##dropout(lo, hi, x, thr, scale, key, str, y, mask)); \
+        P##dropout_job j = {x, thr, scale, key, str, y, mask};                            \
+        fastfc_parallel_ranges(nt, n, 64, P##dropout_range, &j);                          \
     }                                                                                     \
     void fastfc_##P##dropout_backward(int nthreads, int64_t n, const T *dy,               \
                                       const uint8_t *mask, T scale, T *dx)                \
     {                                                                                     \
         int nt = fastfc_elementwise_threads(nthreads, n);                                 \
-        FASTFC_PARALLEL_FOR(n, i, dx[i] = dy[i] * (mask[i] ? scale : (T)0));              \
+        P##dropout_bw_job j = {dy, mask, scale, dx};                                      \
+        fastfc_parallel_ranges(nt, n, 64, P##dropout_bw_range, &j);                       \
     }
 
 DEFINE_DROPOUT(float, s)

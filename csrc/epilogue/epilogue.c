@@ -2,7 +2,6 @@
  * over dy (dz = act'(y) * dy, and db = sum dz where no product is left to fuse it into: see
  * dz_sums_alone in gemm_template.h), also making the dZ rows the GEMM engine streams, and
  * an activation on its own. */
-#include "omp_compat.h"
 #include "fastfc.h"
 #include "epilogue/act.h"
 #include "gemm/threads.h"
@@ -50,6 +49,21 @@
     {                                                                                      \
         FASTFC_FOR_ACT(act, P##COLS)                                                       \
     }                                                                                      \
+    typedef struct {                                                                       \
+        int64_t m, n;                                                                      \
+        const T *dy;                                                                       \
+        int64_t rs_dy, cs_dy;                                                              \
+        const T *y;                                                                        \
+        int64_t rs_y, cs_y;                                                                \
+        int act;                                                                           \
+        T slope, *dz, *db;                                                                 \
+    } P##act_backward_job;                                                                 \
+    static void P##act_backward_cols(void *ctx, int64_t j0, int64_t j1)                    \
+    {                                                                                      \
+        const P##act_backward_job *j = ctx;                                                \
+        P##cols_any(j->m, j->n, j0, j1, j->dy, j->rs_dy, j->cs_dy, j->y, j->rs_y, j->cs_y, \
+                    j->act, j->slope, j->dz, j->db);                                       \
+    }                                                                                      \
     void fastfc_##P##act_backward(int nthreads, int64_t m, int64_t n,                      \
                                   const T *dy, int64_t rs_dy, int64_t cs_dy,               \
                                   const T *y, int64_t rs_y, int64_t cs_y,                  \
@@ -63,20 +77,26 @@
         const int64_t unit = 16;                                                           \
         if (nt > (n + unit - 1) / unit) nt = (int)((n + unit - 1) / unit);                 \
         /* one thread (the engine's dZ rows, per block) opens no parallel region */        \
-        FASTFC_PARALLEL_RANGES(n, unit, j0, j1,                                            \
-                               P##cols_any(m, n, j0, j1, dy, rs_dy, cs_dy, y, rs_y, cs_y,  \
-                                           act, slope, dz, db));                           \
+        P##act_backward_job j = {m, n, dy, rs_dy, cs_dy, y, rs_y, cs_y, act, slope, dz, db}; \
+        fastfc_parallel_ranges(nt, n, (int)unit, P##act_backward_cols, &j);                \
     }
 
 DEFINE_ACT_BACKWARD(float, s)
 DEFINE_ACT_BACKWARD(double, d)
 
 #define DEFINE_ACT_FORWARD(T, P)                                                           \
+    typedef struct { const T *x; int act; T slope; T *y; } P##act_forward_job;             \
+    static void P##act_forward_range(void *ctx, int64_t lo, int64_t hi)                    \
+    {                                                                                      \
+        const P##act_forward_job *j = ctx;                                                 \
+        for (int64_t i = lo; i < hi; i++) j->y[i] = act_##P(j->x[i], j->act, j->slope);   \
+    }                                                                                      \
     void fastfc_##P##act_forward(int nthreads, int64_t n, const T *x, int act, T slope,     \
                                  T *y)                                                     \
     {                                                                                      \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        FASTFC_PARALLEL_FOR(n, i, y[i] = act_##P(x[i], act, slope));                       \
+        P##act_forward_job j = {x, act, slope, y};                                         \
+        fastfc_parallel_ranges(nt, n, 64, P##act_forward_range, &j);                       \
     }
 
 DEFINE_ACT_FORWARD(float, s)

@@ -1,7 +1,7 @@
-#include "omp_compat.h"
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
 #include "epilogue/act.h"
+#include "gemm/pool.h"
 #include "gemm/threads.h"
 
 #define GT float
@@ -14,9 +14,19 @@
 #define GCTX fastfc_dctx
 #include "gemm/gemm_template.h"
 
+/* The two products of a pair, for the pool: chunk c is product c, on one thread. */
+typedef struct { const fastfc_gemm_spec *s[2]; int rc[2]; } gemm_pair_job;
+
 /* Side by side pays for small products, which split poorly over threads; larger ones
- * (over the table's MAX_PAIR_MNK) run faster one after the other on all threads. */
+ * (over the table's MAX_PAIR_MNK) run faster one after the other on all threads. A worker
+ * that comes late leaves both to the calling thread. */
 #define DEFINE_GEMM_PAIR(P)                                                                \
+    static int P##pair_chunk(void *ctx, int64_t c)                                         \
+    {                                                                                      \
+        gemm_pair_job *j = ctx;                                                            \
+        j->rc[c] = P##gemm_spec(1, j->s[c]);                                               \
+        return 0;                                                                          \
+    }                                                                                      \
     int fastfc_##P##gemm_pair(int nthreads, const fastfc_gemm_spec *s0,                    \
                               const fastfc_gemm_spec *s1)                                  \
     {                                                                                      \
@@ -27,16 +37,9 @@
             w0 + w1 <= (double)fastfc_tuned(FASTFC_T_MAX_PAIR_MNK)) {                      \
             if (!fastfc_team_ready(w0 + w1))                                               \
                 return P##gemm_spec(1, s0) | P##gemm_spec(1, s1);                          \
-            int rc0 = 0, rc1 = 0;                                                          \
-            _Pragma("omp parallel num_threads(2)")                                         \
-            { /* a team of one (OMP_THREAD_LIMIT, nesting) runs both */                    \
-                int id = omp_get_thread_num(), team = omp_get_num_threads();               \
-                fastfc_team_count();                                                       \
-                if (id == 0) rc0 = P##gemm_spec(1, s0);                                    \
-                if (id == 1 || team == 1) rc1 = P##gemm_spec(1, s1);                       \
-            }                                                                              \
-            fastfc_team_done();                                                            \
-            return rc0 | rc1;                                                              \
+            gemm_pair_job j = {{s0, s1}, {0, 0}};                                          \
+            fastfc_pool_run(2, 2, P##pair_chunk, &j);                                      \
+            return j.rc[0] | j.rc[1];                                                      \
         }                                                                                  \
         return P##gemm_spec(nt, s0) | P##gemm_spec(nt, s1);                                \
     }

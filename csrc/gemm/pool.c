@@ -1,5 +1,4 @@
 /* fastfc's thread pool (pool.h): C11 atomics for the job, a condition variable for sleep. */
-#include "omp_compat.h"
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -199,7 +198,7 @@ int fastfc_pool_run(int nt, int64_t chunks, fastfc_chunk_fn fn, void *ctx)
     const int failed = atomic_load_explicit(&pool.failed, memory_order_relaxed);
     if (atomic_load_explicit(&pool.helped, memory_order_relaxed)) fastfc_count_wide_region();
     pthread_mutex_unlock(&pool.busy);
-    fastfc_team_done(); /* the OpenMP sites left still make a forked child run alone */
+    fastfc_team_done();
     return failed;
 }
 #endif

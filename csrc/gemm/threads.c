@@ -1,15 +1,15 @@
-#include "omp_compat.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 #include "fastfc.h"
+#include "gemm/pool.h"
 #include "gemm/threads.h"
 
 #define FASTFC_MIN_PARALLEL_ELEMS (1 << 16)
 
-/* OpenMP workers that idled for a while sleep, and waking one can cost far more than a
- * small product (on a loaded 2-vCPU VM, milliseconds). So a small call (under
+/* Pool workers that idled for a while sleep, and waking one costs a system call and can
+ * take far longer than a small product (on a loaded 2-vCPU VM, milliseconds). So a small call (under
  * NAP_SOLO_MNK) that follows a pause of NAP_NS runs on the calling thread alone; the next
  * call, in a stream, takes the team again and pays the wake-up there. The stamp only steers
  * the thread count, which never changes a result: Python threads racing on it are
@@ -33,24 +33,10 @@ int fastfc_team_ready(double work)
 /* 1 once a team has run: libgomp then has a thread pool, which a fork does not copy */
 static atomic_int team_started;
 
-void fastfc_team_stamp(void) { atomic_store(&team_stamp_ns, now_ns()); }
+void fastfc_team_done(void) { atomic_store(&team_stamp_ns, now_ns()); }
 
-void fastfc_team_done(void)
-{
-    fastfc_team_stamp();
-    atomic_store_explicit(&team_started, 1, memory_order_relaxed);
-}
-
-int fastfc_team_ever_started(void) { return atomic_load(&team_started); }
-
-/* Thread-local: the opening thread is the team's thread 0, so a Python thread counts its
- * own calls and no two threads touch one counter. */
+/* Thread-local: a Python thread counts its own calls and no two threads touch one counter. */
 static _Thread_local int64_t wide_regions;
-
-void fastfc_team_count(void)
-{
-    if (omp_get_thread_num() == 0 && omp_get_num_threads() > 1) wide_regions++;
-}
 
 void fastfc_count_wide_region(void) { wide_regions++; }
 
@@ -112,6 +98,28 @@ int64_t fastfc_chunk_count(int nt, int64_t units)
 {
     int64_t chunks = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
     return chunks < units ? chunks : units;
+}
+
+/* A range pass split in chunks, for the pool. */
+typedef struct { fastfc_range_fn fn; void *ctx; int64_t n, chunks; int unit; } ranges_job;
+
+static int range_chunk(void *ctx, int64_t c)
+{
+    const ranges_job *j = ctx;
+    int64_t lo, hi;
+    fastfc_thread_range((int)c, (int)j->chunks, j->n, j->unit, &lo, &hi);
+    if (lo < hi) j->fn(j->ctx, lo, hi);
+    return 0;
+}
+
+void fastfc_parallel_ranges(int nt, int64_t n, int unit, fastfc_range_fn fn, void *ctx)
+{
+    if (nt <= 1) { /* no region: the pass in one call */
+        fn(ctx, 0, n);
+        return;
+    }
+    ranges_job j = {fn, ctx, n, fastfc_chunk_count(nt, (n + unit - 1) / unit), unit};
+    fastfc_pool_run(nt, j.chunks, range_chunk, &j);
 }
 
 int fastfc_elementwise_threads(int nthreads, int64_t work)

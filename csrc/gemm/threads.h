@@ -2,7 +2,6 @@
 #ifndef FASTFC_THREADS_H
 #define FASTFC_THREADS_H
 #include <stdatomic.h>
-#include "omp_compat.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "tune/tune.h"
@@ -12,15 +11,8 @@
 int fastfc_team_ready(double work);
 /* Stamps the end of a parallel region: its workers spin for a while yet. */
 void fastfc_team_done(void);
-/* Stamps the end of a region of fastfc's own pool (which survives a fork). */
-void fastfc_team_stamp(void);
-/* Counts, for the calling thread, a region that ran on more than one thread. */
+/* Counts, for the calling thread, a region in which a worker took part (fastfc_wide_regions). */
 void fastfc_count_wide_region(void);
-/* 1 when a parallel region has run in this process (or in the parent before a fork). */
-int fastfc_team_ever_started(void);
-/* Called by every thread at the start of a parallel region: counts, for the thread that
- * opened it, the regions that got more than one thread (fastfc_wide_regions). */
-void fastfc_team_count(void);
 /* Threads to use and a cm x cn grid of chunks over C, each a block of whole micro-tiles
  * (so no element depends on which thread computes it), a few per thread: the threads take
  * them from a shared counter, and one without a core delays only the chunk it holds.
@@ -43,32 +35,9 @@ void *fastfc_thread_buffer(size_t bytes);
 int fastfc_elementwise_threads(int nthreads, int64_t work);
 /* Chunks for `nt` threads over `units` units: a few per thread, each at least one unit. */
 int64_t fastfc_chunk_count(int nt, int64_t units);
-/* STMT over a range [lo, hi) of [0, n) (variables of those names), on `nt` threads (a
- * variable of that name). One thread takes it all and opens no parallel region: libgomp
- * builds a team even for a team of one (0.6 us). A team takes chunks that start on a
- * multiple of `unit` (64 elements: vector paths see whole blocks) from a shared counter. */
-#define FASTFC_PARALLEL_RANGES(n, unit, lo, hi, STMT)                                     \
-    do {                                                                                   \
-        if (nt == 1) {                                                                     \
-            const int64_t lo = 0, hi = (n);                                                \
-            STMT;                                                                          \
-        } else {                                                                           \
-            const int64_t chunks_ = fastfc_chunk_count(nt, ((n) + (unit) - 1) / (unit));   \
-            _Atomic int64_t next_ = 0;                                                     \
-            _Pragma("omp parallel num_threads(nt)")                                        \
-            {                                                                              \
-                fastfc_team_count();                                                       \
-                for (int64_t c_; (c_ = fastfc_next_chunk(&next_, chunks_)) >= 0;) {       \
-                    int64_t lo, hi;                                                        \
-                    fastfc_thread_range((int)c_, (int)chunks_, (n), (unit), &lo, &hi);     \
-                    if (lo < hi) STMT;                                                     \
-                }                                                                          \
-            }                                                                              \
-            fastfc_team_done();                                                            \
-        }                                                                                  \
-    } while (0)
-/* for i in [0, n): STMT, on `nt` threads, split as above. */
-#define FASTFC_PARALLEL_FOR(n, i, STMT)                                                    \
-    FASTFC_PARALLEL_RANGES(n, 64, i##_lo, i##_hi,                                          \
-                           for (int64_t i = i##_lo; i < i##_hi; i++) STMT)
+/* fn(ctx, lo, hi) over ranges covering [0, n), on `nt` threads: one thread takes it all in
+ * one call; a team takes chunks that start on a multiple of `unit` (64 elements: vector
+ * paths see whole blocks) from a shared counter of fastfc's pool (pool.h). */
+typedef void (*fastfc_range_fn)(void *ctx, int64_t lo, int64_t hi);
+void fastfc_parallel_ranges(int nt, int64_t n, int unit, fastfc_range_fn fn, void *ctx);
 #endif

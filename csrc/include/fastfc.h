@@ -37,10 +37,10 @@ void fastfc_block_sizes(int dtype_size, int sizes[5]);
 int fastfc_tune_describe(char *buf, int len);
 /* The malformed overrides met when the table was derived, one line each ("" if none). */
 const char *fastfc_tune_warnings(void);
-/* 1 in a child forked after a parallel region ran: it runs on one thread. */
+/* 0: a forked child keeps its threads (fastfc's pool restarts its workers there); the
+ * OpenMP build of old ran such a child on one thread. */
 int fastfc_forked_single_thread(void);
-/* Threads a call may use: `wanted`, at most 4 per processor, and 1 in a child forked
- * after a parallel region ran (libgomp's pool does not survive fork). */
+/* Threads a call may use: `wanted`, at most 4 per processor and OMP_THREAD_LIMIT. */
 int fastfc_threads_allowed(int wanted);
 /* Parallel regions with more than one thread that the calling thread has opened: lets
  * tests see that a team ran. */

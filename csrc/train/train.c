@@ -2,7 +2,6 @@
  * pass over its data so a model step stays a few calls into C. */
 #include <math.h>
 #include <string.h>
-#include "omp_compat.h"
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
 #include "gemm/threads.h"
@@ -77,16 +76,20 @@ DEFINE_NONFINITE(double, d, uint64_t)
 
 /* 1 when x[0, n) holds no NaN and no Inf: the path's check over parts on threads. */
 #define DEFINE_ALL_FINITE(T, P)                                                            \
+    typedef struct { const T *x; int bad; } P##finite_job;                                 \
+    static void P##finite_range(void *ctx, int64_t lo, int64_t hi)                         \
+    {                                                                                      \
+        P##finite_job *j = ctx;                                                            \
+        if (fastfc_table()->P##nonfinite(lo, hi, j->x))                                    \
+            __atomic_store_n(&j->bad, 1, __ATOMIC_RELAXED);                                \
+    }                                                                                      \
     int fastfc_##P##all_finite(int nthreads, int64_t n, const T *x)                        \
     {                                                                                      \
-        int (*const nonfinite)(int64_t, int64_t, const T *) = fastfc_table()->P##nonfinite; \
-        int bad = 0;                                                                       \
         int nt = fastfc_elementwise_threads(nthreads, n / FINITE_ELEMS_PER_MADD);          \
         /* the parts' answers OR together in any order: the answer is the same */          \
-        FASTFC_PARALLEL_RANGES(n, 64, lo, hi,                                              \
-                               if (nonfinite(lo, hi, x))                                   \
-                                   __atomic_store_n(&bad, 1, __ATOMIC_RELAXED));           \
-        return !bad;                                                                       \
+        P##finite_job j = {x, 0};                                                          \
+        fastfc_parallel_ranges(nt, n, 64, P##finite_range, &j);                            \
+        return !j.bad;                                                                     \
     }
 
 DEFINE_ALL_FINITE(float, s)
@@ -107,6 +110,12 @@ DEFINE_ALL_FINITE(double, d)
  * m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p *= 1 - lr*wd (when decoupled);
  * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). */
 #define DEFINE_ADAM(T, P)                                                                  \
+    typedef struct { T *p; const T *g; T *m, *v; const fastfc_adam_coef *k; } P##adam_job; \
+    static void P##adam_range(void *ctx, int64_t lo, int64_t hi)                           \
+    {                                                                                      \
+        const P##adam_job *j = ctx;                                                        \
+        fastfc_table()->P##adam(lo, hi, j->p, j->g, j->m, j->v, j->k);                     \
+    }                                                                                      \
     void fastfc_##P##adam(int nthreads, int64_t n, T *p, const T *g, T *m, T *v, double lr, \
                           double b1, double b2, double eps, double wd, int decoupled,      \
                           int64_t step)                                                    \
@@ -114,9 +123,9 @@ DEFINE_ALL_FINITE(double, d)
         const fastfc_adam_coef k = {b1, b2, lr / (1 - pow(b1, (double)step)),              \
                                     1 / sqrt(1 - pow(b2, (double)step)), eps,              \
                                     decoupled ? 0 : wd, decoupled ? 1 - lr * wd : 1};      \
-        const fastfc_##P##adam_t update = fastfc_table()->P##adam;                         \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
-        FASTFC_PARALLEL_RANGES(n, 64, lo, hi, update(lo, hi, p, g, m, v, &k));             \
+        P##adam_job j = {p, g, m, v, &k};                                                  \
+        fastfc_parallel_ranges(nt, n, 64, P##adam_range, &j);                              \
     }
 
 DEFINE_ADAM(float, s)

@@ -29,9 +29,7 @@ def show_config() -> None:
     print(f"fastfc {__version__}")
     print(f"  isa in use      : {cfg['isa']}")
     print(f"  cpu supports    : {', '.join(cfg['isas_supported'])}")
-    print(f"  threads         : {cfg['threads']}" + (
-        " (one here: forked after threads ran; libgomp's pool does not survive a fork)"
-        if cfg["forked_single_thread"] else ""))
+    print(f"  threads         : {cfg['threads']}")
     print(f"  openmp          : {cfg['openmp']}")
     print(f"  idle threads    : {cfg['wait_policy']}")
     for dt in ("float32", "float64"):

@@ -152,7 +152,8 @@ def get_config():
         ``isas_testable``, ``threads``, ``openmp`` (the OpenMP version the core was built
         with), ``blocks_float32`` / ``blocks_float64`` (block sizes MR, NR, MC, KC, NC),
         ``tuning`` (the per-CPU table, name -> (value, source)), ``wait_policy`` (how
-        idle threads wait) and ``forked_single_thread`` (a forked child on one thread).
+        idle threads wait) and ``forked_single_thread`` (always False: fastfc's thread
+        pool starts anew in a forked child).
 
     Examples
     --------

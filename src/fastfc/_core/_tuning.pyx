@@ -1,6 +1,5 @@
 # cython: language_level=3
 """The per-CPU tuning table (csrc/tune/) and the threads after a fork, seen from Python."""
-import os
 
 from fastfc._core._config import _warn_at_import
 from fastfc._core.capi cimport *
@@ -24,21 +23,10 @@ def tuning_table():
 
 
 def forked_single_thread():
-    """True in a child forked after fastfc ran a team of threads: it runs on one thread."""
+    """Always False: fastfc's own thread pool starts new workers in a forked child (the
+    OpenMP build of old ran such a child on one thread)."""
     return bool(fastfc_forked_single_thread())
-
-
-FORK_WARNING = ("fastfc: this process was forked after fastfc ran OpenMP threads, and "
-                "libgomp's thread pool does not survive a fork (GCC PR 60035): fastfc runs on "
-                "one thread here; use the 'spawn' or 'forkserver' start method for threads")
-
-
-def _warn_after_fork():
-    import warnings
-    if fastfc_forked_single_thread():
-        warnings.warn(FORK_WARNING, RuntimeWarning, stacklevel=2)
 
 
 for _line in fastfc_tune_warnings().decode().splitlines():
     _warn_at_import(_line)
-os.register_at_fork(after_in_child=_warn_after_fork)
