@@ -152,3 +152,58 @@ def test_the_stream_threshold_does_not_change_results():
         assert got == value
         digests.add(digest)
     assert len(digests) == 1
+
+
+# Rows of W too short for column chunks split K too (STREAM_RUN_BYTES): each K block's sum
+# goes to C or a partial sum, added in block order. Same bits as one thread and as column
+# chunks, for every thread count. The children take a team for small W (a 64 KiB L2 and no
+# work threshold) and count the regions a worker took part in.
+KSPLIT = r"""
+import hashlib, sys
+import numpy as np
+import fastfc
+from fastfc import _core
+out = []
+for threads in (1, 2, 3):
+    fastfc.set_num_threads(threads)
+    rng = np.random.default_rng(9)
+    h = hashlib.sha256()
+    wide = _core._wide_regions()
+    for m, k, n, act in [(1, 1100, 70, "relu"), (5, 530, 33, "leaky_relu"),
+                         (8, 777, 130, "tanh"), (16, 600, 45, None)]:
+        for dtype in (np.float32, np.float64):
+            x = rng.standard_normal((m, k)).astype(dtype)
+            w = rng.standard_normal((k, n)).astype(dtype)
+            b = rng.standard_normal(n).astype(dtype)
+            ws = [w, np.ascontiguousarray(w.T).T]
+            if dtype == np.float32:
+                ws.append(fastfc.pack(w, "bfloat16"))
+            for wt in ws:
+                for bias in (b, None):
+                    y = fastfc.linear(x, wt, bias, activation=act)
+                    for _ in range(50 if threads > 1 else 0):   # until a worker takes part
+                        before = _core._wide_regions()
+                        again = fastfc.linear(x, wt, bias, activation=act)
+                        assert np.array_equal(again, y, equal_nan=True)
+                        if _core._wide_regions() > before:
+                            break
+                    h.update(y.tobytes())
+    out.append(f"{threads}:{h.hexdigest()}:{_core._wide_regions() > wide}")
+print(" ".join(out))
+"""
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_a_k_split_stream_gives_the_same_bits(isa):
+    results = set()
+    for run_bytes in ("0", "16K", "1G"):
+        env = dict(os.environ, FASTFC_ISA=isa, FASTFC_STREAM_RUN_BYTES=run_bytes,
+                   FASTFC_L2="64K", FASTFC_MIN_PARALLEL_MNK="0", FASTFC_NAP_SOLO_MNK="0")
+        r = subprocess.run([sys.executable, "-c", KSPLIT], capture_output=True, text=True,
+                           env=env, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        for part in r.stdout.split():
+            threads, digest, wide = part.split(":")
+            assert wide == ("True" if threads != "1" else "False"), (run_bytes, part)
+            results.add(digest)
+    assert len(results) == 1, results

@@ -30,9 +30,6 @@ int fastfc_team_ready(double work)
            work >= (double)fastfc_tuned(FASTFC_T_NAP_SOLO_MNK);
 }
 
-/* 1 once a team has run: libgomp then has a thread pool, which a fork does not copy */
-static atomic_int team_started;
-
 void fastfc_team_done(void) { atomic_store(&team_stamp_ns, now_ns()); }
 
 /* Thread-local: a Python thread counts its own calls and no two threads touch one counter. */

@@ -67,6 +67,85 @@ static int GF(stream_chunk)(void *ctx, int64_t id)
     return 0;
 }
 
+/* A streamed product split in K blocks x column groups, for rows of B too short to split
+ * by columns alone: each chunk sums one K block of one group, block 0 into C and the others
+ * into partial sums; the chunk that ends a group's last block adds them to C in block
+ * order, the bias and the activation after: the one-thread kernel's operations, in its
+ * order (stream_template.h), so the bits do not depend on the split. */
+typedef struct {
+    const GF(gemm_args) *g;
+    const GT *a;
+    int64_t rsa, csa, kcb, cw, blocks, groups;
+    size_t bytes;
+    int unit;
+    GT *part;              /* blocks - 1 partial sums of m x n, rows n apart */
+    _Atomic int64_t *left; /* per group: its K blocks not yet summed */
+} GF(stream_split);
+
+static void GF(split_sum)(const GF(stream_split) *j, int64_t n0, int64_t n1)
+{
+    const GF(gemm_args) *g = j->g;
+    const int64_t m = g->m, n = g->n;
+    for (int64_t blk = 1; blk < j->blocks; blk++)
+        for (int64_t i = 0; i < m; i++) {
+            const GT *p = j->part + ((blk - 1) * m + i) * n;
+            GT *c = g->c + i * g->rsc;
+            for (int64_t col = n0; col < n1; col++) c[col] = p[col] + c[col];
+        }
+    for (int64_t i = 0; g->bias && i < m; i++)
+        for (int64_t col = n0; col < n1; col++) g->c[i * g->rsc + col] += g->bias[col];
+    for (int64_t i = 0; g->act && i < m; i++)
+        for (int64_t col = n0; col < n1; col++) {
+            GT *v = g->c + i * g->rsc + col;
+            *v = G_CAT(act_, GP)(*v, g->act, g->slope);
+        }
+}
+
+static int GF(split_chunk)(void *ctx, int64_t id)
+{
+    const GF(stream_split) *j = ctx;
+    const GF(gemm_args) *g = j->g;
+    GT *buf = fastfc_thread_buffer(j->bytes);
+    if (!buf) return 1;
+    const int64_t grp = id / j->blocks, blk = id % j->blocks, p0 = blk * j->kcb;
+    const int64_t kc = g->k - p0 < j->kcb ? g->k - p0 : j->kcb;
+    int64_t n0, n1;
+    fastfc_thread_range((int)grp, (int)j->groups, g->n, j->unit, &n0, &n1);
+    GT *dst = blk ? j->part + (blk - 1) * g->m * g->n : g->c;
+    const int64_t rsd = blk ? g->n : g->rsc;
+    /* row p0 of B: b + p0*rsb, row- or column-major (rsb 1) */
+    if (g->bh)
+        g->ctx->bstream(g->m, n0, n1, kc, kc, j->a + p0 * j->csa, j->rsa, j->csa,
+                        g->bh + p0 * g->rsb, g->rsb, 1, dst, rsd, NULL, 0, 0, buf, j->cw);
+    else
+        g->ctx->stream(g->m, n0, n1, kc, kc, j->a + p0 * j->csa, j->rsa, j->csa,
+                       g->b + p0 * g->rsb, g->rsb, g->csb, dst, rsd, NULL, 0, 0, buf, j->cw);
+    /* acq_rel: the group's other blocks are seen by the chunk that adds them up */
+    if (atomic_fetch_sub_explicit(&j->left[grp], 1, memory_order_acq_rel) == 1)
+        GF(split_sum)(j, n0, n1);
+    return 0;
+}
+
+/* The K-split run: 0 done, 1 failed, -1 not taken (no memory for the partial sums). */
+static int GF(stream_ksplit)(int nt, const GF(gemm_args) *g, const GT *a, int64_t rsa,
+                             int64_t csa, int64_t kcb, int64_t cw, size_t bytes, int64_t unit,
+                             int64_t groups)
+{
+    const int64_t blocks = (g->k + kcb - 1) / kcb;
+    GT *part = malloc((size_t)((blocks - 1) * g->m * g->n) * sizeof(GT));
+    _Atomic int64_t *left = malloc((size_t)groups * sizeof *left);
+    int failed = -1;
+    if (part && left) {
+        for (int64_t i = 0; i < groups; i++) atomic_init(&left[i], blocks);
+        GF(stream_split) job = {g, a, rsa, csa, kcb, cw, blocks, groups, bytes, (int)unit,
+                                part, left};
+        failed = fastfc_pool_run(nt, blocks * groups, GF(split_chunk), &job) != 0;
+    }
+    free(part);
+    free((void *)left);
+    return failed;
+}
+
 static int GF(stream)(int nthreads, const GF(gemm_args) *g)
 {
     const int64_t m = g->m, k = g->k, unit = 64 / sizeof(GT);
@@ -91,16 +170,29 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         if (buf) GF(stream_part)(g, a, rsa, csa, 0, g->n, kcb, cw, buf);
         failed = !buf;
     } else {
-        /* column chunks from a shared counter (whole cache lines of C): a thread without a
-         * core holds up one chunk, not a share. A chunk reads at least 4 KiB of each row of
-         * B: shorter runs lost a third of the bandwidth (1x4096x4096, 2 KiB runs: 42 %
-         * of the read bandwidth, 8 KiB: 58 %) */
+        /* chunks from a shared counter (whole cache lines of C): a thread without a core
+         * holds up one chunk, not a share. Column chunks read runs of each row of B, which
+         * lose bandwidth when short (docs/tuning.md): below STREAM_RUN_BYTES K is split too */
+        const int64_t unit_bytes = unit * (g->bh ? 2 : (int64_t)sizeof(GT)); /* of a row of B */
         const int64_t units = (g->n + unit - 1) / unit;
-        const int64_t run_units = 4096 / (unit * (g->bh ? 2 : (int64_t)sizeof(GT)));
+        const int64_t run_units = fastfc_tuned(FASTFC_T_STREAM_RUN_BYTES) / unit_bytes;
         int64_t chunks = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
-        if (chunks > units / run_units) chunks = units / run_units > nt ? units / run_units : nt;
-        GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw, bytes, chunks, (int)unit};
-        failed = fastfc_pool_run(nt, chunks, GF(stream_chunk), &job);
+        failed = -1;
+        if (k > kcb && units < chunks * run_units) { /* runs too short: split K as well */
+            const int64_t blocks = (k + kcb - 1) / kcb;
+            int64_t groups = (units + run_units - 1) / run_units;
+            if (groups * blocks < nt) groups = (nt + blocks - 1) / blocks;
+            failed = GF(stream_ksplit)(nt, g, a, rsa, csa, kcb, cw, bytes, unit,
+                                       groups < units ? groups : units);
+        }
+        if (failed < 0) {
+            /* a chunk reads at least a page of each row of B */
+            const int64_t page_units = 4096 / unit_bytes;
+            if (chunks > units / page_units)
+                chunks = units / page_units > nt ? units / page_units : nt;
+            GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw, bytes, chunks, (int)unit};
+            failed = fastfc_pool_run(nt, chunks, GF(stream_chunk), &job);
+        }
     }
     free(dz);
     return failed ? -1 : 0;

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 #include "fastfc.h"
 #include "tune/tune.h"
 #if defined(FASTFC_X86) && (defined(__GNUC__) || defined(__clang__))
@@ -27,7 +30,16 @@ static const char *names[FASTFC_T_COUNT] = {
     "MC", "KC", "NC", "MC", "KC", "NC",
     "MIN_PARALLEL_MNK", "MAX_PAIR_MNK", "NAP_NS", "NAP_SOLO_MNK",
     "B_FROM_MEMORY", "CHUNKS_PER_THREAD", "STREAM_MAX_M", "STREAM_ACC_BYTES",
-    "STREAM_READ_COST", "POOL_SPIN_NS"};
+    "STREAM_READ_COST", "STREAM_RUN_BYTES", "POOL_SPIN_NS"};
+
+static int64_t page_bytes(void)
+{
+#if defined(_SC_PAGESIZE)
+    long p = sysconf(_SC_PAGESIZE);
+    if (p >= 4096 && p <= (1 << 24)) return p;
+#endif
+    return 4096;
+}
 
 static void warn(const char *fmt, const char *var, const char *text, int64_t used)
 {
@@ -251,6 +263,10 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
      * whether a streamed product wakes a team */
     v[FASTFC_T_STREAM_READ_COST] = 8;
     s[FASTFC_T_STREAM_READ_COST] = "default";
+    /* a thread's contiguous run of each row of W: shorter runs split K instead, as the
+     * hardware's stream prefetch stops at each page (4 pages: docs/tuning.md) */
+    v[FASTFC_T_STREAM_RUN_BYTES] = 4 * page_bytes();
+    s[FASTFC_T_STREAM_RUN_BYTES] = "model: 4 pages";
     /* an idle worker of the pool spins this long, then sleeps: long enough for the next
      * call of a loop, short enough to leave the core to NumPy's BLAS (docs/tuning.md) */
     v[FASTFC_T_POOL_SPIN_NS] = 30000;
@@ -259,6 +275,7 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
     override(FASTFC_T_STREAM_MAX_M, "STREAM_MAX_M", 0, FASTFC_MAX_STREAM_M);
     override(FASTFC_T_STREAM_ACC_BYTES, "STREAM_ACC_BYTES", 1024, 1 << 20);
     override(FASTFC_T_STREAM_READ_COST, "STREAM_READ_COST", 1, 1 << 20);
+    override(FASTFC_T_STREAM_RUN_BYTES, "STREAM_RUN_BYTES", 0, 1LL << 40);
     override(FASTFC_T_MIN_PARALLEL_MNK, "MIN_PARALLEL_MNK", 0, 1LL << 50);
     override(FASTFC_T_MAX_PAIR_MNK, "MAX_PAIR_MNK", 0, 1LL << 50);
     override(FASTFC_T_NAP_SOLO_MNK, "NAP_SOLO_MNK", 0, 1LL << 50);
