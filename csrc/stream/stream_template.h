@@ -41,7 +41,10 @@ typedef ST_T ST_VEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(si
 typedef ST_IT ST_IVEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(sizeof(ST_T))));
 #ifdef ST_BF16
 #define ST_HVEC ST_F(hvec)
+#define ST_UVEC ST_F(uvec)
 typedef uint16_t ST_HVEC __attribute__((vector_size(ST_VL * 2), aligned(2)));
+/* unsigned: bits shifted into the sign bit are no overflow */
+typedef uint32_t ST_UVEC __attribute__((vector_size(ST_VL * 4), aligned(4)));
 #endif
 
 /* Lanes [0, n) at p, the others 0 (never read past n). */
@@ -71,7 +74,7 @@ static inline __attribute__((always_inline)) void ST_F(storen)(ST_T *p, ST_VEC v
 static inline __attribute__((always_inline)) ST_VEC ST_F(loadb)(const ST_BT *p)
 {
 #ifdef ST_BF16
-    return (ST_VEC)(__builtin_convertvector(*(const ST_HVEC *)p, ST_IVEC) << 16);
+    return (ST_VEC)(__builtin_convertvector(*(const ST_HVEC *)p, ST_UVEC) << 16);
 #else
     return *(const ST_VEC *)p;
 #endif
@@ -82,8 +85,8 @@ static inline __attribute__((always_inline)) ST_VEC ST_F(loadbn)(const ST_BT *p,
 {
 #ifdef ST_BF16
     if (n >= ST_VL) return ST_F(loadb)(p);
-    ST_IVEC v = {0};
-    for (int l = 0; l < n; l++) v[l] = (ST_IT)p[l] << 16;
+    ST_UVEC v = {0};
+    for (int l = 0; l < n; l++) v[l] = (uint32_t)p[l] << 16;
     return (ST_VEC)v;
 #else
     return ST_F(loadn)(p, n);
@@ -290,6 +293,7 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
 #undef ST_VEC
 #undef ST_IVEC
 #undef ST_HVEC
+#undef ST_UVEC
 #undef ST_BT
 #undef ST_BF16
 #undef ST_ROWS
