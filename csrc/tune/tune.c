@@ -237,16 +237,21 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
     int64_t *v = tune_table.value;
     const char **s = tune_table.source;
     const int64_t lanes = fma_lanes_per_cycle;
-    /* Thresholds in cycles of one core's multiply-adds (measured on a 16-lane Zen 3, where
-     * they were 100k, 8M and 64M multiply-adds; docs/tuning.md): */
+    /* Thresholds in cycles of one core's multiply-adds (docs/tuning.md): */
     v[FASTFC_T_MIN_PARALLEL_MNK] = 6250 * lanes; /* ~2 us: what a parallel region costs */
     s[FASTFC_T_MIN_PARALLEL_MNK] = "model: 6250 cycles of FMAs";
     v[FASTFC_T_MAX_PAIR_MNK] = 512 * 1024 * lanes; /* larger products split well */
     s[FASTFC_T_MAX_PAIR_MNK] = "model: 512k cycles of FMAs";
+    /* an idle worker of the pool spins this long, then sleeps: long enough for the next
+     * call of a loop, short enough to leave the core to NumPy's BLAS (docs/tuning.md) */
+    v[FASTFC_T_POOL_SPIN_NS] = 30000;
+    s[FASTFC_T_POOL_SPIN_NS] = "default";
+    override(FASTFC_T_POOL_SPIN_NS, "POOL_SPIN_NS", 0, 1000000000);
+    /* after an idle spell small work runs alone; the next call of a loop takes the team */
+    v[FASTFC_T_NAP_NS] = 15000000;
+    s[FASTFC_T_NAP_NS] = "default";
     v[FASTFC_T_NAP_SOLO_MNK] = 4 * 1024 * 1024 * lanes; /* ~1.3 ms: worth a sleeping team */
     s[FASTFC_T_NAP_SOLO_MNK] = "model: 4M cycles of FMAs";
-    v[FASTFC_T_NAP_NS] = 15000000; /* idle workers sleep by then (libgomp's spin) */
-    s[FASTFC_T_NAP_NS] = "measured (Zen 3)";
     /* a B far larger than the caches is packed in long runs from memory */
     v[FASTFC_T_B_FROM_MEMORY] = (v[FASTFC_T_L3] > v[FASTFC_T_L2] ? v[FASTFC_T_L3] : 8 << 20) / 4;
     s[FASTFC_T_B_FROM_MEMORY] = "model: a quarter of L3";
@@ -267,11 +272,6 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
      * hardware's stream prefetch stops at each page (4 pages: docs/tuning.md) */
     v[FASTFC_T_STREAM_RUN_BYTES] = 4 * page_bytes();
     s[FASTFC_T_STREAM_RUN_BYTES] = "model: 4 pages";
-    /* an idle worker of the pool spins this long, then sleeps: long enough for the next
-     * call of a loop, short enough to leave the core to NumPy's BLAS (docs/tuning.md) */
-    v[FASTFC_T_POOL_SPIN_NS] = 30000;
-    s[FASTFC_T_POOL_SPIN_NS] = "default";
-    override(FASTFC_T_POOL_SPIN_NS, "POOL_SPIN_NS", 0, 1000000000);
     override(FASTFC_T_STREAM_MAX_M, "STREAM_MAX_M", 0, FASTFC_MAX_STREAM_M);
     override(FASTFC_T_STREAM_ACC_BYTES, "STREAM_ACC_BYTES", 1024, 1 << 20);
     override(FASTFC_T_STREAM_READ_COST, "STREAM_READ_COST", 1, 1 << 20);
