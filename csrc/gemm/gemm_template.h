@@ -86,8 +86,7 @@ static void GF(dz)(const GF(gemm_args) *g, GT *d, GT *ys, int64_t pc, int64_t kc
 }
 
 /* dY -> dZ for a whole packed kc x nc block of B read from memory, Y row-major: row by row,
- * so Y is read in long runs. Panel by panel, each K step of Y was a cache line of its own:
- * that took 3.8 % of a 2048x768x3072 backward (Zen3), 2.5 % as a pass of its own. */
+ * so Y is read in long runs, not a cache line per K step (docs/tuning.md, driver choices). */
 static void GF(dz_block)(const GF(gemm_args) *g, GT *bbuf, int64_t pc, int64_t kc, int64_t jc,
                          int64_t nc, int sum)
 {
@@ -302,32 +301,20 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
     if (GF(streams)(&g)) return GF(stream)(nthreads, &g); /* small batches: B unpacked */
     const fastfc_isa_table *t = fastfc_table();
-    /* Bias-free products (the bias is per column of C) may run as C^T = B^T.A^T, C^T
-     * written through the strided-tile path:
-     * - a column-major B (dX = dY.W^T) is transposed into panels as it is packed; for a
-     *   batch of at most 32, the swap packs the batch instead, streams the rows of w and
-     *   runs every kernel call on full-width tiles. Measured on Zen5 AVX-512 (NR 32):
-     *   batch 32 gains up to 20 %, batch 64 loses 20 %; on Zen3 AVX2 (NR 16, 2 threads):
-     *   batch 32 gains 10-35 % (32x25088x4096 33 %, 32x784x128 20 %), batch 64 -15..+5 %.
-     * - dW = X^T.dZ of a narrow layer (a classifier head) packs all of X^T and fills few
-     *   lanes of each tile; dW^T = dZ^T.X packs only dZ, streams the rows of x and runs
-     *   the few rows on the edge kernels. Measured on Zen3 (f32, 2 threads): backward
-     *   256x64x10 +43 %, 128x784x10 +90 %; no gain past n = 2*MR. */
+    /* Bias-free products (the bias is per column of C) may run as C^T = B^T.A^T, which
+     * packs the small operand and streams the rows of the big one on full-width tiles:
+     * dX = dY.W^T for a batch of at most 32, and dW = X^T.dZ of a narrow layer (a
+     * classifier head, n <= 2*MR). Figures: docs/tuning.md, driver choices. */
     const int narrow_batch = g.csb != 1 && g.rsb == 1 && m <= 32 && m < n;
     const int narrow_out = g.csa != 1 && g.rsa == 1 && g.csb == 1 && n <= 2 * t->GP.mr && n < m;
     if (!g.bias && !g.bh && (narrow_batch || narrow_out)) {
         GF(transpose)(&g);
         return GF(gemm_run)(nthreads, g);
     }
-    /* Rows of x stream into the kernel as they are (measured faster than packing them
-     * on the dense-layer shapes, unless the row stride is a multiple of 8 KiB, which maps
-     * the rows of a panel to a few cache sets: that costs only where a panel is read again,
-     * for more than two column tiles; 32x4096x4096 dX^T streams w 15 % faster). B is
-     * packed unless at most two row tiles reuse it: a streamed row of w usually straddles
-     * two cache lines (large NumPy arrays start 16 bytes past a page) and its rows share a
-     * few L1 sets. Measured on Zen3, 16-byte-offset buffers: packing wins from m = 18
-     * (32x784x128 +4 %, 64x784x128 +10 %, 32x64x128 +12 %), streaming below
-     * (12x784x128 +24 %). */
+    /* Rows of x stream into the kernel unpacked, unless a row stride of a multiple of
+     * 8 KiB maps a panel's rows to a few cache sets and more than two column tiles read
+     * it again. B is packed unless at most two row tiles reuse it (a streamed row of w
+     * straddles cache lines and its rows share L1 sets). Figures: docs/tuning.md. */
     g.b_from_memory = k * n * (int64_t)sizeof(GT) > fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
     g.pack_a = g.csa != 1 || ((g.rsa * (int64_t)sizeof(GT)) % 8192 == 0 && n > 2 * g.ctx->nr)
                || (g.dz_operand == 1 && (g.csy != 1 || g.dz_sum)); /* else dZ rows */

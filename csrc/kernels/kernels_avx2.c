@@ -16,7 +16,7 @@ static inline __m256i lanes_below64(int n)
     const float *: _mm256_maskload_ps((const float *)(p), lanes_below32(n)), \
     const double *: _mm256_maskload_pd((const double *)(p), lanes_below64(n)))
 /* The first n < 8 (4) lanes by 16-, 8- and 4-byte stores: vmaskmovps to memory is slow on
- * AMD. Measured on Zen3, 256x64x10 forward on one thread (all tiles 10 wide): 9.6 -> 8.7 us. */
+ * AMD (docs/tuning.md, driver choices). */
 static inline void store_first_ps(float *p, __m256 v, int n)
 {
     __m128 h = _mm256_castps256_ps128(v);

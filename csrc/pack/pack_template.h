@@ -41,7 +41,7 @@ static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_
                                        int64_t csa, int64_t mc, int64_t kc, int MR)
 {
     /* Column-major A (X^T of dW): long reads along columns, 8 at a time (one column at a
-     * time wrote to every panel in turn: 30 % slower on Zen3). */
+     * time writes to every panel in turn) */
     const int64_t by_columns = rsa == 1 && csa != 1 ? mc - mc % MR : 0;
     PK_CAT(copy_panels_, PK_SUFFIX)(dst, a, csa, kc, by_columns, MR);
     for (int64_t ir = by_columns; ir < mc; ir += MR) {
@@ -60,8 +60,7 @@ static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_
 
 /* kc x nc block of B -> micro-panels of NR columns, each k-major (b_rs = NR),
  * columns past nc zero-filled. by_rows: read row-major B along its rows (long runs)
- * rather than panel by panel, 8 rows at a time. One row at a time was 6 % slower on
- * 32x25088x4096 (Zen3, 2 threads), where packing W from memory takes a third of the time. */
+ * rather than panel by panel, 8 rows at a time. */
 static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_t rsb,
                                        int64_t csb, int64_t kc, int64_t nc, int NR,
                                        int by_rows)
