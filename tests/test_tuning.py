@@ -66,8 +66,11 @@ def test_blocks_follow_the_caches(cpu, isa):
         # A block in half of L2, B block in a quarter of L3
         assert b["MC"] * b["KC"] * size <= _bytes(l2) // 2
         assert b["KC"] * b["NC"] * size <= _bytes(l3) // 4
-        # the B micro-panel takes its share of L1's ways, or the 256 floor
-        assert b["KC"] * b["NR"] * size <= _bytes(l1) or b["KC"] == 256
+        # the B micro-panel takes its share of L1's ways, or (too wide for L1) 512 or 256 steps
+        assert b["KC"] * b["NR"] * size <= _bytes(l1) or b["KC"] in (256, 512)
+        if b["KC"] in (256, 512) and b["KC"] * b["NR"] * size > _bytes(l1):
+            assert t[f"{name} KC"][1] == f"model: panel past L1, {b['KC']} steps"
+            assert b["KC"] == 512 or 512 * (b["MR"] + b["NR"]) * size > _bytes(l2) // 4
 
 
 def test_blocks_of_zen4_avx2_pinned():

@@ -187,13 +187,15 @@ static void derive_blocks(int mr, int nr, int size, int id_mc)
     int64_t ways_b = (w1 - 1) * nr / (mr + nr);
     if (ways_b < 1) ways_b = 1;
     int64_t kc = round_down(ways_b * way1 / (nr * size), 8, 8, FASTFC_MAX_KC);
-    /* the L2 feeds these kernels at full rate (docs/tuning.md): below 256 the extra passes
-     * over C cost more than the L1 misses of a larger panel */
+    /* A panel too wide for L1 at 256 steps runs from the L2, which feeds these kernels at
+     * full rate (docs/tuning.md): then depth only amortizes each block's pass over C and
+     * packing restarts, so 512 (256 where the L2 is too small for it) */
     const char *kc_src = "model: B micro-panel in L1 ways";
-    if (kc < 256 && 256 * (int64_t)(mr + nr) * size <= l2 / 4) {
-        kc = 256;
-        kc_src = "model: L1 ways, at least 256";
-    }
+    for (int64_t floor = 512; kc < 256 && floor >= 256; floor /= 2)
+        if (floor * (int64_t)(mr + nr) * size <= l2 / 4) {
+            kc = floor;
+            kc_src = floor == 512 ? "model: panel past L1, 512 steps" : "model: panel past L1, 256 steps";
+        }
     /* L2: the MC x KC block of A in half of it, B's micro-panels and C streaming beside */
     int64_t mc = round_down(l2 / 2 / (kc * size), mr, mr, FASTFC_MAX_MC / mr * mr);
     /* L3: the KC x NC block of B in a quarter of it (it is shared with the other cores) */
