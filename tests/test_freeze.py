@@ -138,3 +138,12 @@ def test_frozen_model_refuses_training_and_bad_input():
         frozen.predict(np.full_like(X, np.nan))
     with pytest.raises(ValueError, match="batch_size"):
         frozen.predict(X, batch_size=0)
+
+
+def test_row_blocks_take_all_rows_while_activations_fit_the_l3():
+    from fastfc.model.plan import _caches, row_block
+    l3 = _caches()[1]
+    fit = l3 // (2 * 784 * 4)
+    assert row_block(fit, 784, 4) == fit and row_block(1, 784, 4) == 1
+    assert row_block(fit + 1, 784, 4) == max(256, fit)
+    assert row_block(10**9, 10**7, 8) == 256   # never a pass of a few rows

@@ -185,12 +185,8 @@ class FrozenModel:
             batch_size = integer(batch_size, "batch_size", 1)
         if self._plans is not None:
             return self._plans.run(X, batch_size)
-        rows = batch_size or row_block(X.shape[0], self._weight_bytes(), self._widest(),
-                                       self.dtype.itemsize)
+        rows = batch_size or row_block(X.shape[0], self._widest(), self.dtype.itemsize)
         return np.concatenate([self._run_ops(X[i:i + rows]) for i in range(0, X.shape[0], rows)])
-
-    def _weight_bytes(self) -> int:
-        return sum(op[1].nbytes for op in self._ops if op[0] == "dense")
 
     def _widest(self) -> int:
         return max([int(np.prod(self.input_shape))] +

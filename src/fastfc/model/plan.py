@@ -103,14 +103,12 @@ def _caches() -> Tuple[int, int]:
     return _CACHES[0], _CACHES[1]
 
 
-def row_block(rows: int, weight_bytes: int, widest: int, itemsize: int) -> int:
-    """Rows per pass of an inference forward: when the weights stay in the L3 between
-    passes, as many as keep two layers' activations in half the L2; else all the rows
-    (each pass reads the weights from memory once)."""
-    l2, l3 = _caches()
-    if weight_bytes > l3 // 2:
-        return max(rows, 1)
-    return max(16, l2 // (4 * max(widest, 1) * itemsize))
+def row_block(rows: int, widest: int, itemsize: int) -> int:
+    """Rows per pass of an inference forward: all of them while two layers' activations
+    fit the L3, else as many as do (at least 256). Smaller passes read or widen the weights
+    once more each, which costs more than activations in L3 (docs/tuning.md)."""
+    fit = _caches()[1] // (2 * max(widest, 1) * itemsize)
+    return max(rows, 1) if rows <= fit else max(256, fit)
 
 
 class InferencePlans:
@@ -123,7 +121,6 @@ class InferencePlans:
         self.plans: dict = {}
         self.n_out = next(s["w"].shape[1] if s["kind"] == "dense" else s["features"]
                           for s in reversed(specs))
-        self.weight_bytes = sum(s["w"].nbytes for s in specs if s["kind"] == "dense")
         self.widest = max(max(s["w"].shape) if s["kind"] == "dense" else s["features"]
                           for s in specs)
 
@@ -139,7 +136,7 @@ class InferencePlans:
         block of `rows` (sized to the caches when None)."""
         n = X.shape[0]
         X = X.reshape(n, -1)
-        rows = rows or row_block(n, self.weight_bytes, self.widest, self.dtype.itemsize)
+        rows = rows or row_block(n, self.widest, self.dtype.itemsize)
         out = np.empty((n, self.n_out), self.dtype)
         for i in range(0, n, rows):
             xb = X[i:i + rows]
