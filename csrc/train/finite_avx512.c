@@ -34,3 +34,35 @@ int fastfc_dnonfinite_avx512(int64_t lo, int64_t hi, const double *x)
     __mmask8 k = (__mmask8)((1u << (hi - i)) - 1);
     return _mm512_mask_fpclass_pd_mask(k, _mm512_maskz_loadu_pd(k, x + i), NONFINITE_CLASSES) != 0;
 }
+
+/* The same over rows x cols at row stride rs (a block of C the GEMM just wrote): the
+ * classes' masks ORed over the block, tested once; each row's tail by a masked load. */
+int fastfc_snonfinite_rows_avx512(const float *x, int64_t rows, int64_t cols, int64_t rs)
+{
+    const __mmask16 k = (__mmask16)((1u << (cols % 16)) - 1);
+    unsigned bad = 0;
+    for (int64_t r = 0; r < rows; r++, x += rs) {
+        int64_t j = 0;
+        for (; j + 16 <= cols; j += 16)
+            bad |= _mm512_fpclass_ps_mask(_mm512_loadu_ps(x + j), NONFINITE_CLASSES);
+        if (j < cols)
+            bad |= _mm512_mask_fpclass_ps_mask(k, _mm512_maskz_loadu_ps(k, x + j),
+                                               NONFINITE_CLASSES);
+    }
+    return bad != 0;
+}
+
+int fastfc_dnonfinite_rows_avx512(const double *x, int64_t rows, int64_t cols, int64_t rs)
+{
+    const __mmask8 k = (__mmask8)((1u << (cols % 8)) - 1);
+    unsigned bad = 0;
+    for (int64_t r = 0; r < rows; r++, x += rs) {
+        int64_t j = 0;
+        for (; j + 8 <= cols; j += 8)
+            bad |= _mm512_fpclass_pd_mask(_mm512_loadu_pd(x + j), NONFINITE_CLASSES);
+        if (j < cols)
+            bad |= _mm512_mask_fpclass_pd_mask(k, _mm512_maskz_loadu_pd(k, x + j),
+                                               NONFINITE_CLASSES);
+    }
+    return bad != 0;
+}

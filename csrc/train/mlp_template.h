@@ -39,11 +39,13 @@ int MF(mlp_backward)(int nthreads, int64_t batch, const MT *x, MT *g, int n, fas
             /* dX = dZ.W^T and dW = X^T.dZ, dZ = act'(y) * g made as g is packed, db with it */
             fastfc_gemm_spec dx = {0}, dw = {l->in, l->out, batch, h, 1, l->in,
                                    g, l->out, 1, l->gw, l->out, 1,
-                                   2, l->act, l->slope, l->y, l->out, 1, l->gb};
+                                   2, l->act, l->slope, l->y, l->out, 1, l->gb,
+                                   l->nonfinite};
             if (i > lowest)
                 dx = (fastfc_gemm_spec){batch, l->in, l->out, g, l->out, 1, l->w, 1, l->out,
                                         l->gx, l->in, 1, 1, l->act, l->slope, l->y, l->out, 1};
             if (MF(gemm_pair)(nthreads, &dx, &dw)) return -1;
+            if (l->nonfinite && l->gb && !MF(all_finite)(1, l->out, l->gb)) *l->nonfinite = 1;
             g = l->gx;
         } else if (l->kind == FASTFC_LAYER_DROPOUT) {
             MF(dropout_backward)(nthreads, batch * l->in, g, l->mask, (MT)(1 / (1 - l->p)), g);
