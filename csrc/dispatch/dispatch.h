@@ -9,10 +9,12 @@
  *   B[p, j] = b[p*b_rs + j]        (packed: b_rs = NR; rows of w: b_rs = ldb)
  * then C[:mr, :nr] = act(alpha*acc + beta*C + bias). All MR rows of A and NR columns
  * of B must be readable (zero-padded panels at the edges); only mr x nr of C is touched,
- * and C is not read when beta == 0. `act` is identity, relu or leaky relu here. */
+ * and C is not read when beta == 0. `act` is identity, relu or leaky relu here.
+ * nonfinite (may be NULL): set to 1 when alpha*acc + beta*C + bias holds a NaN or an Inf in
+ * a lane stored, before the activation (relu(-Inf) is 0): the GEMM asks without one. */
 #define FASTFC_UKR_ARGS(T) int64_t k, const T *a, int64_t a_rs, int64_t a_cs, \
     const T *b, int64_t b_rs, T *c, int64_t rs_c, int64_t cs_c, int mr, int nr, \
-    T alpha, T beta, const T *bias, int act, T slope
+    T alpha, T beta, const T *bias, int act, T slope, int *nonfinite
 typedef void (*fastfc_sukr_t)(FASTFC_UKR_ARGS(float));
 typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
 

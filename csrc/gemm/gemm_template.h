@@ -150,6 +150,9 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
     const int reg_act = last && g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
     const int post_act = last && g->act > FASTFC_ACT_LEAKY_RELU ? g->act : 0;
     int bad = 0;
+    /* the check in the kernel's registers as it stores, or of C after an activation */
+    int *ukr_check = last && !post_act && !reg_act ? g->nonfinite : NULL;
+    const int scan_c = last && (post_act || reg_act) && g->nonfinite;
     /* Streamed rows: a tile shorter than its kernel (which reads all its rows) reads a
      * zero-padded copy. Only the last tile can be one; the last two start here. */
     for (int64_t ir = mc > 2 * MR ? (mc / MR - 1) * MR : 0, mr; !g->pack_a && ir < mc;
@@ -187,14 +190,10 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
             }
             GT *cp = g->c + (ic + ir) * g->rsc + (jc + jr) * g->csc;
             ukr(kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, (int)mr, nr, g->alpha, beta, bias,
-                reg_act, g->slope);
+                reg_act, g->slope, ukr_check);
             if (post_act) GF(post_act)(cp, g->rsc, g->csc, mr, nr, post_act);
+            if (scan_c) bad |= GF(nonfinite_block)(cp, g->rsc, g->csc, mr, nr);
         }
-        /* the final mc x nr column of tiles, still in L1: a pass over dW from L2 cost
-         * 2-3 % of a training step (docs/tuning.md) */
-        if (last && g->nonfinite)
-            bad |= GF(nonfinite_block)(g->c + ic * g->rsc + (jc + jr) * g->csc, g->rsc,
-                                       g->csc, mc, nr);
     }
     return bad;
 }
