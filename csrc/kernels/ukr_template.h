@@ -81,10 +81,11 @@ UKR_CAT(UKR_NAME, _nonfinite_bits)(UKR_VEC v, int n)
 /* C = relu?(acc + C? + bias?) for all MR rows and columns < nr of a row-major tile; the
  * flags are constants after inlining, and so is nr on a full tile. The bias is loaded once:
  * C may alias it as far as the compiler knows, so a load per row would stay per row. */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) UKR_IVEC
 UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, const int add_c,
-                          const UKR_T *bias, const int relu, const int nr, UKR_IVEC *chk)
+                          const UKR_T *bias, const int relu, const int nr, const int check)
 {
+    UKR_IVEC bits = {0};
     UKR_VEC bv[UKR_NV];
     UKR_UNROLLED for (int j = 0; j < UKR_NV; j++)
         bv[j] = bias && nr > j * UKR_VL ? UKR_CAT(UKR_NAME, _loadn)(bias + j * UKR_VL,
@@ -98,19 +99,21 @@ UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, c
             UKR_VEC v = acc[i][j];
             if (add_c) v += UKR_CAT(UKR_NAME, _loadn)(dst, lanes);
             if (bias) v += bv[j];
-            if (chk) *chk |= UKR_CAT(UKR_NAME, _nonfinite_bits)(v, lanes);
+            if (check) bits |= UKR_CAT(UKR_NAME, _nonfinite_bits)(v, lanes);
             if (relu) v = UKR_CAT(UKR_NAME, _activate)(v, 1, 0);
             UKR_CAT(UKR_NAME, _storen)(dst, v, lanes);
         }
+    return bits;
 }
 
 /* C = act(alpha*acc + beta*C + bias) for rows < mr and columns < nr of a row-major tile:
  * C is read (only when beta != 0) and written only there. */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) UKR_IVEC
 UKR_CAT(UKR_NAME, _store_edges)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, int mr,
                                 int nr, UKR_T alpha, UKR_T beta, const UKR_T *bias, int act,
-                                UKR_T slope, UKR_IVEC *chk)
+                                UKR_T slope, const int check)
 {
+    UKR_IVEC bits = {0};
     UKR_UNROLLED for (int i = 0; i < UKR_MR; i++) {
         if (i >= mr) break;
         UKR_UNROLLED for (int j = 0; j < UKR_NV; j++) {
@@ -121,37 +124,38 @@ UKR_CAT(UKR_NAME, _store_edges)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t r
             if (alpha != 1) v *= alpha;
             if (beta != 0) v += beta * UKR_CAT(UKR_NAME, _loadn)(dst, lanes);
             if (bias) v += UKR_CAT(UKR_NAME, _loadn)(bias + j * UKR_VL, lanes);
-            if (chk) *chk |= UKR_CAT(UKR_NAME, _nonfinite_bits)(v, lanes);
+            if (check) bits |= UKR_CAT(UKR_NAME, _nonfinite_bits)(v, lanes);
             if (act != 0) v = UKR_CAT(UKR_NAME, _activate)(v, act, slope);
             UKR_CAT(UKR_NAME, _storen)(dst, v, lanes);
         }
     }
+    return bits;
 }
 
 /* _store with its case (beta == 1, bias, relu) fixed at compile time. */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) UKR_IVEC
 UKR_CAT(UKR_NAME, _store_case)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c,
                                const UKR_T *bias, int add_c, int relu, const int nr,
-                               UKR_IVEC *chk)
+                               const int check)
 {
     switch (add_c | (bias != NULL) << 1 | relu << 2) {
-    case 0: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 0, nr, chk); return;
-    case 1: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 0, nr, chk); return;
-    case 2: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 0, nr, chk); return;
-    case 3: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 0, nr, chk); return;
-    case 4: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 1, nr, chk); return;
-    case 5: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 1, nr, chk); return;
-    case 6: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 1, nr, chk); return;
-    default: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 1, nr, chk); return;
+    case 0: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 0, nr, check);
+    case 1: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 0, nr, check);
+    case 2: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 0, nr, check);
+    case 3: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 0, nr, check);
+    case 4: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 1, nr, check);
+    case 5: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 1, nr, check);
+    case 6: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 1, nr, check);
+    default: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 1, nr, check);
     }
 }
 
-/* The tile into C (row-major in place, strided through a stack tile), the check's bits of
- * every stored value ORed into *chk when chk is not NULL. */
-static inline __attribute__((always_inline)) void
+/* The tile into C (row-major in place, strided through a stack tile); with check, the OR
+ * of the check's bits of every value stored. */
+static inline __attribute__((always_inline)) UKR_IVEC
 UKR_CAT(UKR_NAME, _store_tile)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c,
                                int64_t cs_c, int mr, int nr, UKR_T alpha, UKR_T beta,
-                               const UKR_T *bias, int act, UKR_T slope, UKR_IVEC *chk)
+                               const UKR_T *bias, int act, UKR_T slope, const int check)
 {
     /* Row-major C is written in place: the usual full tiles by straight-line code with
      * their case fixed at compile time, the others with edge rows skipped and the last
@@ -160,24 +164,24 @@ UKR_CAT(UKR_NAME, _store_tile)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs
         if (mr == UKR_MR && alpha == 1 && (beta == 0 || beta == 1) && act <= 1) {
             /* full tiles, and the last column tile of every block row (n = 10: all) */
             if (nr == UKR_NR)
-                UKR_CAT(UKR_NAME, _store_case)(acc, c, rs_c, bias, beta == 1, act, UKR_NR, chk);
-            else
-                UKR_CAT(UKR_NAME, _store_case)(acc, c, rs_c, bias, beta == 1, act, nr, chk);
-            return;
+                return UKR_CAT(UKR_NAME, _store_case)(acc, c, rs_c, bias, beta == 1, act,
+                                                      UKR_NR, check);
+            return UKR_CAT(UKR_NAME, _store_case)(acc, c, rs_c, bias, beta == 1, act, nr,
+                                                  check);
         }
-        UKR_CAT(UKR_NAME, _store_edges)(acc, c, rs_c, mr, nr, alpha, beta, bias, act, slope,
-                                        chk);
-        return;
+        return UKR_CAT(UKR_NAME, _store_edges)(acc, c, rs_c, mr, nr, alpha, beta, bias, act,
+                                               slope, check);
     }
     /* Strided C (C^T of a swapped product) goes through a row-major stack tile. */
     UKR_T tile[UKR_MR * UKR_NR];
     if (beta != 0)
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nr; j++) tile[i * UKR_NR + j] = c[i * rs_c + j * cs_c];
-    UKR_CAT(UKR_NAME, _store_edges)(acc, tile, UKR_NR, mr, nr, alpha, beta, bias, act, slope,
-                                    chk);
+    UKR_IVEC bits = UKR_CAT(UKR_NAME, _store_edges)(acc, tile, UKR_NR, mr, nr, alpha, beta,
+                                                    bias, act, slope, check);
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++) c[i * rs_c + j * cs_c] = tile[i * UKR_NR + j];
+    return bits;
 }
 
 static inline __attribute__((always_inline)) void
@@ -208,13 +212,12 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
     }
 
     if (!nonfinite) {
-        UKR_CAT(UKR_NAME, _store_tile)(acc, c, rs_c, cs_c, mr, nr, alpha, beta, bias, act,
-                                       slope, NULL);
+        (void)UKR_CAT(UKR_NAME, _store_tile)(acc, c, rs_c, cs_c, mr, nr, alpha, beta, bias,
+                                             act, slope, 0);
         return;
     }
-    UKR_IVEC chk = {0};
-    UKR_CAT(UKR_NAME, _store_tile)(acc, c, rs_c, cs_c, mr, nr, alpha, beta, bias, act, slope,
-                                   &chk);
+    UKR_IVEC chk = UKR_CAT(UKR_NAME, _store_tile)(acc, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                                  bias, act, slope, 1);
     UKR_IT any = 0;
     UKR_UNROLLED for (int l = 0; l < UKR_VL; l++) any |= chk[l];
     /* more than the sign bit: some stored value times 0 was NaN. Written only then: no
@@ -223,36 +226,61 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
         __atomic_store_n(nonfinite, 1, __ATOMIC_RELAXED);
 }
 
-#ifdef UKR_EDGE
-/* A tile of at most UKR_MR rows at the end of a block: A is a packed panel of the
- * full-height kernel (a_rs = 1, a_cs = that kernel's MR), of which this kernel reads its
- * fewer rows, or UKR_MR rows of x (a_cs = 1). */
-static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
+/* The kernel with the check (nonfinite not NULL), a function of its own: the kernels
+ * without it compile as before (with the check in the same function, GCC merged the
+ * paths and the AVX2 6x16 kernel spilled: a 784-128-64-10 step went 170 -> 355 us). */
+static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _checked)(FASTFC_UKR_ARGS(UKR_T))
 {
+#ifdef UKR_EDGE
     if (a_cs == 1)
+#else
+    if (a_rs != 1 || a_cs != UKR_MR)
+#endif
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
                                  bias, act, slope, nonfinite);
     else
         UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
                                  bias, act, slope, nonfinite);
 }
+
+#ifdef UKR_EDGE
+/* A tile of at most UKR_MR rows at the end of a block: A is a packed panel of the
+ * full-height kernel (a_rs = 1, a_cs = that kernel's MR), of which this kernel reads its
+ * fewer rows, or UKR_MR rows of x (a_cs = 1). */
+static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
+{
+    if (nonfinite) {
+        UKR_CAT(UKR_NAME, _checked)(k, a, a_rs, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
+                                    beta, bias, act, slope, nonfinite);
+        return;
+    }
+    if (a_cs == 1)
+        UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                 bias, act, slope, NULL);
+    else
+        UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                 bias, act, slope, NULL);
+}
 #else
 /* Packed A (a_rs = 1, a_cs = MR) with constant strides, and rows of x (a_cs = 1). */
-static void UKR_CAT(UKR_NAME, _packed)(FASTFC_UKR_ARGS(UKR_T))
+static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _packed)(FASTFC_UKR_ARGS(UKR_T))
 {
-    (void)a_rs; (void)a_cs;
+    (void)a_rs; (void)a_cs; (void)nonfinite;
     UKR_CAT(UKR_NAME, _body)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                             bias, act, slope, nonfinite);
+                             bias, act, slope, NULL);
 }
 
 static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
 {
-    if (a_rs == 1 && a_cs == UKR_MR)
+    if (nonfinite)
+        UKR_CAT(UKR_NAME, _checked)(k, a, a_rs, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
+                                    beta, bias, act, slope, nonfinite);
+    else if (a_rs == 1 && a_cs == UKR_MR)
         UKR_CAT(UKR_NAME, _packed)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
-                                   beta, bias, act, slope, nonfinite);
+                                   beta, bias, act, slope, NULL);
     else
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope, nonfinite);
+                                 bias, act, slope, NULL);
 }
 #endif
 
