@@ -9,10 +9,12 @@
  *   B[p, j] = b[p*b_rs + j]        (packed: b_rs = NR; rows of w: b_rs = ldb)
  * then C[:mr, :nr] = act(alpha*acc + beta*C + bias). All MR rows of A and NR columns
  * of B must be readable (zero-padded panels at the edges); only mr x nr of C is touched,
- * and C is not read when beta == 0. `act` is identity, relu or leaky relu here. */
+ * and C is not read when beta == 0. `act` is identity, relu or leaky relu here.
+ * nonfinite (may be NULL): set to 1 when alpha*acc + beta*C + bias holds a NaN or an Inf in
+ * a lane stored, before the activation (relu(-Inf) is 0): the GEMM asks without one. */
 #define FASTFC_UKR_ARGS(T) int64_t k, const T *a, int64_t a_rs, int64_t a_cs, \
     const T *b, int64_t b_rs, T *c, int64_t rs_c, int64_t cs_c, int mr, int nr, \
-    T alpha, T beta, const T *bias, int act, T slope
+    T alpha, T beta, const T *bias, int act, T slope, int *nonfinite
 typedef void (*fastfc_sukr_t)(FASTFC_UKR_ARGS(float));
 typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
 
@@ -78,6 +80,10 @@ typedef struct {
     /* 1 when x[lo, hi) holds a NaN or an Inf, else 0; exact for every bit pattern */
     int (*snonfinite)(int64_t lo, int64_t hi, const float *x);
     int (*dnonfinite)(int64_t lo, int64_t hi, const double *x);
+    /* 1 when x[i*rs + j], i < rows, j < cols, holds a NaN or an Inf: a block of C just
+     * written, scanned in L1 by the GEMM (short rows: one call per block, not per row) */
+    int (*snonfinite_rows)(const float *x, int64_t rows, int64_t cols, int64_t rs);
+    int (*dnonfinite_rows)(const double *x, int64_t rows, int64_t cols, int64_t rs);
 } fastfc_isa_table;
 
 extern const fastfc_isa_table fastfc_table_generic;
@@ -110,10 +116,16 @@ void fastfc_ddropout_scalar(int64_t lo, int64_t hi, const double *x, uint64_t th
 /* The NaN / Inf check per path (train/train.c, train/finite_avx2.c, train/finite_avx512.c). */
 int fastfc_snonfinite_generic(int64_t lo, int64_t hi, const float *x);
 int fastfc_dnonfinite_generic(int64_t lo, int64_t hi, const double *x);
+int fastfc_snonfinite_rows_generic(const float *x, int64_t rows, int64_t cols, int64_t rs);
+int fastfc_dnonfinite_rows_generic(const double *x, int64_t rows, int64_t cols, int64_t rs);
 #ifdef FASTFC_X86
 int fastfc_snonfinite_avx2(int64_t lo, int64_t hi, const float *x);
 int fastfc_dnonfinite_avx2(int64_t lo, int64_t hi, const double *x);
 int fastfc_snonfinite_avx512(int64_t lo, int64_t hi, const float *x);
 int fastfc_dnonfinite_avx512(int64_t lo, int64_t hi, const double *x);
+int fastfc_snonfinite_rows_avx2(const float *x, int64_t rows, int64_t cols, int64_t rs);
+int fastfc_dnonfinite_rows_avx2(const double *x, int64_t rows, int64_t cols, int64_t rs);
+int fastfc_snonfinite_rows_avx512(const float *x, int64_t rows, int64_t cols, int64_t rs);
+int fastfc_dnonfinite_rows_avx512(const double *x, int64_t rows, int64_t cols, int64_t rs);
 #endif
 #endif

@@ -19,6 +19,7 @@ typedef struct {
     const GT *y; int64_t rsy, csy;
     GT *dz_sum;
     const uint16_t *bh; /* B in bfloat16 (row-major, rsb) instead of b: widened as packed */
+    int *nonfinite; /* not NULL: set to 1 when C is left holding a NaN or an Inf */
 } GF(gemm_args);
 
 #include "debug.h"
@@ -64,6 +65,19 @@ static void GF(post_act)(GT *c, int64_t rsc, int64_t csc, int mr, int nr, int ac
             GT *v = c + i * rsc + j * csc;
             *v = G_CAT(act_, GP)(*v, act, 0);
         }
+}
+
+/* 1 when the rows x cols block of C at c holds a NaN or an Inf, read along its unit stride
+ * (C^T is written when the product runs transposed). */
+static int GF(nonfinite_block)(const GT *c, int64_t rsc, int64_t csc, int64_t rows,
+                               int64_t cols)
+{
+    int (*scan)(const GT *, int64_t, int64_t, int64_t) = fastfc_table()->G_CAT(GP, nonfinite_rows);
+    if (csc == 1) return scan(c, rows, cols, rsc);
+    if (rsc == 1) return scan(c, cols, rows, csc);
+    for (int64_t i = 0; i < rows; i++)
+        if (scan(c + i * rsc, cols, 1, csc)) return 1;
+    return 0;
 }
 
 /* dY -> dZ on a packed micro-panel d of the dY operand: lanes [l0, l0 + width) (rows of A
@@ -121,8 +135,9 @@ static inline int GF(tile_rows)(const GCTX *x, int64_t rest, int streamed)
     return rest < x->mr ? (int)rest : x->mr;
 }
 
-/* Loops jr and ir around the micro-kernel for one mc x nc block of C. */
-static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int64_t pc,
+/* Loops jr and ir around the micro-kernel for one mc x nc block of C; 1 when the check
+ * (g->nonfinite) found a NaN or an Inf in it. */
+static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int64_t pc,
                              int64_t mc, int64_t nc, int64_t kc, GT *abuf,
                              const GT *arows, int64_t rs_arows, const GT *bbuf, GT *edge_b,
                              int pack_b_here)
@@ -133,6 +148,10 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
     const GT beta = pc == 0 ? g->beta : (GT)1;
     const int reg_act = last && g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
     const int post_act = last && g->act > FASTFC_ACT_LEAKY_RELU ? g->act : 0;
+    int bad = 0;
+    /* the check in the kernel's registers as it stores, or of C after an activation */
+    int *ukr_check = last && !post_act && !reg_act ? g->nonfinite : NULL;
+    const int scan_c = last && (post_act || reg_act) && g->nonfinite;
     /* Streamed rows: a tile shorter than its kernel (which reads all its rows) reads a
      * zero-padded copy. Only the last tile can be one; the last two start here. */
     for (int64_t ir = mc > 2 * MR ? (mc / MR - 1) * MR : 0, mr; !g->pack_a && ir < mc;
@@ -170,10 +189,12 @@ static void GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int
             }
             GT *cp = g->c + (ic + ir) * g->rsc + (jc + jr) * g->csc;
             ukr(kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, (int)mr, nr, g->alpha, beta, bias,
-                reg_act, g->slope);
+                reg_act, g->slope, ukr_check);
             if (post_act) GF(post_act)(cp, g->rsc, g->csc, mr, nr, post_act);
+            if (scan_c) bad |= GF(nonfinite_block)(cp, g->rsc, g->csc, mr, nr);
         }
     }
+    return bad;
 }
 
 static inline int64_t GF(k_block)(int64_t k, int64_t KC)
@@ -200,6 +221,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
     /* When all rows fit one MC block, each B micro-panel is used by one sweep of the
      * micro-kernel: pack it right before, so it goes from memory to L1 only once. */
     const int pack_b_here = g->pack_b && m1 - m0 <= MC && !g->b_from_memory;
+    int bad = 0;
     for (int64_t jc = n0; jc < n1; jc += NC) {
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < g->k; pc += kcb) {
@@ -231,11 +253,13 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
                         GF(dz)(g, abuf + ir * kc, ys, pc, kc, ic + ir,
                                  mc - ir < x->mr ? (int)(mc - ir) : x->mr, jc == 0);
                 }
-                GF(macro_kernel)(g, ic, jc, pc, mc, nc, kc, abuf, asrc, rs_asrc, bbuf, edge_b,
-                                 pack_b_here);
+                bad |= GF(macro_kernel)(g, ic, jc, pc, mc, nc, kc, abuf, asrc, rs_asrc, bbuf,
+                                        edge_b, pack_b_here);
             }
         }
     }
+    /* written only when bad: no cache line shared by the threads is written per range */
+    if (bad) __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
 }
 
 static size_t GF(buffer_elems)(const GCTX *x, int64_t k)
@@ -255,6 +279,8 @@ static void GF(gemm_no_k)(const GF(gemm_args) *g)
             if (g->bias) r += g->bias[j];
             *v = G_CAT(act_, GP)(r, g->act, g->slope);
         }
+    if (g->nonfinite && GF(nonfinite_block)(g->c, g->rsc, g->csc, g->m, g->n))
+        *g->nonfinite = 1;
 }
 
 /* The product as C^T = B^T.A^T. */
@@ -372,6 +398,7 @@ static int G_CAT(GP, gemm_spec)(int nthreads, const fastfc_gemm_spec *s)
     g.dz_slope = (GT)s->slope;
     g.y = s->y; g.rsy = s->rsy; g.csy = s->csy;
     g.dz_sum = s->dz_sum;
+    g.nonfinite = s->nonfinite;
     if (g.dz_act == FASTFC_ACT_IDENTITY && !g.dz_sum) g.dz_operand = 0; /* dZ is dY */
     return GF(gemm_run)(nthreads, g);
 }

@@ -79,7 +79,8 @@ int fastfc_dgemm_bf16(int nthreads, int64_t m, int64_t n, int64_t k, double alph
  * with dz_operand 1 (A) or 2 (B), that operand holds dY and the product uses
  * dZ = act'(Y) * dY, Y being the forward output laid out like the operand (strides rsy,
  * csy); dz_sum (may be NULL) receives dZ summed over K in order, one sum per row of A or
- * column of B (db, when K is the batch). */
+ * column of B (db, when K is the batch). nonfinite (may be NULL): set to 1 when C is left
+ * holding a NaN or an Inf (never cleared), checked as C is written, while it is in cache. */
 typedef struct {
     int64_t m, n, k;
     const void *a; int64_t rsa, csa;
@@ -88,6 +89,7 @@ typedef struct {
     int dz_operand, act; double slope;
     const void *y; int64_t rsy, csy;
     void *dz_sum;
+    int *nonfinite;
 } fastfc_gemm_spec;
 int fastfc_sgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1);
 int fastfc_dgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1);
@@ -163,6 +165,9 @@ typedef struct {
     void *gw, *gb, *y, *gx;
     uint8_t *mask;
     const uint16_t *wh; /* DENSE for inference: w in bfloat16 instead of w (forward only) */
+    /* DENSE, training: not NULL: the backward sets it to 1 when gw or gb holds a NaN or an
+     * Inf (never cleared: layers may share one flag), gw checked as the GEMM writes it */
+    int *nonfinite;
 } fastfc_layer;
 
 /* Forward through n layers from x (batch, L[0].in); the result is L[n-1].y. */

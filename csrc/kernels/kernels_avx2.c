@@ -133,4 +133,6 @@ const fastfc_isa_table fastfc_table_avx2 = {
     .sadam = fastfc_sadam_avx2,
     .dadam = fastfc_dadam_avx2,    .snonfinite = fastfc_snonfinite_avx2,
     .dnonfinite = fastfc_dnonfinite_avx2,
+    .snonfinite_rows = fastfc_snonfinite_rows_avx2,
+    .dnonfinite_rows = fastfc_dnonfinite_rows_avx2,
 };

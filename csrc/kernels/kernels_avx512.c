@@ -114,4 +114,6 @@ const fastfc_isa_table fastfc_table_avx512 = {
     .sadam = fastfc_sadam_avx2,
     .dadam = fastfc_dadam_avx2,    .snonfinite = fastfc_snonfinite_avx512,
     .dnonfinite = fastfc_dnonfinite_avx512,
+    .snonfinite_rows = fastfc_snonfinite_rows_avx512,
+    .dnonfinite_rows = fastfc_dnonfinite_rows_avx512,
 };

@@ -16,4 +16,7 @@
 /* the check's AVX-512 file is not built for AVX2: this path checks with AVX2 */
 #define fastfc_snonfinite_avx512 fastfc_snonfinite_avx2
 #define fastfc_dnonfinite_avx512 fastfc_dnonfinite_avx2
+#define fastfc_snonfinite_rows_avx512 fastfc_snonfinite_rows_avx2
+#define fastfc_dnonfinite_rows_avx512 fastfc_dnonfinite_rows_avx2
+#define UKR_CHECK_AFTER_STORE /* the register check takes GCC minutes on emulated vectors */
 #include "kernels_avx512.c"

@@ -76,4 +76,6 @@ const fastfc_isa_table fastfc_table_generic = {
     .sadam = fastfc_sadam_generic,
     .dadam = fastfc_dadam_generic,    .snonfinite = fastfc_snonfinite_generic,
     .dnonfinite = fastfc_dnonfinite_generic,
+    .snonfinite_rows = fastfc_snonfinite_rows_generic,
+    .dnonfinite_rows = fastfc_dnonfinite_rows_generic,
 };

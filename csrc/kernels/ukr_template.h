@@ -64,13 +64,28 @@ UKR_CAT(UKR_NAME, _storen)(UKR_T *p, UKR_VEC v, int n)
 #endif
 }
 
+/* The bits of v*0 in lanes [0, n): +-0 for a finite lane, NaN for NaN and +-Inf. ORed over
+ * a tile as it is stored, in registers: a scan of the stored tile (loads from L1) cost
+ * about as much as a pass over dW from L2 (docs/tuning.md, the non-finite check). */
+static inline __attribute__((always_inline)) UKR_IVEC
+UKR_CAT(UKR_NAME, _nonfinite_bits)(UKR_VEC v, int n)
+{
+    UKR_IVEC b = (UKR_IVEC)(v * (UKR_T)0);
+    /* the lanes' mask loaded from a window of ones then zeros: a vector comparison of
+     * int64 lanes is an internal error of GCC 12 on SSE2 */
+    static const UKR_IT ones_then_zeros[2 * UKR_VL] = {[0 ... UKR_VL - 1] = -1};
+    if (n < UKR_VL) b &= *(const UKR_IVEC *)(ones_then_zeros + UKR_VL - n);
+    return b;
+}
+
 /* C = relu?(acc + C? + bias?) for all MR rows and columns < nr of a row-major tile; the
  * flags are constants after inlining, and so is nr on a full tile. The bias is loaded once:
  * C may alias it as far as the compiler knows, so a load per row would stay per row. */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) UKR_IVEC
 UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, const int add_c,
-                          const UKR_T *bias, const int relu, const int nr)
+                          const UKR_T *bias, const int relu, const int nr, const int check)
 {
+    UKR_IVEC bits = {0};
     UKR_VEC bv[UKR_NV];
     UKR_UNROLLED for (int j = 0; j < UKR_NV; j++)
         bv[j] = bias && nr > j * UKR_VL ? UKR_CAT(UKR_NAME, _loadn)(bias + j * UKR_VL,
@@ -84,18 +99,21 @@ UKR_CAT(UKR_NAME, _store)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, c
             UKR_VEC v = acc[i][j];
             if (add_c) v += UKR_CAT(UKR_NAME, _loadn)(dst, lanes);
             if (bias) v += bv[j];
+            if (check) bits |= UKR_CAT(UKR_NAME, _nonfinite_bits)(v, lanes);
             if (relu) v = UKR_CAT(UKR_NAME, _activate)(v, 1, 0);
             UKR_CAT(UKR_NAME, _storen)(dst, v, lanes);
         }
+    return bits;
 }
 
 /* C = act(alpha*acc + beta*C + bias) for rows < mr and columns < nr of a row-major tile:
  * C is read (only when beta != 0) and written only there. */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) UKR_IVEC
 UKR_CAT(UKR_NAME, _store_edges)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c, int mr,
                                 int nr, UKR_T alpha, UKR_T beta, const UKR_T *bias, int act,
-                                UKR_T slope)
+                                UKR_T slope, const int check)
 {
+    UKR_IVEC bits = {0};
     UKR_UNROLLED for (int i = 0; i < UKR_MR; i++) {
         if (i >= mr) break;
         UKR_UNROLLED for (int j = 0; j < UKR_NV; j++) {
@@ -106,27 +124,64 @@ UKR_CAT(UKR_NAME, _store_edges)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t r
             if (alpha != 1) v *= alpha;
             if (beta != 0) v += beta * UKR_CAT(UKR_NAME, _loadn)(dst, lanes);
             if (bias) v += UKR_CAT(UKR_NAME, _loadn)(bias + j * UKR_VL, lanes);
+            if (check) bits |= UKR_CAT(UKR_NAME, _nonfinite_bits)(v, lanes);
             if (act != 0) v = UKR_CAT(UKR_NAME, _activate)(v, act, slope);
             UKR_CAT(UKR_NAME, _storen)(dst, v, lanes);
         }
     }
+    return bits;
 }
 
 /* _store with its case (beta == 1, bias, relu) fixed at compile time. */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) UKR_IVEC
 UKR_CAT(UKR_NAME, _store_case)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c,
-                               const UKR_T *bias, int add_c, int relu, const int nr)
+                               const UKR_T *bias, int add_c, int relu, const int nr,
+                               const int check)
 {
     switch (add_c | (bias != NULL) << 1 | relu << 2) {
-    case 0: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 0, nr); return;
-    case 1: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 0, nr); return;
-    case 2: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 0, nr); return;
-    case 3: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 0, nr); return;
-    case 4: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 1, nr); return;
-    case 5: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 1, nr); return;
-    case 6: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 1, nr); return;
-    default: UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 1, nr); return;
+    case 0: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 0, nr, check);
+    case 1: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 0, nr, check);
+    case 2: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 0, nr, check);
+    case 3: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 0, nr, check);
+    case 4: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, NULL, 1, nr, check);
+    case 5: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, NULL, 1, nr, check);
+    case 6: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 0, bias, 1, nr, check);
+    default: return UKR_CAT(UKR_NAME, _store)(acc, c, rs_c, 1, bias, 1, nr, check);
     }
+}
+
+/* The tile into C (row-major in place, strided through a stack tile); with check, the OR
+ * of the check's bits of every value stored. */
+static inline __attribute__((always_inline)) UKR_IVEC
+UKR_CAT(UKR_NAME, _store_tile)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs_c,
+                               int64_t cs_c, int mr, int nr, UKR_T alpha, UKR_T beta,
+                               const UKR_T *bias, int act, UKR_T slope, const int check)
+{
+    /* Row-major C is written in place: the usual full tiles by straight-line code with
+     * their case fixed at compile time, the others with edge rows skipped and the last
+     * vector of an edge column masked. */
+    if (cs_c == 1) {
+        if (mr == UKR_MR && alpha == 1 && (beta == 0 || beta == 1) && act <= 1) {
+            /* full tiles, and the last column tile of every block row (n = 10: all) */
+            if (nr == UKR_NR)
+                return UKR_CAT(UKR_NAME, _store_case)(acc, c, rs_c, bias, beta == 1, act,
+                                                      UKR_NR, check);
+            return UKR_CAT(UKR_NAME, _store_case)(acc, c, rs_c, bias, beta == 1, act, nr,
+                                                  check);
+        }
+        return UKR_CAT(UKR_NAME, _store_edges)(acc, c, rs_c, mr, nr, alpha, beta, bias, act,
+                                               slope, check);
+    }
+    /* Strided C (C^T of a swapped product) goes through a row-major stack tile. */
+    UKR_T tile[UKR_MR * UKR_NR];
+    if (beta != 0)
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) tile[i * UKR_NR + j] = c[i * rs_c + j * cs_c];
+    UKR_IVEC bits = UKR_CAT(UKR_NAME, _store_edges)(acc, tile, UKR_NR, mr, nr, alpha, beta,
+                                                    bias, act, slope, check);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) c[i * rs_c + j * cs_c] = tile[i * UKR_NR + j];
+    return bits;
 }
 
 static inline __attribute__((always_inline)) void
@@ -156,30 +211,55 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
         }
     }
 
-    /* Row-major C is written in place: the usual full tiles by straight-line code with
-     * their case fixed at compile time, the others with edge rows skipped and the last
-     * vector of an edge column masked. */
-    if (cs_c == 1) {
-        if (mr == UKR_MR && alpha == 1 && (beta == 0 || beta == 1) && act <= 1) {
-            /* full tiles, and the last column tile of every block row (n = 10: all) */
-            if (nr == UKR_NR)
-                UKR_CAT(UKR_NAME, _store_case)(acc, c, rs_c, bias, beta == 1, act, UKR_NR);
-            else
-                UKR_CAT(UKR_NAME, _store_case)(acc, c, rs_c, bias, beta == 1, act, nr);
-            return;
-        }
-        UKR_CAT(UKR_NAME, _store_edges)(acc, c, rs_c, mr, nr, alpha, beta, bias, act, slope);
+    if (!nonfinite) {
+        (void)UKR_CAT(UKR_NAME, _store_tile)(acc, c, rs_c, cs_c, mr, nr, alpha, beta, bias,
+                                             act, slope, 0);
         return;
     }
-    /* Strided C (C^T of a swapped product) goes through a row-major stack tile. */
-    UKR_T tile[UKR_MR * UKR_NR];
-    if (beta != 0)
-        for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) tile[i * UKR_NR + j] = c[i * rs_c + j * cs_c];
-    UKR_CAT(UKR_NAME, _store_edges)(acc, tile, UKR_NR, mr, nr, alpha, beta, bias, act, slope);
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) c[i * rs_c + j * cs_c] = tile[i * UKR_NR + j];
+    UKR_IVEC chk = UKR_CAT(UKR_NAME, _store_tile)(acc, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                                  bias, act, slope, 1);
+    UKR_IT any = 0;
+    UKR_UNROLLED for (int l = 0; l < UKR_VL; l++) any |= chk[l];
+    /* more than the sign bit: some stored value times 0 was NaN. Written only then: no
+     * cache line shared by the threads is written per tile. */
+    if (any & (UKR_IT)(~0ULL >> (65 - 8 * sizeof(UKR_IT))))
+        __atomic_store_n(nonfinite, 1, __ATOMIC_RELAXED);
 }
+
+/* The kernel with the check (nonfinite not NULL), a function of its own: the kernels
+ * without it compile as before (with the check in the same function, GCC merged the
+ * paths and the AVX2 6x16 kernel spilled: a 784-128-64-10 step went 170 -> 355 us). */
+#ifdef UKR_CHECK_AFTER_STORE
+/* The check read back from the stored tile (in L1): for a file that only serves tests
+ * (kernels_avx512_emulated.c), where GCC took 10 min to build the register version. */
+static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T));
+static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _checked)(FASTFC_UKR_ARGS(UKR_T))
+{
+    UKR_NAME(k, a, a_rs, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta, bias, act, slope,
+             NULL);
+    int bad = 0;
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            const UKR_T v = c[i * rs_c + j * cs_c];
+            bad |= v - v != 0; /* NaN for NaN and +-Inf */
+        }
+    if (bad) __atomic_store_n(nonfinite, 1, __ATOMIC_RELAXED);
+}
+#else
+static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _checked)(FASTFC_UKR_ARGS(UKR_T))
+{
+#ifdef UKR_EDGE
+    if (a_cs == 1)
+#else
+    if (a_rs != 1 || a_cs != UKR_MR)
+#endif
+        UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                 bias, act, slope, nonfinite);
+    else
+        UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                 bias, act, slope, nonfinite);
+}
+#endif
 
 #ifdef UKR_EDGE
 /* A tile of at most UKR_MR rows at the end of a block: A is a packed panel of the
@@ -187,30 +267,38 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
  * fewer rows, or UKR_MR rows of x (a_cs = 1). */
 static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
 {
+    if (nonfinite) {
+        UKR_CAT(UKR_NAME, _checked)(k, a, a_rs, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
+                                    beta, bias, act, slope, nonfinite);
+        return;
+    }
     if (a_cs == 1)
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope);
+                                 bias, act, slope, NULL);
     else
         UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope);
+                                 bias, act, slope, NULL);
 }
 #else
 /* Packed A (a_rs = 1, a_cs = MR) with constant strides, and rows of x (a_cs = 1). */
-static void UKR_CAT(UKR_NAME, _packed)(FASTFC_UKR_ARGS(UKR_T))
+static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _packed)(FASTFC_UKR_ARGS(UKR_T))
 {
-    (void)a_rs; (void)a_cs;
+    (void)a_rs; (void)a_cs; (void)nonfinite;
     UKR_CAT(UKR_NAME, _body)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                             bias, act, slope);
+                             bias, act, slope, NULL);
 }
 
 static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
 {
-    if (a_rs == 1 && a_cs == UKR_MR)
+    if (nonfinite)
+        UKR_CAT(UKR_NAME, _checked)(k, a, a_rs, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
+                                    beta, bias, act, slope, nonfinite);
+    else if (a_rs == 1 && a_cs == UKR_MR)
         UKR_CAT(UKR_NAME, _packed)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
-                                   beta, bias, act, slope);
+                                   beta, bias, act, slope, NULL);
     else
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope);
+                                 bias, act, slope, NULL);
 }
 #endif
 

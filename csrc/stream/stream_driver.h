@@ -44,6 +44,8 @@ static void GF(stream_part)(const GF(gemm_args) *g, const GT *a, int64_t rsa, in
         g->ctx->stream(g->m, n0, n1, g->k, kcb, a, rsa, csa, g->b, g->rsb, g->csb, g->c,
                        g->rsc, g->bias, reg_act, g->slope, buf, cw);
     if (!reg_act && g->act) GF(post_act)(g->c + n0, g->rsc, 1, (int)g->m, (int)(n1 - n0), g->act);
+    if (g->nonfinite && GF(nonfinite_block)(g->c + n0, g->rsc, 1, g->m, n1 - n0))
+        __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
 }
 
 /* A streamed product split in column chunks, for the pool. */
@@ -99,6 +101,8 @@ static void GF(split_sum)(const GF(stream_split) *j, int64_t n0, int64_t n1)
             GT *v = g->c + i * g->rsc + col;
             *v = G_CAT(act_, GP)(*v, g->act, g->slope);
         }
+    if (g->nonfinite && GF(nonfinite_block)(g->c + n0, g->rsc, 1, m, n1 - n0))
+        __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
 }
 
 static int GF(split_chunk)(void *ctx, int64_t id)

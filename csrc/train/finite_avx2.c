@@ -62,3 +62,49 @@ int fastfc_dnonfinite_avx2(int64_t lo, int64_t hi, const double *x)
     __m256i a = _mm256_or_si256(_mm256_or_si256(a0, a1), _mm256_or_si256(a2, a3));
     return !_mm256_testz_si256(a, a);
 }
+
+/* The same over rows x cols at row stride rs (a block of C the GEMM wrote: the stream
+ * path, k == 0, after an activation): two accumulators, each row's tail by a masked load. */
+int fastfc_snonfinite_rows_avx2(const float *x, int64_t rows, int64_t cols, int64_t rs)
+{
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff), tail = tail_mask(cols % 8, 8);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    for (int64_t r = 0; r < rows; r++, x += rs) {
+        int64_t j = 0;
+#define BITS(j) _mm256_and_si256(abs, _mm256_loadu_si256((const __m256i *)(x + (j))))
+        for (; j + 16 <= cols; j += 16) {
+            a0 = _mm256_max_epu32(a0, BITS(j));
+            a1 = _mm256_max_epu32(a1, BITS(j + 8));
+        }
+        if (j + 8 <= cols) { a0 = _mm256_max_epu32(a0, BITS(j)); j += 8; }
+#undef BITS
+        if (j < cols)
+            a1 = _mm256_max_epu32(a1, _mm256_and_si256(abs, _mm256_maskload_epi32(
+                                                               (const int *)(x + j), tail)));
+    }
+    __m256i a = _mm256_max_epu32(a0, a1);
+    return !_mm256_testz_si256(_mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x7f7fffff)),
+                               _mm256_set1_epi32(-1));
+}
+
+int fastfc_dnonfinite_rows_avx2(const double *x, int64_t rows, int64_t cols, int64_t rs)
+{
+    const __m256i ex = _mm256_set1_epi64x(0x7ff0000000000000LL), tail = tail_mask(cols % 4, 4);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    for (int64_t r = 0; r < rows; r++, x += rs) {
+        int64_t j = 0;
+#define BAD(v) _mm256_cmpeq_epi64(ex, _mm256_and_si256(ex, v))
+#define LOAD(j) _mm256_loadu_si256((const __m256i *)(x + (j)))
+        for (; j + 8 <= cols; j += 8) {
+            a0 = _mm256_or_si256(a0, BAD(LOAD(j)));
+            a1 = _mm256_or_si256(a1, BAD(LOAD(j + 4)));
+        }
+        if (j + 4 <= cols) { a0 = _mm256_or_si256(a0, BAD(LOAD(j))); j += 4; }
+        if (j < cols)
+            a1 = _mm256_or_si256(a1, BAD(_mm256_maskload_epi64((const long long *)(x + j), tail)));
+#undef LOAD
+#undef BAD
+    }
+    __m256i a = _mm256_or_si256(a0, a1);
+    return !_mm256_testz_si256(a, a);
+}

@@ -1,5 +1,6 @@
 #include <stddef.h>
 #include "fastfc.h"
+#include "dispatch/dispatch.h"
 
 #define MT float
 #define MP s

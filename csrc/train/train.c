@@ -69,6 +69,14 @@ DEFINE_SOFTMAX_XENT(double, d, exp, log)
         for (; i < hi; i++) bad |= P##times_zero_bits(x[i]);                               \
         for (int j = 0; j < 16; j++) bad |= acc[j];                                        \
         return (bad << 1) != 0; /* more than sign bits: some product was not +-0 */        \
+    }                                                                                      \
+    int fastfc_##P##nonfinite_rows_generic(const T *x, int64_t rows, int64_t cols,         \
+                                           int64_t rs)                                     \
+    {                                                                                      \
+        U bad = 0;                                                                         \
+        for (int64_t r = 0; r < rows; r++)                                                 \
+            for (int64_t j = 0; j < cols; j++) bad |= P##times_zero_bits(x[r * rs + j]);   \
+        return (bad << 1) != 0;                                                            \
     }
 
 DEFINE_NONFINITE(float, s, uint32_t)

@@ -428,6 +428,7 @@ cdef int _gemm_pair(cnp.ndarray dy, cnp.ndarray y, int act, double slope, cnp.nd
     s0.rsy = s1.rsy = _es(y, 0)
     s0.csy = s1.csy = _es(y, 1)
     s0.dz_sum, s1.dz_sum = NULL, cnp.PyArray_DATA(db)
+    s0.nonfinite = s1.nonfinite = NULL
     if dx is not None:
         s0.m, s0.n, s0.k = cnp.PyArray_DIMS(dy)[0], cnp.PyArray_DIMS(w)[0], cnp.PyArray_DIMS(dy)[1]
         s0.a, s0.rsa, s0.csa = cnp.PyArray_DATA(dy), _es(dy, 0), _es(dy, 1)

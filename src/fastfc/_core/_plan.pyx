@@ -161,7 +161,8 @@ cdef class MLPPlan:
     ``w`` may be the uint16 bits of bfloat16 weights (fastfc.pack).
 
     With ``check_finite`` set, ``backward`` and ``xent_step`` check the Dense layers'
-    gradients for NaN and Inf in the same C call, while they are in cache, and set
+    gradients for NaN and Inf as they are made (the GEMM scans each block of dW it writes,
+    in L1; db after it), and set
     ``grads_finite`` (1 or 0; -1 when not checked): fit's non-finite guard reads it."""
     cdef fastfc_layer *L
     cdef int n
@@ -172,6 +173,7 @@ cdef class MLPPlan:
     cdef list _keep
     cdef public bint check_finite
     cdef readonly int grads_finite
+    cdef int _nonfinite   # every Dense layer's flag while check_finite (fastfc_layer.nonfinite)
 
     def __cinit__(self, list specs, int64_t batch, dtype):
         self.n = len(specs)
@@ -242,25 +244,22 @@ cdef class MLPPlan:
     def __dealloc__(self):
         free(self.L)
 
-    cdef int _checked(self, int nt) noexcept nogil:
+    cdef void _arm_check(self) noexcept:
+        """Before a backward: the Dense layers' gradients checked as they are made (the GEMM
+        scans each block of dW it writes, in L1) when check_finite, else not at all."""
+        cdef int i
+        cdef int *flag = &self._nonfinite if self.check_finite else NULL
+        self._nonfinite = 0
+        for i in range(self.n):
+            if self.L[i].kind == FASTFC_LAYER_DENSE:
+                self.L[i].nonfinite = flag
+
+    cdef int _checked(self) noexcept nogil:
         """grads_finite after a backward: whether every Dense layer's dW and db are finite
         (-1 without check_finite)."""
-        cdef int i
-        cdef fastfc_layer *l
         if not self.check_finite:
             return -1
-        for i in range(self.n):
-            l = &self.L[i]
-            if l.kind != FASTFC_LAYER_DENSE:
-                continue
-            if self.typenum == cnp.NPY_FLOAT:
-                if not fastfc_sall_finite(nt, l.in_ * l.out, <const float *>l.gw) or \
-                        (l.gb != NULL and not fastfc_sall_finite(nt, l.out, <const float *>l.gb)):
-                    return 0
-            elif not fastfc_dall_finite(nt, l.in_ * l.out, <const double *>l.gw) or \
-                    (l.gb != NULL and not fastfc_dall_finite(nt, l.out, <const double *>l.gb)):
-                return 0
-        return 1
+        return 0 if self._nonfinite else 1
 
     def set_stream(self, int i, stream):
         """The counter word of dropout layer i's masks for the next forward pass."""
@@ -305,6 +304,7 @@ cdef class MLPPlan:
         cdef const void *px = self._input(x)
         cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>self.grad_output)
         cdef int nt = num_threads(), rc
+        self._arm_check()
         with nogil:
             if self.typenum == cnp.NPY_FLOAT:
                 rc = fastfc_smlp_backward(nt, self.batch, <const float *>px, <float *>pg,
@@ -312,7 +312,7 @@ cdef class MLPPlan:
             else:
                 rc = fastfc_dmlp_backward(nt, self.batch, <const double *>px, <double *>pg,
                                           self.n, self.L)
-            self.grads_finite = self._checked(nt) if rc == 0 else -1
+            self.grads_finite = self._checked() if rc == 0 else -1
         if rc:
             raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
 
@@ -329,6 +329,7 @@ cdef class MLPPlan:
         cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>self.grad_output)
         cdef int nt = num_threads(), rc
         cdef double loss = 0
+        self._arm_check()
         with nogil:
             if self.typenum == cnp.NPY_FLOAT:
                 rc = fastfc_smlp_xent_step(nt, self.batch, <const float *>px, pl, <float *>pg,
@@ -336,7 +337,7 @@ cdef class MLPPlan:
             else:
                 rc = fastfc_dmlp_xent_step(nt, self.batch, <const double *>px, pl,
                                            <double *>pg, self.n, self.L, &loss)
-            self.grads_finite = self._checked(nt) if rc == 0 else -1
+            self.grads_finite = self._checked() if rc == 0 else -1
         if rc == -2:
             raise ValueError(f"labels must be in [0, {self.n_out}), got values in "
                              f"[{labels.min()}, {labels.max()}]")

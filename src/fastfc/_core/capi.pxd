@@ -45,6 +45,7 @@ cdef extern from "fastfc.h" nogil:
         const void *y
         int64_t rsy, csy
         void *dz_sum
+        int *nonfinite
     int fastfc_sgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1)
     int fastfc_dgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1)
     void fastfc_sdropout(int nthreads, int64_t n, const float *x, double p, uint64_t seed,
@@ -93,6 +94,7 @@ cdef extern from "fastfc.h" nogil:
         void *gx
         uint8_t *mask
         const uint16_t *wh
+        int *nonfinite
     int fastfc_smlp_forward(int nthreads, int64_t batch, const float *x, int n, fastfc_layer *L)
     int fastfc_dmlp_forward(int nthreads, int64_t batch, const double *x, int n,
                             fastfc_layer *L)
