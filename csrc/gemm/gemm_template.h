@@ -304,6 +304,18 @@ static void GF(dz_sums_alone)(GF(gemm_args) g)
                                             g.dz_act, g.dz_slope, NULL, g.dz_sum);
 }
 
+/* 1 when MR rows `stride` bytes apart fall into one L1 set more often than the ways
+ * left beside B's panel and C allow (a multiple of the way size: all in one set), or the
+ * stride is a multiple of 8 KiB (measured on Zen 3's 6-row AVX2 panels). */
+static int GF(rows_crowd_l1)(int64_t stride, int mr)
+{
+    const int64_t ways = fastfc_tuned(FASTFC_T_L1_WAYS);
+    const int64_t way = fastfc_tuned(FASTFC_T_L1D) / ways;
+    int64_t a = stride, b = way;
+    while (b) { int64_t t = a % b; a = b; b = t; } /* a = gcd(stride, way) */
+    return stride % 8192 == 0 || (mr * a + way - 1) / way > ways - 2;
+}
+
 /* A product split in a cm x cn grid of chunks, for the pool. */
 typedef struct { const GF(gemm_args) *g; int cm, cn; size_t elems; } GF(gemm_chunks);
 
@@ -337,12 +349,13 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
         GF(transpose)(&g);
         return GF(gemm_run)(nthreads, g);
     }
-    /* Rows of x stream into the kernel unpacked, unless a row stride of a multiple of
-     * 8 KiB maps a panel's rows to a few cache sets and more than two column tiles read
-     * it again. B is packed unless at most two row tiles reuse it (a streamed row of w
-     * straddles cache lines and its rows share L1 sets). Figures: docs/tuning.md. */
+    /* Rows of x stream into the kernel unpacked, unless their stride crowds a panel's
+     * rows into a few L1 sets and more than two column tiles read it again. B is packed
+     * unless at most two row tiles reuse it (a streamed row of w straddles cache lines and
+     * its rows share L1 sets). Figures: docs/tuning.md. */
     g.b_from_memory = k * n * (int64_t)sizeof(GT) > fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
-    g.pack_a = g.csa != 1 || ((g.rsa * (int64_t)sizeof(GT)) % 8192 == 0 && n > 2 * g.ctx->nr)
+    g.pack_a = g.csa != 1 || (GF(rows_crowd_l1)(g.rsa * (int64_t)sizeof(GT), g.ctx->mr) &&
+                              n > 2 * g.ctx->nr)
                || (g.dz_operand == 1 && (g.csy != 1 || g.dz_sum)); /* else dZ rows */
     g.pack_b = !(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2 || g.bh;
 
