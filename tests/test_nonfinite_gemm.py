@@ -126,27 +126,24 @@ CFG = fastfc.get_config()
 ISAS = list(dict.fromkeys(list(CFG["isas_supported"]) + list(CFG["isas_testable"])))
 
 
-@pytest.mark.parametrize("isa", ISAS)
-def test_every_path_checks_dw_as_the_gemm_writes_it(isa):
-    env = dict(os.environ, FASTFC_ISA=isa)
-    r = subprocess.run([sys.executable, "-c", SWEEP], env=env, capture_output=True, text=True,
-                       timeout=300)
+def _sweep(**env):
+    """SWEEP in a fresh interpreter under `env`; its checks must all have passed."""
+    r = subprocess.run([sys.executable, "-c", SWEEP], env=dict(os.environ, **env),
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
-    assert res["isa"] == isa
     assert res["checks"] > 500
     assert res["fails"] == [], res["fails"][:10]
+    return res
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_every_path_checks_dw_as_the_gemm_writes_it(isa):
+    assert _sweep(FASTFC_ISA=isa)["isa"] == isa
 
 
 def test_a_k_split_stream_checks_dw_too():
     # tiny K blocks, no work threshold and no run length: streamed dW products (in <= 16)
     # on two threads split K, and the group's last chunk checks what it adds up
-    env = dict(os.environ, FASTFC_KC="8", FASTFC_MIN_PARALLEL_MNK="0",
-               FASTFC_NAP_SOLO_MNK="0", FASTFC_STREAM_READ_COST="1",
-               FASTFC_STREAM_RUN_BYTES="1G")
-    r = subprocess.run([sys.executable, "-c", SWEEP], env=env, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads(r.stdout.strip().splitlines()[-1])
-    assert res["checks"] > 500
-    assert res["fails"] == [], res["fails"][:10]
+    _sweep(FASTFC_KC="8", FASTFC_MIN_PARALLEL_MNK="0", FASTFC_NAP_SOLO_MNK="0",
+           FASTFC_STREAM_READ_COST="1", FASTFC_STREAM_RUN_BYTES="1G")
