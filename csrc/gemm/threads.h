@@ -19,13 +19,6 @@ void fastfc_count_wide_region(void);
  * a_streams: the rows of A go to the kernel in place, unpacked. */
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
                        int a_streams, int *cm, int *cn);
-/* The next chunk for the calling thread from `next` (shared by the team), or -1 when all
- * `chunks` are taken. */
-static inline int64_t fastfc_next_chunk(_Atomic int64_t *next, int64_t chunks)
-{
-    int64_t c = atomic_fetch_add_explicit(next, 1, memory_order_relaxed);
-    return c < chunks ? c : -1;
-}
 /* [lo, hi) of part `id` of `parts`, split in multiples of `unit`. */
 void fastfc_thread_range(int id, int parts, int64_t len, int unit, int64_t *lo, int64_t *hi);
 /* A 64-byte aligned scratch buffer owned by the calling thread, grown on demand and
