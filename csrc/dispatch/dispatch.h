@@ -49,6 +49,7 @@ typedef struct {
     /* bf16 B widened into float micro-panels (pack/bf16_panels_template.h) */
     void (*bpanels)(float *dst, const uint16_t *b, int64_t rsb, int64_t kc, int64_t nc,
                     int NR);
+    int scan_c; /* 1: the kernels have no NaN/Inf check (UKR_NO_CHECK); the GEMM scans C */
 } fastfc_sctx;
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr;
@@ -57,6 +58,7 @@ typedef struct {
     fastfc_dbstream_t bstream;
     void (*bpanels)(double *dst, const uint16_t *b, int64_t rsb, int64_t kc, int64_t nc,
                     int NR); /* NULL: fp64 widens in the plain loop */
+    int scan_c;
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

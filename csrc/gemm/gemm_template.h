@@ -148,10 +148,10 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
     const GT beta = pc == 0 ? g->beta : (GT)1;
     const int reg_act = last && g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
     const int post_act = last && g->act > FASTFC_ACT_LEAKY_RELU ? g->act : 0;
-    int bad = 0;
-    /* the check in the kernel's registers as it stores, or of C after an activation */
-    int *ukr_check = last && !post_act && !reg_act ? g->nonfinite : NULL;
-    const int scan_c = last && (post_act || reg_act) && g->nonfinite;
+    /* the check in the kernel's registers as it stores, or a scan of the block of C just
+     * written (in L2): after an activation, or for kernels without the check */
+    int *ukr_check = last && !post_act && !reg_act && !x->scan_c ? g->nonfinite : NULL;
+    const int scan_c = last && g->nonfinite && !ukr_check;
     /* Streamed rows: a tile shorter than its kernel (which reads all its rows) reads a
      * zero-padded copy. Only the last tile can be one; the last two start here. */
     for (int64_t ir = mc > 2 * MR ? (mc / MR - 1) * MR : 0, mr; !g->pack_a && ir < mc;
@@ -191,10 +191,11 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
             ukr(kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, (int)mr, nr, g->alpha, beta, bias,
                 reg_act, g->slope, ukr_check);
             if (post_act) GF(post_act)(cp, g->rsc, g->csc, mr, nr, post_act);
-            if (scan_c) bad |= GF(nonfinite_block)(cp, g->rsc, g->csc, mr, nr);
         }
     }
-    return bad;
+    /* the block's rows are nc long: one call, not one per column panel (nr long) */
+    return scan_c &&
+           GF(nonfinite_block)(g->c + ic * g->rsc + jc * g->csc, g->rsc, g->csc, mc, nc);
 }
 
 static inline int64_t GF(k_block)(int64_t k, int64_t KC)

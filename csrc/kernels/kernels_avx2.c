@@ -34,6 +34,9 @@ static inline void store_first_pd(double *p, __m256d v, int n)
     float *: store_first_ps((float *)(p), (__m256)(v), n), \
     double *: store_first_pd((double *)(p), (__m256d)(v), n))
 
+/* No NaN/Inf check in the kernels: the 6x16 tile's 12 accumulators and 3 operands leave
+ * no register for it; the GEMM scans each block of C it wrote (docs/tuning.md) */
+#define UKR_NO_CHECK
 #define UKR_T float
 #define UKR_IT int32_t
 #define UKR_VL 8
@@ -123,10 +126,10 @@ const fastfc_isa_table fastfc_table_avx2 = {
     .s = {6, 16, 0, 0, 0, fastfc_sgemm_avx2_6x16,
           {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16},
           fastfc_sstream_avx2, fastfc_sbstream_avx2,
-          fastfc_sbf16_panels_avx2},
+          fastfc_sbf16_panels_avx2, .scan_c = 1},
     .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8},
-          fastfc_dstream_avx2},
+          fastfc_dstream_avx2, .scan_c = 1},
     .fma_peak = fma_peak_avx2,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

@@ -18,5 +18,5 @@
 #define fastfc_dnonfinite_avx512 fastfc_dnonfinite_avx2
 #define fastfc_snonfinite_rows_avx512 fastfc_snonfinite_rows_avx2
 #define fastfc_dnonfinite_rows_avx512 fastfc_dnonfinite_rows_avx2
-#define UKR_CHECK_AFTER_STORE /* the register check takes GCC minutes on emulated vectors */
+#define UKR_NO_CHECK /* the register check takes GCC minutes on emulated vectors */
 #include "kernels_avx512.c"

@@ -5,6 +5,7 @@
  *   block only. The contract is in dispatch/dispatch.h. */
 #include <stddef.h>
 #include <stdint.h>
+#include "debug.h"
 
 #define UKR_NR (UKR_NV * UKR_VL)
 _Static_assert(UKR_MR >= 1 && UKR_NV >= 1 && UKR_MR * UKR_NV <= 32,
@@ -64,13 +65,14 @@ UKR_CAT(UKR_NAME, _storen)(UKR_T *p, UKR_VEC v, int n)
 #endif
 }
 
-/* The bits of v*0 in lanes [0, n): +-0 for a finite lane, NaN for NaN and +-Inf. ORed over
- * a tile as it is stored, in registers: a scan of the stored tile (loads from L1) cost
- * about as much as a pass over dW from L2 (docs/tuning.md, the non-finite check). */
+/* The bits of v - v in lanes [0, n): +0 for a finite lane, NaN for NaN and +-Inf (no
+ * constant operand, which GCC hoisted out of AVX2's K loop, spilling it). ORed over a tile
+ * as it is stored, in registers: a scan of the stored tile (loads from L1) cost about as
+ * much as a pass over dW from L2 (docs/tuning.md, the non-finite check). */
 static inline __attribute__((always_inline)) UKR_IVEC
 UKR_CAT(UKR_NAME, _nonfinite_bits)(UKR_VEC v, int n)
 {
-    UKR_IVEC b = (UKR_IVEC)(v * (UKR_T)0);
+    UKR_IVEC b = (UKR_IVEC)(v - v);
     /* the lanes' mask loaded from a window of ones then zeros: a vector comparison of
      * int64 lanes is an internal error of GCC 12 on SSE2 */
     static const UKR_IT ones_then_zeros[2 * UKR_VL] = {[0 ... UKR_VL - 1] = -1};
@@ -220,45 +222,38 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
                                                   bias, act, slope, 1);
     UKR_IT any = 0;
     UKR_UNROLLED for (int l = 0; l < UKR_VL; l++) any |= chk[l];
-    /* more than the sign bit: some stored value times 0 was NaN. Written only then: no
-     * cache line shared by the threads is written per tile. */
-    if (any & (UKR_IT)(~0ULL >> (65 - 8 * sizeof(UKR_IT))))
+    /* some stored v - v was NaN. Written only then: no cache line shared by the threads
+     * is written per tile. */
+    if (any)
         __atomic_store_n(nonfinite, 1, __ATOMIC_RELAXED);
 }
 
 /* The kernel with the check (nonfinite not NULL), a function of its own: the kernels
  * without it compile as before (with the check in the same function, GCC merged the
- * paths and the AVX2 6x16 kernel spilled: a 784-128-64-10 step went 170 -> 355 us). */
-#ifdef UKR_CHECK_AFTER_STORE
-/* The check read back from the stored tile (in L1): for a file that only serves tests
- * (kernels_avx512_emulated.c), where GCC took 10 min to build the register version. */
-static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T));
-static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _checked)(FASTFC_UKR_ARGS(UKR_T))
-{
-    UKR_NAME(k, a, a_rs, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta, bias, act, slope,
-             NULL);
-    int bad = 0;
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) {
-            const UKR_T v = c[i * rs_c + j * cs_c];
-            bad |= v - v != 0; /* NaN for NaN and +-Inf */
-        }
-    if (bad) __atomic_store_n(nonfinite, 1, __ATOMIC_RELAXED);
-}
-#else
+ * paths and the AVX2 6x16 kernel spilled: a 784-128-64-10 step went 170 -> 355 us).
+ * UKR_NO_CHECK: no such twin; the driver scans C after these kernels (ctx scan_c). */
+#ifndef UKR_NO_CHECK
 static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _checked)(FASTFC_UKR_ARGS(UKR_T))
 {
 #ifdef UKR_EDGE
     if (a_cs == 1)
-#else
-    if (a_rs != 1 || a_cs != UKR_MR)
-#endif
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
                                  bias, act, slope, nonfinite);
     else
         UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
                                  bias, act, slope, nonfinite);
+#else
+    if (a_rs != 1 || a_cs != UKR_MR)
+        UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                 bias, act, slope, nonfinite);
+    else /* constant strides, as in _packed */
+        UKR_CAT(UKR_NAME, _body)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                 bias, act, slope, nonfinite);
+#endif
 }
+#define UKR_CHECKED(...) if (nonfinite) { UKR_CAT(UKR_NAME, _checked)(__VA_ARGS__); return; }
+#else
+#define UKR_CHECKED(...) do { (void)nonfinite; FASTFC_ASSERT(!nonfinite); } while (0)
 #endif
 
 #ifdef UKR_EDGE
@@ -267,11 +262,8 @@ static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _checked)(FASTFC_UKR_ARG
  * fewer rows, or UKR_MR rows of x (a_cs = 1). */
 static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
 {
-    if (nonfinite) {
-        UKR_CAT(UKR_NAME, _checked)(k, a, a_rs, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
-                                    beta, bias, act, slope, nonfinite);
-        return;
-    }
+    UKR_CHECKED(k, a, a_rs, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta, bias, act,
+                slope, nonfinite);
     if (a_cs == 1)
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
                                  bias, act, slope, NULL);
@@ -290,10 +282,9 @@ static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _packed)(FASTFC_UKR_ARGS
 
 static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
 {
-    if (nonfinite)
-        UKR_CAT(UKR_NAME, _checked)(k, a, a_rs, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
-                                    beta, bias, act, slope, nonfinite);
-    else if (a_rs == 1 && a_cs == UKR_MR)
+    UKR_CHECKED(k, a, a_rs, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta, bias, act,
+                slope, nonfinite);
+    if (a_rs == 1 && a_cs == UKR_MR)
         UKR_CAT(UKR_NAME, _packed)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
                                    beta, bias, act, slope, NULL);
     else
@@ -302,6 +293,7 @@ static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
 }
 #endif
 
+#undef UKR_CHECKED
 #undef UKR_NR
 #undef UKR_VEC
 #undef UKR_IVEC

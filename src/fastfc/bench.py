@@ -427,8 +427,10 @@ INTERLEAVED_SHAPES = [(256, 784, 128), (64, 784, 128), (32, 512, 512), (1024, 10
 
 
 def _interleaved(m, k, n, reps, rounds, pause):
-    """Median seconds per call of NumPy's 256x512 @ 512x256 float32 matmul and of fastfc's
-    m x k x n linear + relu, alone and alternating in one loop (each timed on its own)."""
+    """Median seconds per call of NumPy's 256x512 @ 512x256 float32 matmul and of an
+    m x k x n linear + relu, alone and alternating in one loop (each timed on its own).
+    The linear is fastfc's, and as a control NumPy's own (the same loop with no fastfc in
+    it: what the mix costs through the caches and the BLAS's spinning workers)."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal(s).astype(np.float32) for s in ((256, 512), (512, 256)))
     c = np.empty((256, 256), np.float32)
@@ -439,42 +441,49 @@ def _interleaved(m, k, n, reps, rounds, pause):
     def np_call():
         np.matmul(a, b, out=c)
 
-    def ff_call():
-        fastfc.linear(x, w, bias, activation="relu", out=y)
-
-    times = {"numpy alone": [], "fastfc alone": [], "numpy mixed": [], "fastfc mixed": []}
+    linears = {"fastfc": lambda: fastfc.linear(x, w, bias, activation="relu", out=y),
+               "control": lambda: np.maximum(np.add(np.matmul(x, w, out=y), bias, out=y), 0,
+                                             out=y)}
+    times = {f"{who} {what}": [] for who in linears
+             for what in ("numpy alone", "alone", "numpy mixed", "mixed")}
     for _ in range(rounds):
-        times["numpy alone"].append(_block(np_call, reps))
-        time.sleep(pause)
-        times["fastfc alone"].append(_block(ff_call, reps))
-        time.sleep(pause)
-        tn, tf = [], []
-        for _ in range(reps + 3):
-            t0 = time.perf_counter()
-            np_call()
-            t1 = time.perf_counter()
-            ff_call()
-            tn.append(t1 - t0)
-            tf.append(time.perf_counter() - t1)
-        times["numpy mixed"].append(float(np.median(tn[3:])))
-        times["fastfc mixed"].append(float(np.median(tf[3:])))
-        time.sleep(pause)
+        for who, linear in linears.items():
+            times[f"{who} numpy alone"].append(_block(np_call, reps))
+            time.sleep(pause)
+            times[f"{who} alone"].append(_block(linear, reps))
+            time.sleep(pause)
+            tn, tf = [], []
+            for _ in range(reps + 3):
+                t0 = time.perf_counter()
+                np_call()
+                t1 = time.perf_counter()
+                linear()
+                tn.append(t1 - t0)
+                tf.append(time.perf_counter() - t1)
+            times[f"{who} numpy mixed"].append(float(np.median(tn[3:])))
+            times[f"{who} mixed"].append(float(np.median(tf[3:])))
+            time.sleep(pause)
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def _interleaved_table(args, out):
-    print("\ninterleaved with NumPy: np.matmul 256x512x256 then fastfc.linear(relu) in one loop, "
-          "each against its time alone (target <= 1.15x)")
+    print("\ninterleaved with NumPy: np.matmul 256x512x256 then a linear(relu) in one loop, each "
+          "against its time alone (target <= 1.15x); control: NumPy's own linear in fastfc's "
+          "place")
     for m, k, n in INTERLEAVED_SHAPES:
         reps = 20 if m * n * k > 1e8 else 100
         t = _interleaved(m, k, n, reps, args.rounds, args.pause)
-        r_np, r_ff = t["numpy mixed"] / t["numpy alone"], t["fastfc mixed"] / t["fastfc alone"]
-        print(f"{f'{m}x{k}x{n}':>18}: numpy {t['numpy alone'] * 1e6:8.0f} -> "
-              f"{t['numpy mixed'] * 1e6:8.0f} us ({r_np:.2f}x)   fastfc "
-              f"{t['fastfc alone'] * 1e6:8.0f} -> {t['fastfc mixed'] * 1e6:8.0f} us ({r_ff:.2f}x)",
-              flush=True)
+        r = {f"{who} {side}": t[f"{who} {pre}mixed"] / t[f"{who} {pre}alone"]
+             for who in ("fastfc", "control") for side, pre in (("numpy", "numpy "), ("", ""))}
+        print(f"{f'{m}x{k}x{n}':>18}: numpy {t['fastfc numpy alone'] * 1e6:8.0f} -> "
+              f"{t['fastfc numpy mixed'] * 1e6:8.0f} us ({r['fastfc numpy']:.2f}x)   fastfc "
+              f"{t['fastfc alone'] * 1e6:8.0f} -> {t['fastfc mixed'] * 1e6:8.0f} us "
+              f"({r['fastfc ']:.2f}x)   control: numpy {r['control numpy']:.2f}x, its linear "
+              f"{r['control ']:.2f}x", flush=True)
         out.append({"table": "interleaved", "shape": [m, k, n], "seconds": t,
-                    "ratio": {"numpy": r_np, "fastfc": r_ff}})
+                    "ratio": {"numpy": r["fastfc numpy"], "fastfc": r["fastfc "],
+                              "control numpy": r["control numpy"],
+                              "control linear": r["control "]}})
 
 
 TABLES = ("forward", "backward", "float64", "small", "bf16", "mlp", "gemm", "dropout", "train",
