@@ -65,10 +65,9 @@ UKR_CAT(UKR_NAME, _storen)(UKR_T *p, UKR_VEC v, int n)
 #endif
 }
 
-/* The bits of v - v in lanes [0, n): +0 for a finite lane, NaN for NaN and +-Inf (no
- * constant operand, which GCC hoisted out of AVX2's K loop, spilling it). ORed over a tile
- * as it is stored, in registers: a scan of the stored tile (loads from L1) cost about as
- * much as a pass over dW from L2 (docs/tuning.md, the non-finite check). */
+/* The bits of v - v in lanes [0, n): +0 for a finite lane, NaN for NaN and +-Inf. ORed over
+ * a tile as it is stored, in registers: a scan of the stored tile (loads from L1) cost
+ * about as much as a pass over dW from L2 (docs/tuning.md, the non-finite check). */
 static inline __attribute__((always_inline)) UKR_IVEC
 UKR_CAT(UKR_NAME, _nonfinite_bits)(UKR_VEC v, int n)
 {
@@ -237,19 +236,14 @@ static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _checked)(FASTFC_UKR_ARG
 {
 #ifdef UKR_EDGE
     if (a_cs == 1)
+#else
+    if (a_rs != 1 || a_cs != UKR_MR)
+#endif
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
                                  bias, act, slope, nonfinite);
     else
         UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
                                  bias, act, slope, nonfinite);
-#else
-    if (a_rs != 1 || a_cs != UKR_MR)
-        UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope, nonfinite);
-    else /* constant strides, as in _packed */
-        UKR_CAT(UKR_NAME, _body)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope, nonfinite);
-#endif
 }
 #define UKR_CHECKED(...) if (nonfinite) { UKR_CAT(UKR_NAME, _checked)(__VA_ARGS__); return; }
 #else
