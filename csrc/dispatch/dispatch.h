@@ -83,7 +83,7 @@ typedef struct {
     int (*snonfinite)(int64_t lo, int64_t hi, const float *x);
     int (*dnonfinite)(int64_t lo, int64_t hi, const double *x);
     /* 1 when x[i*rs + j], i < rows, j < cols, holds a NaN or an Inf: a block of C just
-     * written, scanned in L1 by the GEMM (short rows: one call per block, not per row) */
+     * written, scanned in cache by the GEMM (short rows: one call per block, not per row) */
     int (*snonfinite_rows)(const float *x, int64_t rows, int64_t cols, int64_t rs);
     int (*dnonfinite_rows)(const double *x, int64_t rows, int64_t cols, int64_t rs);
 } fastfc_isa_table;

@@ -63,8 +63,9 @@ int fastfc_dnonfinite_avx2(int64_t lo, int64_t hi, const double *x)
     return !_mm256_testz_si256(a, a);
 }
 
-/* The same over rows x cols at row stride rs (a block of C the GEMM wrote: the stream
- * path, k == 0, after an activation): two accumulators, each row's tail by a masked load. */
+/* The same over rows x cols at row stride rs (a block of C the GEMM wrote: every block on
+ * the AVX2 path, whose kernels do not check): two accumulators, each row's tail by a
+ * masked load. */
 int fastfc_snonfinite_rows_avx2(const float *x, int64_t rows, int64_t cols, int64_t rs)
 {
     const __m256i abs = _mm256_set1_epi32(0x7fffffff), tail = tail_mask(cols % 8, 8);

@@ -1,6 +1,5 @@
 #include <stddef.h>
 #include "fastfc.h"
-#include "dispatch/dispatch.h"
 
 #define MT float
 #define MP s
