@@ -473,17 +473,16 @@ def _interleaved_table(args, out):
     for m, k, n in INTERLEAVED_SHAPES:
         reps = 20 if m * n * k > 1e8 else 100
         t = _interleaved(m, k, n, reps, args.rounds, args.pause)
-        r = {f"{who} {side}": t[f"{who} {pre}mixed"] / t[f"{who} {pre}alone"]
-             for who in ("fastfc", "control") for side, pre in (("numpy", "numpy "), ("", ""))}
+        def ratio(who, pre=""):
+            return t[f"{who} {pre}mixed"] / t[f"{who} {pre}alone"]
+        r = {"numpy": ratio("fastfc", "numpy "), "fastfc": ratio("fastfc"),
+             "control numpy": ratio("control", "numpy "), "control linear": ratio("control")}
         print(f"{f'{m}x{k}x{n}':>18}: numpy {t['fastfc numpy alone'] * 1e6:8.0f} -> "
-              f"{t['fastfc numpy mixed'] * 1e6:8.0f} us ({r['fastfc numpy']:.2f}x)   fastfc "
+              f"{t['fastfc numpy mixed'] * 1e6:8.0f} us ({r['numpy']:.2f}x)   fastfc "
               f"{t['fastfc alone'] * 1e6:8.0f} -> {t['fastfc mixed'] * 1e6:8.0f} us "
-              f"({r['fastfc ']:.2f}x)   control: numpy {r['control numpy']:.2f}x, its linear "
-              f"{r['control ']:.2f}x", flush=True)
-        out.append({"table": "interleaved", "shape": [m, k, n], "seconds": t,
-                    "ratio": {"numpy": r["fastfc numpy"], "fastfc": r["fastfc "],
-                              "control numpy": r["control numpy"],
-                              "control linear": r["control "]}})
+              f"({r['fastfc']:.2f}x)   control: numpy {r['control numpy']:.2f}x, its linear "
+              f"{r['control linear']:.2f}x", flush=True)
+        out.append({"table": "interleaved", "shape": [m, k, n], "seconds": t, "ratio": r})
 
 
 TABLES = ("forward", "backward", "float64", "small", "bf16", "mlp", "gemm", "dropout", "train",
