@@ -147,3 +147,16 @@ def test_row_blocks_take_all_rows_while_activations_fit_the_l3():
     assert row_block(fit, 784, 4) == fit and row_block(1, 784, 4) == 1
     assert row_block(fit + 1, 784, 4) == max(256, fit)
     assert row_block(10**9, 10**7, 8) == 256   # never a pass of a few rows
+
+
+def test_each_prediction_is_a_new_array():
+    """A batch in one block returns its own copy: the plan's output buffer is reused."""
+    model, X, _ = trained(mlp())
+    frozen = model.freeze()
+    for run in (frozen.forward, model.predict_proba):
+        first = run(X[:3])
+        kept = first.copy()
+        second = run(X[3:6])
+        assert not np.shares_memory(first, second)
+        assert_identical(first, kept)
+        assert_identical(run(X[:3], batch_size=2), kept)   # in blocks: the same rows
