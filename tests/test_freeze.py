@@ -160,3 +160,19 @@ def test_each_prediction_is_a_new_array():
         assert not np.shares_memory(first, second)
         assert_identical(first, kept)
         assert_identical(run(X[:3], batch_size=2), kept)   # in blocks: the same rows
+
+
+@pytest.mark.parametrize("head", [[], [fastfc.Dense(37, 37, activation="relu")]])
+def test_batchnorms_in_a_row_fold_in_their_order(head):
+    """Two BatchNorms in a row are one scale and shift, applied first to last (their
+    shifts do not commute): into the Dense after them."""
+    layers = head + [fastfc.BatchNorm(37), fastfc.BatchNorm(37), fastfc.Dense(37, 5)]
+    model, X, _ = trained(layers, epochs=2, input_shape=(37,))
+    rng = np.random.default_rng(1)
+    for bn in model.layers[-3:-1]:   # gamma and beta far from 1 and 0
+        bn.params["gamma"][...] = rng.uniform(0.5, 2.0, 37)
+        bn.params["beta"][...] = rng.uniform(-1.0, 1.0, 37)
+    frozen = model.freeze("float64")
+    assert [op[0] for op in frozen._ops] == ["dense"] * len(model.layers[:-3] + [1])
+    want = model.forward(X)
+    assert_close(frozen.forward(X), want, np.abs(want).max() + 1, 37, np.float32, factor=16)

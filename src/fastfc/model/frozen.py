@@ -42,10 +42,12 @@ def _ops(model) -> List[list]:
         if isinstance(layer, layers_mod.BatchNorm):
             s, t = _bn_scale_shift(layer)
             last = ops[-1] if ops else None
-            if last and last[0] == "dense" and last[3] in (None, "identity"):
+            if pending is not None:                   # two in a row: (x s1 + t1) s + t
+                pending = (pending[0] * s, pending[1] * s + t)
+            elif last and last[0] == "dense" and last[3] in (None, "identity"):
                 last[1] = last[1] * s                 # (x W + b) s + t = x (W s) + (b s + t)
                 last[2] = (0 if last[2] is None else last[2]) * s + t
-            elif pending is None and len(model.input_shape) == 1:
+            elif len(model.input_shape) == 1:
                 pending = (s, t)
             else:
                 ops.append(["affine", s, t])
