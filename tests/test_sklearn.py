@@ -203,3 +203,29 @@ def test_same_signature_as_sklearn(ours, theirs):
                       "n_threads": None}
     assert [(p.name, p.default, p.kind) for p in mine.values()] == \
         [(p.name, p.default, p.kind) for p in inspect.signature(theirs).parameters.values()]
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd", "adam"])
+def test_any_memory_order_fits_the_same(digits, solver):
+    """Fortran-ordered X (a pandas DataFrame's values are) and strided X fit as C-ordered."""
+    X, y = digits
+    X, y = X[:200], y[:200]
+    params = dict(solver=solver, hidden_layer_sizes=(17,), max_iter=5, shuffle=False,
+                  random_state=0)
+    want = MLPClassifier(**params).fit(X, y).predict_proba(X)
+    wide = np.zeros((X.shape[0], 2 * X.shape[1]))
+    wide[:, ::2] = X
+    for other in (np.asfortranarray(X), wide[:, ::2]):
+        np.testing.assert_array_equal(MLPClassifier(**params).fit(other, y).predict_proba(X),
+                                      want)
+
+
+def test_batch_norm_with_a_last_batch_of_one_row():
+    """201 rows in batches of 200 (the default): the last row joins the batch before it
+    (as gen_batches' min_batch_size), where BatchNorm would have no variance."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((201, 4)), rng.integers(0, 3, 201)
+    est = MLPClassifier(batch_norm=True, hidden_layer_sizes=(9,), max_iter=2, random_state=0)
+    assert est.fit(X, y).t_ == 2 * 201
+    with pytest.raises(ValueError, match="n_samples = 1"):
+        MLPRegressor(batch_norm=True).fit(X[:1], y[:1])

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
@@ -188,13 +188,16 @@ class BaseMLP(BaseEstimator):
                              "line search needs one deterministic loss")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if self.batch_norm and X.shape[0] < 2:   # worded as scikit-learn's checks expect
+            raise ValueError(f"batch_norm=True needs a batch variance: at least 2 samples, "
+                             f"got n_samples = {X.shape[0]}")
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
-        X = np.asarray(X, dtype=self.dtype)
-        Y = np.asarray(y, dtype=self.dtype)
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        Y = np.ascontiguousarray(y, dtype=self.dtype)
         layer_units = [X.shape[1]] + hidden_layer_sizes + [y.shape[1]]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -255,6 +258,9 @@ class BaseMLP(BaseEstimator):
             X, X_val, Y, Y_val, sample_weight, sw_val = self._split_validation(
                 X, Y, sample_weight)
         n_samples = X.shape[0]
+        if self.batch_norm and n_samples < 2:   # equal rows merged, or a validation split
+            raise ValueError(f"batch_norm=True needs a batch variance: at least 2 distinct "
+                             f"training samples, got n_samples = {n_samples}")
         total_weight = n_samples if sample_weight is None else float(sample_weight.sum())
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -274,8 +280,9 @@ class BaseMLP(BaseEstimator):
                     self._random_state.shuffle(order)
                     sample_idx = sample_idx[order]
                 accumulated = 0.0
-                for start in range(0, n_samples, batch_size):   # sklearn's gen_batches
-                    batch = slice(start, min(start + batch_size, n_samples))
+                # a last batch of one row joins the one before: BatchNorm needs a variance
+                for batch in gen_batches(n_samples, batch_size,
+                                         min_batch_size=2 if self.batch_norm else 0):
                     idx = sample_idx[batch] if self.shuffle else batch
                     w = None if sample_weight is None else sample_weight[idx]
                     loss, grad = self._loss_and_gradient(X[idx], T[idx], w)
