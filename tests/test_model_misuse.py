@@ -350,3 +350,15 @@ def test_paths_no_other_test_reaches(tmp_path):
             plain.train_on_batch(maps[:batch], y[:batch])
     assert len(flat._plans) == 4
     np.testing.assert_array_equal(flat._theta, plain._theta)
+
+
+def test_a_failed_model_leaves_its_layers_uninitialised():
+    """The shapes are checked before any layer is given weights: a later model of the
+    same layers draws them from its own seed."""
+    dense = fastfc.Dense(4, 8)
+    with pytest.raises(ValueError, match="Dense expects 5 input features"):
+        fastfc.Sequential([dense, fastfc.Dense(5, 2)], seed=0)
+    assert not dense.params
+    model = fastfc.Sequential([dense, fastfc.Dense(8, 2)], seed=7)
+    fresh = fastfc.Sequential([fastfc.Dense(4, 8), fastfc.Dense(8, 2)], seed=7)
+    np.testing.assert_array_equal(model._theta, fresh._theta)

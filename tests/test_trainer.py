@@ -261,3 +261,74 @@ def test_bad_fit_arguments(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         model.fit(X, y, **kwargs)
     np.testing.assert_array_equal(model._theta, before)
+
+
+def state(model):
+    """Everything that decides how a model trains on: weights, optimizer step, epoch count,
+    shuffle generator, BatchNorm statistics, Dropout counters."""
+    return (model._theta.copy(), model.optimizer.t, model.epochs_done,
+            model._shuffle_rng.bit_generator.state["state"]["state"],
+            [(l.running_mean.copy(), l.running_var.copy()) for l in model.layers
+             if isinstance(l, fastfc.BatchNorm)],
+            [l.calls for l in model.layers if isinstance(l, fastfc.Dropout)])
+
+
+def assert_same_state(a, b):
+    for x, y in zip(state(a), state(b)):
+        if isinstance(x, list) and x and isinstance(x[0], tuple):
+            for (m1, v1), (m2, v2) in zip(x, y):
+                np.testing.assert_array_equal(m1, m2)
+                np.testing.assert_array_equal(v1, v2)
+        else:
+            np.testing.assert_array_equal(x, y)
+
+
+def make_moving(dropout_first=False):
+    """A model whose training forward moves state: BatchNorm statistics, Dropout counters."""
+    moving = [fastfc.BatchNorm(16), fastfc.Dropout(0.3)]
+    return fastfc.Sequential([fastfc.Dense(6, 16, activation="relu")]
+                             + moving[::-1 if dropout_first else 1]
+                             + [fastfc.Dense(16, 3)], seed=4)
+
+
+@pytest.mark.parametrize("hook", ["on_epoch_begin", "on_train_batch_begin",
+                                  "on_train_batch_gradients"])
+def test_a_failed_first_step_of_an_epoch_leaves_the_epoch_unstarted(hook):
+    """An error before epoch 1's first step is done: the model is the one that stopped
+    after epoch 0 (epoch count, shuffle, BatchNorm statistics, Dropout counters too), and
+    training on trains as that one does."""
+    X, y = blobs()
+    done = make_moving()
+    done.fit(X, y, epochs=1, batch_size=32, verbose=0)
+
+    class Raise(Callback):
+        pass
+
+    def raise_in_epoch_1(self, *args, **kwargs):
+        if self.model.epochs_done == 2:
+            raise RuntimeError("stop here")
+    setattr(Raise, hook, raise_in_epoch_1)
+    failed = make_moving()
+    with pytest.raises(RuntimeError, match="stop here"):
+        failed.fit(X, y, epochs=3, batch_size=32, verbose=0, callbacks=[Raise()])
+    assert_same_state(failed, done)
+    for model in (failed, done):
+        model.fit(X, y, epochs=1, batch_size=32, verbose=0)
+    assert_same_state(failed, done)
+
+
+def test_a_failed_train_on_batch_moves_nothing():
+    X, y = blobs()
+    model = make_moving(dropout_first=True)   # the Dropout counts the call, then BN fails
+    model.fit(X, y, epochs=1, batch_size=32, verbose=0)
+    before = make_moving(dropout_first=True)
+    before.fit(X, y, epochs=1, batch_size=32, verbose=0)
+    with pytest.raises(ValueError, match="BatchNorm"):
+        model.train_on_batch(X[:1], y[:1])   # one row: BatchNorm has no batch variance
+    assert_same_state(model, before)
+
+
+def test_shuffle_is_a_flag():
+    X, y = blobs()
+    with pytest.raises(TypeError, match="shuffle must be True or False, got 'false'"):
+        make().fit(X, y, epochs=1, shuffle="false", verbose=0)

@@ -64,6 +64,19 @@ def restore_batchnorm_stats(layers: Sequence[layers_mod.Layer], stats: list) -> 
         bn.running_mean[...], bn.running_var[...] = mean, var
 
 
+def forward_state(layers: Sequence[layers_mod.Layer]) -> tuple:
+    """What a training forward moves: BatchNorm statistics and Dropout call counts."""
+    return (batchnorm_stats(layers),
+            [layer.calls for layer in layers if isinstance(layer, layers_mod.Dropout)])
+
+
+def restore_forward_state(layers: Sequence[layers_mod.Layer], state: tuple) -> None:
+    restore_batchnorm_stats(layers, state[0])
+    dropouts = [layer for layer in layers if isinstance(layer, layers_mod.Dropout)]
+    for layer, calls in zip(dropouts, state[1]):
+        layer.calls = calls
+
+
 def first_nonfinite(layers: Sequence[layers_mod.Layer]) -> Optional[Tuple[int, str]]:
     """(position, parameter name) of the first gradient holding NaN or Inf, or None."""
     for i, layer in enumerate(layers):

@@ -152,31 +152,34 @@ class Sequential(Plain):
         self.stop_training = False
 
     def _build(self):
-        """Shapes, initial parameters, dtypes and dropout seeds of the layers."""
-        rng = np.random.default_rng(self.seed)
+        """Shapes, initial parameters, dtypes and dropout seeds of the layers; all checked
+        before any layer is changed (a failed model leaves its layers as they were)."""
         shape = self.input_shape
         self.shapes = []
         for i, layer in enumerate(self.layers):
             shape = tuple(layer.output_shape(shape))
             self.shapes.append(shape)
-            layer.dtype = self.dtype
-            if not layer.params:
-                layer.init_params(rng, self.dtype)
-            else:   # weights set before (from_conv_kernel, by hand, load)
+            if layer.params:   # weights set before (from_conv_kernel, by hand, load)
                 got, want = {k: v.shape for k, v in layer.params.items()}, layer.param_shapes()
                 if got != want:
                     raise ValueError(f"{layer.describe()} at position {i} has parameters of "
                                      f"shapes {got}, expected {want}")
-                layer.params = {k: layer.params[k] for k in want}   # saved in this order
+        if len(shape) != 1:
+            raise ValueError(f"the last layer must output vectors, got per-sample shape {shape}")
+        self.n_outputs = shape[0]
+        rng = np.random.default_rng(self.seed)
+        for i, layer in enumerate(self.layers):
+            layer.dtype = self.dtype
+            if not layer.params:
+                layer.init_params(rng, self.dtype)
+            else:
+                layer.params = {k: layer.params[k] for k in layer.param_shapes()}   # saved order
             if isinstance(layer, layers_mod.BatchNorm):
                 _cast_running_stats(layer, self.dtype)
             if isinstance(layer, layers_mod.Dropout):
                 # mod 2**64, the C seed's range: any non-negative seed works
                 layer.seed = (self.seed * 1_000_003 + i) % 2**64
                 layer.calls = 0
-        if len(shape) != 1:
-            raise ValueError(f"the last layer must output vectors, got per-sample shape {shape}")
-        self.n_outputs = shape[0]
 
     def _link(self):
         """The parameter buffers from the layers' arrays, an empty plan cache, and the
@@ -281,7 +284,12 @@ class Sequential(Plain):
         """One optimizer step on a batch; returns the loss before the step."""
         x = as_2d_float(x, "X", self.dtype, self.input_shape)
         y = self.loss.check_targets(y, self.n_outputs, x.shape[0])
-        return float(self._step(x, y)[0])
+        moved = params.forward_state(self.layers)
+        try:
+            return float(self._step(x, y)[0])
+        except BaseException:   # the model as it was: a failed step moves nothing
+            params.restore_forward_state(self.layers, moved)
+            raise
 
     # ------------------------------------------------------------------ fit / evaluate
     def fit(self, X, y, epochs: int = 10, batch_size: int = 32,

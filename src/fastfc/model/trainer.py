@@ -12,8 +12,8 @@ from typing import Any, Iterable, List, Optional, Tuple, Union
 import numpy as np
 
 from fastfc import layers as layers_mod
-from fastfc._checks import integer, real
-from fastfc.model import callbacks as callbacks_mod
+from fastfc._checks import flag, integer, real
+from fastfc.model import callbacks as callbacks_mod, params
 from fastfc.model.inputs import as_2d_float
 
 ON_NONFINITE = ("raise", "warn", "ignore")
@@ -29,7 +29,7 @@ def fit(model: Any, X, y, *, epochs: int = 10, batch_size: int = 32,
     X = as_2d_float(X, "X", model.dtype, model.input_shape)
     y = model.loss.check_targets(y, model.n_outputs, X.shape[0])
     batch_size, epochs = integer(batch_size, "batch_size", 1), integer(epochs, "epochs", 0)
-    verbose = _verbosity(verbose)
+    verbose, shuffle = _verbosity(verbose), flag(shuffle, "shuffle")
     if on_nonfinite not in ON_NONFINITE:
         raise ValueError(f"on_nonfinite must be one of {', '.join(map(repr, ON_NONFINITE))}, "
                          f"got {on_nonfinite!r}")
@@ -54,21 +54,55 @@ def fit(model: Any, X, y, *, epochs: int = 10, batch_size: int = 32,
         "epochs": epochs, "batch_size": batch_size, "samples": n,
         "steps": -(-n // batch_size), "initial_epoch": model.epochs_done})
     model.stop_training = False
+    undo = _UndoUnfinished(model)
     with _InterruptAfterStep() as interrupt:
         try:
             run.on_train_begin()
             for _ in range(epochs):
-                _epoch(model, X, y, validation, batch_size, shuffle, run, interrupt)
+                _epoch(model, X, y, validation, batch_size, shuffle, run, interrupt, undo)
                 if model.stop_training:
                     break
             run.on_train_end()
+        except BaseException:
+            undo()
+            raise
         finally:
             run.close()
     return history
 
 
-def _epoch(model, X, y, validation, batch_size, shuffle, run, interrupt):
+class _UndoUnfinished:
+    """Puts back what an unfinished step changed when fit fails or is interrupted: the
+    BatchNorm statistics and Dropout counters (a training forward moves them) and, before
+    an epoch's first step is done, the epoch count, the shuffle generator and the learning
+    rate (so that going on trains as a fit that stopped at the last finished step)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.epoch = self.step = None
+
+    def epoch_begins(self):
+        m = self.model
+        self.epoch = (m.epochs_done, m._shuffle_rng.bit_generator.state, m.optimizer.lr)
+
+    def step_begins(self):
+        self.step = params.forward_state(self.model.layers)
+
+    def step_done(self):
+        self.step = self.epoch = None
+
+    def __call__(self):
+        m = self.model
+        if self.step is not None:
+            params.restore_forward_state(m.layers, self.step)
+        if self.epoch is not None:
+            m.epochs_done, m._shuffle_rng.bit_generator.state, m.optimizer.lr = self.epoch
+        self.step_done()
+
+
+def _epoch(model, X, y, validation, batch_size, shuffle, run, interrupt, undo):
     """One pass over the data in batches, then the validation and the epoch's logs."""
+    undo.epoch_begins()
     model.optimizer.start_epoch(model.epochs_done)
     epoch = model.epochs_done
     model.epochs_done += 1
@@ -81,11 +115,13 @@ def _epoch(model, X, y, validation, batch_size, shuffle, run, interrupt):
     classifier = model.loss.classifier
     for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
+        undo.step_begins()
         run.on_train_batch_begin(batch)
         interrupt.in_step = True
         loss, right = model._gradients(X[start:stop], y[start:stop], True)
         if run.on_train_batch_gradients(batch, {"loss": loss}):
             model._apply_gradients()
+        undo.step_done()
         interrupt.step_done()
         # running averages over the epoch's batches (before each step), as Keras reports
         total += loss * (stop - start)
