@@ -26,6 +26,17 @@ def client():
         yield c
 
 
+@pytest.fixture
+def inproc_client():
+    """Two workers in this process (processes=False): they share its modules' state and
+    fastfc's process-wide thread setting. Not the default client."""
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, \
+            Client(cluster, set_as_default=False) as c:
+        yield c
+
+
 def mlp(dtype=np.float32, p=0.3, n_in=10, seed=0, lr=1e-2):
     layers = [fastfc.Dense(n_in, 16, activation="relu")]
     layers += [fastfc.Dropout(p)] if p else []
@@ -179,6 +190,34 @@ def test_sync_every_averages_parameters(client):
     np.testing.assert_allclose(h["loss"], hl["loss"], rtol=1e-12)
 
 
+def test_fit_with_in_process_workers_equals_local_fit(inproc_client):
+    """Workers sharing one process keep a replica each (one registry per process)."""
+    X, y = data(96)
+    model, local = mlp(np.float64), mlp(np.float64)
+    fdask.fit(model, da.from_array(X, chunks=(24, 10)), da.from_array(y, chunks=24),
+              epochs=2, batch_size=16, shuffle=False, client=inproc_client)
+    for _ in range(2):
+        for b in global_batches([48, 48], 8):
+            local.train_on_batch(X[b], y[b])
+    assert model.optimizer.t == local.optimizer.t == 12
+    np.testing.assert_allclose(model._theta, local._theta, rtol=0,
+                               atol=tolerance(np.float64, local._theta, 12))
+    from fastfc.dask import _replica
+    assert _replica._REPLICAS == {}   # the fit's end dropped both workers' replicas
+
+
+def test_fit_after_an_early_stopped_fit_runs_every_epoch(client):
+    """A stop_training left True by an earlier fit does not stop this one."""
+    X, y = data(96)
+    model = mlp()
+    model.fit(X, y, epochs=50, early_stopping=0, verbose=0)
+    assert model.stop_training
+    done = model.epochs_done
+    h = fdask.fit(model, da.from_array(X, chunks=(48, 10)), y, epochs=3, batch_size=16,
+                  client=client)
+    assert h.epoch == [done, done + 1, done + 2] and model.epochs_done == done + 3
+
+
 def test_fit_validation_and_callbacks(client):
     X, y = data(120)
     seen = []
@@ -288,6 +327,43 @@ def test_bad_input(client):
                   client=client)
     with pytest.raises(TypeError, match="shuffle must be True or False"):
         fdask.fit(model, Xd, y, epochs=1, batch_size=8, shuffle="no", client=client)
+
+
+def test_fit_checks_the_rows_as_model_fit_does(client):
+    """NaN in X or labels out of range, found by the workers: the ValueError model.fit
+    raises, and the model keeps its weights."""
+    X, y = data(64)
+    model = mlp()
+    before = model._theta.copy()
+    X[40, 3] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN or Inf"):
+        fdask.fit(model, da.from_array(X, chunks=(32, 10)), y, epochs=1, batch_size=8,
+                  client=client)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        fdask.fit(model, da.from_array(X[:32], chunks=(16, 10)), y[:32] + 3, epochs=1,
+                  batch_size=8, client=client)
+    np.testing.assert_array_equal(model._theta, before)
+    assert model.epochs_done == 0
+
+
+# ---------------------------------------------------------------------------- threads
+def test_in_process_workers_leave_the_callers_threads(inproc_client):
+    """fastfc.set_num_threads is process-wide: in-process workers' tasks must not change
+    it (a value no worker would choose: one more than the cores)."""
+    mine = len(os.sched_getaffinity(0)) + 1
+    old = fastfc.get_num_threads()
+    fastfc.set_num_threads(mine)
+    try:
+        X, y = data(32)
+        model = mlp()
+        with inproc_client.as_current():
+            fdask.predict(model, da.from_array(X, chunks=(16, 10))).compute()
+        assert fastfc.get_num_threads() == mine
+        fdask.fit(model, da.from_array(X, chunks=(16, 10)), y, epochs=1, batch_size=8,
+                  client=inproc_client)
+        assert fastfc.get_num_threads() == mine
+    finally:
+        fastfc.set_num_threads(old)
 
 
 # ---------------------------------------------------------------------------- failures

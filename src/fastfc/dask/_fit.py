@@ -87,6 +87,9 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
 
     Raises
     ------
+    ValueError, TypeError
+        Bad arguments, or X or y that ``model.fit`` would refuse (NaN or Inf in X,
+        labels out of range), found when the workers read their partitions.
     DistributedFitError
         A worker left the cluster (its nanny may restart it, but its replica is gone), a
         task failed, or no step finished within `step_timeout`; the message names the
@@ -127,6 +130,7 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
     try:
         sizes, placed = _start(client, key, data, X, y, workers, sync_every, watch)
         work = model_from_bytes(data)   # this process's copy: validation, callbacks
+        work.stop_training = False   # as model.fit: a flag left by an earlier fit stops nothing
         for cb in callbacks:
             getattr(cb, "set_model", lambda m: None)(work)
         history = History()
@@ -211,10 +215,9 @@ def _start(client, key, data, X, y, workers, sync_every, watch):
     """Compute X's and y's chunks, group them into partitions, put each on the worker
     holding most of its bytes, and build the replicas there. Returns the partitions'
     sizes and the worker of each partition."""
-    from distributed import wait
     xs = client.compute(list(X.to_delayed().ravel()))
     ys = client.compute(list(y.to_delayed().ravel()))
-    wait(xs + ys)
+    _wait(client, xs + ys)
     group = _groups(X.chunks[0], len(workers))
     who = client.who_has(xs)
     nbytes = X.dtype.itemsize * int(np.prod(X.shape[1:]))
@@ -235,7 +238,9 @@ def _start(client, key, data, X, y, workers, sync_every, watch):
         starts.append(client.submit(_replica.start, key, data, mode, *parts, workers=[addr],
                                     allow_other_workers=False, pure=False,
                                     key=f"fastfc-start-{g}-{key}"))
-    sizes = watch.results(starts, "while sending the partitions (before epoch 1)")
+    # the replicas check X and y as model.fit does: bad data is the caller's ValueError
+    sizes = watch.results(starts, "while sending the partitions (before epoch 1)",
+                          passthrough=(ValueError, TypeError))
     del xs, ys
     return sizes, placed
 
@@ -281,6 +286,13 @@ def _epoch(client, key, placed, sizes, epoch, share, sync_every, seed, watch, wa
     return totals, got[0][1]
 
 
+def _wait(client, futures, timeout=None):
+    """distributed.wait on `client`'s futures (wait alone uses the default client)."""
+    from distributed import wait
+    with client.as_current():
+        return wait(futures, timeout=timeout)
+
+
 class _Watch:
     """Waits for a fit's tasks while watching the cluster: a worker of the fit leaving,
     a task failing, or `futures` not finishing within `step_timeout` seconds raises a
@@ -293,19 +305,22 @@ class _Watch:
         self.step_timeout = float(step_timeout)
         self.pending = []
 
-    def results(self, futures, where, gather=True):
+    def results(self, futures, where, gather=True, passthrough=()):
+        """The futures' results (None unless `gather`); a failed task's exception is
+        raised as it is when it is one of the `passthrough` types."""
         from distributed import TimeoutError as DaskTimeout
-        from distributed import wait
         self.pending = futures
         since = time.monotonic()
         while True:
             try:
-                wait(futures, timeout=self.poll)
+                _wait(self.client, futures, timeout=self.poll)
             except (DaskTimeout, TimeoutError):
                 pass
             failed = next((f for f in futures if f.status == "error"), None)
             if failed is not None:
-                raise self._fail(f"a task failed {where}: {failed.exception()!r}")
+                exc = failed.exception()
+                error = self._fail(f"a task failed {where}: {exc!r}")   # cancels the rest
+                raise exc if isinstance(exc, passthrough) else error
             if all(f.status == "finished" for f in futures):
                 self.pending = []
                 return self.client.gather(futures) if gather else None

@@ -1,17 +1,19 @@
 """The worker side of data-parallel training: one replica of the model per worker, its
 rows, and the tasks a fit runs on it (start, rounds of steps, epoch ends, the result).
 
-A replica lives in this module's registry of the worker process, keyed by the fit, from
-the start task to the result task: tasks pinned to the worker find it there. A worker
-that dies loses it; the driver notices the worker leaving (see _fit.py).
+A replica lives in this module's registry of the worker process, keyed by the fit and
+the worker (in-process workers share one registry), from the start task to the result
+task: tasks pinned to the worker find it there. A worker that dies loses it; the driver
+notices the worker leaving (see _fit.py).
 """
 import numpy as np
 
 import fastfc
 from fastfc import layers as layers_mod
 from fastfc.dask._shipping import model_from_bytes, task_threads
+from fastfc.model.inputs import as_2d_float
 
-_REPLICAS = {}
+_REPLICAS = {}   # {fit key: {worker address: Replica}}
 
 
 class RowOffsetDropout(layers_mod.Layer):
@@ -61,8 +63,10 @@ class Replica:
         self.dropouts = [l for l in model.layers if isinstance(l, RowOffsetDropout)]
         xs = [np.asarray(x) for x, _ in parts]
         ys = [np.asarray(y) for _, y in parts]
-        self.X = np.concatenate(xs) if xs else np.empty((0,) + model.input_shape, model.dtype)
-        self.X = np.ascontiguousarray(self.X, dtype=model.dtype)
+        if xs:   # the checks of model.fit: dtype, shape, NaN/Inf
+            self.X = as_2d_float(np.concatenate(xs), "X", model.dtype, tuple(model.input_shape))
+        else:
+            self.X = np.empty((0,) + tuple(model.input_shape), model.dtype)
         self.y = np.concatenate(ys) if ys else None
         if self.y is not None:
             self.y = model.loss.check_targets(self.y, model.n_outputs, self.X.shape[0])
@@ -117,16 +121,23 @@ class Replica:
         return n
 
 
+def _worker():
+    """This task's worker: in-process workers share _REPLICAS, so it keys each one's."""
+    from distributed import get_worker
+    return get_worker().address
+
+
 def start(key, model_data, mode, *parts):
     """Build this worker's replica from the model's bytes and its (X, y) chunks."""
     task_threads(whole_worker=True)
-    _REPLICAS[key] = Replica(model_data, list(zip(parts[::2], parts[1::2])), mode)
-    return _REPLICAS[key].X.shape[0]
+    rep = Replica(model_data, list(zip(parts[::2], parts[1::2])), mode)
+    _REPLICAS.setdefault(key, {})[_worker()] = rep   # setdefault: atomic across threads
+    return rep.X.shape[0]
 
 
 def _replica(key):
     try:
-        return _REPLICAS[key]
+        return _REPLICAS[key][_worker()]
     except KeyError:
         raise RuntimeError("fastfc.dask.fit: this worker holds no replica of the model "
                            "(it restarted during the fit)") from None
@@ -192,5 +203,6 @@ def state(rep):
 
 
 def forget(key):
-    """Drop this worker's replica (the fit ended)."""
+    """Drop this process's replicas of the fit (the fit ended): every worker's, for
+    workers that share the process."""
     _REPLICAS.pop(key, None)

@@ -71,11 +71,15 @@ def task_threads(whole_worker=False):
     ``fastfc.set_num_threads`` is process-wide: every task of a kind on a worker computes
     the same value, so tasks that set it concurrently agree (and fastfc's results do not
     depend on the thread count, only its speed does). Outside a distributed worker (the
-    local threaded scheduler runs in the caller's process) the caller's setting stays."""
+    local threaded scheduler runs in the caller's process) and on an in-process worker
+    (``LocalCluster(processes=False)``: an ``inproc://`` address) the caller's setting
+    stays."""
     try:
         from distributed import get_worker
         worker = get_worker()
     except (ImportError, ValueError):
+        return
+    if worker.address.startswith("inproc://"):   # the caller's process: its setting, not ours
         return
     cores = getattr(worker, "_fastfc_cores", None)
     if cores is None:
