@@ -251,3 +251,20 @@ def test_packed_weights_name_dtype_and_shape_mismatches():
     p64 = fastfc.pack(np.ones((4, 3)))
     with pytest.raises(TypeError, match=r"x has dtype float32 .*float64"):
         fastfc.linear(np.ones((2, 4), np.float32), p64)
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+def test_byte_order_does_not_change_the_storage_or_the_rounding(order):
+    """A big-endian float64 array is float64 (it fell through to float32), and its
+    bfloat16 rounding is ml_dtypes' (it was rounded twice, through float32)."""
+    w = np.array([[1 / 3, 1 + 2.0 ** -8 + 2.0 ** -40]])
+    swapped = w.astype(w.dtype.newbyteorder(order))
+    pw = fastfc.pack(swapped)
+    assert pw.storage == "float64"
+    np.testing.assert_array_equal(pw.unpack(), w)
+    want = to_bfloat16_bits(w)
+    assert want[0, 1] == 0x3F81   # 1 + 2**-7: the 2**-40 decides the tie upwards
+    np.testing.assert_array_equal(fastfc.pack(swapped, "bfloat16")._data, want)
+    np.testing.assert_array_equal(to_bfloat16_bits(swapped), want)
+    np.testing.assert_array_equal(to_bfloat16_bits(w.astype(order + "f4")),
+                                  to_bfloat16_bits(w.astype(np.float32)))

@@ -43,6 +43,8 @@ def to_bfloat16_bits(x) -> np.ndarray:
     float64 goes through float32 rounded to odd, which makes the two roundings one.
     """
     x = np.asarray(x)
+    if x.dtype.kind == "f" and not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))
     if x.dtype == np.float64:
         with np.errstate(invalid="ignore", over="ignore"):
             f = x.astype(np.float32)
@@ -240,6 +242,8 @@ def pack(w, dtype=None) -> PackedWeights:
                         f"dtype {a.dtype} (shape {a.shape})")
     if a.dtype.itemsize > 8:
         raise TypeError(f"pack: w has dtype {a.dtype}; convert to float64 or float32")
+    if not a.dtype.isnative:   # '>f8' is float64: it must not fall through to float32
+        a = a.astype(a.dtype.newbyteorder("="))
     if storage is None:
         storage = "float64" if a.dtype == np.float64 else "float32"
     if storage == "bfloat16":
