@@ -114,6 +114,26 @@ def test_alpha_beta_out(rng, dtype, alpha, beta, out_layout):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n", [(1, 1), (3, 2), (40, 70)])
+@pytest.mark.parametrize("beta", [0.0, 2.0])
+def test_alpha_scales_the_whole_sum(dtype, m, n, beta):
+    """alpha multiplies the finished sum, as alpha * (a @ b) in NumPy: over four K blocks
+    summing to kc, kc, -kc/2, -kc/2 an infinite alpha gave NaN (inf - inf) and an alpha
+    whose product is 0.75 of the largest float overflowed after two blocks."""
+    kc = past_kc(dtype, 0)
+    a = np.ones((m, 4 * kc), dtype)
+    b = np.ones((4 * kc, n), dtype)
+    b[2 * kc:] = -0.5
+    out0 = np.full((m, n), 3.0, dtype)
+    for alpha in (np.inf, -np.inf, 0.75 * float(np.finfo(dtype).max) / kc, 2.5):
+        want = dtype(alpha) * (a @ b) + dtype(beta) * out0
+        out = out0.copy()
+        got = fastfc.gemm(a, b, alpha=alpha, beta=beta, out=out)
+        assert np.isfinite(want).all() == np.isfinite(alpha)
+        assert_identical(got, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, True), (False, True)])
 def test_alpha_beta_with_transposes(rng, dtype, ta, tb):
     m, k, n = 31, 70, 90

@@ -111,6 +111,16 @@ def test_malformed_override_warns_and_keeps_the_derived_value(var, value):
     assert cfg["tuning"] == derived["tuning"]
 
 
+@pytest.mark.parametrize("value", [os.fsdecode(b"\xff\xfe"), "\u00e4" * 1500])
+def test_any_bytes_in_an_override_give_one_warning(value):
+    """Bytes that are not UTF-8, or a value cut in a character, still warn (the import
+    failed decoding them); one line, not one per dtype."""
+    cfg = _config(FASTFC_KC=value)
+    lines = [w for w in cfg["warnings"] if w.startswith("FASTFC_KC=")]
+    assert len(lines) == 1 and "using" in lines[0] and len(lines[0]) < 200, cfg["warnings"]
+    assert cfg["s"] == _config()["s"]
+
+
 def test_blocks_beyond_the_caches_are_refused():
     derived = _config()
     cfg = _config(FASTFC_MC="4000", FASTFC_KC="2048")

@@ -332,12 +332,39 @@ static int GF(gemm_chunk)(void *ctx, int64_t id)
     return 0;
 }
 
+static int GF(gemm_run)(int nthreads, GF(gemm_args) g);
+
+/* C = act(alpha*T + beta*C + bias) with T = A.B made at alpha 1: alpha scales the whole
+ * sum once, as alpha*(a@b) in NumPy, where scaling each K block's sum (the kernels add
+ * block after block into C) gives NaN for an infinite alpha and overflows early. */
+static int GF(scale_after)(int nthreads, GF(gemm_args) g)
+{
+    const int64_t m = g.m, n = g.n;
+    GT *t = g.beta == 0 ? NULL : malloc((size_t)(m * n) * sizeof(GT));
+    if (g.beta != 0 && !t) return -1;
+    GF(gemm_args) p = g;
+    p.alpha = 1; p.beta = 0; p.bias = NULL; p.act = FASTFC_ACT_IDENTITY;
+    if (t) { p.c = t; p.rsc = n; p.csc = 1; }
+    int failed = GF(gemm_run)(nthreads, p);
+    for (int64_t i = 0; !failed && i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            GT *v = g.c + i * g.rsc + j * g.csc;
+            GT r = g.alpha * (t ? t[i * n + j] : *v) + (t ? g.beta * *v : 0);
+            if (g.bias) r += g.bias[j];
+            *v = G_CAT(act_, GP)(r, g.act, g.slope);
+        }
+    free(t);
+    return failed;
+}
+
 static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
 {
     const int64_t m = g.m, n = g.n, k = g.k;
     if (g.dz_operand && g.dz_sum && (m <= 0 || n <= 0 || k <= 0)) GF(dz_sums_alone)(g);
     if (m <= 0 || n <= 0) return 0;
     if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
+    if (g.alpha != 1 && k > GF(k_block)(k, g.ctx->kc) && !g.dz_operand && !g.nonfinite)
+        return GF(scale_after)(nthreads, g); /* several K blocks: scaled once at the end */
     if (GF(streams)(&g)) return GF(stream)(nthreads, &g); /* small batches: B unpacked */
     const fastfc_isa_table *t = fastfc_table();
     /* Bias-free products (the bias is per column of C) may run as C^T = B^T.A^T, which

@@ -73,7 +73,7 @@ static void override(int id, const char *name, int64_t lo, int64_t hi)
     if (!text || !*text) return;
     int64_t v;
     if (!parse_size(text, &v) || v < lo || v > hi) {
-        warn("%s=%s is not an integer in range; using %lld\n", var, text, tune_table.value[id]);
+        warn("%s=%.64s is not an integer in range; using %lld\n", var, text, tune_table.value[id]);
         return;
     }
     tune_table.value[id] = v;

@@ -28,5 +28,7 @@ def forked_single_thread():
     return bool(fastfc_forked_single_thread())
 
 
-for _line in fastfc_tune_warnings().decode().splitlines():
+# the values echo the environment's bytes (any, maybe cut); the block sizes are read per
+# dtype, so one bad FASTFC_KC gives the same line twice
+for _line in dict.fromkeys(fastfc_tune_warnings().decode(errors="replace").splitlines()):
     _warn_at_import(_line)
