@@ -1,7 +1,7 @@
 """Small-batch forward against the machine's read bandwidth, thread by thread: where the
 streamed kernel stands (fp32 and bf16 weights) beside NumPy's gemv/gemm, in one process,
 alternating blocks. Run: PYTHONPATH=src python bench/stream_bandwidth.py [threads...]"""
-import sys
+import argparse
 
 import numpy as np
 
@@ -34,4 +34,7 @@ def main(threads):
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [1, 2])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("threads", type=int, nargs="*", default=[1, 2],
+                    help="thread counts to measure (default 1 2)")
+    main(ap.parse_args().threads)

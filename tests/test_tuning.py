@@ -126,6 +126,13 @@ def test_blocks_beyond_the_caches_are_refused():
     cfg = _config(FASTFC_MC="4000", FASTFC_KC="2048")
     assert any("exceed the caches" in w for w in cfg["warnings"]), cfg["warnings"]
     assert cfg["s"] == derived["s"]
+    # the refused rows are the ones set: KC alone here (MC and NC keep their sources)
+    caches = dict(FASTFC_L2="1M", FASTFC_L3="32M")
+    cfg = _config(FASTFC_KC="2048", **caches)
+    assert cfg["s"] == _config(**caches)["s"]
+    for dt in ("float32", "float64"):
+        assert "refused" in cfg["tuning"][f"{dt} KC"][1]
+        assert "refused" not in cfg["tuning"][f"{dt} MC"][1] + cfg["tuning"][f"{dt} NC"][1]
 
 
 def _digest(**env):

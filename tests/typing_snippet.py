@@ -3,12 +3,14 @@
 import os
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 from numpy.typing import NDArray
 
 import fastfc
 from fastfc import optim
+from fastfc.sklearn import MLPClassifier
 
 
 def functional() -> float:
@@ -62,8 +64,24 @@ def model() -> float:
     return 0.0 if loss is None else loss
 
 
+def packed_and_interop() -> int:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    pw = fastfc.PackedWeights(rng.standard_normal((5, 3)).astype(np.float32))
+    y = fastfc.linear(x, pw, activation="relu") + fastfc.gemm(x, fastfc.pack(pw, "bfloat16"))
+    gx, _, _ = fastfc.linear_backward(np.ones_like(y), x, pw)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # three iterations do not converge: not the point
+        clf.fit(x, [0, 1, 0, 1])
+    net = fastfc.from_sklearn(clf)
+    proto: bytes = fastfc.to_onnx(net)
+    back = fastfc.from_onnx(proto)
+    return len(y) + len(gx) + len(back.layers) + len(clf.predict_proba(x))
+
+
 def main() -> None:
-    total = functional() + threads() + model()
+    total = functional() + threads() + model() + packed_and_interop()
     print("ok", total, file=sys.stderr)
 
 

@@ -41,10 +41,12 @@ static int64_t page_bytes(void)
     return 4096;
 }
 
-static void warn(const char *fmt, const char *var, const char *text, int64_t used)
+static void warn(const char *var, const char *text, int64_t lo, int64_t hi, int64_t used)
 {
     size_t len = strlen(warnings);
-    snprintf(warnings + len, sizeof warnings - len, fmt, var, text, (long long)used);
+    snprintf(warnings + len, sizeof warnings - len,
+             "%s=%.64s is not an integer in [%lld, %lld]; using %lld\n", var, text,
+             (long long)lo, (long long)hi, (long long)used);
 }
 
 /* An integer with an optional K/M/G suffix (powers of 1024); 0 when malformed. */
@@ -73,7 +75,7 @@ static void override(int id, const char *name, int64_t lo, int64_t hi)
     if (!text || !*text) return;
     int64_t v;
     if (!parse_size(text, &v) || v < lo || v > hi) {
-        warn("%s=%.64s is not an integer in range; using %lld\n", var, text, tune_table.value[id]);
+        warn(var, text, lo, hi, tune_table.value[id]);
         return;
     }
     tune_table.value[id] = v;
@@ -220,9 +222,15 @@ static void derive_blocks(int mr, int nr, int size, int id_mc)
                  (long long)b[0], (long long)b[1], (long long)b[2], size, (long long)l2,
                  (long long)l3, (long long)mc, (long long)kc, (long long)nc);
         b[0] = mc; b[1] = kc; b[2] = nc;
-        tune_table.source[id_mc] = "model: A block in half of L2 (override refused)";
-        tune_table.source[id_mc + 1] = kc_src;
-        tune_table.source[id_mc + 2] = "model: B block in a quarter of L3 (override refused)";
+        /* "refused" on the rows whose variable was set */
+        const char *set[3] = {getenv("FASTFC_MC"), getenv("FASTFC_KC"), getenv("FASTFC_NC")};
+        const char *refused[3] = {"model: A block in half of L2 (override refused)",
+                                  "model (override refused)",
+                                  "model: B block in a quarter of L3 (override refused)"};
+        const char *kept[3] = {"model: A block in half of L2", kc_src,
+                               "model: B block in a quarter of L3"};
+        for (int i = 0; i < 3; i++)
+            tune_table.source[id_mc + i] = set[i] && *set[i] ? refused[i] : kept[i];
     }
     b[0] = round_down(b[0], mr, mr, FASTFC_MAX_MC);
     b[1] = round_down(b[1], 8, 8, FASTFC_MAX_KC);

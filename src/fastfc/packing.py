@@ -113,7 +113,7 @@ class PackedWeights:
     __slots__ = ("_data", "_storage", "_isa")
     layout = "(in, out) row-major"
 
-    def __new__(cls, w, dtype=None):
+    def __new__(cls, w: Any, dtype: Any = None) -> "PackedWeights":
         return pack(w, dtype)
 
     @classmethod

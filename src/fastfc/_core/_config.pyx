@@ -92,7 +92,7 @@ cdef int _nthreads = _default_threads()
 
 
 def set_num_threads(n):
-    """Set the number of OpenMP threads fastfc kernels may use.
+    """Set the number of threads fastfc's kernels may use (its own pool, not OpenMP's).
 
     A setting like ``OMP_NUM_THREADS`` (its default; else all cores): each call reads it
     and uses at most four threads per processor, fewer for small products.

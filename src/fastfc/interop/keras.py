@@ -7,11 +7,16 @@ True, "weights": [kernel (in, out), bias]}``; Keras's ``{"class_name": ..., "con
 LeakyReLU, Softmax, Dropout (``rate``), Flatten and BatchNormalization (``epsilon``,
 ``momentum``, weights [gamma, beta, moving_mean, moving_variance]).
 """
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
 import numpy as np
 
 from fastfc import layers as L
 from fastfc.interop._build import float_dtype, running_stats, sequential, set_params, \
     unsupported
+
+if TYPE_CHECKING:
+    from fastfc.model.sequential import Sequential
 
 SUPPORTED = ("Dense (activation linear/None, relu, tanh, sigmoid, softmax, leaky_relu), "
              "Activation, ReLU, LeakyReLU, Softmax, Dropout, Flatten, BatchNormalization "
@@ -78,7 +83,8 @@ def _layers(spec, i):
     raise unsupported("keras", i, f"{kind}", SUPPORTED)
 
 
-def from_keras(specs, input_shape=None, loss="mse"):
+def from_keras(specs: Sequence[Any], input_shape: Optional[Sequence[int]] = None,
+               loss: Any = "mse") -> "Sequential":
     """A fastfc Sequential of Keras layer specs (see the module docstring).
 
     Parameters

@@ -4,10 +4,15 @@ Dropout, in inference form (opset >= 13). ONNX keeps float attributes (LeakyRelu
 BatchNormalization's epsilon) in float32: a float64 model comes back that much rounded."""
 import os
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from fastfc import layers as L
 from fastfc.interop._build import running_stats, sequential, set_params, unsupported
+
+if TYPE_CHECKING:
+    from fastfc.model.sequential import Sequential
 
 SUPPORTED = ("a chain of Gemm (transA=0), MatMul (+ Add of a bias), Relu, Tanh, Sigmoid, "
              "LeakyRelu, Softmax (last axis), BatchNormalization (inference, on 2-D "
@@ -24,7 +29,7 @@ def _onnx():
     return onnx
 
 
-def to_onnx(model, opset=17):
+def to_onnx(model: "Sequential", opset: int = 17) -> bytes:
     """The model as a serialized ONNX ModelProto.
 
     Dense layers on 1-D samples are Gemm nodes, on N-d samples MatMul + Add.
@@ -121,7 +126,7 @@ def _load(onnx, source):
                     f"{type(source).__name__}")
 
 
-def from_onnx(source, loss="mse"):
+def from_onnx(source: Any, loss: Any = "mse") -> "Sequential":
     """A fastfc Sequential of an ONNX model that is a chain of the supported nodes.
 
     Parameters

@@ -1,15 +1,20 @@
 """A fitted scikit-learn MLPClassifier/MLPRegressor (scikit-learn's or fastfc.sklearn's) as
 a fastfc Sequential: its coefs_ and intercepts_, hidden activation and out_activation_."""
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from fastfc import layers as L
 from fastfc.interop._build import sequential, set_params, unsupported
 
+if TYPE_CHECKING:
+    from fastfc.model.sequential import Sequential
+
 _HIDDEN = {"identity": None, "relu": "relu", "tanh": "tanh", "logistic": "sigmoid"}
 _OUTPUT = {"identity": None, "softmax": L.Softmax, "logistic": L.Sigmoid}
 
 
-def from_sklearn(estimator, loss="mse"):
+def from_sklearn(estimator: Any, loss: Any = "mse") -> "Sequential":
     """A fastfc Sequential computing a fitted scikit-learn MLP.
 
     Parameters

@@ -1,9 +1,14 @@
 """PyTorch nn.Sequential <-> fastfc Sequential: Linear (weights (out, in), transposed on
 the way), ReLU, Tanh, Sigmoid, LeakyReLU, Dropout, BatchNorm1d, Flatten and Softmax."""
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
 import numpy as np
 
 from fastfc import layers as L
 from fastfc.interop._build import running_stats, sequential, set_params, unsupported
+
+if TYPE_CHECKING:
+    from fastfc.model.sequential import Sequential
 
 SUPPORTED = ("Linear, ReLU, Tanh, Sigmoid, LeakyReLU, Dropout, BatchNorm1d (affine or not, "
              "with running statistics), Flatten (start_dim=1, end_dim=-1), Softmax (dim=-1 "
@@ -56,7 +61,8 @@ def _layer(module, i, nn):
     raise unsupported("torch", i, f"{name}: {module!r}", SUPPORTED)
 
 
-def from_torch(module, input_shape=None, loss="mse"):
+def from_torch(module: Any, input_shape: Optional[Sequence[int]] = None,
+               loss: Any = "mse") -> "Sequential":
     """A fastfc Sequential computing what the torch ``nn.Sequential`` computes in eval mode.
 
     Parameters
@@ -97,7 +103,7 @@ def from_torch(module, input_shape=None, loss="mse"):
     return model
 
 
-def to_torch(model):
+def to_torch(model: "Sequential") -> Any:
     """The torch ``nn.Sequential`` of a fastfc Sequential.
 
     Parameters

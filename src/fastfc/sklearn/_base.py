@@ -3,6 +3,7 @@
 fastfc Sequential whose flat parameter buffer holds ``coefs_`` and ``intercepts_``."""
 import warnings
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
@@ -164,7 +165,7 @@ class BaseMLP(BaseEstimator):
         return loss, self._model._dtheta
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Fit the model to X and y (class labels or a label indicator matrix for the
         classifier, one or several real targets for the regressor); returns self."""
         self._validate_params()

@@ -1,4 +1,6 @@
 """MLPClassifier and MLPRegressor: scikit-learn's, trained by fastfc."""
+from typing import Any
+
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
@@ -61,7 +63,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, batch_norm=False, dtype="float32", n_threads=None):
+                 dropout=0.0, batch_norm=False, dtype="float32", n_threads=None) -> None:
         _store_params(self, locals())
 
     _parameter_constraints = {k: v for k, v in BaseMLP._parameter_constraints.items()
@@ -91,7 +93,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return X, self._label_binarizer.transform(y).astype(bool)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None) -> Any:
         """One epoch over X, y. `classes` (all the classes of the data) is required on
         the first call."""
         self._validate_params()
@@ -108,18 +110,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         p = self._output(np.asarray(X, dtype=self.dtype))
         return p.ravel() if self.n_outputs_ == 1 else p
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """The predicted classes (an indicator matrix for multilabel)."""
         check_is_fitted(self)
         return self._label_binarizer.inverse_transform(self._proba(X))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities of the classes in the order of ``classes_``."""
         check_is_fitted(self)
         p = self._proba(X)
         return np.vstack([1 - p, p]).T if p.ndim == 1 else p
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: Any) -> np.ndarray:
         """log(predict_proba(X))."""
         p = self.predict_proba(X)
         return np.log(p, out=p)
@@ -148,7 +150,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, batch_norm=False, dtype="float32", n_threads=None):
+                 dropout=0.0, batch_norm=False, dtype="float32", n_threads=None) -> None:
         _store_params(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
@@ -159,12 +161,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return X, y
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None) -> Any:
         """One epoch over X, y."""
         self._validate_params()
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """The predicted values, (n_samples,) for one target."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
