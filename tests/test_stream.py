@@ -143,10 +143,12 @@ print(fastfc.get_config()["tuning"]["STREAM_MAX_M"][0], h.hexdigest())
 
 
 def test_the_stream_threshold_does_not_change_results():
+    """Nor does prefetching W (B_FROM_MEMORY 0: every W is from memory, 1G: none is)."""
     digests = set()
-    for value in ("0", "16", "64"):
+    for value, from_memory in (("0", "8M"), ("16", "0"), ("16", "1G"), ("64", "0")):
+        env = dict(os.environ, FASTFC_STREAM_MAX_M=value, FASTFC_B_FROM_MEMORY=from_memory)
         r = subprocess.run([sys.executable, "-c", DIGEST], capture_output=True, text=True,
-                           env=dict(os.environ, FASTFC_STREAM_MAX_M=value), timeout=300)
+                           env=env, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
         got, digest = r.stdout.split()
         assert got == value

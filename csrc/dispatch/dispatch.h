@@ -23,11 +23,12 @@ typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
  * the GEMM's operations in its order (K blocks of depth kcb; acc + C between blocks; bias
  * and act after the last), so results match it bit for bit. act: identity, relu or leaky
  * relu. rsc: C row-major. buf: scratch of m*cw + FASTFC_STREAM_TILE*kcb elements (cw a
- * multiple of 64 bytes' elements). */
+ * multiple of 64 bytes' elements). pf: prefetch B ahead into L2 (B from memory; from L3
+ * the hardware prefetcher keeps up and the instructions cost). */
 #define FASTFC_STREAM_TILE 64
 #define FASTFC_STREAM_ARGS_B(T, BT) int64_t m, int64_t n0, int64_t n1, int64_t k, \
     int64_t kcb, const T *a, int64_t rsa, int64_t csa, const BT *b, int64_t rsb, int64_t csb, \
-    T *c, int64_t rsc, const T *bias, int act, T slope, T *buf, int64_t cw
+    T *c, int64_t rsc, const T *bias, int act, T slope, T *buf, int64_t cw, int pf
 #define FASTFC_STREAM_ARGS(T) FASTFC_STREAM_ARGS_B(T, T)
 typedef void (*fastfc_sstream_t)(FASTFC_STREAM_ARGS(float));
 typedef void (*fastfc_dstream_t)(FASTFC_STREAM_ARGS(double));

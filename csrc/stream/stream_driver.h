@@ -34,15 +34,15 @@ static int GF(stream_threads)(int nthreads, const GF(gemm_args) *g, int64_t unit
 }
 
 static void GF(stream_part)(const GF(gemm_args) *g, const GT *a, int64_t rsa, int64_t csa,
-                            int64_t n0, int64_t n1, int64_t kcb, int64_t cw, GT *buf)
+                            int64_t n0, int64_t n1, int64_t kcb, int64_t cw, GT *buf, int pf)
 {
     const int reg_act = g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
     if (g->bh)
         g->ctx->bstream(g->m, n0, n1, g->k, kcb, a, rsa, csa, g->bh, g->rsb, 1, g->c, g->rsc,
-                        g->bias, reg_act, g->slope, buf, cw);
+                        g->bias, reg_act, g->slope, buf, cw, pf);
     else
         g->ctx->stream(g->m, n0, n1, g->k, kcb, a, rsa, csa, g->b, g->rsb, g->csb, g->c,
-                       g->rsc, g->bias, reg_act, g->slope, buf, cw);
+                       g->rsc, g->bias, reg_act, g->slope, buf, cw, pf);
     if (!reg_act && g->act) GF(post_act)(g->c + n0, g->rsc, 1, (int)g->m, (int)(n1 - n0), g->act);
     if (g->nonfinite && GF(nonfinite_block)(g->c + n0, g->rsc, 1, g->m, n1 - n0))
         __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
@@ -55,7 +55,7 @@ typedef struct {
     int64_t rsa, csa, kcb, cw;
     size_t bytes;
     int64_t chunks;
-    int unit;
+    int unit, pf;
 } GF(stream_chunks);
 
 static int GF(stream_chunk)(void *ctx, int64_t id)
@@ -65,7 +65,7 @@ static int GF(stream_chunk)(void *ctx, int64_t id)
     if (!buf) return 1;
     int64_t n0, n1;
     fastfc_thread_range((int)id, (int)j->chunks, j->g->n, j->unit, &n0, &n1);
-    if (n0 < n1) GF(stream_part)(j->g, j->a, j->rsa, j->csa, n0, n1, j->kcb, j->cw, buf);
+    if (n0 < n1) GF(stream_part)(j->g, j->a, j->rsa, j->csa, n0, n1, j->kcb, j->cw, buf, j->pf);
     return 0;
 }
 
@@ -79,7 +79,7 @@ typedef struct {
     const GT *a;
     int64_t rsa, csa, kcb, cw, blocks, groups;
     size_t bytes;
-    int unit;
+    int unit, pf;
     GT *part;              /* blocks - 1 partial sums of m x n, rows n apart */
     _Atomic int64_t *left; /* per group: its K blocks not yet summed */
 } GF(stream_split);
@@ -120,10 +120,11 @@ static int GF(split_chunk)(void *ctx, int64_t id)
     /* row p0 of B: b + p0*rsb, row- or column-major (rsb 1) */
     if (g->bh)
         g->ctx->bstream(g->m, n0, n1, kc, kc, j->a + p0 * j->csa, j->rsa, j->csa,
-                        g->bh + p0 * g->rsb, g->rsb, 1, dst, rsd, NULL, 0, 0, buf, j->cw);
+                        g->bh + p0 * g->rsb, g->rsb, 1, dst, rsd, NULL, 0, 0, buf, j->cw, j->pf);
     else
         g->ctx->stream(g->m, n0, n1, kc, kc, j->a + p0 * j->csa, j->rsa, j->csa,
-                       g->b + p0 * g->rsb, g->rsb, g->csb, dst, rsd, NULL, 0, 0, buf, j->cw);
+                       g->b + p0 * g->rsb, g->rsb, g->csb, dst, rsd, NULL, 0, 0, buf, j->cw,
+                       j->pf);
     /* acq_rel: the group's other blocks are seen by the chunk that adds them up */
     if (atomic_fetch_sub_explicit(&j->left[grp], 1, memory_order_acq_rel) == 1)
         GF(split_sum)(j, n0, n1);
@@ -133,7 +134,7 @@ static int GF(split_chunk)(void *ctx, int64_t id)
 /* The K-split run: 0 done, 1 failed, -1 not taken (no memory for the partial sums). */
 static int GF(stream_ksplit)(int nt, const GF(gemm_args) *g, const GT *a, int64_t rsa,
                              int64_t csa, int64_t kcb, int64_t cw, size_t bytes, int64_t unit,
-                             int64_t groups)
+                             int64_t groups, int pf)
 {
     const int64_t blocks = (g->k + kcb - 1) / kcb;
     GT *part = malloc((size_t)((blocks - 1) * g->m * g->n) * sizeof(GT));
@@ -141,7 +142,7 @@ static int GF(stream_ksplit)(int nt, const GF(gemm_args) *g, const GT *a, int64_
     int failed = -1;
     if (part && left) {
         for (int64_t i = 0; i < groups; i++) atomic_init(&left[i], blocks);
-        GF(stream_split) job = {g, a, rsa, csa, kcb, cw, blocks, groups, bytes, (int)unit,
+        GF(stream_split) job = {g, a, rsa, csa, kcb, cw, blocks, groups, bytes, (int)unit, pf,
                                 part, left};
         failed = fastfc_pool_run(nt, blocks * groups, GF(split_chunk), &job) != 0;
     }
@@ -167,11 +168,14 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         a = dz; rsa = k; csa = 1;
     }
     const int nt = GF(stream_threads)(nthreads, g, unit);
+    /* B from memory is prefetched; from the L3, prefetches only cost (docs/tuning.md) */
+    const int pf = (double)k * g->n * (g->bh ? 2 : (int)sizeof(GT)) >
+                   (double)fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
     const size_t bytes = (size_t)(m * cw + FASTFC_STREAM_TILE * kcb) * sizeof(GT);
     int failed = 0;
     if (nt == 1) {
         GT *buf = fastfc_thread_buffer(bytes);
-        if (buf) GF(stream_part)(g, a, rsa, csa, 0, g->n, kcb, cw, buf);
+        if (buf) GF(stream_part)(g, a, rsa, csa, 0, g->n, kcb, cw, buf, pf);
         failed = !buf;
     } else {
         /* chunks from a shared counter (whole cache lines of C): a thread without a core
@@ -187,14 +191,14 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
             int64_t groups = (units + run_units - 1) / run_units;
             if (groups * blocks < nt) groups = (nt + blocks - 1) / blocks;
             failed = GF(stream_ksplit)(nt, g, a, rsa, csa, kcb, cw, bytes, unit,
-                                       groups < units ? groups : units);
+                                       groups < units ? groups : units, pf);
         }
         if (failed < 0) {
             /* a chunk reads at least a page of each row of B */
             const int64_t page_units = 4096 / unit_bytes;
             if (chunks > units / page_units)
                 chunks = units / page_units > nt ? units / page_units : nt;
-            GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw, bytes, chunks, (int)unit};
+            GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw, bytes, chunks, (int)unit, pf};
             failed = fastfc_pool_run(nt, chunks, GF(stream_chunk), &job);
         }
     }

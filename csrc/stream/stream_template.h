@@ -143,10 +143,11 @@ ST_F(fma_wide)(int64_t m, const ST_T *a, int64_t rsa, int64_t csa, const ST_BT *
 }
 
 /* One K block [p0, p0 + kc) of the columns [j0, j0 + width) of row-major B (b[p*rsb + j]):
- * rows in memory order, ST_ROWS per pass over the accumulators. */
+ * rows in memory order, ST_ROWS per pass over the accumulators; prefetched when pf. */
 static inline void ST_F(block_rows)(int64_t m, int64_t p0, int64_t kc, int64_t j0,
                                     int64_t width, const ST_T *a, int64_t rsa, int64_t csa,
-                                    const ST_BT *b, int64_t rsb, ST_T *acc, int64_t ldacc)
+                                    const ST_BT *b, int64_t rsb, ST_T *acc, int64_t ldacc,
+                                    int pf)
 {
     int64_t p = 0;
     for (; p + ST_ROWS <= kc; p += ST_ROWS) {
@@ -155,9 +156,11 @@ static inline void ST_F(block_rows)(int64_t m, int64_t p0, int64_t kc, int64_t j
         int64_t v = 0;
         for (; v + ST_NV * ST_VL <= width; v += ST_NV * ST_VL) {
             /* prefetch never faults: rows past B are harmless */
-            _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++)
-                _Pragma("GCC unroll 4") for (int l = 0; l < ST_NV * ST_VL; l += ST_LINE)
-                    __builtin_prefetch(w + (r + ST_ROWS * ST_PREFETCH_PASSES) * rsb + v + l, 0, 2);
+            if (pf)
+                _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++)
+                    _Pragma("GCC unroll 4") for (int l = 0; l < ST_NV * ST_VL; l += ST_LINE)
+                        __builtin_prefetch(w + (r + ST_ROWS * ST_PREFETCH_PASSES) * rsb + v + l,
+                                           0, 2);
             ST_F(fma_wide)(m, ap, rsa, csa, w + v, rsb, acc + v, ldacc, p == 0);
         }
         for (; v < width; v += ST_VL) {
@@ -240,7 +243,7 @@ static inline void ST_F(block_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j
                 for (int l = 0; l < lanes; l++) tile[p * ST_TILE + v + l] = col[l * csb + p];
         }
         ST_F(block_rows)(m, 0, kc, 0, tw, a + p0 * csa, rsa, csa, tile, ST_TILE, acc + t0,
-                         ldacc);
+                         ldacc, 0); /* the tile is in cache */
     }
 }
 
@@ -273,10 +276,10 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
             const int64_t width = n1 - j0 < cw ? n1 - j0 : cw;
 #ifdef ST_BF16
             (void)csb; /* bf16 weights are row-major */
-            ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw);
+            ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw, pf);
 #else
             if (csb == 1)
-                ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw);
+                ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw, pf);
             else
                 ST_F(block_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw,
                                  buf + m * cw);
