@@ -206,6 +206,21 @@ def test_fit_with_in_process_workers_equals_local_fit(inproc_client):
     assert _replica._REPLICAS == {}   # the fit's end dropped both workers' replicas
 
 
+def test_a_worker_given_only_empty_chunks_trains_on_nothing(inproc_client):
+    """Chunks (0, 48): one worker's partition is the empty chunk (as a filtered DataFrame
+    gives): the fit runs, as on the rows alone (the row checks refused 0 rows)."""
+    X, y = data(48)
+    model, local = mlp(np.float64, p=0), mlp(np.float64, p=0)
+    fdask.fit(model, da.from_array(X, chunks=((0, 48), (10,))),
+              da.from_array(y, chunks=((0, 48),)), epochs=1, batch_size=8, shuffle=False,
+              client=inproc_client)
+    for b in global_batches([0, 48], 4):   # a batch of 8: 4 rows from each worker
+        local.train_on_batch(X[b], y[b])
+    assert model.optimizer.t == local.optimizer.t
+    np.testing.assert_allclose(model._theta, local._theta, rtol=0,
+                               atol=tolerance(np.float64, local._theta, local.optimizer.t))
+
+
 def test_fit_after_an_early_stopped_fit_runs_every_epoch(client):
     """A stop_training left True by an earlier fit does not stop this one."""
     X, y = data(96)

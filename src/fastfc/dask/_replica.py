@@ -63,10 +63,12 @@ class Replica:
         self.dropouts = [l for l in model.layers if isinstance(l, RowOffsetDropout)]
         xs = [np.asarray(x) for x, _ in parts]
         ys = [np.asarray(y) for _, y in parts]
-        if xs:   # the checks of model.fit: dtype, shape, NaN/Inf
-            self.X = as_2d_float(np.concatenate(xs), "X", model.dtype, tuple(model.input_shape))
-        else:
-            self.X = np.empty((0,) + tuple(model.input_shape), model.dtype)
+        shape = tuple(model.input_shape)
+        X = np.concatenate(xs) if xs else np.empty((0,) + shape, model.dtype)
+        # the checks of model.fit (dtype, shape, NaN/Inf) on rows there are: a partition
+        # of empty chunks (a filtered DataFrame's) holds none and trains on nothing
+        self.X = as_2d_float(X, "X", model.dtype, shape) if len(X) else \
+            np.empty((0,) + shape, model.dtype)
         self.y = np.concatenate(ys) if ys else None
         if self.y is not None:
             self.y = model.loss.check_targets(self.y, model.n_outputs, self.X.shape[0])
