@@ -58,7 +58,7 @@ mr = fastfc.get_config()
 # identity: no dZ to make); wide enough for two threads to split the product
 SHAPES = [(37, 45, True, "relu"), (64, 10, True, "relu"), (29, 3, False, "identity"),
           (8, 70, False, "identity"), (5, 33, False, "identity"), (300, 200, True, "tanh"),
-          (130, 7, True, "identity"), (900, 260, True, "relu")]
+          (130, 7, True, "identity"), (900, 260, True, "relu"), (600, 40, False, "identity")]
 for threads in (1, 2):
     fastfc.set_num_threads(threads)
     for dt in (np.float32, np.float64):
@@ -93,6 +93,13 @@ for threads in (1, 2):
                     go = np.zeros((batch, fout), dt)
                     go[:, o] = 4 if (c + o) % 2 else -4
                     check(plan, arrays, xo, go, f"{lab} dW[{c},{o}] overflows", False)
+                # AVX2 bounds dW by batch * max|x| * max|dZ| before it scans dW: here the
+                # bound fails (x huge only in the row where dZ is 0) and dW is finite
+                xo = np.zeros((batch, fin), dt)
+                xo[0] = huge
+                go = np.zeros((batch, fout), dt)
+                go[1:] = 4
+                check(plan, arrays, xo, go, f"{lab} bound fails, dW finite", True)
         # exactly one layer of three: its input column c huge (x, or the bias of the layer
         # below with that column's weights 0), the column's weights in it 0
         sizes = [20, 30, 12, 6]

@@ -51,6 +51,9 @@ typedef struct {
     void (*bpanels)(float *dst, const uint16_t *b, int64_t rsb, int64_t kc, int64_t nc,
                     int NR);
     int scan_c; /* 1: the kernels have no NaN/Inf check (UKR_NO_CHECK); the GEMM scans C */
+    /* with scan_c: the largest |x[i]|, i < n (NaN when one is NaN), which bounds C from
+     * the packed operands (gemm_template.h, finite_by_bound) */
+    float (*maxabs)(const float *x, int64_t n);
 } fastfc_sctx;
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr;
@@ -60,6 +63,7 @@ typedef struct {
     void (*bpanels)(double *dst, const uint16_t *b, int64_t rsb, int64_t kc, int64_t nc,
                     int NR); /* NULL: fp64 widens in the plain loop */
     int scan_c;
+    double (*maxabs)(const double *x, int64_t n);
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
@@ -128,6 +132,8 @@ int fastfc_snonfinite_avx512(int64_t lo, int64_t hi, const float *x);
 int fastfc_dnonfinite_avx512(int64_t lo, int64_t hi, const double *x);
 int fastfc_snonfinite_rows_avx2(const float *x, int64_t rows, int64_t cols, int64_t rs);
 int fastfc_dnonfinite_rows_avx2(const double *x, int64_t rows, int64_t cols, int64_t rs);
+float fastfc_smaxabs_avx2(const float *x, int64_t n);
+double fastfc_dmaxabs_avx2(const double *x, int64_t n);
 int fastfc_snonfinite_rows_avx512(const float *x, int64_t rows, int64_t cols, int64_t rs);
 int fastfc_dnonfinite_rows_avx512(const double *x, int64_t rows, int64_t cols, int64_t rs);
 #endif

@@ -22,6 +22,7 @@ typedef struct {
     int *nonfinite; /* not NULL: set to 1 when C is left holding a NaN or an Inf */
 } GF(gemm_args);
 
+#include <float.h>
 #include "debug.h"
 #include "gemm/pool.h"
 #define PK_T GT
@@ -135,6 +136,18 @@ static inline int GF(tile_rows)(const GCTX *x, int64_t rest, int streamed)
     return rest < x->mr ? (int)rest : x->mr;
 }
 
+/* 1 when the block's finiteness may be read from its packed operands instead of C: one
+ * K block, alpha 1, beta 0, nothing added, so a sum of kc products is at most
+ * kc max|A| max|B| (1 + u)^kc, in any order; and those operands are smaller than C
+ * (dW = X^T.dZ at a small batch: 784x128 at batch 32 reads 4x fewer; docs/tuning.md).
+ * C is scanned only when that bound passes half the largest finite value. */
+static int GF(bounds_c)(const GF(gemm_args) *g, int64_t kc, int64_t ma, int64_t nb,
+                       int64_t mc, int64_t nc)
+{
+    return g->ctx->maxabs && kc == g->k && g->alpha == 1 && g->beta == 0 && !g->bias &&
+           g->act == FASTFC_ACT_IDENTITY && g->pack_a && g->pack_b && (ma + nb) * kc < mc * nc;
+}
+
 /* Loops jr and ir around the micro-kernel for one mc x nc block of C; 1 when the check
  * (g->nonfinite) found a NaN or an Inf in it. */
 static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int64_t pc,
@@ -152,6 +165,10 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
      * written (in L2): after an activation, or for kernels without the check */
     int *ukr_check = last && !post_act && !reg_act && !x->scan_c ? g->nonfinite : NULL;
     const int scan_c = last && g->nonfinite && !ukr_check;
+    const int64_t ma = (mc + MR - 1) / MR * MR, nb = (nc + NR - 1) / NR * NR; /* packed */
+    const int bound = scan_c && GF(bounds_c)(g, kc, ma, nb, mc, nc);
+    const double finite_max = sizeof(GT) == 4 ? FLT_MAX : DBL_MAX;
+    GT bmax = 0; /* max |B| of the panels packed here */
     /* Streamed rows: a tile shorter than its kernel (which reads all its rows) reads a
      * zero-padded copy. Only the last tile can be one; the last two start here. */
     for (int64_t ir = mc > 2 * MR ? (mc / MR - 1) * MR : 0, mr; !g->pack_a && ir < mc;
@@ -173,6 +190,10 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
                 GF(pack_b_at)(g, edge_b, pc, jc + jr, kc, nr, NR, 0);
                 if (g->dz_operand == 2) /* one row block (pack_b_here): sums when it is 0 */
                     GF(dz)(g, edge_b, edge_b + NR * kc, pc, kc, jc + jr, nr, ic == 0);
+                if (bound) { /* NaN stays */
+                    const GT b = x->maxabs(edge_b, NR * kc);
+                    bmax = b > bmax || b != b ? b : bmax;
+                }
                 bp = edge_b;
             }
         }
@@ -194,8 +215,13 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
         }
     }
     /* the block's rows are nc long: one call, not one per column panel (nr long) */
-    return scan_c &&
-           GF(nonfinite_block)(g->c + ic * g->rsc + jc * g->csc, g->rsc, g->csc, mc, nc);
+    if (!scan_c) return 0;
+    if (bound) {
+        if (!pack_b_here) bmax = x->maxabs(bbuf, nb * kc);
+        if ((double)kc * x->maxabs(abuf, ma * kc) * bmax <= finite_max / 2)
+            return 0; /* false for NaN */
+    }
+    return GF(nonfinite_block)(g->c + ic * g->rsc + jc * g->csc, g->rsc, g->csc, mc, nc);
 }
 
 static inline int64_t GF(k_block)(int64_t k, int64_t KC)

@@ -102,17 +102,21 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 /* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 #ifdef UKR_NO_CHECK
 #define SCAN_C 1
+#define SMAXABS fastfc_smaxabs_avx2
+#define DMAXABS fastfc_dmaxabs_avx2
 #else
 #define SCAN_C 0
+#define SMAXABS NULL
+#define DMAXABS NULL
 #endif
 const fastfc_isa_table fastfc_table_avx512 = {
     .s = {12, 32, 0, 0, 0, fastfc_sgemm_avx512_12x32,
           {4, 8}, {fastfc_sgemm_avx512_4x32, fastfc_sgemm_avx512_8x32},
           fastfc_sstream_avx512, fastfc_sbstream_avx512,
-          fastfc_sbf16_panels_avx512, .scan_c = SCAN_C},
+          fastfc_sbf16_panels_avx512, .scan_c = SCAN_C, .maxabs = SMAXABS},
     .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24,
           {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24},
-          fastfc_dstream_avx512, .scan_c = SCAN_C},
+          fastfc_dstream_avx512, .scan_c = SCAN_C, .maxabs = DMAXABS},
     .fma_peak = fma_peak_avx512,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

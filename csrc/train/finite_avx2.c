@@ -2,6 +2,7 @@
  * exact (no floating-point operation, so no assists on subnormals); the tail by masked loads,
  * whose masked-off lanes read as 0 (finite). */
 #include <immintrin.h>
+#include <string.h>
 #include "dispatch/dispatch.h"
 
 /* lanes [0, left) of a vector of `lanes` 32-bit (or 64-bit) words: all ones */
@@ -13,9 +14,10 @@ static inline __m256i tail_mask(int64_t left, int lanes)
     return lanes == 8 ? _mm256_cmpgt_epi32(n, idx) : _mm256_cmpgt_epi64(n, idx);
 }
 
-/* |x| as bits is above 0x7f7fffff exactly for Inf and NaN: the running unsigned maximum of
- * those bits, four accumulators (64 bytes a step, two loads a cycle). */
-int fastfc_snonfinite_avx2(int64_t lo, int64_t hi, const float *x)
+/* The running unsigned maximum of |x| as bits over [lo, hi): above 0x7f7fffff exactly
+ * for Inf and NaN, and as a float the largest |x| (NaN when one is). Four accumulators
+ * (64 bytes a step, two loads a cycle). */
+static uint32_t max_abs_bits_s(int64_t lo, int64_t hi, const float *x)
 {
     const __m256i abs = _mm256_set1_epi32(0x7fffffff);
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -34,9 +36,50 @@ int fastfc_snonfinite_avx2(int64_t lo, int64_t hi, const float *x)
         a1 = _mm256_max_epu32(a1, _mm256_and_si256(abs, t));
     }
     __m256i a = _mm256_max_epu32(_mm256_max_epu32(a0, a1), _mm256_max_epu32(a2, a3));
-    /* every lane is <= 0x7fffffff: a signed comparison is right */
-    return !_mm256_testz_si256(_mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x7f7fffff)),
-                               _mm256_set1_epi32(-1));
+    uint32_t lane[8], m = 0;
+    _mm256_storeu_si256((__m256i *)lane, a);
+    for (int l = 0; l < 8; l++) m = lane[l] > m ? lane[l] : m;
+    return m;
+}
+
+int fastfc_snonfinite_avx2(int64_t lo, int64_t hi, const float *x)
+{
+    return max_abs_bits_s(lo, hi, x) > 0x7f7fffffu;
+}
+
+float fastfc_smaxabs_avx2(const float *x, int64_t n)
+{
+    const uint32_t bits = max_abs_bits_s(0, n, x);
+    float m;
+    memcpy(&m, &bits, sizeof m);
+    return m;
+}
+
+/* The same for doubles: |x| as bits is below 2^63, so a signed 64-bit compare orders it. */
+double fastfc_dmaxabs_avx2(const double *x, int64_t n)
+{
+    const __m256i abs = _mm256_set1_epi64x(0x7fffffffffffffffLL);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    int64_t i = 0;
+#define MAX64(acc, v) _mm256_blendv_epi8(acc, v, _mm256_cmpgt_epi64(v, acc))
+#define BITS(j) _mm256_and_si256(abs, _mm256_loadu_si256((const __m256i *)(x + i + (j))))
+    for (; i + 8 <= n; i += 8) {
+        a0 = MAX64(a0, BITS(0));
+        a1 = MAX64(a1, BITS(4));
+    }
+    for (; i + 4 <= n; i += 4) a0 = MAX64(a0, BITS(0));
+#undef BITS
+    if (i < n)
+        a1 = MAX64(a1, _mm256_and_si256(abs, _mm256_maskload_epi64((const long long *)(x + i),
+                                                                    tail_mask(n - i, 4))));
+    const __m256i a = MAX64(a0, a1);
+#undef MAX64
+    int64_t lane[4], m = 0;
+    _mm256_storeu_si256((__m256i *)lane, a);
+    for (int l = 0; l < 4; l++) m = lane[l] > m ? lane[l] : m;
+    double d;
+    memcpy(&d, &m, sizeof d);
+    return d;
 }
 
 /* No unsigned 64-bit maximum in AVX2: OR the lanes whose exponent bits are all ones. */
