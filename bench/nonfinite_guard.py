@@ -4,7 +4,9 @@ The 784-128-64-10 MLP, batch 32, float32, Adam. Two measurements in one process:
 - per step: steps of one loop run, in a random order, as fit runs them with
   on_nonfinite="raise" (the guard's hook, and the fused C check) or "ignore"; the medians
   over all steps of each kind (a preempted step does not move a median);
-- per epoch: `fit` epochs with "raise" and "ignore" in alternating blocks, the median.
+- per epoch: `fit` epochs with "raise" and "ignore" in alternating blocks, the median;
+- per block: the gradients alone (no optimizer, no hook) in blocks of 100 steps with the
+  C check on and off, paired (ABBA), the median of the differences: the C check only.
 """
 import argparse
 import time
@@ -56,6 +58,25 @@ def per_epoch(X, y, rounds, rows):
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+def per_block(X, y, pairs=60, steps=100):
+    m = model()
+
+    def block(check):
+        m._check_finite = check
+        t0 = time.perf_counter_ns()
+        for j in range(steps):
+            m._gradients(X[32 * j:32 * j + 32], y[32 * j:32 * j + 32], True)
+        return (time.perf_counter_ns() - t0) / steps / 1e3
+
+    block(True), block(False)   # warm up
+    diffs, base = [], []
+    for r in range(pairs):
+        on, off = (block(True), block(False)) if r % 2 else (block(False), block(True))[::-1]
+        diffs.append(on - off)
+        base.append(off)
+    return float(np.median(diffs)), float(np.median(base))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -71,6 +92,9 @@ def main():
         print(f"threads={args.threads} {name}: raise {t['raise']:.1f} us, ignore "
               f"{t['ignore']:.1f} us, the check {t['raise'] - t['ignore']:.2f} us = "
               f"{100 * (t['raise'] / t['ignore'] - 1):.2f} % of a step", flush=True)
+    d, base = per_block(X, y, steps=min(100, args.steps))
+    print(f"threads={args.threads} per block: the C check {d:.2f} us on gradients of "
+          f"{base:.1f} us = {100 * d / base:.2f} %", flush=True)
 
 
 if __name__ == "__main__":
