@@ -231,6 +231,7 @@ def test_fit_after_an_early_stopped_fit_runs_every_epoch(client):
     h = fdask.fit(model, da.from_array(X, chunks=(48, 10)), y, epochs=3, batch_size=16,
                   client=client)
     assert h.epoch == [done, done + 1, done + 2] and model.epochs_done == done + 3
+    assert not model.stop_training   # as model.fit leaves it: nothing stopped this fit
 
 
 def test_fit_validation_and_callbacks(client):
@@ -248,7 +249,7 @@ def test_fit_validation_and_callbacks(client):
     model = mlp()
     h = fdask.fit(model, da.from_array(X, chunks=(60, 10)), y, epochs=5, batch_size=20,
                   validation_data=(X, y), callbacks=[Stop()], client=client)
-    assert h.epoch == [0, 1] and model.epochs_done == 2
+    assert h.epoch == [0, 1] and model.epochs_done == 2 and model.stop_training
     assert seen[0][1] == ["accuracy", "loss", "val_accuracy", "val_loss"]
     assert h["val_loss"] == [s[2] for s in seen]
     assert h["val_loss"][-1] == pytest.approx(model.evaluate(X, y)["loss"], rel=1e-6)

@@ -166,6 +166,7 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
         _set_state(model, final, epoch)
         if callbacks:   # a callback may have set the weights (restored the best ones)
             model._theta[...] = work._theta
+    model.stop_training = work.stop_training   # as model.fit leaves it
     history.stopped_epoch = model.epochs_done
     return history
 

@@ -64,7 +64,7 @@ class Replica:
         xs = [np.asarray(x) for x, _ in parts]
         ys = [np.asarray(y) for _, y in parts]
         shape = tuple(model.input_shape)
-        X = np.concatenate(xs) if xs else np.empty((0,) + shape, model.dtype)
+        X = np.concatenate(xs) if xs else np.empty(0)
         # the checks of model.fit (dtype, shape, NaN/Inf) on rows there are: a partition
         # of empty chunks (a filtered DataFrame's) holds none and trains on nothing
         self.X = as_2d_float(X, "X", model.dtype, shape) if len(X) else \
