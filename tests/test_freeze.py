@@ -46,14 +46,7 @@ def test_frozen_model_predicts_what_the_model_predicts(dtype):
     assert isinstance(model._infer, fastfc.model.plan.InferencePlans)
 
 
-# small bfloat16 weights compute from a float32 copy unless _widen_limit is -1
-BF16_ROUTES = pytest.mark.parametrize("widen", [True, False], ids=["widened", "bf16-kernels"])
-
-
-@BF16_ROUTES
-def test_bfloat16_freeze_equals_the_model_on_rounded_weights(monkeypatch, widen):
-    if not widen:
-        monkeypatch.setattr(fastfc.packing, "_widen_limit", lambda: -1)
+def test_bfloat16_freeze_equals_the_model_on_rounded_weights():
     model, X, _ = trained(mlp(hidden=(70, 33), act="tanh"))
     frozen = model.freeze("bfloat16")
     assert frozen.storage == "bfloat16" and frozen.dtype == np.float32
@@ -81,10 +74,7 @@ def test_batchnorm_is_folded():
     assert_close(frozen64.forward(X), want, scale, 50, np.float32, factor=16)
 
 
-@BF16_ROUTES
-def test_rows_do_not_depend_on_the_batch(keep_threads, monkeypatch, widen):
-    if not widen:
-        monkeypatch.setattr(fastfc.packing, "_widen_limit", lambda: -1)
+def test_rows_do_not_depend_on_the_batch(keep_threads):
     model, X, _ = trained(mlp(hidden=(300, 40)), rows=70)
     for storage in ("float32", "bfloat16"):
         frozen = model.freeze(storage)

@@ -3,7 +3,6 @@ bfloat16 weights round as ml_dtypes does and stay within PackedWeights' document
 the objects are immutable, independent of their source and picklable; bad input is named."""
 import copy
 import pickle
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -17,15 +16,6 @@ from conftest import LAYOUTS, assert_identical, gemm_scale, make
 ACTS = [None, "relu", "leaky_relu", "sigmoid", "tanh"]
 SIZES = [(0, 7, 5), (1, 1, 1), (7, 17, 63), (17, 65, 7), (63, 300, 65), (65, 1030, 17),
          (16, 1030, 130)]
-
-
-def both_routes(w):
-    """pack(w, "bfloat16") twice: as packed (small weights keep a float32 copy the kernels
-    read) and without that copy, so the bfloat16 kernels run whatever the size."""
-    with mock.patch.object(fastfc.packing, "_widen_limit", lambda: -1):
-        bits_only = fastfc.pack(w, "bfloat16")
-    assert bits_only._compute is bits_only._data
-    return fastfc.pack(w, "bfloat16"), bits_only
 
 
 def bf16_bound(x, w, b, k):
@@ -147,16 +137,16 @@ def test_bfloat16_weights_within_the_bound(threads, keep_threads):
         x = make(rng, (m, k), np.float32, LAYOUTS[(i + threads) % 5])
         w = make(rng, (k, n), np.float32, LAYOUTS[i % 5])
         b = make(rng, (n,), np.float32)
-        for pw in both_routes(w):
-            exact = x.astype(np.float64) @ w.astype(np.float64) + b
-            got = fastfc.linear(x, pw, b)
-            assert got.dtype == np.float32
-            assert (np.abs(got - exact) <= bf16_bound(x, w, b, k)).all()
-            # the kernels widen bf16 exactly: the same as float32 weights of the bf16 values
-            wb = pw.unpack()
-            for act in ACTS:
-                assert_identical(fastfc.linear(x, pw, b, activation=act),
-                                 fastfc.linear(x, wb, b, activation=act))
+        pw = fastfc.pack(w, "bfloat16")
+        exact = x.astype(np.float64) @ w.astype(np.float64) + b
+        got = fastfc.linear(x, pw, b)
+        assert got.dtype == np.float32
+        assert (np.abs(got - exact) <= bf16_bound(x, w, b, k)).all()
+        # the kernels widen bf16 exactly: the same as float32 weights holding the bf16 values
+        wb = pw.unpack()
+        for act in ACTS:
+            assert_identical(fastfc.linear(x, pw, b, activation=act),
+                             fastfc.linear(x, wb, b, activation=act))
 
 
 def test_bfloat16_bound_is_not_vacuous():
@@ -187,15 +177,15 @@ def test_gemm_with_bfloat16_b_alpha_beta_out():
     for m in (3, 40):
         a = rng.standard_normal((m, 90)).astype(np.float32)
         w = rng.standard_normal((90, 33)).astype(np.float32)
-        for pw in both_routes(w):
-            out = rng.standard_normal((m, 33)).astype(np.float32)
-            c0 = out.copy()
-            got = fastfc.gemm(a, pw, alpha=0.5, beta=2.0, out=out)
-            assert got is out
-            want = 0.5 * (a.astype(np.float64) @ pw.unpack()) + 2.0 * c0
-            assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * gemm_scale(a, w).max())
-            at = np.asfortranarray(a)
-            assert_identical(fastfc.gemm(at.T, pw, trans_a=True), fastfc.gemm(a, pw))
+        pw = fastfc.pack(w, "bfloat16")
+        out = rng.standard_normal((m, 33)).astype(np.float32)
+        c0 = out.copy()
+        got = fastfc.gemm(a, pw, alpha=0.5, beta=2.0, out=out)
+        assert got is out
+        want = 0.5 * (a.astype(np.float64) @ pw.unpack()) + 2.0 * c0
+        assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * gemm_scale(a, w).max())
+        at = np.asfortranarray(a)
+        assert_identical(fastfc.gemm(at.T, pw, trans_a=True), fastfc.gemm(a, pw))
 
 
 def test_nan_and_inf_propagate_through_bfloat16_weights():
@@ -204,19 +194,18 @@ def test_nan_and_inf_propagate_through_bfloat16_weights():
     w = rng.standard_normal((64, 40)).astype(np.float32)
     x[1, 3] = np.nan
     w[7, 2] = np.inf
-    for pw in both_routes(w):
-        got = fastfc.linear(x, pw)
-        want = ref.linear(x, pw.unpack())
-        assert np.array_equal(np.isnan(got), np.isnan(want))
-        assert np.array_equal(np.isinf(got), np.isinf(want))
+    pw = fastfc.pack(w, "bfloat16")
+    got = fastfc.linear(x, pw)
+    want = ref.linear(x, pw.unpack())
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    assert np.array_equal(np.isinf(got), np.isinf(want))
 
 
 def test_bfloat16_denormal_weights_are_kept():
     w = from_bfloat16_bits(np.array([[1], [0x0040]], np.uint16))  # 1 and a denormal
     x = np.array([[0.0, 2.0 ** 100]], np.float32)
-    for pw in both_routes(w):
-        got = fastfc.linear(x, pw)
-        assert got[0, 0] == np.float32(w[1, 0] * 2.0 ** 100) and got[0, 0] > 0
+    got = fastfc.linear(x, fastfc.pack(w, "bfloat16"))
+    assert got[0, 0] == np.float32(w[1, 0] * 2.0 ** 100) and got[0, 0] > 0
 
 
 @given(m=st.integers(0, 40), k=st.integers(1, 300), n=st.integers(1, 80),
@@ -225,35 +214,11 @@ def test_bfloat16_linear_hypothesis(m, k, n, act):
     rng = np.random.default_rng(m * 7919 + k * 31 + n)
     x = rng.standard_normal((m, k)).astype(np.float32)
     w = rng.standard_normal((k, n)).astype(np.float32)
-    for pw in both_routes(w):
-        got = fastfc.linear(x, pw)
-        assert (np.abs(got - x.astype(np.float64) @ w) <= bf16_bound(x, w, None, k)).all()
-        assert_identical(fastfc.linear(x, pw, activation=act),
-                         fastfc.linear(x, pw.unpack(), activation=act))
-
-
-def test_small_bfloat16_weights_keep_an_exact_float32_copy():
-    """Read from cache, float32 kernels beat widening bfloat16 per call: small bf16 weights
-    keep their exact float32 widening (read-only, aligned, rebuilt on unpickling, counted
-    in nbytes); the results are those of the bfloat16 kernels, bit for bit."""
-    rng = np.random.default_rng(10)
-    w = rng.standard_normal((300, 70)).astype(np.float32)
-    x = rng.standard_normal((40, 300)).astype(np.float32)
-    pw, bits_only = both_routes(w)
-    assert pw._compute.dtype == np.float32 and not pw._compute.flags.writeable
-    assert pw._compute.ctypes.data % 64 == 0
-    assert_identical(pw._compute, pw.unpack())
-    assert pw.nbytes == w.size * (2 + 4) and bits_only.nbytes == w.size * 2
-    back = pickle.loads(pickle.dumps(pw))
-    assert back._compute is not back._data and back.nbytes == pw.nbytes
-    for m in (1, 5, 17, 40):
-        for act in ACTS:
-            want = fastfc.linear(x[:m], bits_only, activation=act)
-            assert_identical(fastfc.linear(x[:m], pw, activation=act), want)
-            assert_identical(fastfc.linear(x[:m], back, activation=act), want)
-    # past the limit (a quarter of the L3 unless overridden) only the bits are kept
-    with mock.patch.object(fastfc.packing, "_widen_limit", lambda: w.size * 4 - 1):
-        assert fastfc.pack(w, "bfloat16")._compute.dtype == np.uint16
+    pw = fastfc.pack(w, "bfloat16")
+    got = fastfc.linear(x, pw)
+    assert (np.abs(got - x.astype(np.float64) @ w) <= bf16_bound(x, w, None, k)).all()
+    assert_identical(fastfc.linear(x, pw, activation=act),
+                     fastfc.linear(x, pw.unpack(), activation=act))
 
 
 # ------------------------------------------------------------------ bad input

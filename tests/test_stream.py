@@ -74,7 +74,6 @@ import numpy as np
 import fastfc
 from conftest import make
 
-fastfc.packing._widen_limit = lambda: -1   # small bfloat16 weights reach the bf16 kernels
 rng = np.random.default_rng(11)
 failures, checks = [], 0
 CASES = [(np.float32, 530, 37, "in_out", "C", "leaky_relu", True),   # k: 2 K blocks everywhere
@@ -166,7 +165,6 @@ import hashlib, sys
 import numpy as np
 import fastfc
 from fastfc import _core
-fastfc.packing._widen_limit = lambda: -1   # small bfloat16 weights reach the bf16 kernels
 out = []
 for threads in (1, 2, 3):
     fastfc.set_num_threads(threads)

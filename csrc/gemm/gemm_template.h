@@ -139,7 +139,7 @@ static inline int GF(tile_rows)(const GCTX *x, int64_t rest, int streamed)
 /* 1 when the block's finiteness may be read from its packed operands instead of C: one
  * K block, alpha 1, beta 0, nothing added, so a sum of kc products is at most
  * kc max|A| max|B| (1 + u)^kc, in any order; and those operands are smaller than C
- * (dW = X^T.dZ at a small batch: 784x128 at batch 32 reads 4x fewer; docs/tuning.md).
+ * (dW = X^T.dZ at a small batch: 784x128 at batch 32 reads 3x fewer; docs/tuning.md).
  * C is scanned only when that bound passes half the largest finite value. */
 static int GF(bounds_c)(const GF(gemm_args) *g, int64_t kc, int64_t ma, int64_t nb,
                        int64_t mc, int64_t nc)

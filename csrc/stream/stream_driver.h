@@ -15,6 +15,12 @@ static int GF(streams)(const GF(gemm_args) *g)
            !(g->dz_operand == 1 && g->dz_sum);
 }
 
+/* Bytes of B, the weights the stream reads. */
+static double GF(b_bytes)(const GF(gemm_args) *g)
+{
+    return (double)g->k * g->n * (g->bh ? 2 : (int)sizeof(GT));
+}
+
 static int GF(stream_threads)(int nthreads, const GF(gemm_args) *g, int64_t unit)
 {
     int nt = fastfc_threads_allowed(nthreads);
@@ -23,8 +29,7 @@ static int GF(stream_threads)(int nthreads, const GF(gemm_args) *g, int64_t unit
     /* a W within one core's L2 is read from there faster than a second core fetches its
      * share from L3 and joins (784x128 at batch 1: 8 us alone; a team waits 10-70 us for
      * a worker whose vCPU is busy) */
-    const double wbytes = (double)g->k * g->n * (g->bh ? 2 : (int)sizeof(GT));
-    if (g->m <= FASTFC_STREAM_READ_COST && wbytes <= (double)fastfc_tuned(FASTFC_T_L2))
+    if (g->m <= FASTFC_STREAM_READ_COST && GF(b_bytes)(g) <= (double)fastfc_tuned(FASTFC_T_L2))
         return 1;
     if (nt == 1 || work < (double)fastfc_tuned(FASTFC_T_MIN_PARALLEL_MNK) ||
         !fastfc_team_ready(work))
@@ -169,8 +174,7 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
     }
     const int nt = GF(stream_threads)(nthreads, g, unit);
     /* B from memory is prefetched; from the L3, prefetches only cost (docs/tuning.md) */
-    const int pf = (double)k * g->n * (g->bh ? 2 : (int)sizeof(GT)) >
-                   (double)fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
+    const int pf = GF(b_bytes)(g) > (double)fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
     const size_t bytes = (size_t)(m * cw + FASTFC_STREAM_TILE * kcb) * sizeof(GT);
     int failed = 0;
     if (nt == 1) {

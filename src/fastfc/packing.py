@@ -107,12 +107,10 @@ class PackedWeights:
     ``|linear(x, pack(w, 'bfloat16'), b) - (x @ w + b)| <= (2**-8 + (k + 2) * 2**-24) *
     (|x| @ |w| + |b|)`` elementwise, before the activation (relu, leaky relu, tanh and
     sigmoid are 1-Lipschitz). The same on every path: the kernels widen bfloat16 to
-    float32 exactly, so the result is float32's on the rounded weights. Weights whose
-    float32 form fits a quarter of the L3 also keep that widened copy (``nbytes`` counts
-    it): read from cache, the float32 kernels are faster, with the same results.
+    float32 exactly, so the result is float32's on the rounded weights.
     """
 
-    __slots__ = ("_data", "_storage", "_isa", "_compute")
+    __slots__ = ("_data", "_storage", "_isa")
     layout = "(in, out) row-major"
 
     def __new__(cls, w: Any, dtype: Any = None) -> "PackedWeights":
@@ -125,7 +123,6 @@ class PackedWeights:
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_storage", storage)
         object.__setattr__(self, "_isa", isa)
-        object.__setattr__(self, "_compute", _compute_form(data, storage))
         return self
 
     def __setattr__(self, name, value):
@@ -156,9 +153,7 @@ class PackedWeights:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: the stored weights, and the float32 copy of small bfloat16 ones."""
-        return self._data.nbytes + (self._compute.nbytes if self._compute is not self._data
-                                    else 0)
+        return self._data.nbytes
 
     def unpack(self) -> np.ndarray:
         """The weights as a new (in, out) array of the compute dtype (bfloat16 widened)."""
@@ -179,25 +174,6 @@ class PackedWeights:
 
     def __deepcopy__(self, memo):
         return self
-
-
-def _widen_limit() -> int:
-    """Bytes of float32 weights read from cache (tests set it to -1 to reach the bfloat16
-    kernels with small weights)."""
-    return _core.tuning_table()["B_FROM_MEMORY"][0]
-
-
-def _compute_form(data: np.ndarray, storage: str) -> np.ndarray:
-    """What the kernels read: the stored array, or for bfloat16 weights whose float32 form
-    is read from cache (within B_FROM_MEMORY of the tuning table, a quarter of the L3) the
-    exact float32 widening. From cache, widening in the kernel costs more than the halved
-    bytes save (docs/tuning.md); the kernels widen exactly, so the results are the same."""
-    if storage != "bfloat16" or data.size * 4 > _widen_limit():
-        return data
-    wide = _aligned_empty(data.shape, np.float32)
-    wide[...] = from_bfloat16_bits(data)
-    wide.flags.writeable = False
-    return wide
 
 
 def _restore(fmt: int, storage: str, isa: str, data: np.ndarray) -> PackedWeights:

@@ -32,7 +32,7 @@ cdef tuple _packed(object w, str fn, str name):
         return np.ascontiguousarray(w).view(np.uint16), cnp.NPY_FLOAT
     if not isinstance(w, _packing.PackedWeights):
         return None
-    return w._compute, (cnp.NPY_DOUBLE if w.storage == "float64" else cnp.NPY_FLOAT)
+    return w._data, (cnp.NPY_DOUBLE if w.storage == "float64" else cnp.NPY_FLOAT)
 
 
 cdef int _check_compute_dtype(cnp.ndarray a, int dt, str fn, str name, object w) except -1:
@@ -325,8 +325,7 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     grad_y = _check_kind("grad_y", grad_y)
     x = _check_kind("x", x)
     pw = _packed(w, "linear_backward", "w")
-    if pw is not None and (cnp.PyArray_TYPE(<cnp.ndarray>pw[0]) == cnp.NPY_UINT16 or
-                           getattr(w, "storage", None) == "bfloat16"):   # or its fp32 copy
+    if pw is not None and cnp.PyArray_TYPE(<cnp.ndarray>pw[0]) == cnp.NPY_UINT16:
         raise TypeError(f"linear_backward: bfloat16 weights (w {w.shape}) are for inference; "
                         f"train with float32 weights and pack them to bfloat16 afterwards")
     w = _check_kind("w", w) if pw is None else pw[0]

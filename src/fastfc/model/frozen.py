@@ -149,7 +149,7 @@ class FrozenModel:
                 specs = None
                 break
             if op[0] == "dense":
-                specs.append({"kind": "dense", "w": op[1]._compute, "b": op[2], "act": op[3],
+                specs.append({"kind": "dense", "w": op[1]._data, "b": op[2], "act": op[3],
                               "slope": op[4]})
                 features = op[1].shape[1]
             else:
