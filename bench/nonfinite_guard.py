@@ -70,8 +70,11 @@ def per_block(X, y, pairs=60, steps=100):
 
     block(True), block(False)   # warm up
     diffs, base = [], []
-    for r in range(pairs):
-        on, off = (block(True), block(False)) if r % 2 else (block(False), block(True))[::-1]
+    for r in range(pairs):   # ABBA: which runs first alternates
+        if r % 2:
+            on, off = block(True), block(False)
+        else:
+            off, on = block(False), block(True)
         diffs.append(on - off)
         base.append(off)
     return float(np.median(diffs)), float(np.median(base))

@@ -52,7 +52,7 @@ typedef struct {
                     int NR);
     int scan_c; /* 1: the kernels have no NaN/Inf check (UKR_NO_CHECK); the GEMM scans C */
     /* with scan_c: the largest |x[i]|, i < n (NaN when one is NaN), which bounds C from
-     * the packed operands (gemm_template.h, finite_by_bound) */
+     * the packed operands (gemm_template.h, bounds_c) */
     float (*maxabs)(const float *x, int64_t n);
 } fastfc_sctx;
 typedef struct {

@@ -167,7 +167,6 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
     const int scan_c = last && g->nonfinite && !ukr_check;
     const int64_t ma = (mc + MR - 1) / MR * MR, nb = (nc + NR - 1) / NR * NR; /* packed */
     const int bound = scan_c && GF(bounds_c)(g, kc, ma, nb, mc, nc);
-    const double finite_max = sizeof(GT) == 4 ? FLT_MAX : DBL_MAX;
     GT bmax = 0; /* max |B| of the panels packed here */
     /* Streamed rows: a tile shorter than its kernel (which reads all its rows) reads a
      * zero-padded copy. Only the last tile can be one; the last two start here. */
@@ -218,6 +217,7 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
     if (!scan_c) return 0;
     if (bound) {
         if (!pack_b_here) bmax = x->maxabs(bbuf, nb * kc);
+        const double finite_max = sizeof(GT) == 4 ? FLT_MAX : DBL_MAX;
         if ((double)kc * x->maxabs(abuf, ma * kc) * bmax <= finite_max / 2)
             return 0; /* false for NaN */
     }
