@@ -3,7 +3,9 @@ with the same data, stays bit-identical to it (optimizer state and step counts, 
 shuffling generator and the dropout streams travel); the copy trains on its own."""
 import copy
 import io
+import os
 import pickle
+import tempfile
 
 import numpy as np
 import pytest
@@ -30,7 +32,24 @@ def joblib_copy(obj):
     return joblib.load(buf)
 
 
-COPIES = {"pickle": pickle_copy, "joblib": joblib_copy, "deepcopy": copy.deepcopy}
+def pickle5_read_only_copy(obj):
+    """Protocol 5 with out-of-band buffers handed back read-only (as Ray or Dask do)."""
+    buffers = []
+    data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    return pickle.loads(data, buffers=[bytes(b.raw()) for b in buffers])
+
+
+def joblib_mmap_copy(obj):
+    """joblib.load(mmap_mode="r"), as joblib.Parallel sends big arrays: read-only maps."""
+    joblib = pytest.importorskip("joblib", reason="joblib round trips need joblib")
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.joblib")
+        joblib.dump(obj, path)
+        return joblib.load(path, mmap_mode="r")
+
+
+COPIES = {"pickle": pickle_copy, "joblib": joblib_copy, "deepcopy": copy.deepcopy,
+          "pickle5-read-only": pickle5_read_only_copy, "joblib-mmap": joblib_mmap_copy}
 
 
 def make(kind, optimizer):

@@ -11,6 +11,8 @@ them, so that the error names the attribute).
 import copy
 import pickle
 
+import numpy as np
+
 # Bump when a state written now could not be read by the code of today: a newer state
 # with a bigger number is then refused with both versions named.
 FORMAT = 1
@@ -40,6 +42,18 @@ def check_format(state: dict, cls: type) -> None:
                          f"to {FORMAT}: upgrade fastfc to load it")
 
 
+def writeable(value):
+    """`value` with every array in it writeable: pickle may give arrays back read-only
+    (joblib's memory maps, protocol-5 buffers), and training writes them in place."""
+    if isinstance(value, np.ndarray):
+        return value if value.flags.writeable else np.array(value, subok=False)
+    if isinstance(value, (list, tuple)):
+        return type(value)(writeable(v) for v in value)
+    if isinstance(value, dict):
+        return {k: writeable(v) for k, v in value.items()}
+    return value
+
+
 class Plain:
     """Pickled and deep-copied as plain objects (see the module's docstring)."""
     _not_copied: tuple = ()
@@ -60,7 +74,7 @@ class Plain:
 
     def __setstate__(self, state: dict) -> None:
         check_format(state, type(self))
-        self.__dict__.update(state)
+        self.__dict__.update({k: writeable(v) for k, v in state.items()})
 
     def __deepcopy__(self, memo: dict) -> "Plain":
         new = type(self).__new__(type(self))
