@@ -127,11 +127,26 @@ def test_early_stopping_monitor_min_delta_and_keeping_the_last_weights():
     last = model._theta.copy()
     assert stop.best == hist["accuracy"][0]
     np.testing.assert_array_equal(model._theta, last)
-    with pytest.raises(KeyError, match=r"the monitored metric 'val_auc' is not among the "
+    with pytest.raises(ValueError, match=r"the monitored metric 'val_auc' is not among the "
                                        r"epoch's metrics \['accuracy', 'loss'\]"):
         make().fit(X, y, epochs=1, verbose=0, callbacks=[EarlyStopping(monitor="val_auc")])
     with pytest.raises(ValueError, match="patience must be >= 0, got -1"):
         EarlyStopping(patience=-1)
+    with pytest.raises(TypeError, match="monitor must be the name of an epoch metric"):
+        EarlyStopping(monitor=3)
+    with pytest.raises(TypeError, match="monitor must be the name of an epoch metric"):
+        ModelCheckpoint("m.npz", monitor=["loss"])
+
+
+def test_a_checkpoint_template_that_does_not_format_is_named(tmp_path):
+    X, y = blobs()
+    model = make()
+    ckpt = ModelCheckpoint(str(tmp_path / "m-{epoch}-{val_loss:.3f}.npz"))
+    with pytest.raises(ValueError, match=r"filepath .*m-\{epoch\}-\{val_loss:\.3f\}\.npz.* does "
+                                         r"not format with the epoch's fields \['accuracy', "
+                                         r"'epoch', 'loss'\]"):
+        model.fit(X, y, epochs=2, verbose=0, callbacks=[ckpt])
+    assert model.epochs_done == 1 and not list(tmp_path.iterdir())
 
 
 def test_model_checkpoint_every_epoch_and_best_only(tmp_path):

@@ -5,6 +5,7 @@ import json
 import pathlib
 
 import numpy as np
+import pytest
 
 import fastfc
 
@@ -33,3 +34,24 @@ def test_save_still_writes_that_format(tmp_path):
                 assert json.loads(str(old[name])) == json.loads(str(new[name])), name
             else:
                 np.testing.assert_array_equal(old[name], new[name], err_msg=name)
+
+
+def test_a_newer_format_and_a_file_not_npz_are_named(tmp_path):
+    """A file of a newer save format names it and this fastfc's version; a file that is
+    not an .npz archive says so (np.load alone spoke of pickled data)."""
+    model = fastfc.load(DATA / "sequential-format-1.npz")
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    config = json.loads(str(arrays["config"]))
+    config["format"] = "fastfc-sequential-2"
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "newer.npz", **arrays)
+    with pytest.raises(ValueError, match=r"format 'fastfc-sequential-2', written by a newer "
+                                         rf"fastfc; fastfc {fastfc.__version__} reads "
+                                         r"'fastfc-sequential-1'"):
+        fastfc.load(tmp_path / "newer.npz")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match=r"notes.txt is not a fastfc model file \(not an "
+                                         r"\.npz archive\)"):
+        fastfc.load(tmp_path / "notes.txt")

@@ -96,6 +96,20 @@ def test_nonfinite_gradients_warn_and_skip_the_batch():
     assert model.optimizer.t == 4 and np.isnan(hist["loss"][0])
 
 
+def test_an_lr_that_overflows_the_dtype_is_refused_before_any_update():
+    """lr = 1e300 is finite but Inf in float32: every weight it moves would be Inf."""
+    X, y = blobs()
+    for opt in (optim.SGD(lr=1e300), optim.Adam(lr=1e300)):
+        model = fastfc.Sequential([fastfc.Dense(6, 8, activation="relu"),
+                                   fastfc.Dense(8, 3)], optimizer=opt, seed=0)
+        before = model._theta.copy()
+        with pytest.raises(ValueError, match=r"lr = 1e\+300 overflows the model's float32 "
+                                             r"\(largest 3\.403e\+38\)"):
+            model.fit(X, y, epochs=1, batch_size=32, verbose=0)
+        np.testing.assert_array_equal(model._theta, before)
+        assert model.optimizer.t == 0 and model.epochs_done == 0
+
+
 def test_nonfinite_ignore_applies_the_update_as_before():
     X, y = blobs()
     model = make()

@@ -74,6 +74,10 @@ class Optimizer(Plain):
             self.lr = self.base_lr * non_negative(self.schedule(epoch), f"schedule({epoch})")
 
     def step(self, params, grads):
+        largest = float(np.finfo(params.dtype).max)
+        if self.lr > largest:   # Inf in the dtype: every weight it moves would be Inf
+            raise ValueError(f"lr = {self.lr!r} overflows the model's {params.dtype} "
+                             f"(largest {largest:.4g})")
         if self.state is None:
             self.state = self.init_state(params)
         self.t += 1

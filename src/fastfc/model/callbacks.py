@@ -193,9 +193,16 @@ def _monitored(monitor: Optional[str], logs: Logs) -> float:
     logs = logs or {}
     key = monitor or ("val_loss" if "val_loss" in logs else "loss")
     if logs.get(key) is None:
-        raise KeyError(f"the monitored metric {key!r} is not among the epoch's metrics "
-                       f"{sorted(k for k, v in logs.items() if v is not None)}")
+        raise ValueError(f"the monitored metric {key!r} is not among the epoch's metrics "
+                         f"{sorted(k for k, v in logs.items() if v is not None)}")
     return logs[key]
+
+
+def _monitor(monitor: Optional[str]) -> Optional[str]:
+    if monitor is not None and not isinstance(monitor, str):
+        raise TypeError(f"monitor must be the name of an epoch metric (a str) or None, got "
+                        f"{monitor!r}")
+    return monitor
 
 
 class EarlyStopping(Callback):
@@ -223,7 +230,7 @@ class EarlyStopping(Callback):
     def __init__(self, patience: int = 0, monitor: Optional[str] = None,
                  min_delta: float = 0.0, restore_best_weights: bool = True):
         self.patience = integer(patience, "patience", 0)
-        self.monitor = monitor
+        self.monitor = _monitor(monitor)
         self.min_delta = non_negative(min_delta, "min_delta")
         self.restore_best_weights = flag(restore_best_weights, "restore_best_weights")
 
@@ -271,7 +278,7 @@ class ModelCheckpoint(Callback):
     def __init__(self, filepath: Union[str, "os.PathLike[str]"], monitor: Optional[str] = None,
                  save_best_only: bool = False) -> None:
         self.filepath = os.fspath(filepath)
-        self.monitor = monitor
+        self.monitor = _monitor(monitor)
         self.save_best_only = flag(save_best_only, "save_best_only")
         self.best = math.inf
 
@@ -281,7 +288,13 @@ class ModelCheckpoint(Callback):
             if not value < self.best:
                 return
             self.best = value
-        self.model.save(self.filepath.format(epoch=epoch + 1, **(logs or {})))
+        fields = {"epoch": epoch + 1, **(logs or {})}
+        try:
+            path = self.filepath.format(**fields)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} does not format "
+                             f"with the epoch's fields {sorted(fields)} ({e!r})") from None
+        self.model.save(path)
 
 
 class NonFiniteGuard(Callback):

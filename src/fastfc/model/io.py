@@ -11,6 +11,7 @@ count and lr, the epochs done, the shuffling generator's state, each Dropout's c
 import json
 import os
 import warnings
+import zipfile
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
@@ -106,6 +107,8 @@ def load(path: PathLike,
     if isinstance(path, (str, os.PathLike)) and not os.path.exists(path) \
             and not os.fspath(path).endswith(".npz"):
         path = os.fspath(path) + ".npz"   # where np.savez put it
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):   # np.load: "pickled data"
+        raise ValueError(f"{path} is not a fastfc model file (not an .npz archive)")
     with np.load(path, allow_pickle=False) as data:
         if "config" not in data.files:
             raise ValueError(f"{path} is not a fastfc model file (it has no config)")
@@ -113,7 +116,14 @@ def load(path: PathLike,
         if isinstance(cfg, dict) and cfg.get("format") == "fastfc-frozen-1":
             from fastfc.model.frozen import load_frozen
             return load_frozen(data, cfg)
-        if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+        fmt = cfg.get("format") if isinstance(cfg, dict) else None
+        if isinstance(fmt, str) and fmt.startswith(("fastfc-sequential-", "fastfc-frozen-")) \
+                and fmt not in (FORMAT, "fastfc-frozen-1"):
+            import fastfc
+            raise ValueError(f"{path} is in format {fmt!r}, written by a newer fastfc; "
+                             f"fastfc {fastfc.__version__} reads {FORMAT!r} and "
+                             f"'fastfc-frozen-1': upgrade fastfc to load it")
+        if fmt != FORMAT:
             raise ValueError(f"{path} is not a fastfc model file")
         layers, p = [], 0
         for spec in cfg["layers"]:

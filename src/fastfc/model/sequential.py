@@ -326,7 +326,9 @@ class Sequential(Plain):
             checked for NaN/Inf: "raise" stops with a FloatingPointError naming the epoch,
             the batch and the first layer whose gradients are not finite, "warn" warns and
             skips the batch; either way the model keeps its last finite weights. "ignore"
-            applies the update unchecked.
+            applies the update unchecked. The update itself is not checked: one that
+            overflows from finite gradients (an lr near the dtype's largest value) shows
+            as a non-finite loss at the next batch.
 
         Returns
         -------
