@@ -19,6 +19,7 @@ import numpy as np
 from fastfc import initializers
 from fastfc import layers as layers_mod
 from fastfc import optim as optim_mod
+from fastfc._state import fastfc_version
 
 if TYPE_CHECKING:
     from fastfc.model.sequential import Sequential
@@ -119,9 +120,8 @@ def load(path: PathLike,
         fmt = cfg.get("format") if isinstance(cfg, dict) else None
         if isinstance(fmt, str) and fmt.startswith(("fastfc-sequential-", "fastfc-frozen-")) \
                 and fmt not in (FORMAT, "fastfc-frozen-1"):
-            import fastfc
             raise ValueError(f"{path} is in format {fmt!r}, written by a newer fastfc; "
-                             f"fastfc {fastfc.__version__} reads {FORMAT!r} and "
+                             f"fastfc {fastfc_version()} reads {FORMAT!r} and "
                              f"'fastfc-frozen-1': upgrade fastfc to load it")
         if fmt != FORMAT:
             raise ValueError(f"{path} is not a fastfc model file")
