@@ -286,7 +286,7 @@ def test_to_onnx_refuses():
                               input_shape=(2, 2, 3))
     with pytest.raises(ValueError, match=r"fastfc layer 0 \(GlobalAvgPool.*supported"):
         fastfc.to_onnx(model)
-    with pytest.raises(ValueError, match="opset must be an int >= 13"):
+    with pytest.raises(ValueError, match="opset must be an int from 13"):
         fastfc.to_onnx(_mlp(np.float32), opset=11)
 
 
@@ -297,3 +297,154 @@ def test_missing_extra_is_named(monkeypatch, module, call):
     monkeypatch.setitem(__import__("sys").modules, module, None)    # import fails
     with pytest.raises(ImportError, match=rf"pip install fastfc\[{module}\]"):
         call()
+
+
+# ------------------------------------------------------------------ defects of the user test
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_logit_losses_drop_the_trailing_softmax_or_sigmoid():
+    from fastfc import losses
+    rng = np.random.default_rng(7)
+    w = [rng.normal(size=(7, 4)), rng.normal(size=4)]
+    for act, loss, proba in [("softmax", "softmax_cross_entropy", _softmax),
+                             ("softmax", losses.SoftmaxCrossEntropy(), _softmax),
+                             ("sigmoid", "binary_cross_entropy", lambda z: 1 / (1 + np.exp(-z)))]:
+        model = fastfc.from_keras([{"class": "Dense", "activation": act, "weights": w}],
+                                  loss=loss)
+        assert [type(l) for l in model.layers] == [fastfc.Dense]
+        np.testing.assert_allclose(model.predict_proba(X7), proba(X7 @ w[0] + w[1]),
+                                   rtol=1e-12, atol=1e-12)
+    kept = fastfc.from_keras([{"class": "Dense", "activation": "softmax", "weights": w}])
+    assert type(kept.layers[-1]) is fastfc.Softmax      # mse: the output is probabilities
+    kept = fastfc.from_keras([{"class": "Dense", "activation": "sigmoid", "weights": w}],
+                             loss="softmax_cross_entropy")
+    assert type(kept.layers[-1]) is fastfc.Sigmoid
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary"])
+def test_from_sklearn_logit_loss_proba_is_the_estimators(kind):
+    pytest.importorskip("sklearn", reason="the sklearn extra")
+    import warnings
+
+    from sklearn.neural_network import MLPClassifier
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(60, 6))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5) * (kind == "multiclass")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier((9,), max_iter=20, random_state=0).fit(X, y)
+    loss = "softmax_cross_entropy" if kind == "multiclass" else "binary_cross_entropy"
+    model = fastfc.from_sklearn(est, loss=loss)
+    want = est.predict_proba(X)
+    np.testing.assert_allclose(model.predict_proba(X), want if kind == "multiclass" else
+                               want[:, 1:], rtol=1e-10, atol=1e-12)
+
+
+def test_from_torch_and_onnx_logit_loss():
+    torch = pytest.importorskip("torch", reason="the torch extra")
+    net = torch.nn.Sequential(torch.nn.Linear(7, 4), torch.nn.Softmax(dim=1)).double()
+    with torch.no_grad():
+        want = net(torch.from_numpy(X7)).numpy()
+    model = fastfc.from_torch(net, loss="cross_entropy")
+    assert [type(l) for l in model.layers] == [fastfc.Dense]
+    np.testing.assert_allclose(model.predict_proba(X7), want, rtol=1e-12, atol=1e-12)
+    pytest.importorskip("onnx", reason="the onnx extra")
+    back = fastfc.from_onnx(fastfc.to_onnx(fastfc.from_torch(net)), loss="cross_entropy")
+    assert [type(l) for l in back.layers] == [fastfc.Dense]
+    np.testing.assert_allclose(back.predict_proba(X7), want, rtol=1e-12, atol=1e-12)
+
+
+def test_from_onnx_identity_and_constant_nodes():
+    pytest.importorskip("onnx", reason="the onnx extra")
+    from onnx import helper, numpy_helper
+    rng = np.random.default_rng(9)
+    w, b = rng.normal(size=(4, 3)), rng.normal(size=3)
+    proto = _graph([helper.make_node("Identity", ["w"], ["w2"]),
+                    helper.make_node("Constant", [], ["b2"], value=numpy_helper.from_array(
+                        b.astype(np.float32))),
+                    helper.make_node("Identity", ["x"], ["x2"]),
+                    helper.make_node("Gemm", ["x2", "w2", "b2"], ["h"]),
+                    helper.make_node("Identity", ["h"], ["y"])], {"w": w})
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    model = fastfc.from_onnx(proto)
+    assert [type(l) for l in model.layers] == [fastfc.Dense]
+    np.testing.assert_allclose(model.forward(x), x @ w + b, rtol=1e-5, atol=1e-5)
+
+
+def test_from_onnx_of_torch_export_with_shared_initializers():
+    torch = pytest.importorskip("torch", reason="the torch extra")
+    pytest.importorskip("onnx", reason="the onnx extra")
+    import io
+    import warnings
+    torch.manual_seed(0)
+    nn = torch.nn
+    # an untrained BatchNorm: weight == running_var, bias == running_mean, shared by Identity
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.BatchNorm1d(8), nn.Linear(8, 3)).eval()
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, torch.randn(5, 4), f, dynamo=False, opset_version=17)
+    x = np.random.default_rng(10).normal(size=(6, 4)).astype(np.float32)
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(fastfc.from_onnx(f.getvalue()).forward(x), want,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_export_of_what_is_not_a_sequential():
+    model = _mlp(np.float32)
+    calls = []
+    if __import__("importlib").util.find_spec("onnx"):
+        calls.append(("to_onnx", fastfc.to_onnx))
+    if __import__("importlib").util.find_spec("torch"):
+        calls.append(("to_torch", fastfc.to_torch))
+    for name, export in calls:
+        with pytest.raises(TypeError, match=rf"{name}: model must be a fastfc Sequential.*"
+                                            r"FrozenModel; export the Sequential it was"):
+            export(model.freeze())
+        with pytest.raises(TypeError, match=rf"{name}: model must be .*got NoneType"):
+            export(None)
+    with pytest.raises(TypeError, match="from_keras takes a list of layer specs"):
+        fastfc.from_keras({"class": "Dense", "units": 3})
+
+
+def test_export_of_a_fitted_fastfc_estimator():
+    pytest.importorskip("sklearn", reason="the sklearn extra")
+    torch = pytest.importorskip("torch", reason="the torch extra")
+    import warnings
+
+    from fastfc import sklearn as fsk
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(50, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = fsk.MLPClassifier((6,), max_iter=10).fit(X, (X[:, 0] > 0) + (X[:, 1] > 0.0) * 1)
+    with torch.no_grad():
+        got = fastfc.to_torch(est)(torch.from_numpy(X.astype(est.coefs_[0].dtype))).numpy()
+    np.testing.assert_allclose(got, est.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_from_torch_bfloat16_becomes_float32():
+    torch = pytest.importorskip("torch", reason="the torch extra")
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6),
+                              torch.nn.Linear(6, 2)).to(torch.bfloat16).eval()
+    model = fastfc.from_torch(net)
+    assert model.dtype == np.float32
+    x = np.random.default_rng(12).normal(size=(5, 4)).astype(np.float32)
+    with torch.no_grad():
+        want = net.float()(torch.from_numpy(x)).numpy()    # bfloat16 weights are exact floats
+    np.testing.assert_allclose(model.forward(x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_to_onnx_opset_range_and_integral_types():
+    onnx = pytest.importorskip("onnx", reason="the onnx extra")
+    model = fastfc.Sequential([fastfc.Dense(4, 3)], loss="mse")
+    proto = onnx.load_from_string(fastfc.to_onnx(model, opset=np.int64(17)))
+    assert proto.opset_import[0].version == 17
+    newest = onnx.defs.onnx_opset_version()
+    for bad in (newest + 1, 99, True, 17.0, "17"):
+        with pytest.raises(ValueError, match=rf"opset must be an int from 13 .* to {newest}"):
+            fastfc.to_onnx(model, opset=bad)

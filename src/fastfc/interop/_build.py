@@ -4,6 +4,11 @@ import numpy as np
 
 import fastfc
 from fastfc import layers as layers_mod
+from fastfc import losses
+
+# losses that apply the output activation themselves: they take the logits before it
+_LOGIT_LOSSES = ((losses.SoftmaxCrossEntropy, layers_mod.Softmax),
+                 (losses.SigmoidBinaryCrossEntropy, layers_mod.Sigmoid))
 
 
 def unsupported(source, index, what, supported):
@@ -39,6 +44,11 @@ def sequential(layers, source, dtype, input_shape=None, loss="mse", origin=None)
     """A Sequential of `layers` (parameters set), or a ValueError naming the first layer
     whose input does not fit the one before it (by its index in the source, origin[i]
     for layers[i]); nothing is built then."""
+    kind = losses.LOSSES.get(loss, object) if isinstance(loss, str) else type(loss)
+    if layers and any(isinstance(layers[-1], out) and issubclass(kind, fused)
+                      for fused, out in _LOGIT_LOSSES):
+        # the loss applies it: predict_proba would apply it twice, training on probabilities
+        layers, origin = layers[:-1], origin and origin[:-1]
     if not layers:
         raise ValueError(f"{source}: there are no layers to convert")
     if input_shape is None:
@@ -60,3 +70,17 @@ def sequential(layers, source, dtype, input_shape=None, loss="mse", origin=None)
 def float_dtype(dtype):
     """float64 stays float64; anything else (float16, bfloat16, float32) is float32."""
     return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def exportable(model, caller):
+    """The Sequential `caller` exports: `model`, or the network of a fitted MLP (as
+    from_sklearn builds it, output activation included); else a TypeError."""
+    if isinstance(model, fastfc.Sequential):
+        return model
+    if getattr(model, "coefs_", None) is not None and hasattr(model, "out_activation_"):
+        from fastfc.interop.sklearn import from_sklearn
+        return from_sklearn(model)
+    hint = ("; export the Sequential it was frozen from" if isinstance(model, fastfc.FrozenModel)
+            else "")
+    raise TypeError(f"{caller}: model must be a fastfc Sequential or a fitted "
+                    f"MLPClassifier/MLPRegressor, got {type(model).__name__}{hint}")

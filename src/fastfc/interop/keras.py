@@ -96,7 +96,9 @@ def from_keras(specs: Sequence[Any], input_shape: Optional[Sequence[int]] = None
     input_shape : tuple, optional
         Per-sample input shape; needed when the first layer is not a Dense.
     loss : str, default "mse"
-        The Sequential's loss (for further training).
+        The Sequential's loss (for further training). One that applies the last
+        Softmax (softmax_cross_entropy) or Sigmoid (binary_cross_entropy) itself takes
+        the logits: that layer is left out, so predict_proba is the source's output.
 
     Returns
     -------
@@ -110,6 +112,9 @@ def from_keras(specs: Sequence[Any], input_shape: Optional[Sequence[int]] = None
     >>> model = fastfc.from_keras([{"class": "Dense", "units": 2, "activation": "relu",
     ...                             "weights": [np.ones((3, 2)), np.zeros(2)]}])
     """
+    if isinstance(specs, (dict, str)):
+        raise TypeError(f"from_keras takes a list of layer specs (dicts), got one "
+                        f"{type(specs).__name__}: pass [spec]")
     pairs = [(i, layer) for i, spec in enumerate(specs) for layer in _layers(spec, i)]
     layers = [layer for _, layer in pairs]
     dtypes = [v.dtype for layer in layers for v in layer.params.values()]

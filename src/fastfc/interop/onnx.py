@@ -2,6 +2,8 @@
 Add for N-d ones, Relu, Tanh, Sigmoid, LeakyRelu, Softmax, BatchNormalization, Flatten and
 Dropout, in inference form (opset >= 13). ONNX keeps float attributes (LeakyRelu's alpha,
 BatchNormalization's epsilon) in float32: a float64 model comes back that much rounded."""
+import numbers
+import operator
 import os
 
 from typing import TYPE_CHECKING, Any
@@ -9,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fastfc import layers as L
-from fastfc.interop._build import running_stats, sequential, set_params, unsupported
+from fastfc.interop._build import exportable, running_stats, sequential, set_params, unsupported
 
 if TYPE_CHECKING:
     from fastfc.model.sequential import Sequential
 
 SUPPORTED = ("a chain of Gemm (transA=0), MatMul (+ Add of a bias), Relu, Tanh, Sigmoid, "
-             "LeakyRelu, Softmax (last axis), BatchNormalization (inference, on 2-D "
+             "Identity, LeakyRelu, Softmax (last axis), BatchNormalization (inference, on 2-D "
              "inputs), Flatten (axis=1), Dropout (inference) with weights as initializers")
 _ACTS = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 
@@ -37,8 +39,9 @@ def to_onnx(model: "Sequential", opset: int = 17) -> bytes:
     Parameters
     ----------
     model : Sequential
+        Or a fitted MLPClassifier/MLPRegressor, exported as ``from_sklearn`` builds it.
     opset : int, default 17
-        The ONNX operator set version of the graph.
+        The ONNX operator set version of the graph, 13 to what the installed onnx knows.
 
     Returns
     -------
@@ -53,10 +56,14 @@ def to_onnx(model: "Sequential", opset: int = 17) -> bytes:
     >>> data = fastfc.to_onnx(model)      # onnxruntime.InferenceSession(data) runs it
     """
     onnx = _onnx()
+    model = exportable(model, "to_onnx")
     from onnx import TensorProto, helper, numpy_helper
-    if not isinstance(opset, int) or opset < 13:
-        raise ValueError(f"opset must be an int >= 13 (Softmax over the last axis), got "
-                         f"{opset!r}")
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, numbers.Integral) \
+            or not 13 <= opset <= newest:
+        raise ValueError(f"opset must be an int from 13 (Softmax over the last axis) to "
+                         f"{newest} (the installed onnx's newest), got {opset!r}")
+    opset = operator.index(opset)
     elem = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
     nodes, inits, cur, shape = [], [], "input", tuple(model.input_shape)
 
@@ -133,7 +140,9 @@ def from_onnx(source: Any, loss: Any = "mse") -> "Sequential":
     ----------
     source : bytes, str, os.PathLike or onnx.ModelProto
     loss : str, default "mse"
-        The Sequential's loss (for further training).
+        The Sequential's loss (for further training). One that applies the last
+        Softmax (softmax_cross_entropy) or Sigmoid (binary_cross_entropy) itself takes
+        the logits: that layer is left out, so predict_proba is the source's output.
 
     Returns
     -------
@@ -164,7 +173,15 @@ def from_onnx(source: Any, loss: Any = "mse") -> "Sequential":
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim][1:]
     input_shape = tuple(dims) if dims and None not in dims else None
     rank, cur, layers, origin = len(dims), inputs[0].name, [], []
-    nodes = list(graph.node)
+    nodes = []
+    for node in graph.node:
+        # torch.onnx.export names a shared initializer again with Identity (or a Constant)
+        if node.op_type == "Identity" and node.input[0] in inits:
+            inits[node.output[0]] = inits[node.input[0]]
+        elif node.op_type == "Constant" and [x.name for x in node.attribute] == ["value"]:
+            inits[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        else:
+            nodes.append(node)
 
     def initializer(i, node, k, what):
         if len(node.input) <= k or node.input[k] not in inits:
@@ -180,6 +197,9 @@ def from_onnx(source: Any, loss: Any = "mse") -> "Sequential":
         if not node.input or node.input[0] != cur:
             raise unsupported("ONNX", i, f"{where} does not take the previous node's output",
                               SUPPORTED)
+        if op == "Identity":        # on the data path: no layer
+            cur, i = node.output[0], i + 1
+            continue
         if op == "Gemm":
             if a.get("transA", 0) or rank != 1:
                 raise unsupported("ONNX", i, f"{where} with transA={a.get('transA', 0)} on "

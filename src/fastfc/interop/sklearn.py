@@ -22,7 +22,9 @@ def from_sklearn(estimator: Any, loss: Any = "mse") -> "Sequential":
     estimator : MLPClassifier or MLPRegressor
         Fitted (scikit-learn's or fastfc.sklearn's).
     loss : str, default "mse"
-        The Sequential's loss (for further training).
+        The Sequential's loss (for further training). One that applies the last
+        Softmax (softmax_cross_entropy) or Sigmoid (binary_cross_entropy) itself takes
+        the logits: that layer is left out, so predict_proba is the source's output.
 
     Returns
     -------

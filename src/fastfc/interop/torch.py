@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 from fastfc import layers as L
-from fastfc.interop._build import running_stats, sequential, set_params, unsupported
+from fastfc.interop._build import exportable, running_stats, sequential, set_params, unsupported
 
 if TYPE_CHECKING:
     from fastfc.model.sequential import Sequential
@@ -25,7 +25,9 @@ def _torch():
 
 
 def _array(t):
-    return t.detach().cpu().numpy()
+    t = t.detach().cpu()
+    # numpy has no bfloat16: float32 holds it exactly (float16 becomes float32 later too)
+    return (t.float() if t.dtype == _torch().bfloat16 else t).numpy()
 
 
 def _layer(module, i, nn):
@@ -71,7 +73,9 @@ def from_torch(module: Any, input_shape: Optional[Sequence[int]] = None,
     input_shape : tuple, optional
         Per-sample input shape; needed when the first module is not a Linear.
     loss : str, default "mse"
-        The Sequential's loss (for further training).
+        The Sequential's loss (for further training). One that applies the last
+        Softmax (softmax_cross_entropy) or Sigmoid (binary_cross_entropy) itself takes
+        the logits: that layer is left out, so predict_proba is the source's output.
 
 
     Returns
@@ -109,6 +113,7 @@ def to_torch(model: "Sequential") -> Any:
     Parameters
     ----------
     model : Sequential
+        Or a fitted MLPClassifier/MLPRegressor, exported as ``from_sklearn`` builds it.
 
     Returns
     -------
@@ -117,6 +122,7 @@ def to_torch(model: "Sequential") -> Any:
         Linear and the activation module.
     """
     torch = _torch()
+    model = exportable(model, "to_torch")
     nn = torch.nn
     dtype = torch.float64 if model.dtype == np.float64 else torch.float32
     acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
