@@ -111,6 +111,48 @@ def test_malformed_override_warns_and_keeps_the_derived_value(var, value):
     assert cfg["tuning"] == derived["tuning"]
 
 
+@pytest.mark.parametrize("value", ["128", "32"])
+def test_line_override_applies(value):
+    cfg = _config(FASTFC_LINE=value)
+    assert not cfg["warnings"] and cfg["tuning"]["LINE"] == [int(value), "env"]
+
+
+@pytest.mark.parametrize("value,what", [("abc", "not an integer"), ("8", "out of the range"),
+                                        ("2048", "out of the range"),
+                                        ("96", "not a power of two")])
+def test_malformed_line_override_warns(value, what):
+    derived = _config()["tuning"]["LINE"]
+    cfg = _config(FASTFC_LINE=value)
+    assert cfg["tuning"]["LINE"] == derived
+    assert [w for w in cfg["warnings"] if w.startswith(f"FASTFC_LINE={value} is {what}")
+            and f"using {derived[0]}" in w], cfg["warnings"]
+
+
+@pytest.mark.parametrize("value", [2**40 + 1, 2**50])
+def test_large_thresholds_up_to_the_stated_bound_apply(value):
+    cfg = _config(FASTFC_MIN_PARALLEL_MNK=value, FASTFC_B_FROM_MEMORY=value)
+    assert not cfg["warnings"]
+    assert cfg["tuning"]["MIN_PARALLEL_MNK"] == cfg["tuning"]["B_FROM_MEMORY"] == [value, "env"]
+
+
+@pytest.mark.parametrize("var,value", [("FASTFC_L3", "0"), ("FASTFC_L3", "1"),
+                                       ("FASTFC_L2", "4K"), ("FASTFC_L1D", "1K"),
+                                       ("FASTFC_MIN_PARALLEL_MNK", 2**50 + 1),
+                                       ("FASTFC_KC", "99999999999999999999")])
+def test_override_out_of_range_says_so(var, value):
+    derived = _config()
+    cfg = _config(**{var: value})
+    assert any(w.startswith(f"{var}={value} is out of the range [") and "using" in w
+               for w in cfg["warnings"]), cfg["warnings"]
+    assert cfg["tuning"] == derived["tuning"] and cfg["s"] == derived["s"]
+
+
+@pytest.mark.parametrize("value", [" 256", "256 ", " 256\t"])
+def test_blanks_around_an_override_are_allowed(value):
+    cfg = _config(FASTFC_KC=value)
+    assert not cfg["warnings"] and cfg["tuning"]["float32 KC"] == [256, "env FASTFC_KC"]
+
+
 @pytest.mark.parametrize("value", [os.fsdecode(b"\xff\xfe"), "\u00e4" * 1500])
 def test_any_bytes_in_an_override_give_one_warning(value):
     """Bytes that are not UTF-8, or a value cut in a character, still warn (the import
@@ -257,3 +299,10 @@ def test_forked_child_keeps_its_threads_without_a_warning():
 def test_bad_thread_count_in_the_environment_warns(value):
     cfg = _config(OMP_NUM_THREADS=value)
     assert any(f"OMP_NUM_THREADS={value!r}" in w and "using" in w for w in cfg["warnings"])
+
+
+@pytest.mark.parametrize("value", ["2147483648", "99999999999999999999999"])
+def test_huge_thread_count_in_the_environment_warns_and_clamps(value):
+    cfg = _config(OMP_NUM_THREADS=value)  # an OverflowError at import before
+    assert any(f"OMP_NUM_THREADS={value!r}" in w and f"using {2**31 - 1}" in w
+               for w in cfg["warnings"]), cfg["warnings"]

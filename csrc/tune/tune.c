@@ -1,6 +1,8 @@
 /* The per-CPU tuning tune_table (tune.h): caches from CPUID or sysfs, then Low et al.'s model.
  * Measurements behind the rules: docs/tuning.md. */
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,27 +43,30 @@ static int64_t page_bytes(void)
     return 4096;
 }
 
-static void warn(const char *var, const char *text, int64_t lo, int64_t hi, int64_t used)
+/* `what`: "is not an integer in", "is out of the range", ... */
+static void warn(const char *var, const char *text, const char *what, int64_t lo, int64_t hi,
+                 int64_t used)
 {
     size_t len = strlen(warnings);
-    snprintf(warnings + len, sizeof warnings - len,
-             "%s=%.64s is not an integer in [%lld, %lld]; using %lld\n", var, text,
-             (long long)lo, (long long)hi, (long long)used);
+    snprintf(warnings + len, sizeof warnings - len, "%s=%.64s %s [%lld, %lld]; using %lld\n",
+             var, text, what, (long long)lo, (long long)hi, (long long)used);
 }
 
-/* An integer with an optional K/M/G suffix (powers of 1024); 0 when malformed. */
+/* An integer with an optional K/M/G suffix (powers of 1024), blanks around it allowed;
+ * 0 when malformed. Too large a value saturates, so the caller's range check refuses it. */
 static int parse_size(const char *text, int64_t *out)
 {
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (end == text || errno) return 0;
+    if (end == text || (errno && errno != ERANGE)) return 0;
     int64_t scale = 1;
     if (*end == 'k' || *end == 'K') scale = 1 << 10, end++;
     else if (*end == 'm' || *end == 'M') scale = 1 << 20, end++;
     else if (*end == 'g' || *end == 'G') scale = 1 << 30, end++;
-    if (*end || v > (1LL << 40) / scale) return 0;
-    *out = v * scale;
+    while (isspace((unsigned char)*end)) end++;
+    if (*end) return 0;
+    *out = v > INT64_MAX / scale ? INT64_MAX : v < INT64_MIN / scale ? INT64_MIN : v * scale;
     return 1;
 }
 
@@ -74,8 +79,10 @@ static void override(int id, const char *name, int64_t lo, int64_t hi)
     const char *text = getenv(var);
     if (!text || !*text) return;
     int64_t v;
-    if (!parse_size(text, &v) || v < lo || v > hi) {
-        warn(var, text, lo, hi, tune_table.value[id]);
+    int parsed = parse_size(text, &v);
+    if (!parsed || v < lo || v > hi) {
+        warn(var, text, parsed ? "is out of the range" : "is not an integer in", lo, hi,
+             tune_table.value[id]);
         return;
     }
     tune_table.value[id] = v;
@@ -117,7 +124,7 @@ static int64_t sysfs_value(int index, const char *file)
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     int64_t v = 0;
-    if (fgets(text, sizeof text, f) && !parse_size(strtok(text, "\n"), &v)) v = 0;
+    if (fgets(text, sizeof text, f) && (!parse_size(text, &v) || v > (1LL << 40))) v = 0;
     fclose(f);
     return v;
 }
@@ -169,7 +176,18 @@ static void read_caches(void)
     override(FASTFC_T_L1_WAYS, "L1_WAYS", 2, 64);
     override(FASTFC_T_L2, "L2", 64 << 10, 1LL << 32);
     override(FASTFC_T_L2_WAYS, "L2_WAYS", 2, 64);
-    override(FASTFC_T_L3, "L3", 0, 1LL << 36);
+    /* no smaller than an L2 may be; one not above L2 counts as 2 x L2 in derive_blocks */
+    override(FASTFC_T_L3, "L3", 64 << 10, 1LL << 36);
+    /* only shown, never sized by: any power of two a CPU might have */
+    int64_t line = tune_table.value[FASTFC_T_LINE];
+    const char *line_src = tune_table.source[FASTFC_T_LINE];
+    override(FASTFC_T_LINE, "LINE", 16, 1024);
+    int64_t v = tune_table.value[FASTFC_T_LINE];
+    if (tune_table.source[FASTFC_T_LINE] != line_src && (v & (v - 1))) { /* taken from env */
+        warn("FASTFC_LINE", getenv("FASTFC_LINE"), "is not a power of two in", 16, 1024, line);
+        tune_table.value[FASTFC_T_LINE] = line;
+        tune_table.source[FASTFC_T_LINE] = line_src;
+    }
 }
 
 static int64_t round_down(int64_t v, int64_t unit, int64_t lo, int64_t hi)
@@ -264,7 +282,8 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
     s[FASTFC_T_NAP_SOLO_MNK] = "model: 4M cycles of FMAs";
     /* a B far larger than the caches is packed in long runs from memory */
     v[FASTFC_T_B_FROM_MEMORY] = (v[FASTFC_T_L3] > v[FASTFC_T_L2] ? v[FASTFC_T_L3] : 8 << 20) / 4;
-    s[FASTFC_T_B_FROM_MEMORY] = "model: a quarter of L3";
+    s[FASTFC_T_B_FROM_MEMORY] = v[FASTFC_T_L3] > v[FASTFC_T_L2] ? "model: a quarter of L3"
+                                : "model: 8 MiB / 4 (L3 not above L2)";
     v[FASTFC_T_CHUNKS_PER_THREAD] = 4; /* a late thread delays a quarter of its share */
     s[FASTFC_T_CHUNKS_PER_THREAD] = "default";
     /* The small-batch path (stream/): 2*m flops per weight read keep a product with few
