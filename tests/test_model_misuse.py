@@ -362,3 +362,16 @@ def test_a_failed_model_leaves_its_layers_uninitialised():
     model = fastfc.Sequential([dense, fastfc.Dense(8, 2)], seed=7)
     fresh = fastfc.Sequential([fastfc.Dense(4, 8), fastfc.Dense(8, 2)], seed=7)
     np.testing.assert_array_equal(model._theta, fresh._theta)
+
+
+@pytest.mark.parametrize("tail,loss", [
+    (lambda: [fastfc.Softmax()], "softmax_cross_entropy"),
+    (lambda: [fastfc.Sigmoid()], "binary_cross_entropy"),
+    (lambda: [fastfc.ReLU(), fastfc.Dense(3, 1, activation="sigmoid")], "binary_cross_entropy"),
+])
+def test_a_last_layer_that_the_loss_applies_again_is_refused(tail, loss):
+    """predict_proba would apply the softmax (sigmoid) twice, training would see it twice."""
+    with pytest.raises(ValueError, match=r"the last layer, .* applies the (softmax|sigmoid) "
+                                         r"that the loss \w+ applies to the logits itself"):
+        fastfc.Sequential([fastfc.Dense(4, 3)] + tail(), loss=loss)
+    fastfc.Sequential([fastfc.Dense(4, 3)] + tail(), loss="mse")   # probabilities as outputs

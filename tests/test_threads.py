@@ -210,6 +210,41 @@ def test_four_python_threads_at_once(rng, keep_threads):
         assert_identical(c["drop"][1], ref.dropout_mask(c["x"].shape, 0.5, i, i))
 
 
+@pytest.mark.parametrize("kind", ["c plan", "layer by layer", "frozen", "frozen bf16"])
+def test_python_threads_share_one_model(keep_threads, kind):
+    """Serving one model from 4 Python threads at once: each predict_proba equals the one
+    made alone (the model's buffers hold one call's activations)."""
+    fastfc.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    layers = [fastfc.Dense(300, 128, activation="relu"), fastfc.Dense(128, 5)]
+    if kind == "layer by layer":
+        layers.insert(1, fastfc.BatchNorm(128))
+    model = fastfc.Sequential(layers, loss="softmax_cross_entropy", seed=0)
+    model.fit(rng.standard_normal((256, 300)), rng.integers(0, 5, 256), epochs=1, verbose=0)
+    if kind.startswith("frozen"):
+        model = model.freeze(None if kind == "frozen" else "bfloat16")
+    xs = [rng.standard_normal((500, 300)).astype(np.float32) for i in range(4)]
+    want = [model.predict_proba(x) for x in xs]
+    errors, barrier = [], threading.Barrier(4)
+
+    def work(i):
+        try:
+            barrier.wait(timeout=60)
+            for _ in range(20):
+                if not np.array_equal(model.predict_proba(xs[i]), want[i]):
+                    errors.append(i)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"thread {i} raised {e!r}")
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in ts), "a thread hung"
+    assert not errors, f"{len(errors)} of 80 calls differ: {errors[:10]}"
+
+
 def test_threads_with_different_thread_counts_interleaved(rng, keep_threads):
     """set_num_threads from another Python thread while kernels run: every result still
     equals the single-threaded one (the count is read once per call)."""

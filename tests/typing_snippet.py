@@ -55,7 +55,7 @@ def model() -> float:
         net.save(path)
         loaded = fastfc.load(path)
     assert np.array_equal(loaded.predict(x), predicted)
-    binary = fastfc.Sequential([fastfc.Dense(6, 1, activation="sigmoid")],
+    binary = fastfc.Sequential([fastfc.Dense(6, 1)],
                                loss="binary_cross_entropy",
                                optimizer=optim.SGD(lr=0.1, momentum=0.9, nesterov=True,
                                                    schedule=optim.step_schedule(1, gamma=0.5)))

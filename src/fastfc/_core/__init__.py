@@ -18,5 +18,5 @@ from fastfc._core._tuning import forked_single_thread, tuning_table
 from fastfc._core._args import ACTIVATIONS
 from fastfc._core._linear import gemm, linear, linear_backward
 from fastfc._core._dropout import dropout, dropout_backward
-from fastfc._core._plan import (MLPPlan, _adam_update, _all_finite, _labels_in_range,
-                                _softmax_xent)
+from fastfc._core._plan import (MLPPlan, _act_forward, _adam_update, _all_finite,
+                                _labels_in_range, _softmax_xent)

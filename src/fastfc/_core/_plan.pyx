@@ -84,6 +84,26 @@ def _labels_in_range(labels, int64_t n):
     return ok
 
 
+def _act_forward(x, int act, double slope, out):
+    """out = act(x) elementwise with the C kernels' functions (those of linear's epilogue
+    and of a model's C plan), for C-contiguous arrays of one float dtype and size."""
+    cdef int dt = cnp.NPY_DOUBLE if getattr(x, "dtype", None) == np.float64 else cnp.NPY_FLOAT
+    _require(x, "x", dt, True, False)
+    _require(out, "out", dt, True)
+    if out.size != x.size:
+        raise ValueError(f"out has {out.size} elements, x {x.size}")
+    cdef int64_t n = x.size
+    cdef const void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef void *po = cnp.PyArray_DATA(<cnp.ndarray>out)
+    cdef int nt = num_threads()
+    with nogil:
+        if dt == cnp.NPY_FLOAT:
+            fastfc_sact_forward(nt, n, <const float *>px, act, <float>slope, <float *>po)
+        else:
+            fastfc_dact_forward(nt, n, <const double *>px, act, slope, <double *>po)
+    return out
+
+
 def _all_finite(x):
     """Whether a C-contiguous float32/float64 ndarray holds no NaN and no Inf."""
     if type(x) is not np.ndarray or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x) or \

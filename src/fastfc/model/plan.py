@@ -5,6 +5,7 @@ cross-entropy and backward of a training step are one or two calls into C.
 The plans point into the model's parameter buffer: they are not pickled or copied, the
 cache is rebuilt on first use.
 """
+import threading
 from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
@@ -113,23 +114,26 @@ def row_block(rows: int, widest: int, itemsize: int) -> int:
 
 class InferencePlans:
     """Inference MLPPlans of one stack of Dense/activation specs (no gradients, weights
-    maybe bfloat16), one per row count used (the last few kept)."""
+    maybe bfloat16), one per row count used (the last few kept), per Python thread: a
+    plan's buffers hold one call's activations, so threads serving one model do not share
+    them."""
     keep = 4
 
     def __init__(self, specs: list, dtype) -> None:
         self.specs, self.dtype = specs, np.dtype(dtype)
-        self.plans: dict = {}
+        self._local = threading.local()
         self.n_out = next(s["w"].shape[1] if s["kind"] == "dense" else s["features"]
                           for s in reversed(specs))
         self.widest = max(max(s["w"].shape) if s["kind"] == "dense" else s["features"]
                           for s in specs)
 
     def plan(self, rows: int):
-        if rows not in self.plans:
-            if len(self.plans) >= self.keep:
-                self.plans.pop(next(iter(self.plans)))
-            self.plans[rows] = _core.MLPPlan(self.specs, rows, self.dtype)
-        return self.plans[rows]
+        plans = self._local.__dict__.setdefault("plans", {})
+        if rows not in plans:
+            if len(plans) >= self.keep:
+                plans.pop(next(iter(plans)))
+            plans[rows] = _core.MLPPlan(self.specs, rows, self.dtype)
+        return plans[rows]
 
     def run(self, X: np.ndarray, rows: Optional[int] = None) -> np.ndarray:
         """The outputs for the rows of X (C-contiguous, the plans' dtype): one C call per

@@ -8,6 +8,7 @@ model, one step, predict/evaluate, the summary and the config.
 A Sequential pickles and deep-copies: the copy trains on exactly as the original would
 (optimizer state, step counts, shuffling and dropout streams included), independently.
 """
+import threading
 import weakref
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -23,6 +24,19 @@ from fastfc.model.callbacks import Callback, History
 from fastfc.model.frozen import FrozenModel
 from fastfc.model.inputs import as_2d_float
 from fastfc.model.plan import InferencePlans, PlanCache, fused_step, inference_specs
+
+
+def _check_last_layer(last: layers_mod.Layer, loss: losses_mod.Loss) -> None:
+    """Refuses a last layer that applies the function the loss applies to the logits
+    itself: training would see it twice and predict_proba would apply it twice."""
+    act = getattr(last, "activation", None)
+    softmax = type(last) is layers_mod.Softmax
+    if (softmax and isinstance(loss, losses_mod.SoftmaxCrossEntropy) or
+            act == "sigmoid" and isinstance(loss, losses_mod.SigmoidBinaryCrossEntropy)):
+        raise ValueError(f"the last layer, {last.describe()}, applies the "
+                         f"{'softmax' if softmax else 'sigmoid'} that the loss "
+                         f"{type(loss).__name__} applies to the logits itself: drop it (the "
+                         f"loss's predict_proba gives the probabilities), or use another loss")
 
 
 def _duplicates(layers):
@@ -111,7 +125,7 @@ class Sequential(Plain):
     # rebuilt from the layers by _link: the flat buffers (the layers' arrays travel),
     # the C plans (pointers into the buffers), the loss-gradient buffer
     _not_copied = ("_theta", "_dtheta", "_plans", "_infer", "_grad_out", "_check_finite",
-                   "_grads_finite")
+                   "_grads_finite", "_lock")
     # set by fit's non-finite guard: the fused backward checks the gradients in its C call
     # and leaves 1 (finite) or 0 in _grads_finite; -1: not checked there
     _check_finite = False
@@ -132,6 +146,7 @@ class Sequential(Plain):
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self.loss = losses_mod.get(loss)
+        _check_last_layer(self.layers[-1], self.loss)
         self.optimizer = optim_mod.get(optimizer if optimizer is not None else "adam")
         self.seed = integer(seed, "seed", 0)
         if input_shape is None and isinstance(self.layers[0], layers_mod.Dense):
@@ -189,6 +204,8 @@ class Sequential(Plain):
         self._plans = PlanCache()
         self._infer = None   # InferencePlans on first predict, False without a C path
         self._grad_out = None
+        # the layers keep each forward's outputs in their own buffers: one pass at a time
+        self._lock = threading.RLock()
         for i, layer in enumerate(self.layers):
             layer.needs_input_grad = i > 0   # nothing needs the gradient of the input
         for obj in self.layers + [self.optimizer]:
@@ -234,7 +251,8 @@ class Sequential(Plain):
     def forward(self, x, training: bool = False) -> np.ndarray:
         """The model's output for `x` (converted to the model dtype), a new array."""
         x = as_2d_float(x, "x", self.dtype, self.input_shape)
-        return self._forward(x, training).copy()   # the caller's, not a layer's buffer
+        with self._lock:
+            return self._forward(x, training).copy()   # the caller's, not a layer's buffer
 
     __call__ = forward
 
@@ -357,8 +375,9 @@ class Sequential(Plain):
         if self._infer:
             return self._infer.run(X, batch_size)
         rows = batch_size or 1024
-        return np.concatenate([self._forward(X[i:i + rows]).copy()
-                               for i in range(0, X.shape[0], rows)])
+        with self._lock:
+            return np.concatenate([self._forward(X[i:i + rows]).copy()
+                                   for i in range(0, X.shape[0], rows)])
 
     def predict_proba(self, X, batch_size: Optional[int] = None) -> np.ndarray:
         """Class probabilities (the loss's output transform) of the samples in `X`, in
@@ -384,11 +403,12 @@ class Sequential(Plain):
         y = self.loss.check_targets(y, self.n_outputs, X.shape[0])
         batch_size = integer(batch_size, "batch_size", 1)
         total, correct = 0.0, 0
-        for i in range(0, X.shape[0], batch_size):
-            z = self._forward(X[i:i + batch_size])
-            yb = y[i:i + batch_size]
-            total += self.loss(z, yb, np.empty(z.shape, self.dtype)) * z.shape[0]
-            correct += self._correct(z, yb)
+        with self._lock:
+            for i in range(0, X.shape[0], batch_size):
+                z = self._forward(X[i:i + batch_size])
+                yb = y[i:i + batch_size]
+                total += self.loss(z, yb, np.empty(z.shape, self.dtype)) * z.shape[0]
+                correct += self._correct(z, yb)
         n = X.shape[0]
         return {"loss": total / n, "accuracy": correct / n if self.loss.classifier else None}
 
