@@ -23,6 +23,17 @@ def test_bench_rejects_bad_arguments(capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--plot", "--json"])
+def test_bench_checks_its_output_folders_before_running(capsys, tmp_path, flag):
+    """A missing folder is named at once, not after the whole run."""
+    path = tmp_path / "missing" / "out.png"
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--only", "forward", flag, str(path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {path}: the folder {path.parent} does not exist" in err
+
+
 def test_help_prints_usage_and_runs_nothing(capsys):
     assert cli.main(["--help"]) == 0
     assert "python -m fastfc bench" in capsys.readouterr().out

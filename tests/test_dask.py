@@ -2,6 +2,7 @@
 local model, data-parallel fit equal to the local fit on the rows in the order it takes
 them, reproducible shuffles, bad input, and a worker killed mid-fit."""
 import os
+import re
 import signal
 import threading
 import time
@@ -343,6 +344,30 @@ def test_bad_input(client):
                   client=client)
     with pytest.raises(TypeError, match="shuffle must be True or False"):
         fdask.fit(model, Xd, y, epochs=1, batch_size=8, shuffle="no", client=client)
+
+
+def test_what_is_not_a_model_is_named():
+    """Checked before anything else (no client needed): None, a FrozenModel where layers
+    are needed, an estimator (with the wrapper to use)."""
+    X, y = data(16)
+    model = mlp()
+    for fn, bad, want in [
+            (fdask.predict, None, "predict: model must be a fastfc Sequential or FrozenModel, "
+                                  "got NoneType"),
+            (fdask.predict_proba, "m", "got str"),
+            (fdask.transform, model.freeze(), "transform: model must be a fastfc Sequential, "
+                                              "got FrozenModel"),
+            (lambda m, X: fdask.fit(m, X, y, epochs=1, batch_size=8), FitEstimator(),
+             "fit: model must be a fastfc Sequential, got FitEstimator: wrap a scikit-learn "
+             "style estimator in dask_ml.wrappers.ParallelPostFit")]:
+        with pytest.raises(TypeError, match=re.escape(want)):
+            fn(bad, X)
+    np.testing.assert_array_equal(fdask.predict(model.freeze(), X).compute(), model.predict(X))
+
+
+class FitEstimator:
+    def get_params(self, deep=True):
+        return {}
 
 
 def test_fit_checks_the_rows_as_model_fit_does(client):

@@ -1,6 +1,7 @@
 """save()/load() keep reading what earlier fastfc wrote: tests/data holds a model saved by
 the model.py of commit 72a8584 (tests/data/make_sequential_format_1.py wrote it), with the
 predictions it gave and its weights after one more epoch of training."""
+import io
 import json
 import pathlib
 
@@ -55,3 +56,21 @@ def test_a_newer_format_and_a_file_not_npz_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"notes.txt is not a fastfc model file \(not an "
                                          r"\.npz archive\)"):
         fastfc.load(tmp_path / "notes.txt")
+
+
+def test_load_reads_a_file_object_and_names_what_it_cannot_read():
+    """save() writes to a file object; load() reads one back, Sequential and FrozenModel."""
+    model = fastfc.load(DATA / "sequential-format-1.npz")
+    x = np.random.default_rng(0).standard_normal((5, model.input_shape[0])).astype(model.dtype)
+    for saved in (model, model.freeze()):
+        f = io.BytesIO()
+        saved.save(f)
+        f.seek(0)
+        back = fastfc.load(f)
+        assert type(back) is type(saved)
+        np.testing.assert_array_equal(back.predict_proba(x), saved.predict_proba(x))
+    with pytest.raises(ValueError, match=r"not a fastfc model file \(not an \.npz archive\)"):
+        fastfc.load(io.BytesIO(b"hello"))
+    with pytest.raises(TypeError, match="path must be a str, an os.PathLike or a binary file "
+                                        "object, got int"):
+        fastfc.load(3)

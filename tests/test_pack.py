@@ -236,6 +236,32 @@ def test_pack_rejects_bad_arrays_and_dtypes():
             fastfc.pack(np.ones((2, 2)), dtype)
 
 
+def test_pack_of_what_is_not_an_array_is_a_type_error():
+    for bad in (None, "abc", {"w": 1}):
+        with pytest.raises(TypeError, match=rf"w must be a 2-D float array, got "
+                                            rf"{type(bad).__name__}"):
+            fastfc.pack(bad)
+
+
+def test_packed_weights_take_either_byte_order_and_never_promote_the_bias():
+    """pack(w) in place of w: x in the other byte order computes as x; a bias that would
+    promote the result (float64 for float32 weights) is refused as x would be, a narrower
+    one is cast."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 5)).astype(np.float32), rng.standard_normal((5, 4))
+    w = w.astype(np.float32)
+    pw = fastfc.pack(w)
+    want = fastfc.linear(x, pw, w[0], activation="relu")
+    assert_identical(fastfc.linear(x.astype(">f4"), pw, w[0], activation="relu"), want)
+    assert_identical(fastfc.linear(x, pw, w[0].astype(">f4"), activation="relu"), want)
+    assert_identical(fastfc.linear(x, pw, w[0].astype(np.float16)),
+                     fastfc.linear(x, w, w[0].astype(np.float16)))
+    for storage in ("float32", "bfloat16"):
+        with pytest.raises(TypeError, match=rf"b has dtype float64 but the {storage} weights "
+                                            r"\(5, 4\) compute in float32"):
+            fastfc.linear(x, fastfc.pack(w, storage), np.zeros(4))
+
+
 def test_packed_weights_name_dtype_and_shape_mismatches():
     pw = fastfc.pack(np.ones((4, 3), np.float32), "bfloat16")
     with pytest.raises(TypeError, match=r"x has dtype float64 .*bfloat16 .*float32"):

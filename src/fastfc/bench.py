@@ -12,6 +12,7 @@ a fast wrong answer must not make the table.
 import argparse
 import json
 import math
+import os
 import platform
 import time
 
@@ -524,6 +525,15 @@ def main(argv=None):
     ap.add_argument("--plot", help="also draw the ratios per shape into this image "
                                    "(matplotlib)")
     args = ap.parse_args(argv)
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):   # found before the run, not after it
+            ap.error(f"{flag} {path}: the folder {folder} does not exist")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            ap.error("--plot needs matplotlib (pip install matplotlib)")
     only = args.only
     fastfc.set_num_threads(args.threads)
     torch = _torch()

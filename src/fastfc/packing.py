@@ -223,6 +223,9 @@ def pack(w, dtype=None) -> PackedWeights:
             return w
         w = w.unpack()
     a = w if isinstance(w, np.ndarray) else np.asarray(w)
+    if a.dtype.kind in "OUSV" and not _is_bfloat16(a.dtype):   # None, a str, records
+        raise TypeError(f"pack: w must be a 2-D float array, got {type(w).__name__} "
+                        f"(dtype {a.dtype})")
     if a.ndim != 2:
         raise ValueError(f"pack: w must be 2-D (in_features, out_features), got shape "
                          f"{a.shape}")

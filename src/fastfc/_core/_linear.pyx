@@ -36,8 +36,9 @@ cdef tuple _packed(object w, str fn, str name):
 
 
 cdef int _check_compute_dtype(cnp.ndarray a, int dt, str fn, str name, object w) except -1:
-    """Packed weights compute in one dtype: a (x) must have it, never promoted."""
-    if not _is_native(a, dt):
+    """Packed weights compute in one dtype: a (x, or a bias that would promote it) must
+    have it, in either byte order; nothing is promoted."""
+    if cnp.PyArray_TYPE(a) != dt:
         what = w.storage if hasattr(w, "storage") else str(w.dtype)
         raise TypeError(f"{fn}: {name} has dtype {a.dtype} but the {what} weights {w.shape} "
                         f"compute in {_dtype(dt)}; pass {name}.astype(np.{_dtype(dt)})")
@@ -195,7 +196,7 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
         ``fastfc.pack(w)`` packs once what each call would otherwise convert; bfloat16
         weights (packed, or an ``ml_dtypes.bfloat16`` array) compute in float32 within
         the bound in ``PackedWeights``' docstring. With packed weights, `x` must have
-        their compute dtype (``TypeError`` otherwise).
+        their compute dtype and `b` no wider a one (``TypeError`` otherwise).
     b : array_like, shape (out_features,), optional
     activation : {None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"}
         Applied to ``x @ w + b`` while the output tile is in registers.
@@ -241,9 +242,11 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     cdef int dt
     if pw is None:
         dt = _result_type(arrays)
-    else:   # the packed weights' dtype; a bias of another float dtype is cast
+    else:   # the packed weights' dtype; a narrower bias (float16) is cast
         dt = pw[1]
         _check_compute_dtype(x, dt, "linear", "x", w_in)
+        if b is not None and np.result_type(b.dtype, _dtype(dt)) != _dtype(dt):
+            _check_compute_dtype(b, dt, "linear", "b", w_in)
     cdef int64_t rows = _batch_rows(x)
     x2 = _as_2d(_operand(x, dt), rows, nin)
     wd = _operand(w, dt) if pw is None else w

@@ -17,6 +17,7 @@ import numpy as np
 from fastfc import layers as layers_mod
 from fastfc._checks import flag, integer, positive
 from fastfc.dask import _replica
+from fastfc.dask._inference import check_model
 from fastfc.dask._inputs import as_row_chunked, targets_like
 from fastfc.dask._shipping import model_bytes, model_from_bytes
 
@@ -98,6 +99,7 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
     from distributed import default_client
 
     from fastfc.model import History
+    check_model(model, "fit", frozen=False)
     client = client if client is not None else default_client()
     bn = [l for l in model.layers if isinstance(l, layers_mod.BatchNorm)]
     if bn:

@@ -49,7 +49,20 @@ def _outputs(model, block, what, layer):
     return np.array(x, copy=True)   # a layer's buffer is reused by the next call
 
 
+def check_model(model, fn, frozen=True):
+    """A TypeError naming `fn` unless `model` is a Sequential (or a FrozenModel)."""
+    import fastfc
+    kinds = (fastfc.Sequential, fastfc.FrozenModel) if frozen else (fastfc.Sequential,)
+    if not isinstance(model, kinds):
+        hint = (": wrap a scikit-learn style estimator in dask_ml.wrappers.ParallelPostFit "
+                "instead" if hasattr(model, "get_params") else "")
+        raise TypeError(f"fastfc.dask.{fn}: model must be a fastfc "
+                        f"{' or '.join(k.__name__ for k in kinds)}, got "
+                        f"{type(model).__name__}{hint}")
+
+
 def _map(model, X, what, layer=-1):
+    check_model(model, what, frozen=what != "transform")
     X = as_row_chunked(X, "X", model)
     # the output's dtype and per-row shape, from one row run here (cheap and exact)
     meta = _outputs(model, np.zeros((1,) + X.shape[1:], model.dtype), what, layer)
@@ -102,5 +115,6 @@ def transform(model, X, layer=-1):
     """The output of ``model.layers[layer]`` (evaluation mode) for each row of `X`, as a
     lazy dask array: features from a hidden layer, or the raw outputs (logits) with
     ``layer=-1``. See `predict` for `model` and `X`."""
+    check_model(model, "transform", frozen=False)
     layer = _last_layer(model, layer)
     return _map(model, X, "transform", layer)

@@ -78,9 +78,9 @@ def load(path: PathLike,
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, os.PathLike or binary file object
         The file save() wrote (``.npz`` is appended when `path` lacks it and does not
-        exist, as np.savez does).
+        exist, as np.savez does), or a file object open for reading at its start.
     optimizer : str or Optimizer, optional
         Train on with this optimizer (fresh state) instead of the saved one.
 
@@ -108,8 +108,19 @@ def load(path: PathLike,
     if isinstance(path, (str, os.PathLike)) and not os.path.exists(path) \
             and not os.fspath(path).endswith(".npz"):
         path = os.fspath(path) + ".npz"   # where np.savez put it
-    if os.path.isfile(path) and not zipfile.is_zipfile(path):   # np.load: "pickled data"
-        raise ValueError(f"{path} is not a fastfc model file (not an .npz archive)")
+    if isinstance(path, (str, os.PathLike)):
+        if os.path.isfile(path) and not zipfile.is_zipfile(path):   # np.load: "pickled data"
+            raise ValueError(f"{path} is not a fastfc model file (not an .npz archive)")
+    elif not (hasattr(path, "read") and hasattr(path, "seek")):
+        raise TypeError(f"load: path must be a str, an os.PathLike or a binary file object, "
+                        f"got {type(path).__name__}")
+    else:
+        start = path.tell()
+        archive = zipfile.is_zipfile(path)   # which moves the file's position
+        path.seek(start)
+        if not archive:
+            raise ValueError(f"{getattr(path, 'name', 'the file object')} is not a fastfc "
+                             f"model file (not an .npz archive)")
     with np.load(path, allow_pickle=False) as data:
         if "config" not in data.files:
             raise ValueError(f"{path} is not a fastfc model file (it has no config)")
