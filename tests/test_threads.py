@@ -154,6 +154,16 @@ def test_bit_identical_for_any_thread_count(rng, keep_threads, m, k, n, dtype):
     assert_close(results[1][2], ref.gemm(x, w), gemm_scale(x, w), k, dtype)
 
 
+def run_in_threads(work, n):
+    """work(0..n-1), each on a Python thread of its own; none may hang."""
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in ts), "a thread hung"
+
+
 def test_four_python_threads_at_once(rng, keep_threads):
     """4 Python threads (each fanning out to 2 OpenMP threads) on different problems:
     every result equals the one computed alone."""
@@ -195,12 +205,7 @@ def test_four_python_threads_at_once(rng, keep_threads):
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(f"thread {i} raised {e!r}")
 
-    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in ts), "a thread hung"
+    run_in_threads(work, 4)
     assert not errors, errors[:10]
     # the single-threaded results were right in the first place
     for i, c in enumerate(cases):
@@ -236,12 +241,7 @@ def test_python_threads_share_one_model(keep_threads, kind):
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(f"thread {i} raised {e!r}")
 
-    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in ts), "a thread hung"
+    run_in_threads(work, 4)
     assert not errors, f"{len(errors)} of 80 calls differ: {errors[:10]}"
 
 
