@@ -178,3 +178,33 @@ def test_history_is_a_callback_of_its_own():
     returned = model.fit(X, y, epochs=2, verbose=0, callbacks=[mine])
     assert mine.history == returned.history and mine.epoch == [0, 1]
     assert returned.stopped_epoch == mine.stopped_epoch == 2
+
+
+@pytest.mark.parametrize("mode", ["auto", "max"])
+def test_accuracies_are_better_when_higher(tmp_path, mode):
+    """As in Keras: monitor="val_accuracy" keeps (and checkpoints) the most accurate epoch,
+    not the least; mode="min" turns it round, a bad mode is named."""
+    X, y = blobs()
+    Xv, yv = blobs(100, seed=1)
+    model = make()
+    stop = EarlyStopping(patience=100, monitor="val_accuracy", mode=mode)
+    ckpt = ModelCheckpoint(tmp_path / "best.npz", monitor="val_accuracy", save_best_only=True,
+                           mode=mode)
+    seen = []
+
+    class Keep(fastfc.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.model.predict_proba(Xv))
+    hist = model.fit(X, y, epochs=6, validation_data=(Xv, yv), verbose=0,
+                     callbacks=[Keep(), stop, ckpt])
+    acc = hist["val_accuracy"]
+    best = int(np.argmax(acc))   # the first of the most accurate
+    assert len(set(acc)) > 1 and stop.best == ckpt.best == acc[best]
+    np.testing.assert_array_equal(model.predict_proba(Xv), seen[best])
+    np.testing.assert_array_equal(fastfc.load(tmp_path / "best.npz").predict_proba(Xv),
+                                  seen[best])
+    low = EarlyStopping(patience=100, monitor="val_accuracy", mode="min")
+    make().fit(X, y, epochs=6, validation_data=(Xv, yv), verbose=0, callbacks=[low])
+    assert low.best == min(acc)
+    with pytest.raises(ValueError, match="mode must be 'auto', 'min' or 'max', got 'up'"):
+        EarlyStopping(mode="up")

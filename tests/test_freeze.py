@@ -99,6 +99,17 @@ def test_activation_layers_compute_as_the_fused_ones(dtype):
                                   loss="mse", seed=0, dtype=dtype)
         assert_identical(model.forward(X), model.predict(X))
         assert_identical(model.freeze().forward(X), model.forward(X))
+        # first, and before a Softmax: no C plan, the frozen model runs op by op
+        model = fastfc.Sequential([act(), fastfc.Dense(20, 4), fastfc.Softmax()], loss="mse",
+                                  seed=0, dtype=dtype, input_shape=(20,))
+        assert model.freeze()._plans is None
+        assert_identical(model.freeze().forward(X), model.forward(X))
+    # a misaligned input (a view one byte into a buffer) is computed, not refused
+    raw = np.zeros(X.nbytes + 1, np.uint8)
+    odd = np.ndarray(X.shape, X.dtype, buffer=raw, offset=1)
+    odd[...] = X
+    assert not odd.flags.aligned
+    assert_identical(fastfc.Tanh().forward(odd), fastfc.Tanh().forward(X))
 
 
 def test_other_layers_run_op_by_op():

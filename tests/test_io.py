@@ -3,6 +3,7 @@ the model.py of commit 72a8584 (tests/data/make_sequential_format_1.py wrote it)
 predictions it gave and its weights after one more epoch of training."""
 import io
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -72,5 +73,32 @@ def test_load_reads_a_file_object_and_names_what_it_cannot_read():
     with pytest.raises(ValueError, match=r"not a fastfc model file \(not an \.npz archive\)"):
         fastfc.load(io.BytesIO(b"hello"))
     with pytest.raises(TypeError, match="path must be a str, an os.PathLike or a binary file "
-                                        "object, got int"):
+                                        r"object .*, got int"):
         fastfc.load(3)
+
+
+def test_load_takes_bytes_paths_and_refuses_text_files_and_pipes(tmp_path):
+    model = fastfc.load(DATA / "sequential-format-1.npz")
+    model.save(tmp_path / "m.npz")
+    back = fastfc.load(os.fsencode(tmp_path / "m.npz"))
+    np.testing.assert_array_equal(back._theta, model._theta)
+    with open(tmp_path / "m.npz", encoding="latin-1") as text:
+        with pytest.raises(TypeError, match="binary file object open for reading and "
+                                            "seekable .* got TextIOWrapper"):
+            fastfc.load(text)
+    r, w = os.pipe()
+    with os.fdopen(r, "rb") as pipe, os.fdopen(w, "wb"):
+        with pytest.raises(TypeError, match="seekable"):
+            fastfc.load(pipe)
+
+
+def test_a_file_whose_last_layer_the_loss_applies_again_loads_with_a_warning(tmp_path):
+    """Written before Sequential refused it: the weights stay reachable, as saved."""
+    model = fastfc.Sequential([fastfc.Dense(4, 3), fastfc.Softmax()], loss="mse", seed=0)
+    model.loss = fastfc.losses.get("softmax_cross_entropy")
+    model.save(tmp_path / "old.npz")
+    with pytest.warns(UserWarning, match=r"old.npz: the last layer, Softmax, applies the "
+                                         r"softmax .* Loaded as saved"):
+        back = fastfc.load(tmp_path / "old.npz")
+    assert type(back.loss) is type(model.loss)
+    np.testing.assert_array_equal(back._theta, model._theta)

@@ -306,6 +306,8 @@ def test_from_conv_kernel_takes_any_real_kernel_and_the_slope(dtype):
     (lambda: fastfc.LeakyReLU("a"), TypeError,
      "LeakyReLU: negative_slope must be a real number, got str"),
     (lambda: fastfc.Dropout(0.5, seed="a"), TypeError, "Dropout: seed must be an int, got str"),
+    (lambda: fastfc.Dropout(0.5, seed=2**64), ValueError,
+     r"Dropout: seed must be in \[0, 2\*\*64\), got 18446744073709551616"),
     (lambda: initializers.normal(-1), ValueError, "normal: std must be > 0 and finite, got -1"),
     (lambda: initializers.uniform(float("nan")), ValueError,
      "uniform: limit must be > 0 and finite, got nan"),

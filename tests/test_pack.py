@@ -256,6 +256,9 @@ def test_packed_weights_take_either_byte_order_and_never_promote_the_bias():
     assert_identical(fastfc.linear(x, pw, w[0].astype(">f4"), activation="relu"), want)
     assert_identical(fastfc.linear(x, pw, w[0].astype(np.float16)),
                      fastfc.linear(x, w, w[0].astype(np.float16)))
+    for other in ([0.5, -1.5, 2.0, 0.0], np.array([1, -2, 3, 0])):   # no float array: cast
+        assert_identical(fastfc.linear(x, pw, other),
+                         fastfc.linear(x, w, np.asarray(other, np.float32)))
     for storage in ("float32", "bfloat16"):
         with pytest.raises(TypeError, match=rf"b has dtype float64 but the {storage} weights "
                                             r"\(5, 4\) compute in float32"):

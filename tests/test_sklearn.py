@@ -229,3 +229,18 @@ def test_batch_norm_with_a_last_batch_of_one_row():
     assert est.fit(X, y).t_ == 2 * 201
     with pytest.raises(ValueError, match="n_samples = 1"):
         MLPRegressor(batch_norm=True).fit(X[:1], y[:1])
+
+
+def test_estimators_used_from_threads_at_once_leave_the_thread_setting(keep_threads):
+    """n_threads sets fastfc's process-wide count for a call: two calls that overlap (one
+    ends first) put back what was there before both, not the other's count."""
+    import fastfc
+    from fastfc.sklearn._base import _Threads
+    fastfc.set_num_threads(3)
+    first, second = _Threads(1), _Threads(2)
+    first.__enter__()
+    second.__enter__()
+    assert fastfc.get_num_threads() == 2
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)
+    assert fastfc.get_num_threads() == 3

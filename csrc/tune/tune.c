@@ -176,18 +176,16 @@ static void read_caches(void)
     override(FASTFC_T_L1_WAYS, "L1_WAYS", 2, 64);
     override(FASTFC_T_L2, "L2", 64 << 10, 1LL << 32);
     override(FASTFC_T_L2_WAYS, "L2_WAYS", 2, 64);
-    /* no smaller than an L2 may be; one not above L2 counts as 2 x L2 in derive_blocks */
+    /* the L2's minimum: derive_blocks takes an L3 not above the L2 as 2 x L2 */
     override(FASTFC_T_L3, "L3", 64 << 10, 1LL << 36);
     /* only shown, never sized by: any power of two a CPU might have */
-    int64_t line = tune_table.value[FASTFC_T_LINE];
-    const char *line_src = tune_table.source[FASTFC_T_LINE];
-    override(FASTFC_T_LINE, "LINE", 16, 1024);
-    int64_t v = tune_table.value[FASTFC_T_LINE];
-    if (tune_table.source[FASTFC_T_LINE] != line_src && (v & (v - 1))) { /* taken from env */
-        warn("FASTFC_LINE", getenv("FASTFC_LINE"), "is not a power of two in", 16, 1024, line);
-        tune_table.value[FASTFC_T_LINE] = line;
-        tune_table.source[FASTFC_T_LINE] = line_src;
-    }
+    const char *line = getenv("FASTFC_LINE");
+    int64_t v;
+    if (line && parse_size(line, &v) && v >= 16 && v <= 1024 && (v & (v - 1)))
+        warn("FASTFC_LINE", line, "is not a power of two in", 16, 1024,
+             tune_table.value[FASTFC_T_LINE]);
+    else
+        override(FASTFC_T_LINE, "LINE", 16, 1024);
 }
 
 static int64_t round_down(int64_t v, int64_t unit, int64_t lo, int64_t hi)

@@ -240,12 +240,11 @@ class Activation(Layer):
         self._y = self._gx = None
 
     def forward(self, x, training=False):
-        x = _as_float(x, self.dtype)
+        x = np.require(_as_float(x, self.dtype), requirements=["C_CONTIGUOUS", "ALIGNED"])
         self._y = _buffer(self._y, x.shape, x.dtype)
         # the C functions, as a Dense's fused activation and the model's C plan compute
         # them: NumPy's tanh and exp differ from them in the last bits
-        return fastfc._core._act_forward(np.ascontiguousarray(x),
-                                         activations.CODES[self.activation],
+        return fastfc._core._act_forward(x, activations.CODES[self.activation],
                                          self.negative_slope, self._y)
 
     def backward(self, grad):
@@ -307,7 +306,7 @@ class Dropout(Layer):
     ----------
     p : float in [0, 1)
         The probability of zeroing an element; the kept ones are scaled by 1 / (1 - p).
-    seed : int >= 0
+    seed : int in [0, 2**64)
         Seeds the masks (replaced by the model's when the layer joins a Sequential).
     """
     _not_copied = Layer._not_copied + ("_y", "_gx", "_mask")
@@ -316,7 +315,10 @@ class Dropout(Layer):
         p = real(p, "Dropout: p")
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p, self.seed, self.calls = p, integer(seed, "Dropout: seed", 0), 0
+        seed = integer(seed, "Dropout: seed", 0)
+        if seed >= 2**64:   # the masks' generator takes a 64-bit key
+            raise ValueError(f"Dropout: seed must be in [0, 2**64), got {seed}")
+        self.p, self.seed, self.calls = p, seed, 0
         self._y = self._gx = self._mask = None
 
     def forward(self, x, training=False):

@@ -77,7 +77,7 @@ def _default_threads():
         n = int(text.split(",")[0])
     except ValueError:
         n = 0
-    if n > 2**31 - 1:  # set_num_threads' maximum: each call uses at most 4 a processor
+    if n > 2**31 - 1:  # set_num_threads' maximum (a call runs at most 4 per processor)
         _warn_at_import(f"OMP_NUM_THREADS={text!r} is more than 2**31 - 1 threads; "
                         f"using {2**31 - 1}")
         return 2**31 - 1

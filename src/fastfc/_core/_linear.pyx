@@ -196,7 +196,8 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
         ``fastfc.pack(w)`` packs once what each call would otherwise convert; bfloat16
         weights (packed, or an ``ml_dtypes.bfloat16`` array) compute in float32 within
         the bound in ``PackedWeights``' docstring. With packed weights, `x` must have
-        their compute dtype and `b` no wider a one (``TypeError`` otherwise).
+        their compute dtype, and a float array `b` no wider a dtype (``TypeError``
+        otherwise: the result would not be promoted); other biases are cast to it.
     b : array_like, shape (out_features,), optional
     activation : {None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"}
         Applied to ``x @ w + b`` while the output tile is in registers.
@@ -233,6 +234,7 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     cdef cnp.npy_intp nin = cnp.PyArray_DIMS(<cnp.ndarray>w)[0]
     cdef cnp.npy_intp nout = cnp.PyArray_DIMS(<cnp.ndarray>w)[1]
     arrays = [x, w]
+    cdef bint b_float_array = isinstance(b, np.ndarray) and b.dtype.kind == "f"
     if b is not None:
         b = _check_kind("b", b)
         if cnp.PyArray_NDIM(<cnp.ndarray>b) != 1 or cnp.PyArray_DIMS(<cnp.ndarray>b)[0] != nout:
@@ -245,7 +247,7 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     else:   # the packed weights' dtype; a narrower bias (float16) is cast
         dt = pw[1]
         _check_compute_dtype(x, dt, "linear", "x", w_in)
-        if b is not None and np.result_type(b.dtype, _dtype(dt)) != _dtype(dt):
+        if b_float_array and b.itemsize > cnp.PyArray_ITEMSIZE(<cnp.ndarray>x):
             _check_compute_dtype(b, dt, "linear", "b", w_in)
     cdef int64_t rows = _batch_rows(x)
     x2 = _as_2d(_operand(x, dt), rows, nin)

@@ -22,7 +22,7 @@ cdef int _require(object a, str name, int typenum, bint contiguous,
             cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a)) or not \
             cnp.PyArray_ISALIGNED(<cnp.ndarray>a) or (contiguous and not
             cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)):
-        raise TypeError(f"{name} must be a" + (" writeable," if writeable else "") +
+        raise TypeError(f"{name} must be a" + (" writeable," if writeable else "n") +
                         f" aligned, native {_dtype(typenum)} ndarray" +
                         (" (C-contiguous)" if contiguous else ""))
     return 0
@@ -90,6 +90,8 @@ def _act_forward(x, int act, double slope, out):
     cdef int dt = cnp.NPY_DOUBLE if getattr(x, "dtype", None) == np.float64 else cnp.NPY_FLOAT
     _require(x, "x", dt, True, False)
     _require(out, "out", dt, True)
+    if act < FASTFC_ACT_IDENTITY or act > FASTFC_ACT_TANH:
+        raise ValueError(f"act must be a code of fastfc.ACTIVATIONS, got {act}")
     if out.size != x.size:
         raise ValueError(f"out has {out.size} elements, x {x.size}")
     cdef int64_t n = x.size

@@ -62,7 +62,8 @@ def check_model(model, fn, frozen=True):
 
 
 def _map(model, X, what, layer=-1):
-    check_model(model, what, frozen=what != "transform")
+    if what != "transform":   # transform checked it
+        check_model(model, what)
     X = as_row_chunked(X, "X", model)
     # the output's dtype and per-row shape, from one row run here (cheap and exact)
     meta = _outputs(model, np.zeros((1,) + X.shape[1:], model.dtype), what, layer)
@@ -115,6 +116,6 @@ def transform(model, X, layer=-1):
     """The output of ``model.layers[layer]`` (evaluation mode) for each row of `X`, as a
     lazy dask array: features from a hidden layer, or the raw outputs (logits) with
     ``layer=-1``. See `predict` for `model` and `X`."""
-    check_model(model, "transform", frozen=False)
+    check_model(model, "transform", frozen=False)   # before _last_layer reads its layers
     layer = _last_layer(model, layer)
     return _map(model, X, "transform", layer)

@@ -173,15 +173,15 @@ def from_onnx(source: Any, loss: Any = "mse") -> "Sequential":
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim][1:]
     input_shape = tuple(dims) if dims and None not in dims else None
     rank, cur, layers, origin = len(dims), inputs[0].name, [], []
-    nodes = []
-    for node in graph.node:
+    nodes, aliases = list(graph.node), set()   # positions kept: messages name them
+    for j, node in enumerate(nodes):
         # torch.onnx.export names a shared initializer again with Identity (or a Constant)
         if node.op_type == "Identity" and node.input[0] in inits:
             inits[node.output[0]] = inits[node.input[0]]
+            aliases.add(j)
         elif node.op_type == "Constant" and [x.name for x in node.attribute] == ["value"]:
             inits[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-        else:
-            nodes.append(node)
+            aliases.add(j)
 
     def initializer(i, node, k, what):
         if len(node.input) <= k or node.input[k] not in inits:
@@ -191,6 +191,9 @@ def from_onnx(source: Any, loss: Any = "mse") -> "Sequential":
 
     i = 0
     while i < len(nodes):
+        if i in aliases:
+            i += 1
+            continue
         node, at = nodes[i], i
         op, a = node.op_type, {x.name: helper.get_attribute_value(x) for x in node.attribute}
         where = f"{op} {node.name!r}"

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 import warnings
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from fastfc import _core
 from fastfc._checks import flag, integer, non_negative
@@ -188,25 +188,33 @@ class History(Callback):
         return path
 
 
-def _monitored(monitor: Optional[str], logs: Logs) -> float:
-    """The watched metric: `monitor`, or by default val_loss, else loss."""
+def _improves(monitor: Optional[str], mode: str, logs: Logs, best: Optional[float],
+              delta: float = 0.0) -> Tuple[bool, float]:
+    """(whether the watched metric betters `best` by more than `delta`, its value): the
+    metric is `monitor` (by default val_loss, else loss); higher is better when `mode` is
+    "max", or "auto" and the metric is an accuracy (as in Keras)."""
     logs = logs or {}
     key = monitor or ("val_loss" if "val_loss" in logs else "loss")
     if logs.get(key) is None:
         raise ValueError(f"the monitored metric {key!r} is not among the epoch's metrics "
                          f"{sorted(k for k, v in logs.items() if v is not None)}")
-    return logs[key]
+    value = logs[key]
+    up = mode == "max" or mode == "auto" and key.endswith(("accuracy", "acc"))
+    better = best is None or (value > best + delta if up else value < best - delta)
+    return better and value == value, value   # a NaN epoch is never the best
 
 
-def _monitor(monitor: Optional[str]) -> Optional[str]:
+def _monitor(monitor: Optional[str], mode: str) -> Tuple[Optional[str], str]:
     if monitor is not None and not isinstance(monitor, str):
         raise TypeError(f"monitor must be the name of an epoch metric (a str) or None, got "
                         f"{monitor!r}")
-    return monitor
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    return monitor, mode
 
 
 class EarlyStopping(Callback):
-    """Stop after `patience` epochs without a lower monitored metric, and restore the
+    """Stop after `patience` epochs without a better monitored metric, and restore the
     weights and BatchNorm running statistics of the best epoch.
 
     Parameters
@@ -214,12 +222,14 @@ class EarlyStopping(Callback):
     patience : int >= 0
         Epochs without improvement before stopping.
     monitor : str, optional
-        An epoch metric to minimize; by default ``val_loss`` with validation data, else
-        ``loss``.
+        An epoch metric; by default ``val_loss`` with validation data, else ``loss``.
     min_delta : float >= 0
-        An improvement must lower the metric by more than this.
+        An improvement must better the metric by more than this.
     restore_best_weights : bool, default True
         At the end of training, put back the best epoch's weights.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether the metric improves by going down or up; "auto": up for accuracies
+        (names ending in "accuracy" or "acc"), down for the others, as in Keras.
 
     Examples
     --------
@@ -227,20 +237,24 @@ class EarlyStopping(Callback):
     >>> stop = fastfc.callbacks.EarlyStopping(patience=3)
     """
 
+    mode = "auto"   # for instances pickled before it existed
+
     def __init__(self, patience: int = 0, monitor: Optional[str] = None,
-                 min_delta: float = 0.0, restore_best_weights: bool = True):
+                 min_delta: float = 0.0, restore_best_weights: bool = True,
+                 mode: str = "auto"):
         self.patience = integer(patience, "patience", 0)
-        self.monitor = _monitor(monitor)
+        self.monitor, self.mode = _monitor(monitor, mode)
         self.min_delta = non_negative(min_delta, "min_delta")
         self.restore_best_weights = flag(restore_best_weights, "restore_best_weights")
 
     def on_train_begin(self, logs: Logs = None) -> None:
-        self.best, self.wait = math.inf, 0
+        self.best: Optional[float] = None
+        self.wait = 0
         self.best_state: Optional[params.Snapshot] = None
 
     def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
-        value = _monitored(self.monitor, logs)
-        if value < self.best - self.min_delta:
+        better, value = _improves(self.monitor, self.mode, logs, self.best, self.min_delta)
+        if better:
             self.best, self.wait = value, 0
             if self.restore_best_weights:
                 self.best_state = params.snapshot(self.model.layers, self.model._theta)
@@ -256,7 +270,7 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """``model.save(filepath)`` after each epoch, or only when the monitored metric is the
-    lowest so far (`save_best_only`). `filepath` may hold ``{epoch}`` (1-based) and the
+    best so far (`save_best_only`). `filepath` may hold ``{epoch}`` (1-based) and the
     epoch's metrics, formatted as ``str.format`` does: ``"ckpt-{epoch:03d}.npz"``.
 
     Parameters
@@ -267,7 +281,9 @@ class ModelCheckpoint(Callback):
         The metric `save_best_only` watches; default ``val_loss`` when the epoch has one,
         else ``loss``.
     save_best_only : bool
-        Save only after an epoch whose monitored metric is lower than every earlier one.
+        Save only after an epoch whose monitored metric is better than every earlier one.
+    mode : {"auto", "min", "max"}, default "auto"
+        As in EarlyStopping: "auto" takes accuracies as better when higher.
 
     Examples
     --------
@@ -275,17 +291,19 @@ class ModelCheckpoint(Callback):
     >>> ckpt = fastfc.callbacks.ModelCheckpoint("best.npz", save_best_only=True)
     """
 
+    mode = "auto"   # for instances pickled before it existed
+
     def __init__(self, filepath: Union[str, "os.PathLike[str]"], monitor: Optional[str] = None,
-                 save_best_only: bool = False) -> None:
+                 save_best_only: bool = False, mode: str = "auto") -> None:
         self.filepath = os.fspath(filepath)
-        self.monitor = _monitor(monitor)
+        self.monitor, self.mode = _monitor(monitor, mode)
         self.save_best_only = flag(save_best_only, "save_best_only")
-        self.best = math.inf
+        self.best: Optional[float] = None
 
     def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         if self.save_best_only:
-            value = _monitored(self.monitor, logs)
-            if not value < self.best:
+            better, value = _improves(self.monitor, self.mode, logs, self.best)
+            if not better:
                 return
             self.best = value
         fields = {"epoch": epoch + 1, **(logs or {})}

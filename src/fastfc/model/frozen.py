@@ -168,8 +168,9 @@ class FrozenModel:
             kind = op[0]
             if kind == "dense":
                 x = _core.linear(x, op[1], op[2], activation=op[3], negative_slope=op[4])
-            elif kind == "act":
-                x = activations.TABLE[op[1]].forward(x, op[2], np.empty_like(x))
+            elif kind == "act":   # the C functions, as the layer and the C plan
+                x = np.require(x, self.dtype, ["C_CONTIGUOUS", "ALIGNED"])
+                x = _core._act_forward(x, activations.CODES[op[1]], op[2], np.empty_like(x))
             elif kind == "affine":
                 x = x * op[1] + op[2]
             elif kind == "softmax":

@@ -8,6 +8,7 @@ running statistics of the BatchNorm at position i; ``opt0...`` the optimizer's s
 JSON: ``config`` (Sequential.get_config) and ``training`` (the optimizer with its step
 count and lr, the epochs done, the shuffling generator's state, each Dropout's call count).
 """
+import io
 import json
 import os
 import warnings
@@ -18,6 +19,7 @@ import numpy as np
 
 from fastfc import initializers
 from fastfc import layers as layers_mod
+from fastfc import losses as losses_mod
 from fastfc import optim as optim_mod
 from fastfc._state import fastfc_version
 
@@ -70,6 +72,15 @@ def resume(model: Any, training: dict) -> None:
             layer.calls = calls
 
 
+def _binary_file(f) -> bool:
+    """A file object np.load can read an .npz from: binary, readable, seekable."""
+    try:
+        return (hasattr(f, "read") and hasattr(f, "seek") and f.seekable() and
+                not isinstance(f, io.TextIOBase) and (not hasattr(f, "readable") or f.readable()))
+    except (AttributeError, ValueError, OSError):   # no seekable(), or closed
+        return False
+
+
 def load(path: PathLike,
          optimizer: Optional[Union[str, optim_mod.Optimizer]] = None) -> "Sequential":
     """A Sequential saved with ``save`` (np.load with allow_pickle=False), with its
@@ -103,27 +114,30 @@ def load(path: PathLike,
     >>> model.save(path)
     >>> loaded = fastfc.load(path)
     """
-    from fastfc.model.sequential import Sequential   # which imports this module
+    from fastfc.model.sequential import Sequential, check_last_layer   # which imports this
 
-    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path) \
-            and not os.fspath(path).endswith(".npz"):
-        path = os.fspath(path) + ".npz"   # where np.savez put it
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
     if isinstance(path, (str, os.PathLike)):
+        if not os.path.exists(path) and not os.fspath(path).endswith(".npz"):
+            path = os.fspath(path) + ".npz"   # where np.savez put it
+        where = path
         if os.path.isfile(path) and not zipfile.is_zipfile(path):   # np.load: "pickled data"
             raise ValueError(f"{path} is not a fastfc model file (not an .npz archive)")
-    elif not (hasattr(path, "read") and hasattr(path, "seek")):
-        raise TypeError(f"load: path must be a str, an os.PathLike or a binary file object, "
-                        f"got {type(path).__name__}")
-    else:
+    elif _binary_file(path):
         start = path.tell()
         archive = zipfile.is_zipfile(path)   # which moves the file's position
         path.seek(start)
+        where = getattr(path, "name", "the file object")   # in messages, not its repr
         if not archive:
-            raise ValueError(f"{getattr(path, 'name', 'the file object')} is not a fastfc "
-                             f"model file (not an .npz archive)")
+            raise ValueError(f"{where} is not a fastfc model file (not an .npz archive)")
+    else:
+        raise TypeError(f"load: path must be a str, an os.PathLike or a binary file object "
+                        f"open for reading and seekable (an .npz is a zip archive), got "
+                        f"{type(path).__name__}")
     with np.load(path, allow_pickle=False) as data:
         if "config" not in data.files:
-            raise ValueError(f"{path} is not a fastfc model file (it has no config)")
+            raise ValueError(f"{where} is not a fastfc model file (it has no config)")
         cfg = json.loads(str(data["config"]))
         if isinstance(cfg, dict) and cfg.get("format") == "fastfc-frozen-1":
             from fastfc.model.frozen import load_frozen
@@ -131,16 +145,16 @@ def load(path: PathLike,
         fmt = cfg.get("format") if isinstance(cfg, dict) else None
         if isinstance(fmt, str) and fmt.startswith(("fastfc-sequential-", "fastfc-frozen-")) \
                 and fmt not in (FORMAT, "fastfc-frozen-1"):
-            raise ValueError(f"{path} is in format {fmt!r}, written by a newer fastfc; "
+            raise ValueError(f"{where} is in format {fmt!r}, written by a newer fastfc; "
                              f"fastfc {fastfc_version()} reads {FORMAT!r} and "
                              f"'fastfc-frozen-1': upgrade fastfc to load it")
         if fmt != FORMAT:
-            raise ValueError(f"{path} is not a fastfc model file")
+            raise ValueError(f"{where} is not a fastfc model file")
         layers, p = [], 0
         for spec in cfg["layers"]:
             cls = layers_mod.LAYERS.get(spec["class"])
             if cls is None:
-                raise ValueError(f"unknown layer class {spec['class']!r} in {path}")
+                raise ValueError(f"unknown layer class {spec['class']!r} in {where}")
             conf = dict(spec["config"])
             init = conf.pop("init", None) if cls is layers_mod.Dense else None
             layer = cls(**conf)   # the weights come from the file: no init to run, or warn
@@ -158,11 +172,17 @@ def load(path: PathLike,
             if spec["state"]:
                 optimizer.state = tuple(data[f"opt{i}"].copy() for i in range(spec["state"]))
         elif optimizer is None and training:
-            warnings.warn(f"{path} holds no optimizer (save could not keep it): the model "
+            warnings.warn(f"{where} holds no optimizer (save could not keep it): the model "
                           f"trains on with a new Adam(); pass optimizer= to load()",
                           stacklevel=2)
-        model = Sequential(layers, loss=cfg["loss"], optimizer=optimizer, seed=cfg["seed"],
+        loss = losses_mod.get(cfg["loss"])
+        try:
+            check_last_layer(layers, loss)
+        except ValueError as e:   # written before the check: the weights stay reachable
+            warnings.warn(f"{where}: {e}. Loaded as saved.", stacklevel=2)
+        model = Sequential(layers, loss="mse", optimizer=optimizer, seed=cfg["seed"],
                            input_shape=tuple(cfg["input_shape"]), dtype=cfg["dtype"])
+        model.loss = loss
         if training:
             resume(model, training)
         for i, layer in enumerate(model.layers):

@@ -114,9 +114,9 @@ def row_block(rows: int, widest: int, itemsize: int) -> int:
 
 class InferencePlans:
     """Inference MLPPlans of one stack of Dense/activation specs (no gradients, weights
-    maybe bfloat16), one per row count used (the last few kept), per Python thread: a
+    maybe bfloat16), one per row count used (the last `keep` kept), per Python thread: a
     plan's buffers hold one call's activations, so threads serving one model do not share
-    them."""
+    them (and each thread holds up to `keep` plans' activations while it lives)."""
     keep = 4
 
     def __init__(self, specs: list, dtype) -> None:

@@ -26,11 +26,13 @@ from fastfc.model.inputs import as_2d_float
 from fastfc.model.plan import InferencePlans, PlanCache, fused_step, inference_specs
 
 
-def _check_last_layer(last: layers_mod.Layer, loss: losses_mod.Loss) -> None:
-    """Refuses a last layer that applies the function the loss applies to the logits
-    itself: training would see it twice and predict_proba would apply it twice."""
+def check_last_layer(layers: List[layers_mod.Layer], loss: losses_mod.Loss) -> None:
+    """Refuses a last layer (Dropout aside) that applies the function the loss applies to
+    the logits itself: training would see it twice, predict_proba would apply it twice."""
+    last = next((l for l in reversed(layers) if not isinstance(l, layers_mod.Dropout)),
+                layers[-1])
     act = getattr(last, "activation", None)
-    softmax = type(last) is layers_mod.Softmax
+    softmax = isinstance(last, layers_mod.Softmax)
     if (softmax and isinstance(loss, losses_mod.SoftmaxCrossEntropy) or
             act == "sigmoid" and isinstance(loss, losses_mod.SigmoidBinaryCrossEntropy)):
         raise ValueError(f"the last layer, {last.describe()}, applies the "
@@ -114,6 +116,12 @@ class Sequential(Plain):
         Per-sample input shape; inferred when the first layer is a Dense.
     dtype : float32 or float64
 
+    Raises
+    ------
+    ValueError
+        Among others: a last layer that applies the softmax (sigmoid) that the loss
+        ``softmax_cross_entropy`` (``binary_cross_entropy``) applies to the logits itself.
+
     Examples
     --------
     >>> import numpy as np, fastfc
@@ -146,7 +154,7 @@ class Sequential(Plain):
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self.loss = losses_mod.get(loss)
-        _check_last_layer(self.layers[-1], self.loss)
+        check_last_layer(self.layers, self.loss)
         self.optimizer = optim_mod.get(optimizer if optimizer is not None else "adam")
         self.seed = integer(seed, "seed", 0)
         if input_shape is None and isinstance(self.layers[0], layers_mod.Dense):
@@ -261,7 +269,8 @@ class Sequential(Plain):
         (training=True), into every layer's grads. Returns the gradient of the model's
         input, or None when the first layer is a Dense (training does not need it)."""
         grad = as_2d_float(grad, "grad", self.dtype, self.shapes[-1])
-        return self._backward(grad)
+        with self._lock:
+            return self._backward(grad)
 
     def _backward(self, grad):
         for layer in reversed(self.layers):
@@ -286,11 +295,12 @@ class Sequential(Plain):
             loss, z = self._fused_step(plan, x, y)
         else:
             self._grads_finite = -1
-            z = self._forward(x, training=True)
-            if self._grad_out is None or self._grad_out.shape != z.shape:
-                self._grad_out = np.empty(z.shape, self.dtype)
-            loss = self.loss(z, y, self._grad_out)
-            self._backward(self._grad_out)
+            with self._lock:   # a predict in another thread would overwrite what backward reads
+                z = self._forward(x, training=True)
+                if self._grad_out is None or self._grad_out.shape != z.shape:
+                    self._grad_out = np.empty(z.shape, self.dtype)
+                loss = self.loss(z, y, self._grad_out)
+                self._backward(self._grad_out)
         correct = self._correct(z, y) if count_correct else 0
         return loss, correct
 

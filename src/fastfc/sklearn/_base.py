@@ -1,6 +1,7 @@
 """The fitting machinery shared by MLPClassifier and MLPRegressor: scikit-learn's MLP
 (same parameters, initialization, solvers, stopping rules and fitted attributes) on a
 fastfc Sequential whose flat parameter buffer holds ``coefs_`` and ``intercepts_``."""
+import threading
 import warnings
 from numbers import Integral, Real
 from typing import Any
@@ -42,18 +43,30 @@ _EVAL = {
 
 
 class _Threads:
-    """Runs a block on n_threads threads (None: fastfc's setting), restoring the setting."""
+    """Runs a block on n_threads threads (None: fastfc's setting). The setting is
+    process-wide: the first block to enter saves it and the last to leave restores it, so
+    estimators used from several Python threads at once leave it as it was (results are
+    the same bits on any thread count)."""
+    _lock = threading.Lock()
+    _depth = 0
+    _saved = 0
 
     def __init__(self, n_threads):
         self.n_threads = n_threads
 
     def __enter__(self):
-        self.saved = fastfc.get_num_threads()
-        if self.n_threads is not None:
-            fastfc.set_num_threads(self.n_threads)
+        with _Threads._lock:
+            if _Threads._depth == 0:
+                _Threads._saved = fastfc.get_num_threads()
+            _Threads._depth += 1
+            if self.n_threads is not None:
+                fastfc.set_num_threads(self.n_threads)
 
     def __exit__(self, *exc):
-        fastfc.set_num_threads(self.saved)
+        with _Threads._lock:
+            _Threads._depth -= 1
+            if _Threads._depth == 0:
+                fastfc.set_num_threads(_Threads._saved)
 
 
 def merge_rows(X, Y, sample_weight):
