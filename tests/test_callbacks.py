@@ -208,3 +208,22 @@ def test_accuracies_are_better_when_higher(tmp_path, mode):
     assert low.best == min(acc)
     with pytest.raises(ValueError, match="mode must be 'auto', 'min' or 'max', got 'up'"):
         EarlyStopping(mode="up")
+
+
+def test_stop_training_at_a_batch_ends_the_epoch_there():
+    """As in Keras: the epoch ends after the batch whose callback set stop_training, its
+    logs averaged over the batches run, and the validation and epoch end still run."""
+    X, y = blobs()
+    seen = {}
+
+    class StopAtThree(fastfc.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen["batches"], seen["size"], seen["loss"] = batch + 1, logs["size"], logs["loss"]
+            if batch == 2:
+                self.model.stop_training = True
+    model = make()
+    hist = model.fit(X, y, epochs=5, batch_size=16, validation_data=blobs(50, seed=1),
+                     verbose=0, callbacks=[StopAtThree()])
+    assert hist.epochs == 1 and seen["batches"] == 3 and seen["size"] == 48
+    assert hist["loss"] == [seen["loss"]] and hist["val_loss"][0] is not None
+    assert model.stop_training

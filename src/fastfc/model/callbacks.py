@@ -30,7 +30,8 @@ class Callback:
     the batch's index in its epoch. Epoch-end logs hold ``loss``, ``accuracy`` (classifiers)
     and ``val_loss``, ``val_accuracy`` (with validation data); batch-end logs the running
     ``loss`` and ``accuracy`` of the epoch so far and ``size``, the samples seen.
-    To stop training, set ``self.model.stop_training = True``.
+    To stop training, set ``self.model.stop_training = True``: in ``on_train_batch_end``
+    the epoch ends after that batch (its logs over the batches run), as in Keras.
 
     Examples
     --------

@@ -111,7 +111,7 @@ def _epoch(model, X, y, validation, batch_size, shuffle, run, interrupt, undo):
     if shuffle:
         order = model._shuffle_rng.permutation(n)
         X, y = X[order], y[order]
-    total, correct = 0.0, 0
+    total, correct, stop = 0.0, 0, 0
     classifier = model.loss.classifier
     for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
@@ -129,7 +129,9 @@ def _epoch(model, X, y, validation, batch_size, shuffle, run, interrupt, undo):
         run.on_train_batch_end(batch, {"loss": total / stop,
                                        "accuracy": correct / stop if classifier else None,
                                        "size": stop})
-    logs = {"loss": total / n, "accuracy": correct / n if classifier else None}
+        if model.stop_training:   # set by a callback: the epoch ends here, as in Keras
+            break
+    logs = {"loss": total / stop, "accuracy": correct / stop if classifier else None}
     if validation is not None:
         v = model.evaluate(*validation)
         logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
