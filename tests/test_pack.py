@@ -265,6 +265,13 @@ def test_packed_weights_take_either_byte_order_and_never_promote_the_bias():
             fastfc.linear(x, fastfc.pack(w, storage), np.zeros(4))
 
 
+def test_a_bfloat16_b_is_named_as_such():
+    ml = pytest.importorskip("ml_dtypes", reason="the bfloat16 dtype")
+    with pytest.raises(ValueError, match=r"gemm: a bfloat16 b \(shape \(4, 3\)\) is taken as "
+                                         r"\(k, n\): trans_b must be False"):
+        fastfc.gemm(np.ones((2, 3), np.float32), np.ones((4, 3), ml.bfloat16), trans_b=True)
+
+
 def test_packed_weights_name_dtype_and_shape_mismatches():
     pw = fastfc.pack(np.ones((4, 3), np.float32), "bfloat16")
     with pytest.raises(TypeError, match=r"x has dtype float64 .*bfloat16 .*float32"):
@@ -273,7 +280,8 @@ def test_packed_weights_name_dtype_and_shape_mismatches():
         fastfc.linear(np.ones((2, 5), np.float32), pw)
     with pytest.raises(TypeError, match="for inference"):
         fastfc.linear_backward(np.ones((2, 3), np.float32), np.ones((2, 4), np.float32), pw)
-    with pytest.raises(ValueError, match="trans_b must be False"):
+    with pytest.raises(ValueError, match=r"gemm: packed b \(shape \(4, 3\)\) is taken as "
+                                         r"\(k, n\): trans_b must be False"):
         fastfc.gemm(np.ones((2, 3), np.float32), pw, trans_b=True)
     with pytest.raises(ValueError, match="inner dimensions differ"):
         fastfc.gemm(np.ones((2, 5), np.float32), pw)

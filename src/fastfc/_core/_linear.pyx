@@ -139,8 +139,9 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     cdef double al = _real(alpha, "alpha", "gemm"), be = _real(beta, "beta", "gemm")
     cdef bint ta = _flag(trans_a, "trans_a", "gemm"), tb = _flag(trans_b, "trans_b", "gemm")
     if pb is not None and tb:
-        raise ValueError(f"gemm: packed b (shape {b.shape}) is (k, n) already: trans_b must "
-                         f"be False")
+        what = "packed b" if hasattr(b_in, "storage") else "a bfloat16 b"
+        raise ValueError(f"gemm: {what} (shape {b.shape}) is taken as (k, n): trans_b must "
+                         f"be False (transpose the array before packing or passing it)")
     cdef cnp.npy_intp *da = cnp.PyArray_DIMS(<cnp.ndarray>a)
     cdef cnp.npy_intp *db = cnp.PyArray_DIMS(<cnp.ndarray>b)
     cdef cnp.npy_intp m = da[1] if ta else da[0], ka = da[0] if ta else da[1]
