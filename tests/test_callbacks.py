@@ -227,3 +227,24 @@ def test_stop_training_at_a_batch_ends_the_epoch_there():
     assert hist.epochs == 1 and seen["batches"] == 3 and seen["size"] == 48
     assert hist["loss"] == [seen["loss"]] and hist["val_loss"][0] is not None
     assert model.stop_training
+
+
+def test_a_checkpoint_pickled_before_modes_still_saves_the_best(tmp_path):
+    """Instances from before `mode` held best = inf and no mode: the first epoch is best."""
+    X, y = blobs()
+    ckpt = ModelCheckpoint(tmp_path / "best.npz", monitor="accuracy", save_best_only=True)
+    del ckpt.__dict__["mode"]
+    ckpt.best = float("inf")
+    make().fit(X, y, epochs=2, verbose=0, callbacks=[ckpt])
+    assert (tmp_path / "best.npz").exists() and ckpt.best < 1.5
+
+
+def test_the_plain_line_of_a_stopped_epoch_counts_the_rows_run(capsys, no_tqdm):
+    X, y = blobs()
+
+    class StopAtThree(fastfc.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.model.stop_training = batch == 2
+    make().fit(X, y, epochs=2, batch_size=16, verbose=1, callbacks=[StopAtThree()])
+    last = capsys.readouterr().out.rstrip("\n").split("\r")[-1]
+    assert " 48/200 " in last, last

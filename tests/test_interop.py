@@ -372,6 +372,14 @@ def test_from_onnx_identity_and_constant_nodes():
     model = fastfc.from_onnx(proto)
     assert [type(l) for l in model.layers] == [fastfc.Dense]
     np.testing.assert_allclose(model.forward(x), x @ w + b, rtol=1e-5, atol=1e-5)
+    # a Constant between a MatMul and the Add of its bias
+    proto = _graph([helper.make_node("MatMul", ["x", "w"], ["h"]),
+                    helper.make_node("Constant", [], ["b2"], value=numpy_helper.from_array(
+                        b.astype(np.float32))),
+                    helper.make_node("Add", ["h", "b2"], ["y"])], {"w": w})
+    model = fastfc.from_onnx(proto)
+    assert [type(l) for l in model.layers] == [fastfc.Dense]
+    np.testing.assert_allclose(model.forward(x), x @ w + b, rtol=1e-5, atol=1e-5)
 
 
 def test_from_onnx_of_torch_export_with_shared_initializers():

@@ -102,3 +102,16 @@ def test_a_file_whose_last_layer_the_loss_applies_again_loads_with_a_warning(tmp
         back = fastfc.load(tmp_path / "old.npz")
     assert type(back.loss) is type(model.loss)
     np.testing.assert_array_equal(back._theta, model._theta)
+
+
+def test_a_file_without_layers_is_named(tmp_path):
+    model = fastfc.load(DATA / "sequential-format-1.npz")
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    config = json.loads(str(arrays["config"]))
+    config["layers"] = []
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "empty.npz", **arrays)
+    with pytest.raises(ValueError, match="at least one layer"):
+        fastfc.load(tmp_path / "empty.npz")

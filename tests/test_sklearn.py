@@ -244,3 +244,8 @@ def test_estimators_used_from_threads_at_once_leave_the_thread_setting(keep_thre
     first.__exit__(None, None, None)
     second.__exit__(None, None, None)
     assert fastfc.get_num_threads() == 3
+    with pytest.raises(ValueError):   # a bad n_threads (set_params skips checks) counts nothing
+        _Threads(0).__enter__()
+    with _Threads(1):
+        pass
+    assert fastfc.get_num_threads() == 3

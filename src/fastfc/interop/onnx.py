@@ -219,14 +219,15 @@ def from_onnx(source: Any, loss: Any = "mse") -> "Sequential":
             w = initializer(i, node, 1, "B")
             if w.ndim != 2:
                 raise unsupported("ONNX", i, f"{where} with B of shape {w.shape}", SUPPORTED)
-            b, nxt = None, nodes[i + 1] if i + 1 < len(nodes) else None
+            j = next((j for j in range(i + 1, len(nodes)) if j not in aliases), len(nodes))
+            b, nxt = None, nodes[j] if j < len(nodes) else None
             if nxt is not None and nxt.op_type == "Add" and nxt.input[0] == node.output[0] \
                     and len(nxt.input) > 1 and nxt.input[1] in inits:
                 b = inits[nxt.input[1]]
                 if b.size != w.shape[1]:
-                    raise ValueError(f"ONNX layer {i + 1} (Add {nxt.name!r}): a bias of shape "
+                    raise ValueError(f"ONNX layer {j} (Add {nxt.name!r}): a bias of shape "
                                      f"{b.shape} after a MatMul of {w.shape[1]} outputs")
-                b, i, node = b.reshape(-1), i + 1, nxt
+                b, i, node = b.reshape(-1), j, nxt
             layer = L.Dense(w.shape[0], w.shape[1], use_bias=b is not None)
             layers.append(set_params(layer, at, "ONNX", W=w,
                                      **({} if b is None else {"b": b})))

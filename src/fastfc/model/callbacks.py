@@ -201,7 +201,8 @@ def _improves(monitor: Optional[str], mode: str, logs: Logs, best: Optional[floa
                          f"{sorted(k for k, v in logs.items() if v is not None)}")
     value = logs[key]
     up = mode == "max" or mode == "auto" and key.endswith(("accuracy", "acc"))
-    better = best is None or (value > best + delta if up else value < best - delta)
+    fresh = best is None or best == math.inf   # inf: no best yet, in a pickle of 0.1 ones
+    better = fresh or (value > best + delta if up else value < best - delta)
     return better and value == value, value   # a NaN epoch is never the best
 
 
@@ -430,9 +431,9 @@ class ProgbarLogger(Callback):
         if self.verbose != 1 or logs is None:
             return
         now = time.perf_counter()
+        done, self._done = self._done, logs["size"]
         if self._bar is not None:
-            self._bar.update(logs["size"] - self._done)
-            self._done = logs["size"]
+            self._bar.update(self._done - done)
             if now - self._shown >= self.interval:
                 self._shown = now
                 self._bar.set_postfix_str(_metrics_text(logs), refresh=False)
@@ -458,7 +459,7 @@ class ProgbarLogger(Callback):
             self._bar.set_postfix_str(_metrics_text(logs), refresh=False)
             self.close()
         else:
-            self._line({**logs, "size": self.params.get("samples")}, elapsed, final=True)
+            self._line({**logs, "size": self._done}, elapsed, final=True)   # a stop: fewer
 
     def close(self) -> None:
         if self._bar is not None:

@@ -29,8 +29,7 @@ from fastfc.model.plan import InferencePlans, PlanCache, fused_step, inference_s
 def check_last_layer(layers: List[layers_mod.Layer], loss: losses_mod.Loss) -> None:
     """Refuses a last layer (Dropout aside) that applies the function the loss applies to
     the logits itself: training would see it twice, predict_proba would apply it twice."""
-    last = next((l for l in reversed(layers) if not isinstance(l, layers_mod.Dropout)),
-                layers[-1])
+    last = next((l for l in reversed(layers) if not isinstance(l, layers_mod.Dropout)), None)
     act = getattr(last, "activation", None)
     softmax = isinstance(last, layers_mod.Softmax)
     if (softmax and isinstance(loss, losses_mod.SoftmaxCrossEntropy) or
@@ -290,18 +289,20 @@ class Sequential(Plain):
     def _gradients(self, x, y, count_correct=False):
         """Forward, loss and backward of a batch into the gradient buffer (no update):
         the mean loss and, when asked, the number of rows predicted right."""
-        plan = self._plan(x.shape[0])
-        if plan is not None:
-            loss, z = self._fused_step(plan, x, y)
-        else:
-            self._grads_finite = -1
-            with self._lock:   # a predict in another thread would overwrite what backward reads
+        # the layers' buffers (z among them) hold this batch until it is counted: a
+        # predict in another thread would overwrite what backward reads
+        with self._lock:
+            plan = self._plan(x.shape[0])
+            if plan is not None:
+                loss, z = self._fused_step(plan, x, y)
+            else:
+                self._grads_finite = -1
                 z = self._forward(x, training=True)
                 if self._grad_out is None or self._grad_out.shape != z.shape:
                     self._grad_out = np.empty(z.shape, self.dtype)
                 loss = self.loss(z, y, self._grad_out)
                 self._backward(self._grad_out)
-        correct = self._correct(z, y) if count_correct else 0
+            correct = self._correct(z, y) if count_correct else 0
         return loss, correct
 
     def _correct(self, z, y):

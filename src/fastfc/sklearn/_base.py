@@ -56,11 +56,12 @@ class _Threads:
 
     def __enter__(self):
         with _Threads._lock:
-            if _Threads._depth == 0:
-                _Threads._saved = fastfc.get_num_threads()
-            _Threads._depth += 1
-            if self.n_threads is not None:
+            saved = fastfc.get_num_threads()
+            if self.n_threads is not None:   # a bad value raises before anything is counted
                 fastfc.set_num_threads(self.n_threads)
+            if _Threads._depth == 0:
+                _Threads._saved = saved
+            _Threads._depth += 1
 
     def __exit__(self, *exc):
         with _Threads._lock:
