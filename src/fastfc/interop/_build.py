@@ -5,10 +5,7 @@ import numpy as np
 import fastfc
 from fastfc import layers as layers_mod
 from fastfc import losses
-
-# losses that apply the output activation themselves: they take the logits before it
-_LOGIT_LOSSES = ((losses.SoftmaxCrossEntropy, layers_mod.Softmax),
-                 (losses.SigmoidBinaryCrossEntropy, layers_mod.Sigmoid))
+from fastfc.model.sequential import applied_twice
 
 
 def unsupported(source, index, what, supported):
@@ -44,9 +41,11 @@ def sequential(layers, source, dtype, input_shape=None, loss="mse", origin=None)
     """A Sequential of `layers` (parameters set), or a ValueError naming the first layer
     whose input does not fit the one before it (by its index in the source, origin[i]
     for layers[i]); nothing is built then."""
-    kind = losses.LOSSES.get(loss, object) if isinstance(loss, str) else type(loss)
-    if layers and any(isinstance(layers[-1], out) and issubclass(kind, fused)
-                      for fused, out in _LOGIT_LOSSES):
+    try:
+        fn = losses.get(loss)
+    except (TypeError, ValueError):   # Sequential names it below
+        fn = None
+    if layers and not isinstance(layers[-1], layers_mod.Dense) and applied_twice(layers[-1], fn):
         # the loss applies it: predict_proba would apply it twice, training on probabilities
         layers, origin = layers[:-1], origin and origin[:-1]
     if not layers:

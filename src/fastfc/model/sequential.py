@@ -26,16 +26,24 @@ from fastfc.model.inputs import as_2d_float
 from fastfc.model.plan import InferencePlans, PlanCache, fused_step, inference_specs
 
 
+def applied_twice(layer: Any, loss: Any) -> Optional[str]:
+    """The function ("softmax" or "sigmoid") that `layer` applies and `loss` applies to
+    the logits itself again, or None."""
+    if isinstance(layer, layers_mod.Softmax) and isinstance(loss, losses_mod.SoftmaxCrossEntropy):
+        return "softmax"
+    if getattr(layer, "activation", None) == "sigmoid" and \
+            isinstance(loss, losses_mod.SigmoidBinaryCrossEntropy):
+        return "sigmoid"
+    return None
+
+
 def check_last_layer(layers: List[layers_mod.Layer], loss: losses_mod.Loss) -> None:
     """Refuses a last layer (Dropout aside) that applies the function the loss applies to
     the logits itself: training would see it twice, predict_proba would apply it twice."""
     last = next((l for l in reversed(layers) if not isinstance(l, layers_mod.Dropout)), None)
-    act = getattr(last, "activation", None)
-    softmax = isinstance(last, layers_mod.Softmax)
-    if (softmax and isinstance(loss, losses_mod.SoftmaxCrossEntropy) or
-            act == "sigmoid" and isinstance(loss, losses_mod.SigmoidBinaryCrossEntropy)):
-        raise ValueError(f"the last layer, {last.describe()}, applies the "
-                         f"{'softmax' if softmax else 'sigmoid'} that the loss "
+    what = applied_twice(last, loss)
+    if what:
+        raise ValueError(f"the last layer, {last.describe()}, applies the {what} that the loss "
                          f"{type(loss).__name__} applies to the logits itself: drop it (the "
                          f"loss's predict_proba gives the probabilities), or use another loss")
 
