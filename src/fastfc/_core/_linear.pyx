@@ -245,7 +245,7 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     cdef int dt
     if pw is None:
         dt = _result_type(arrays)
-    else:   # the packed weights' dtype; a narrower bias (float16) is cast
+    else:   # the packed weights' dtype; a list, ints or a narrower float bias is cast
         dt = pw[1]
         _check_compute_dtype(x, dt, "linear", "x", w_in)
         if b_float_array and b.itemsize > cnp.PyArray_ITEMSIZE(<cnp.ndarray>x):
