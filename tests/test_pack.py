@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 import fastfc
 from fastfc import reference as ref
 from fastfc.packing import from_bfloat16_bits, to_bfloat16_bits
-from conftest import LAYOUTS, assert_identical, gemm_scale, make
+from conftest import LAYOUTS, assert_close, assert_identical, gemm_scale, make
 
 ACTS = [None, "relu", "leaky_relu", "sigmoid", "tanh"]
 SIZES = [(0, 7, 5), (1, 1, 1), (7, 17, 63), (17, 65, 7), (63, 300, 65), (65, 1030, 17),
@@ -86,6 +86,43 @@ def test_packed_float_weights_give_the_unpacked_results(dtype, wl, keep_threads)
         assert_identical(fastfc.gemm(x, pw), fastfc.gemm(x, np.ascontiguousarray(w)))
         gy = make(rng, (m, n), dtype)
         for got, want in zip(fastfc.linear_backward(gy, x, pw), fastfc.linear_backward(gy, x, w)):
+            assert_identical(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_weights_are_stored_once_in_panels(dtype):
+    """Panels of the path's width hold the weights once (padding to a whole panel only):
+    no row-major copy beside them; unpack gives the values back, for empty shapes too."""
+    nr = fastfc._core.panel_width(dtype)
+    rng = np.random.default_rng(12)
+    for k, n in [(0, 5), (5, 0), (1, 1), (33, nr - 1), (33, nr), (33, nr + 1), (70, 3 * nr + 5)]:
+        w = rng.standard_normal((k, n)).astype(dtype)
+        pw = fastfc.pack(w)
+        assert pw.nbytes == k * -(-n // nr) * nr * np.dtype(dtype).itemsize
+        assert pw.layout.startswith(f"panels of {nr} columns") and pw.shape == (k, n)
+        assert_identical(pw.unpack(), w)
+        for m in (0, 1, 5, 9, 40):
+            x = rng.standard_normal((m, k)).astype(dtype)
+            b = rng.standard_normal(n).astype(dtype)
+            assert_identical(fastfc.linear(x, pw, b, activation="tanh"),
+                             fastfc.linear(x, w, b, activation="tanh"))
+            assert_close(fastfc.linear(x, pw, b), ref.linear(x, w, b),
+                         gemm_scale(x, w) + np.abs(b), k, dtype)
+    assert fastfc.pack(np.ones((3, 4), np.float32), "bfloat16").layout == "(in, out) row-major"
+
+
+def test_gemm_with_packed_float_b_alpha_beta_out():
+    """alpha and beta on packed panels: alpha scales the whole sum, beta reads out."""
+    rng = np.random.default_rng(13)
+    for m, k, n in [(1, 40, 70), (3, 1100, 33), (9, 600, 45), (40, 300, 17)]:
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        w = rng.standard_normal((k, n)).astype(np.float32)
+        c0 = rng.standard_normal((m, n)).astype(np.float32)
+        pw = fastfc.pack(w)
+        for alpha, beta in [(1.0, 0.0), (2.5, 0.0), (1.0, 1.0), (-0.5, 2.0)]:
+            want, got = c0.copy(), c0.copy()
+            fastfc.gemm(a, w, alpha=alpha, beta=beta, out=want)
+            fastfc.gemm(a, pw, alpha=alpha, beta=beta, out=got)
             assert_identical(got, want)
 
 

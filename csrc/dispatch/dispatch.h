@@ -30,6 +30,13 @@ typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
     int64_t kcb, const T *a, int64_t rsa, int64_t csa, const BT *b, int64_t rsb, int64_t csb, \
     T *c, int64_t rsc, const T *bias, int act, T slope, T *buf, int64_t cw, int pf
 #define FASTFC_STREAM_ARGS(T) FASTFC_STREAM_ARGS_B(T, T)
+/* The same for m <= pstream_max_m (the ctx's) with B in panels (fastfc_?pack_panels) at
+ * bp: columns [n0, n1), n0 a multiple of NR. No scratch. */
+#define FASTFC_PSTREAM_ARGS(T) int64_t m, int64_t n0, int64_t n1, int64_t k, int64_t kcb, \
+    const T *a, int64_t rsa, int64_t csa, const T *bp, T *c, int64_t rsc, const T *bias, \
+    int act, T slope
+typedef void (*fastfc_spstream_t)(FASTFC_PSTREAM_ARGS(float));
+typedef void (*fastfc_dpstream_t)(FASTFC_PSTREAM_ARGS(double));
 typedef void (*fastfc_sstream_t)(FASTFC_STREAM_ARGS(float));
 typedef void (*fastfc_dstream_t)(FASTFC_STREAM_ARGS(double));
 /* The same with B in bfloat16 (uint16_t bits, row-major), widened exactly as it is read:
@@ -54,6 +61,8 @@ typedef struct {
     /* with scan_c: the largest |x[i]|, i < n (NaN when one is NaN), which bounds C from
      * the packed operands (gemm_template.h, bounds_c) */
     float (*maxabs)(const float *x, int64_t n);
+    fastfc_spstream_t pstream; /* a few rows against packed panels */
+    int pstream_max_m;
 } fastfc_sctx;
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr;
@@ -64,6 +73,8 @@ typedef struct {
                     int NR); /* NULL: fp64 widens in the plain loop */
     int scan_c;
     double (*maxabs)(const double *x, int64_t n);
+    fastfc_dpstream_t pstream;
+    int pstream_max_m;
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

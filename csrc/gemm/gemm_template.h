@@ -20,6 +20,9 @@ typedef struct {
     GT *dz_sum;
     const uint16_t *bh; /* B in bfloat16 (row-major, rsb) instead of b: widened as packed */
     int *nonfinite; /* not NULL: set to 1 when C is left holding a NaN or an Inf */
+    /* B packed once (fastfc_?pack_panels): NR-column panels of all k rows, panel j/NR at
+     * bp + j*k; read in place, never packed per call */
+    const GT *bp;
 } GF(gemm_args);
 
 #include <float.h>
@@ -182,7 +185,9 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
         int nr = nc - jr < NR ? (int)(nc - jr) : NR;
         const GT *bp = bbuf + jr * kc;
         int64_t brs = NR;
-        if (pack_b_here || !g->pack_b) {
+        if (g->bp) {
+            bp = g->bp + (jc + jr) * g->k + pc * NR; /* jc + jr: a multiple of NR */
+        } else if (pack_b_here || !g->pack_b) {
             if (nr == NR && !pack_b_here) {
                 bp = g->b + pc * g->rsb + (jc + jr) * g->csb; brs = g->rsb;
             } else {
@@ -392,6 +397,7 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     if (g.alpha != 1 && k > GF(k_block)(k, g.ctx->kc) && !g.dz_operand && !g.nonfinite)
         return GF(scale_after)(nthreads, g); /* several K blocks: scaled once at the end */
     if (GF(streams)(&g)) return GF(stream)(nthreads, &g); /* small batches: B unpacked */
+    if (GF(panel_streams)(&g)) return GF(panel_stream)(nthreads, &g); /* or packed */
     const fastfc_isa_table *t = fastfc_table();
     /* Bias-free products (the bias is per column of C) may run as C^T = B^T.A^T, which
      * packs the small operand and streams the rows of the big one on full-width tiles:
@@ -399,7 +405,7 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
      * classifier head, n <= 2*MR). Figures: docs/tuning.md, driver choices. */
     const int narrow_batch = g.csb != 1 && g.rsb == 1 && m <= 32 && m < n;
     const int narrow_out = g.csa != 1 && g.rsa == 1 && g.csb == 1 && n <= 2 * t->GP.mr && n < m;
-    if (!g.bias && !g.bh && (narrow_batch || narrow_out)) {
+    if (!g.bias && !g.bh && !g.bp && (narrow_batch || narrow_out)) {
         GF(transpose)(&g);
         return GF(gemm_run)(nthreads, g);
     }
@@ -411,7 +417,7 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     g.pack_a = g.csa != 1 || (GF(rows_crowd_l1)(g.rsa * (int64_t)sizeof(GT), g.ctx->mr) &&
                               n > 2 * g.ctx->nr)
                || (g.dz_operand == 1 && (g.csy != 1 || g.dz_sum)); /* else dZ rows */
-    g.pack_b = !(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2 || g.bh;
+    g.pack_b = !g.bp && (!(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2 || g.bh);
 
     int cm, cn;
     int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr,
@@ -454,6 +460,36 @@ int G_CAT(G_CAT(fastfc_, GP), gemm_bf16)(int nthreads, int64_t m, int64_t n, int
     g.bh = b;
     return GF(gemm_run)(nthreads, g);
 }
+
+/* C = act(alpha*A.B + beta*C + bias) with B packed once into the micro-kernel's panels
+ * (fastfc_?pack_panels, nr columns wide): no packing per call, and B read in long runs at
+ * any batch. The operations are the GEMM's, so the results equal fastfc_?gemm's. Returns
+ * -2 when nr is not this path's panel width (packed for another path). */
+int G_CAT(G_CAT(fastfc_, GP), gemm_panels)(int nthreads, int64_t m, int64_t n, int64_t k,
+                                           GT alpha, const GT *a, int64_t rsa, int64_t csa,
+                                           const GT *panels, int nr, GT beta, GT *c,
+                                           int64_t rsc, int64_t csc, const GT *bias, int act,
+                                           GT slope)
+{
+    if (nr != fastfc_table()->GP.nr) return -2;
+    GF(gemm_args) g = {&fastfc_table()->GP, m, n, k, alpha, beta, a, rsa, csa, panels, nr, 1,
+                       c, rsc, csc, bias, act, slope};
+    g.bp = panels;
+    return GF(gemm_run)(nthreads, g);
+}
+
+/* w (k x n at w[p*rsw + j*csw]) into NR-column panels of k rows at dst (k * NR * ceil(n /
+ * NR) elements, columns past n zero): the layout fastfc_?gemm_panels reads. Returns NR. */
+int G_CAT(G_CAT(fastfc_, GP), pack_panels)(const GT *w, int64_t rsw, int64_t csw, int64_t k,
+                                           int64_t n, GT *dst)
+{
+    const int NR = fastfc_table()->GP.nr;
+    if (k > 0 && n > 0) GF(pack_b)(dst, w, rsw, csw, k, n, NR, 1);
+    return NR;
+}
+
+/* The panel width of this path (what fastfc_?pack_panels packs for). */
+int G_CAT(G_CAT(fastfc_, GP), panel_width)(void) { return fastfc_table()->GP.nr; }
 
 /* One product of a pair: C = A.B, dZ made from dY in the packing where asked. */
 static int G_CAT(GP, gemm_spec)(int nthreads, const fastfc_gemm_spec *s)

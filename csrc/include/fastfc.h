@@ -70,6 +70,27 @@ int fastfc_dgemm_bf16(int nthreads, int64_t m, int64_t n, int64_t k, double alph
                       int64_t rsb, double beta, double *c, int64_t rsc, int64_t csc,
                       const double *bias, int act, double slope);
 
+/* The same with B packed once into the micro-kernel's panels (fastfc_?pack_panels): B
+ * read in place in long runs, never packed per call; the results equal fastfc_?gemm's.
+ * Returns -2 when nr is not this path's panel width. */
+int fastfc_sgemm_panels(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *a, int64_t rsa, int64_t csa, const float *panels, int nr,
+                        float beta, float *c, int64_t rsc, int64_t csc,
+                        const float *bias, int act, float slope);
+int fastfc_dgemm_panels(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
+                        const double *a, int64_t rsa, int64_t csa, const double *panels,
+                        int nr, double beta, double *c, int64_t rsc, int64_t csc,
+                        const double *bias, int act, double slope);
+/* w (k x n at w[p*rsw + j*csw]) into panels of NR columns by k rows, panel j/NR at dst +
+ * j*k (k * NR * ceil(n/NR) elements; columns past n zero). Returns NR, the path's panel
+ * width (fastfc_?panel_width). */
+int fastfc_spack_panels(const float *w, int64_t rsw, int64_t csw, int64_t k, int64_t n,
+                        float *dst);
+int fastfc_dpack_panels(const double *w, int64_t rsw, int64_t csw, int64_t k, int64_t n,
+                        double *dst);
+int fastfc_spanel_width(void);
+int fastfc_dpanel_width(void);
+
 /* Two independent products C = A*B (alpha 1, beta 0, no epilogue): the backward pass's
  * dX and dW. Small ones on two threads run side by side, each whole on its own core (no
  * split, no duplicated packing); otherwise one after the other with all threads. Pointers are
@@ -154,7 +175,8 @@ void fastfc_dadam(int nthreads, int64_t n, double *p, const double *g, double *m
  *          without b); gx (batch, in) the gradient of its input, NULL when not needed.
  * DROPOUT: y = inverted dropout of x as fastfc_sdropout(seed, stream), keep mask in mask.
  * ACT:     y = act(x). in == out for DROPOUT and ACT.
- * An inference plan leaves gw, gb, gx NULL and may give bfloat16 weights in wh. */
+ * An inference plan leaves gw, gb, gx NULL and may give bfloat16 weights in wh, or
+ * panels (fastfc_?pack_panels) in wp. */
 enum fastfc_layer_kind { FASTFC_LAYER_DENSE = 0, FASTFC_LAYER_DROPOUT = 1, FASTFC_LAYER_ACT = 2 };
 typedef struct {
     int kind, act;
@@ -165,6 +187,7 @@ typedef struct {
     void *gw, *gb, *y, *gx;
     uint8_t *mask;
     const uint16_t *wh; /* DENSE for inference: w in bfloat16 instead of w (forward only) */
+    const void *wp; int wnr; /* DENSE for inference: w in panels wnr wide instead of w */
     /* DENSE, training: not NULL: the backward sets it to 1 when gw or gb holds a NaN or an
      * Inf (never cleared: layers may share one flag), gw checked as the GEMM writes it */
     int *nonfinite;

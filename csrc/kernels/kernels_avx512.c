@@ -70,6 +70,8 @@
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 16
+#define ST_PNV 2
+#define ST_PMAX 8
 #define ST_NAME fastfc_sstream_avx512
 #include "stream/stream_template.h"
 
@@ -87,6 +89,8 @@
 #define ST_T double
 #define ST_IT int64_t
 #define ST_VL 8
+#define ST_PNV 3
+#define ST_PMAX 5
 #define ST_NAME fastfc_dstream_avx512
 #include "stream/stream_template.h"
 
@@ -113,10 +117,12 @@ const fastfc_isa_table fastfc_table_avx512 = {
     .s = {12, 32, 0, 0, 0, fastfc_sgemm_avx512_12x32,
           {4, 8}, {fastfc_sgemm_avx512_4x32, fastfc_sgemm_avx512_8x32},
           fastfc_sstream_avx512, fastfc_sbstream_avx512,
-          fastfc_sbf16_panels_avx512, .scan_c = SCAN_C, .maxabs = SMAXABS},
+          fastfc_sbf16_panels_avx512, .scan_c = SCAN_C, .maxabs = SMAXABS,
+          .pstream = fastfc_sstream_avx512_panels, .pstream_max_m = 8},
     .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24,
           {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24},
-          fastfc_dstream_avx512, .scan_c = SCAN_C, .maxabs = DMAXABS},
+          fastfc_dstream_avx512, .scan_c = SCAN_C, .maxabs = DMAXABS,
+          .pstream = fastfc_dstream_avx512_panels, .pstream_max_m = 5},
     .fma_peak = fma_peak_avx512,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

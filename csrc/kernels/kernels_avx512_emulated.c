@@ -10,6 +10,8 @@
 #define fma_peak_avx512 fma_peak_avx512emu
 #define fastfc_sstream_avx512 fastfc_sstream_avx512emu
 #define fastfc_dstream_avx512 fastfc_dstream_avx512emu
+#define fastfc_sstream_avx512_panels fastfc_sstream_avx512emu_panels
+#define fastfc_dstream_avx512_panels fastfc_dstream_avx512emu_panels
 #define fastfc_sbstream_avx512 fastfc_sbstream_avx512emu
 #define fastfc_sbf16_panels_avx512 fastfc_sbf16_panels_avx512emu
 #define fastfc_table_avx512 fastfc_table_avx512_emulated

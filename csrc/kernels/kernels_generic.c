@@ -39,6 +39,8 @@
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 4
+#define ST_PNV 2
+#define ST_PMAX 6
 #define ST_NAME fastfc_sstream_generic
 #include "stream/stream_template.h"
 
@@ -56,6 +58,8 @@
 #define ST_T double
 #define ST_IT int64_t
 #define ST_VL 2
+#define ST_PNV 2
+#define ST_PMAX 6
 #define ST_NAME fastfc_dstream_generic
 #include "stream/stream_template.h"
 
@@ -67,9 +71,9 @@
 const fastfc_isa_table fastfc_table_generic = {
     .s = {4, 8, 0, 0, 0, fastfc_sgemm_generic_4x8, {2}, {fastfc_sgemm_generic_2x8},
           fastfc_sstream_generic, fastfc_sbstream_generic,
-          fastfc_sbf16_panels_generic},
+          fastfc_sbf16_panels_generic, .pstream = fastfc_sstream_generic_panels, .pstream_max_m = 6},
     .d = {4, 4, 0, 0, 0, fastfc_dgemm_generic_4x4, {2}, {fastfc_dgemm_generic_2x4},
-          fastfc_dstream_generic},
+          fastfc_dstream_generic, .pstream = fastfc_dstream_generic_panels, .pstream_max_m = 6},
     .fma_peak = fma_peak_generic,
     .sdropout = fastfc_sdropout_scalar,
     .ddropout = fastfc_ddropout_scalar,

@@ -9,7 +9,7 @@
  * C row-major, alpha 1 and beta 0 (what linear and dX = dZ.W^T ask), no sums of dZ. */
 static int GF(streams)(const GF(gemm_args) *g)
 {
-    return (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) &&
+    return !g->bp && (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) &&
            g->m <= FASTFC_STREAM_MAX_M && g->alpha == 1 && g->beta == 0 &&
            g->csc == 1 && (g->csb == 1 || g->rsb == 1) && g->dz_operand != 2 &&
            !(g->dz_operand == 1 && g->dz_sum);
@@ -208,4 +208,48 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
     }
     free(dz);
     return failed ? -1 : 0;
+}
+
+/* A few rows against packed panels (g->bp), for m <= the ctx's pstream_max_m, alpha 1,
+ * beta 0 and C row-major: the panels kernel (stream_template.h), chunks of whole panels. */
+static int GF(panel_streams)(const GF(gemm_args) *g)
+{
+    return g->bp && g->ctx->pstream && g->m <= g->ctx->pstream_max_m && g->alpha == 1 &&
+           g->beta == 0 && g->csc == 1 && !g->dz_operand;
+}
+
+static void GF(panel_part)(const GF(gemm_args) *g, int64_t kcb, int64_t n0, int64_t n1)
+{
+    const int reg_act = g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
+    g->ctx->pstream(g->m, n0, n1, g->k, kcb, g->a, g->rsa, g->csa, g->bp, g->c, g->rsc,
+                    g->bias, reg_act, g->slope);
+    if (!reg_act && g->act) GF(post_act)(g->c + n0, g->rsc, 1, (int)g->m, (int)(n1 - n0), g->act);
+    if (g->nonfinite && GF(nonfinite_block)(g->c + n0, g->rsc, 1, g->m, n1 - n0))
+        __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
+}
+
+typedef struct { const GF(gemm_args) *g; int64_t kcb, chunks; } GF(panel_chunks);
+
+static int GF(panel_chunk)(void *ctx, int64_t id)
+{
+    const GF(panel_chunks) *j = ctx;
+    int64_t n0, n1;
+    fastfc_thread_range((int)id, (int)j->chunks, j->g->n, j->g->ctx->nr, &n0, &n1);
+    if (n0 < n1) GF(panel_part)(j->g, j->kcb, n0, n1);
+    return 0;
+}
+
+static int GF(panel_stream)(int nthreads, const GF(gemm_args) *g)
+{
+    const int64_t kcb = GF(k_block)(g->k, g->ctx->kc); /* the GEMM's K blocks */
+    const int nt = GF(stream_threads)(nthreads, g, g->ctx->nr);
+    if (nt == 1) {
+        GF(panel_part)(g, kcb, 0, g->n);
+        return 0;
+    }
+    const int64_t panels = (g->n + g->ctx->nr - 1) / g->ctx->nr;
+    int64_t chunks = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
+    if (chunks > panels) chunks = panels;
+    GF(panel_chunks) job = {g, kcb, chunks};
+    return fastfc_pool_run(nt, chunks, GF(panel_chunk), &job) ? -1 : 0;
 }

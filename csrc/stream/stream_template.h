@@ -2,7 +2,9 @@
  * from memory once, in memory order, unpacked. Instantiated once per ISA file (which sets
  * the compile flags: the same as its GEMM micro-kernels, so FMA contraction matches).
  * Define before including: ST_T (float|double), ST_IT (int32_t|int64_t), ST_VL (lanes),
- * ST_NAME, and ST_BF16 for B stored as bfloat16 (row-major only; each weight widened to
+ * ST_NAME, ST_PNV and ST_PMAX (vectors per packed panel, most rows of A: makes
+ * ST_NAME_panels for B in panels; ST_PMAX * ST_PNV sums fit the registers), and
+ * ST_BF16 for B stored as bfloat16 (row-major only; each weight widened to
  * ST_T exactly, so the arithmetic is that of the widened B). The contract is
  * FASTFC_STREAM_ARGS_B in dispatch/dispatch.h.
  *
@@ -289,6 +291,102 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
         }
     }
 }
+
+#ifdef ST_PNV
+/* B packed in panels (fastfc_?pack_panels): NR = ST_PNV*VL columns by k rows, each panel
+ * contiguous. For a few rows of A the micro-kernel (MR rows) would do MR rows' work: here
+ * G panels go side by side instead, M*G*ST_PNV sums in registers (enough chains to hide
+ * the FMA latency), each panel read once in a long run. Per element the GEMM's operations
+ * in its order, as the row-major kernel above. */
+#define ST_PACC (ST_VL * (int)sizeof(ST_T) >= 64 ? 16 : 12) /* sums kept in registers */
+#define ST_PNR (ST_PNV * ST_VL)
+
+static inline __attribute__((always_inline)) void
+ST_F(panel_tile)(const int M, const int G, int64_t kc, const ST_T *a, int64_t rsa,
+                 int64_t csa, const ST_T *bp, int64_t pstride, ST_T *c, int64_t rsc,
+                 int64_t cols, int add_c, const ST_T *bias, int act, ST_T slope)
+{
+    ST_VEC acc[8][4 * ST_PNV];
+    _Pragma("GCC unroll 8") for (int i = 0; i < M; i++)
+        _Pragma("GCC unroll 16") for (int j = 0; j < G * ST_PNV; j++) acc[i][j] = (ST_VEC){0};
+    for (int64_t p = 0; p < kc; p++) {
+        ST_VEC w[4 * ST_PNV];
+        _Pragma("GCC unroll 4") for (int g = 0; g < G; g++)
+            _Pragma("GCC unroll 4") for (int v = 0; v < ST_PNV; v++)
+                w[g * ST_PNV + v] = *(const ST_VEC *)(bp + g * pstride + p * ST_PNR + v * ST_VL);
+        _Pragma("GCC unroll 8") for (int i = 0; i < M; i++) {
+            const ST_VEC x = a[i * rsa + p * csa] - (ST_VEC){0}; /* x - 0 is x: a broadcast */
+            _Pragma("GCC unroll 16") for (int j = 0; j < G * ST_PNV; j++) acc[i][j] += x * w[j];
+        }
+    }
+    _Pragma("GCC unroll 8") for (int i = 0; i < M; i++)
+        _Pragma("GCC unroll 16") for (int j = 0; j < G * ST_PNV; j++) {
+            const int64_t col = (int64_t)j * ST_VL;
+            if (col >= cols) break;
+            const int lanes = cols - col < ST_VL ? (int)(cols - col) : ST_VL;
+            ST_T *dst = c + i * rsc + col;
+            ST_VEC s = acc[i][j];
+            if (add_c) s += ST_F(loadn)(dst, lanes);
+            if (bias) s += ST_F(loadn)(bias + col, lanes);
+            if (act) s = ST_F(activate)(s, act, slope);
+            ST_F(storen)(dst, s, lanes);
+        }
+}
+
+/* Panels of columns [n0, n1) (n0 a multiple of NR), G at a time, then one at a time. */
+static inline __attribute__((always_inline)) void
+ST_F(panel_rows)(const int M, const int G, int64_t n0, int64_t n1, int64_t k, int64_t kcb,
+                 const ST_T *a, int64_t rsa, int64_t csa, const ST_T *bp, ST_T *c,
+                 int64_t rsc, const ST_T *bias, int act, ST_T slope)
+{
+    for (int64_t j = n0; j < n1;) {
+        const int g = n1 - j >= (int64_t)G * ST_PNR ? G : 1;
+        const int64_t cols = n1 - j < (int64_t)g * ST_PNR ? n1 - j : (int64_t)g * ST_PNR;
+        for (int64_t p0 = 0; p0 < k; p0 += kcb) {
+            const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
+            const int last = p0 + kc >= k;
+            const ST_T *pb = bp + j * k + p0 * ST_PNR;
+            if (g == G)
+                ST_F(panel_tile)(M, G, kc, a + p0 * csa, rsa, csa, pb, k * ST_PNR, c + j, rsc,
+                                 cols, p0 > 0, last && bias ? bias + j : NULL, last ? act : 0,
+                                 slope);
+            else
+                ST_F(panel_tile)(M, 1, kc, a + p0 * csa, rsa, csa, pb, k * ST_PNR, c + j, rsc,
+                                 cols, p0 > 0, last && bias ? bias + j : NULL, last ? act : 0,
+                                 slope);
+        }
+        j += cols;
+    }
+}
+
+#define ST_PG(M) (ST_PACC / ((M) * ST_PNV) > 4 ? 4 : ST_PACC / ((M) * ST_PNV) < 1 ? 1 : \
+                  ST_PACC / ((M) * ST_PNV))
+static void ST_CAT(ST_NAME, _panels)(FASTFC_PSTREAM_ARGS(ST_T))
+{
+#define ST_PCASE(M) \
+    case M: ST_F(panel_rows)(M, ST_PG(M), n0, n1, k, kcb, a, rsa, csa, bp, c, rsc, bias, act, \
+                             slope); break;
+    switch (m) { /* M rows in registers: at most ST_PMAX (fastfc_?ctx.pstream_max_m) */
+    ST_PCASE(1) ST_PCASE(2) ST_PCASE(3) ST_PCASE(4)
+#if ST_PMAX >= 5
+    ST_PCASE(5)
+#endif
+#if ST_PMAX >= 6
+    ST_PCASE(6)
+#endif
+#if ST_PMAX >= 8
+    ST_PCASE(7) ST_PCASE(8)
+#endif
+    default: break;
+    }
+#undef ST_PCASE
+}
+#undef ST_PG
+#undef ST_PMAX
+#undef ST_PACC
+#undef ST_PNR
+#undef ST_PNV
+#endif
 
 #undef ST_CAT2
 #undef ST_CAT

@@ -12,11 +12,15 @@ int MF(mlp_forward)(int nthreads, int64_t batch, const MT *x, int n, fastfc_laye
         const fastfc_layer *l = &L[i];
         MT *y = l->y;
         if (l->kind == FASTFC_LAYER_DENSE) {
-            if (l->wh ? MF(gemm_bf16)(nthreads, batch, l->out, l->in, 1, h, l->in, 1, l->wh,
-                                      l->out, 0, y, l->out, 1, l->b, l->act, (MT)l->slope)
-                      : MF(gemm)(nthreads, batch, l->out, l->in, 1, h, l->in, 1, l->w, l->out, 1,
-                                 0, y, l->out, 1, l->b, l->act, (MT)l->slope))
-                return -1;
+            int rc = l->wh ? MF(gemm_bf16)(nthreads, batch, l->out, l->in, 1, h, l->in, 1,
+                                           l->wh, l->out, 0, y, l->out, 1, l->b, l->act,
+                                           (MT)l->slope)
+                     : l->wp ? MF(gemm_panels)(nthreads, batch, l->out, l->in, 1, h, l->in, 1,
+                                               l->wp, l->wnr, 0, y, l->out, 1, l->b, l->act,
+                                               (MT)l->slope)
+                     : MF(gemm)(nthreads, batch, l->out, l->in, 1, h, l->in, 1, l->w, l->out,
+                                1, 0, y, l->out, 1, l->b, l->act, (MT)l->slope);
+            if (rc) return rc;
         } else if (l->kind == FASTFC_LAYER_DROPOUT) {
             MF(dropout)(nthreads, batch * l->in, h, l->p, l->seed, l->stream, y, l->mask);
         } else {

@@ -1,10 +1,11 @@
 """Weights packed once: ``fastfc.pack(w, dtype=None)`` -> ``PackedWeights``.
 
 A dense layer at small batch reads each weight once for 2*m flops, so its time is the
-time to read W. Packing does once what a call would otherwise do on every call: the copy
-into the (in, out) row-major layout the kernels stream (an (out, in) array is transposed
-here, not per call), 64-byte aligned, in the compute dtype, or in bfloat16 (half the bytes
-to read; activations and accumulation stay float32).
+time to read W. Packing does once what a call would otherwise do on every call: float
+weights go into the GEMM micro-kernel's panels (nr columns by all in_features rows, one
+after the other: read in long runs at any batch, never packed per call; an (out, in)
+array is transposed here, not per call), 64-byte aligned, in the compute dtype; or into
+bfloat16, row-major (half the bytes to read; activations and accumulation stay float32).
 
 bfloat16 rounding is round-to-nearest-even with NaN made quiet (sign kept), bit for bit as
 ``ml_dtypes.bfloat16`` does; ml_dtypes itself is not needed.
@@ -91,8 +92,9 @@ class PackedWeights:
     Immutable and picklable. Attributes: ``shape`` (in_features, out_features); ``dtype``,
     the compute dtype x must have (float32 for bfloat16 weights); ``storage``, the stored
     element type ('float32', 'float64' or 'bfloat16'); ``layout``; ``isa``, the kernel
-    path it was packed for. The layout is the same on every path (row-major (in, out),
-    64-byte aligned), so a pickle loaded on another path is re-aligned, never re-rounded.
+    path it was packed for. Float weights are stored in that path's panels, bfloat16 ones
+    row-major (in, out); a pickle holds the (in, out) values and is packed again for the
+    path that loads it (the values are kept, never re-rounded).
 
     Parameters
     ----------
@@ -110,19 +112,21 @@ class PackedWeights:
     float32 exactly, so the result is float32's on the rounded weights.
     """
 
-    __slots__ = ("_data", "_storage", "_isa")
-    layout = "(in, out) row-major"
+    __slots__ = ("_data", "_storage", "_isa", "_shape")
 
     def __new__(cls, w: Any, dtype: Any = None) -> "PackedWeights":
         return pack(w, dtype)
 
     @classmethod
-    def _make(cls, data: np.ndarray, storage: str, isa: str) -> "PackedWeights":
+    def _make(cls, data: np.ndarray, storage: str, isa: str,
+              shape: Tuple[int, int]) -> "PackedWeights":
+        """data: the (in, out) bfloat16 bits, or float panels (pack_panels)."""
         self = object.__new__(cls)
         data.flags.writeable = False
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_storage", storage)
         object.__setattr__(self, "_isa", isa)
+        object.__setattr__(self, "_shape", (int(shape[0]), int(shape[1])))
         return self
 
     def __setattr__(self, name, value):
@@ -133,7 +137,13 @@ class PackedWeights:
 
     @property
     def shape(self) -> Tuple[int, int]:
-        return tuple(self._data.shape)
+        return self._shape
+
+    @property
+    def layout(self) -> str:
+        if self._storage == "bfloat16":
+            return "(in, out) row-major"
+        return f"panels of {self._data.shape[2]} columns by in_features rows"
 
     @property
     def ndim(self) -> int:
@@ -159,15 +169,18 @@ class PackedWeights:
         """The weights as a new (in, out) array of the compute dtype (bfloat16 widened)."""
         if self._storage == "bfloat16":
             return from_bfloat16_bits(self._data)
-        return self._data.copy()
+        k, n = self._shape
+        p, _, nr = self._data.shape
+        return self._data.transpose(1, 0, 2).reshape(k, p * nr)[:, :n].copy()
 
     def __repr__(self) -> str:
         k, n = self.shape
         return (f"PackedWeights(shape=({k}, {n}), storage={self._storage!r}, "
                 f"dtype={self.dtype.name!r}, isa={self._isa!r})")
 
-    def __reduce__(self):
-        return (_restore, (_FORMAT, self._storage, self._isa, np.asarray(self._data)))
+    def __reduce__(self):   # the (in, out) values: panels differ between paths
+        data = self._data if self._storage == "bfloat16" else self.unpack()
+        return (_restore, (_FORMAT, self._storage, self._isa, data))
 
     def __copy__(self):
         return self   # immutable
@@ -180,10 +193,20 @@ def _restore(fmt: int, storage: str, isa: str, data: np.ndarray) -> PackedWeight
     if fmt > _FORMAT:
         raise ValueError(f"PackedWeights pickle format {fmt} is newer than this fastfc "
                          f"reads ({_FORMAT}); upgrade fastfc")
+    if storage != "bfloat16":
+        return _float_panels(data, storage)
     aligned = _aligned_empty(data.shape, data.dtype)
     aligned[...] = data
-    # the layout is path-independent: packed for this path is the same bytes, aligned
-    return PackedWeights._make(aligned, storage, _core.ISA)
+    return PackedWeights._make(aligned, storage, _core.ISA, data.shape)
+
+
+def _float_panels(a: np.ndarray, storage: str) -> PackedWeights:
+    """Float weights (in, out) of any strides into this path's panels."""
+    k, n = a.shape
+    nr = _core.panel_width(storage)
+    panels = _aligned_empty(((n + nr - 1) // nr, k, nr), _STORAGES[storage])
+    _core.pack_panels(a, panels)
+    return PackedWeights._make(panels, storage, _core.ISA, a.shape)
 
 
 def pack(w, dtype=None) -> PackedWeights:
@@ -235,7 +258,7 @@ def pack(w, dtype=None) -> PackedWeights:
         if storage in (None, "bfloat16"):
             data = _aligned_empty(a.shape, np.uint16)
             data[...] = bits
-            return PackedWeights._make(data, "bfloat16", _core.ISA)
+            return PackedWeights._make(data, "bfloat16", _core.ISA, a.shape)
         a = from_bfloat16_bits(bits)
     kind = a.dtype.kind
     if kind != "f":
@@ -249,11 +272,9 @@ def pack(w, dtype=None) -> PackedWeights:
         a = a.astype(a.dtype.newbyteorder("="))
     if storage is None:
         storage = "float64" if a.dtype == np.float64 else "float32"
-    if storage == "bfloat16":
-        src = a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
-        data = _aligned_empty(a.shape, np.uint16)
-        data[...] = to_bfloat16_bits(src)
-    else:
-        data = _aligned_empty(a.shape, _STORAGES[storage])
-        data[...] = a
-    return PackedWeights._make(data, storage, _core.ISA)
+    if storage != "bfloat16":
+        return _float_panels(a, storage)
+    src = a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
+    data = _aligned_empty(a.shape, np.uint16)
+    data[...] = to_bfloat16_bits(src)
+    return PackedWeights._make(data, storage, _core.ISA, a.shape)

@@ -16,7 +16,7 @@ from fastfc._core._config import (CPU_ISA, EMULATED_ISA, ISA, ISA_NAMES, _wide_r
                                   set_num_threads)
 from fastfc._core._tuning import forked_single_thread, tuning_table
 from fastfc._core._args import ACTIVATIONS
-from fastfc._core._linear import gemm, linear, linear_backward
+from fastfc._core._linear import gemm, linear, linear_backward, pack_panels, panel_width
 from fastfc._core._dropout import dropout, dropout_backward
 from fastfc._core._plan import (MLPPlan, _act_forward, _adam_update, _all_finite,
                                 _labels_in_range, _softmax_xent)

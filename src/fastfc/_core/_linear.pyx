@@ -16,7 +16,8 @@ cdef object _packing = None   # fastfc.packing, imported on first use (it import
 
 cdef tuple _packed(object w, str fn, str name):
     """(data, compute type number) when w is PackedWeights or an ml_dtypes.bfloat16 array,
-    else None. data: the float array, or the uint16 bits of bfloat16 weights, row-major."""
+    else None. data: the float panels (3-D, pack_panels), or the uint16 bits of bfloat16
+    weights, row-major."""
     global _packing
     if type(w) is np.ndarray and (cnp.PyArray_TYPE(<cnp.ndarray>w) == cnp.NPY_FLOAT or
                                   cnp.PyArray_TYPE(<cnp.ndarray>w) == cnp.NPY_DOUBLE):
@@ -59,7 +60,23 @@ cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha
     cdef void *pc = cnp.PyArray_DATA(c)
     cdef void *pbias = NULL if bias is None else cnp.PyArray_DATA(<cnp.ndarray>bias)
     cdef int nt = num_threads(), rc
-    if cnp.PyArray_TYPE(b) == cnp.NPY_UINT16:   # bfloat16 weights, row-major (k, n)
+    cdef int nr
+    if cnp.PyArray_NDIM(b) == 3:   # packed panels (P, k, nr): fastfc.pack's float weights
+        nr = <int>cnp.PyArray_DIMS(b)[2]
+        if cnp.PyArray_TYPE(c) == cnp.NPY_FLOAT:
+            with nogil:
+                rc = fastfc_sgemm_panels(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa,
+                                         <float *>pb, nr, <float>beta, <float *>pc, rsc, csc,
+                                         <float *>pbias, act, <float>slope)
+        else:
+            with nogil:
+                rc = fastfc_dgemm_panels(nt, m, n, k, alpha, <double *>pa, rsa, csa,
+                                         <double *>pb, nr, beta, <double *>pc, rsc, csc,
+                                         <double *>pbias, act, slope)
+        if rc == -2:
+            raise RuntimeError(f"fastfc: weights packed in panels {nr} wide, this path reads "
+                               f"{panel_width(c.dtype)}: pack them again")
+    elif cnp.PyArray_TYPE(b) == cnp.NPY_UINT16:   # bfloat16 weights, row-major (k, n)
         with nogil:
             rc = fastfc_sgemm_bf16(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa,
                                    <uint16_t *>pb, rsb, <float>beta, <float *>pc, rsc, csc,
@@ -77,6 +94,35 @@ cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha
     if rc:
         raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
     return 0
+
+
+def panel_width(dtype):
+    """Columns per panel of packed float weights on this path (for `dtype`)."""
+    return fastfc_dpanel_width() if np.dtype(dtype) == np.float64 else fastfc_spanel_width()
+
+
+def pack_panels(w, out):
+    """w (k, n), float32 or float64, any strides, into `out`: the (ceil(n / nr), k, nr)
+    C-contiguous array of its dtype that ``fastfc_?gemm_panels`` reads (columns past n 0)."""
+    cdef cnp.ndarray o = out
+    cdef int dt = cnp.PyArray_TYPE(o)
+    cdef cnp.ndarray a = _operand(w, dt)
+    cdef int64_t k = cnp.PyArray_DIMS(a)[0], n = cnp.PyArray_DIMS(a)[1]
+    cdef int nr = panel_width(o.dtype)
+    if (not cnp.PyArray_IS_C_CONTIGUOUS(o) or
+            tuple(out.shape) != ((n + nr - 1) // nr, k, nr)):
+        raise ValueError(f"pack_panels: out must be C-contiguous of shape "
+                         f"{((n + nr - 1) // nr, k, nr)}, got {out.shape}")
+    cdef int64_t rsa = _es(a, 0), csa = _es(a, 1)
+    cdef void *pa = cnp.PyArray_DATA(a)
+    cdef void *po = cnp.PyArray_DATA(o)
+    if dt == cnp.NPY_FLOAT:
+        with nogil:
+            fastfc_spack_panels(<float *>pa, rsa, csa, k, n, <float *>po)
+    else:
+        with nogil:
+            fastfc_dpack_panels(<double *>pa, rsa, csa, k, n, <double *>po)
+    return out
 
 
 cdef object _gemm_into(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha,
@@ -134,21 +180,22 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     b = _check_kind("b", b) if pb is None else pb[0]
     if a.ndim != 2:
         raise ValueError(f"gemm: a must be 2-D, got shape {a.shape}")
-    if b.ndim != 2:
+    panels = pb is not None and b.ndim == 3
+    bshape = b_in.shape if panels else b.shape   # packed panels: the weights' shape
+    if not panels and b.ndim != 2:
         raise ValueError(f"gemm: b must be 2-D, got shape {b.shape}")
     cdef double al = _real(alpha, "alpha", "gemm"), be = _real(beta, "beta", "gemm")
     cdef bint ta = _flag(trans_a, "trans_a", "gemm"), tb = _flag(trans_b, "trans_b", "gemm")
     if pb is not None and tb:
         what = "packed b" if hasattr(b_in, "storage") else "a bfloat16 b"
-        raise ValueError(f"gemm: {what} (shape {b.shape}) is taken as (k, n): trans_b must "
+        raise ValueError(f"gemm: {what} (shape {bshape}) is taken as (k, n): trans_b must "
                          f"be False (transpose the array before packing or passing it)")
     cdef cnp.npy_intp *da = cnp.PyArray_DIMS(<cnp.ndarray>a)
-    cdef cnp.npy_intp *db = cnp.PyArray_DIMS(<cnp.ndarray>b)
     cdef cnp.npy_intp m = da[1] if ta else da[0], ka = da[0] if ta else da[1]
-    cdef cnp.npy_intp kb = db[1] if tb else db[0], n = db[0] if tb else db[1]
+    cdef cnp.npy_intp kb = bshape[1] if tb else bshape[0], n = bshape[0] if tb else bshape[1]
     if ka != kb:
         raise ValueError(f"gemm: inner dimensions differ: op(a) is ({m}, {ka}), "
-                         f"op(b) is ({kb}, {n}) (a {a.shape}, b {b.shape}, "
+                         f"op(b) is ({kb}, {n}) (a {a.shape}, b {bshape}, "
                          f"trans_a={ta}, trans_b={tb})")
     cdef int dt
     if pb is None:
@@ -169,7 +216,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
 cdef int _check_linear_shapes(object x, object w, str fn) except -1:
     if cnp.PyArray_NDIM(<cnp.ndarray>x) < 1:
         raise ValueError(f"{fn}: x must have at least 1 dimension, got a scalar")
-    if cnp.PyArray_NDIM(<cnp.ndarray>w) != 2:
+    if w.ndim != 2:   # an ndarray or PackedWeights
         raise ValueError(f"{fn}: w must be 2-D (in_features, out_features), got shape {w.shape}")
     if x.shape[-1] != w.shape[0]:
         raise ValueError(f"{fn}: x has {x.shape[-1]} features (shape {x.shape}) but w "
@@ -231,9 +278,14 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     w = _check_kind("w", w) if pw is None else pw[0]
     cdef int act = _activation_code(activation, "linear")
     cdef double slope = _slope(negative_slope, "linear")
-    _check_linear_shapes(x, w, "linear")
-    cdef cnp.npy_intp nin = cnp.PyArray_DIMS(<cnp.ndarray>w)[0]
-    cdef cnp.npy_intp nout = cnp.PyArray_DIMS(<cnp.ndarray>w)[1]
+    cdef bint panels = pw is not None and cnp.PyArray_NDIM(<cnp.ndarray>w) == 3
+    _check_linear_shapes(x, w_in if panels else w, "linear")
+    cdef cnp.npy_intp nin, nout
+    if panels:
+        nin, nout = w_in.shape
+    else:
+        nin = cnp.PyArray_DIMS(<cnp.ndarray>w)[0]
+        nout = cnp.PyArray_DIMS(<cnp.ndarray>w)[1]
     arrays = [x, w]
     cdef bint b_float_array = isinstance(b, np.ndarray) and b.dtype.kind == "f"
     if b is not None:
@@ -334,7 +386,9 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     if pw is not None and cnp.PyArray_TYPE(<cnp.ndarray>pw[0]) == cnp.NPY_UINT16:
         raise TypeError(f"linear_backward: bfloat16 weights (w {w.shape}) are for inference; "
                         f"train with float32 weights and pack them to bfloat16 afterwards")
-    w = _check_kind("w", w) if pw is None else pw[0]
+    if pw is not None:   # panels are read forward only: dX reads W's rows as columns
+        w = w.unpack() if cnp.PyArray_NDIM(<cnp.ndarray>pw[0]) == 3 else pw[0]
+    w = _check_kind("w", w)
     cdef int act = _activation_code(activation, "linear_backward")
     cdef double slope = _slope(negative_slope, "linear_backward")
     cdef bint want_gx = _flag(compute_grad_x, "compute_grad_x", "linear_backward")

@@ -180,7 +180,7 @@ cdef class MLPPlan:
     buffer for the gradient of the loss with respect to it.
 
     An inference plan (``gw`` None in every dense spec) runs ``forward`` only; its dense
-    ``w`` may be the uint16 bits of bfloat16 weights (fastfc.pack).
+    ``w`` may be the uint16 bits of bfloat16 weights, or a PackedWeights (fastfc.pack).
 
     With ``check_finite`` set, ``backward`` and ``xent_step`` check the Dense layers'
     gradients for NaN and Inf as they are made (the GEMM scans each block of dW it writes,
@@ -222,7 +222,16 @@ cdef class MLPPlan:
             if l.kind == FASTFC_LAYER_DENSE:
                 w = spec["w"]
                 l.in_, l.out = w.shape
-                if self.inference and type(w) is np.ndarray and w.dtype == np.uint16:
+                if self.inference and type(w) is not np.ndarray and hasattr(w, "storage"):
+                    w = w._data   # PackedWeights: bfloat16 bits or float panels
+                if self.inference and w.ndim == 3:
+                    _require(w, "w", t, True, False)
+                    if w.shape[1] != l.in_ or w.shape[0] * w.shape[2] < l.out:
+                        raise ValueError(f"MLPPlan: panels {w.shape} do not hold weights "
+                                         f"({l.in_}, {l.out})")
+                    l.wp = cnp.PyArray_DATA(<cnp.ndarray>w)
+                    l.wnr = <int>w.shape[2]
+                elif self.inference and type(w) is np.ndarray and w.dtype == np.uint16:
                     if t != cnp.NPY_FLOAT or not w.flags.c_contiguous:
                         raise TypeError("MLPPlan: bfloat16 weights are C-contiguous and "
                                         "compute in float32")
@@ -311,6 +320,8 @@ cdef class MLPPlan:
                 rc = fastfc_smlp_forward(nt, self.batch, <const float *>px, self.n, self.L)
             else:
                 rc = fastfc_dmlp_forward(nt, self.batch, <const double *>px, self.n, self.L)
+        if rc == -2:
+            raise RuntimeError("MLPPlan: weights packed for another kernel path; pack again")
         if rc:
             raise MemoryError("fastfc: out of memory for the GEMM pack buffers")
         return self.output

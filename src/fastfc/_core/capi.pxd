@@ -28,6 +28,20 @@ cdef extern from "fastfc.h" nogil:
                      const double *b, int64_t rsb, int64_t csb, double beta,
                      double *c, int64_t rsc, int64_t csc,
                      const double *bias, int act, double slope)
+    int fastfc_sgemm_panels(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
+                            const float *a, int64_t rsa, int64_t csa, const float *panels,
+                            int nr, float beta, float *c, int64_t rsc, int64_t csc,
+                            const float *bias, int act, float slope)
+    int fastfc_dgemm_panels(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
+                            const double *a, int64_t rsa, int64_t csa, const double *panels,
+                            int nr, double beta, double *c, int64_t rsc, int64_t csc,
+                            const double *bias, int act, double slope)
+    int fastfc_spack_panels(const float *w, int64_t rsw, int64_t csw, int64_t k, int64_t n,
+                            float *dst)
+    int fastfc_dpack_panels(const double *w, int64_t rsw, int64_t csw, int64_t k, int64_t n,
+                            double *dst)
+    int fastfc_spanel_width()
+    int fastfc_dpanel_width()
     int fastfc_sgemm_bf16(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
                           const float *a, int64_t rsa, int64_t csa, const uint16_t *b,
                           int64_t rsb, float beta, float *c, int64_t rsc, int64_t csc,
@@ -94,6 +108,8 @@ cdef extern from "fastfc.h" nogil:
         void *gx
         uint8_t *mask
         const uint16_t *wh
+        const void *wp
+        int wnr
         int *nonfinite
     int fastfc_smlp_forward(int nthreads, int64_t batch, const float *x, int n, fastfc_layer *L)
     int fastfc_dmlp_forward(int nthreads, int64_t batch, const double *x, int n,

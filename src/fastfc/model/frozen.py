@@ -149,7 +149,7 @@ class FrozenModel:
                 specs = None
                 break
             if op[0] == "dense":
-                specs.append({"kind": "dense", "w": op[1]._data, "b": op[2], "act": op[3],
+                specs.append({"kind": "dense", "w": op[1], "b": op[2], "act": op[3],
                               "slope": op[4]})
                 features = op[1].shape[1]
             else:
@@ -241,7 +241,8 @@ class FrozenModel:
         arrays, ops = {}, []
         for i, op in enumerate(self._ops):
             if op[0] == "dense":
-                arrays[f"w{i}"] = np.asarray(op[1]._data)
+                w = op[1]
+                arrays[f"w{i}"] = w._data if w.storage == "bfloat16" else w.unpack()
                 if op[2] is not None:
                     arrays[f"b{i}"] = op[2]
                 ops.append(["dense", op[3], op[4]])
