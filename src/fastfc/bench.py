@@ -59,8 +59,9 @@ def _row_norms(a, axis):
     return np.sqrt(np.square(a, dtype=np.float64).sum(axis=axis))
 
 
-def forward_case(m, k, n, dtype=np.float32, seed=0):
-    """linear + bias + relu, each library writing into a preallocated output."""
+def forward_case(m, k, n, dtype=np.float32, seed=0, packed=False):
+    """linear + bias + relu, each library writing into a preallocated output (and fastfc
+    with W packed once, when `packed`: it must give the same bits)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((m, k)).astype(dtype)
     w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(dtype)
@@ -75,6 +76,11 @@ def forward_case(m, k, n, dtype=np.float32, seed=0):
     fns = {"fastfc": lambda: fastfc.linear(x, w, b, activation="relu", out=out),
            "numpy": numpy_fwd}
     got = fns["fastfc"]().copy()
+    if packed:
+        pw = fastfc.pack(w)
+        fns["packed"] = lambda: fastfc.linear(x, pw, b, activation="relu", out=out)
+        if not np.array_equal(fns["packed"](), got):
+            raise AssertionError(f"forward {m}x{k}x{n}: packed W differs from unpacked W")
     numpy_fwd()
     _agree(f"forward {m}x{k}x{n}", got, out, k,
            np.outer(_row_norms(x, 1), _row_norms(w, 0)) + np.abs(b))
@@ -341,37 +347,47 @@ def _gemm_table(title, case, shapes, flops_per, args, out):
 
 
 def _small_batch_table(args, out):
-    """fp32 forward, m <= 16 against large W: ratios to NumPy and, where W is larger than
-    the L3, fastfc's weight bytes per second as a fraction of the measured read bandwidth."""
+    """fp32 forward, m <= 16 against large W, as given (streamed unpacked) and packed once
+    (fastfc.pack: the panels kernel): ratios to NumPy and, where W is larger than the L3,
+    fastfc's weight bytes per second as a fraction of the measured read bandwidth."""
     bw = read_bandwidth(args.threads)
     l3 = l3_bytes()
-    print(f"\nsmall batches, float32 linear + bias + relu; read bandwidth {bw / 1e9:.1f} GB/s "
-          f"(parallel sum over 1 GiB, {args.threads} threads), L3 "
-          f"{'unknown' if l3 is None else f'{l3 >> 20} MiB'}")
-    print(f"{'shape m x k x n':>18}{'fastfc GB/s':>13}{'numpy GB/s':>13}{'vs numpy':>10}"
-          f"{'of bandwidth':>14}")
+    print(f"\nsmall batches, float32 linear + bias + relu, W as given and packed once "
+          f"(fastfc.pack); read bandwidth {bw / 1e9:.1f} GB/s (parallel sum over 1 GiB, "
+          f"{args.threads} threads), L3 {'unknown' if l3 is None else f'{l3 >> 20} MiB'}")
+    print(f"{'shape m x k x n':>18}{'fastfc GB/s':>13}{'packed GB/s':>13}{'numpy GB/s':>12}"
+          f"{'vs numpy':>10}{'packed':>8}{'of bandwidth':>14}{'packed':>8}")
     rows = []
     for k, n in QUICK_SMALL_WEIGHTS if args.quick else SMALL_WEIGHTS:
         for m in SMALL_BATCHES:
-            fns = forward_case(m, k, n)
+            fns = forward_case(m, k, n, packed=True)
             fns.pop("torch", None)
             t = compare(fns, rounds=args.rounds, pause=args.pause)
             wbytes = 4 * k * n
             gbs = {lib: wbytes / t[lib] / 1e9 for lib in t}
-            ratio = t["numpy"] / t["fastfc"]
-            frac = wbytes / t["fastfc"] / bw if l3 is not None and wbytes > l3 else None
-            rows.append({"shape": [m, k, n], "seconds": t, "ratio": {"numpy": ratio},
-                         "bandwidth_fraction": frac})
-            print(f"{f'{m}x{k}x{n}':>18}{gbs['fastfc']:13.1f}{gbs['numpy']:13.1f}"
-                  f"{ratio:9.2f}x" + (f"{100 * frac:13.0f}%" if frac is not None else ""),
+            ratio = {lib: t["numpy"] / t[lib] for lib in ("fastfc", "packed")}
+            big = l3 is not None and wbytes > l3
+            frac = {lib: wbytes / t[lib] / bw if big else None for lib in ("fastfc", "packed")}
+            rows.append({"shape": [m, k, n], "seconds": t, "ratio": {"numpy": ratio["fastfc"]},
+                         "packed_ratio": {"numpy": ratio["packed"]},
+                         "bandwidth_fraction": frac["fastfc"],
+                         "packed_bandwidth_fraction": frac["packed"]})
+            print(f"{f'{m}x{k}x{n}':>18}{gbs['fastfc']:13.1f}{gbs['packed']:13.1f}"
+                  f"{gbs['numpy']:12.1f}{ratio['fastfc']:9.2f}x{ratio['packed']:7.2f}x"
+                  + (f"{100 * frac['fastfc']:13.0f}%{100 * frac['packed']:7.0f}%" if big else ""),
                   flush=True)
-    ratios = [r["ratio"]["numpy"] for r in rows]
-    fracs = [r["bandwidth_fraction"] for r in rows if r["bandwidth_fraction"] is not None]
-    summary = {"geomean": geomean(ratios), "min": min(ratios),
-               "median_bandwidth_fraction": float(np.median(fracs)) if fracs else None}
-    print(f"{'geomean':>18}{'':26}{summary['geomean']:9.2f}x"
-          + (f"{100 * summary['median_bandwidth_fraction']:13.0f}% (median)" if fracs else ""))
-    print(f"{'min':>18}{'':26}{summary['min']:9.2f}x")
+    summary = {}
+    for key, label in (("ratio", ""), ("packed_ratio", "packed_")):
+        ratios = [r[key]["numpy"] for r in rows]
+        fr = [r[label + "bandwidth_fraction"] for r in rows
+              if r[label + "bandwidth_fraction"] is not None]
+        summary.update({label + "geomean": geomean(ratios), label + "min": min(ratios),
+                        label + "median_bandwidth_fraction": float(np.median(fr)) if fr else None})
+    fmt = lambda v: f"{100 * v:.0f}%" if v is not None else ""   # noqa: E731
+    print(f"{'geomean':>18}{'':38}{summary['geomean']:9.2f}x{summary['packed_geomean']:7.2f}x"
+          f"{fmt(summary['median_bandwidth_fraction']):>14}"
+          f"{fmt(summary['packed_median_bandwidth_fraction']):>8} (median)")
+    print(f"{'min':>18}{'':38}{summary['min']:9.2f}x{summary['packed_min']:7.2f}x")
     out.append({"table": "small batch", "read_bandwidth": bw, "l3_bytes": l3, "rows": rows,
                 "summary": summary})
 
