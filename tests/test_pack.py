@@ -91,16 +91,25 @@ def test_packed_float_weights_give_the_unpacked_results(dtype, wl, keep_threads)
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_float_weights_are_stored_once_in_panels(dtype):
-    """Panels of the path's width hold the weights once (padding to a whole panel only):
-    no row-major copy beside them; unpack gives the values back, for empty shapes too."""
+    """Panels of the path's width hold the weights once (padding to a whole panel only,
+    and only where it adds at most a quarter: narrower layers stay row-major); no copy
+    beside them; unpack gives the values back, for empty shapes too."""
     nr = fastfc._core.panel_width(dtype)
     rng = np.random.default_rng(12)
-    for k, n in [(0, 5), (5, 0), (1, 1), (33, nr - 1), (33, nr), (33, nr + 1), (70, 3 * nr + 5)]:
+    for k, n in [(0, 5), (5, 0), (1, 1), (33, nr - 1), (33, nr), (33, nr + 1), (70, 3 * nr + 5),
+                 (9, 4 * nr + 1), (9, 10)]:
         w = rng.standard_normal((k, n)).astype(dtype)
         pw = fastfc.pack(w)
-        assert pw.nbytes == k * -(-n // nr) * nr * np.dtype(dtype).itemsize
-        assert pw.layout.startswith(f"panels of {nr} columns") and pw.shape == (k, n)
+        padded = -(-n // nr) * nr
+        if 4 * padded <= 5 * n:
+            assert pw.nbytes == k * padded * np.dtype(dtype).itemsize
+            assert pw.layout.startswith(f"panels of {nr} columns")
+        else:
+            assert pw.nbytes == k * n * np.dtype(dtype).itemsize
+            assert pw.layout == "(in, out) row-major"
+        assert pw.shape == (k, n)
         assert_identical(pw.unpack(), w)
+        assert_identical(pickle.loads(pickle.dumps(pw)).unpack(), w)
         for m in (0, 1, 5, 9, 40):
             x = rng.standard_normal((m, k)).astype(dtype)
             b = rng.standard_normal(n).astype(dtype)
@@ -109,6 +118,38 @@ def test_float_weights_are_stored_once_in_panels(dtype):
             assert_close(fastfc.linear(x, pw, b), ref.linear(x, w, b),
                          gemm_scale(x, w) + np.abs(b), k, dtype)
     assert fastfc.pack(np.ones((3, 4), np.float32), "bfloat16").layout == "(in, out) row-major"
+
+
+def test_pack_panels_checks_what_it_writes_into():
+    """The _core helper behind pack: a wrong out or w is named, never written past."""
+    nr = fastfc._core.panel_width(np.float32)
+    w = np.ones((5, nr), np.float32)
+    good = np.zeros((1, 5, nr), np.float32)
+    fastfc._core.pack_panels(w, good)
+    assert_identical(good[0], w)
+    for out, exc in [(np.zeros((1, 5, nr), np.int32), TypeError),
+                     (np.zeros((1, 5, nr), ">f8"), TypeError),
+                     (np.zeros((1, 5, nr), np.float64), ValueError),   # fp64 panels differ
+                     (np.zeros((1, 5, nr + 1), np.float32), ValueError),
+                     (np.zeros((1, nr, 5), np.float32).transpose(0, 2, 1), ValueError),
+                     ([[0.0]], TypeError)]:
+        if isinstance(out, np.ndarray) and out.dtype == np.float64 and \
+                fastfc._core.panel_width(np.float64) == nr:
+            continue   # portable C: fp64 panels as wide as fp32 ones
+        with pytest.raises(exc):
+            fastfc._core.pack_panels(w, out)
+    frozen = np.zeros((1, 5, nr), np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        fastfc._core.pack_panels(w, frozen)
+    with pytest.raises(ValueError, match="2-D"):
+        fastfc._core.pack_panels(np.ones(5, np.float32), np.zeros((1, 5, nr), np.float32))
+
+
+def test_a_bias_mismatch_names_the_weights_shape():
+    pw = fastfc.pack(np.ones((7, 64), np.float32))
+    with pytest.raises(ValueError, match=r"match w \(7, 64\), got \(4,\)"):
+        fastfc.linear(np.ones((2, 7), np.float32), pw, np.ones(4, np.float32))
 
 
 def test_gemm_with_packed_float_b_alpha_beta_out():

@@ -92,9 +92,10 @@ class PackedWeights:
     Immutable and picklable. Attributes: ``shape`` (in_features, out_features); ``dtype``,
     the compute dtype x must have (float32 for bfloat16 weights); ``storage``, the stored
     element type ('float32', 'float64' or 'bfloat16'); ``layout``; ``isa``, the kernel
-    path it was packed for. Float weights are stored in that path's panels, bfloat16 ones
-    row-major (in, out); a pickle holds the (in, out) values and is packed again for the
-    path that loads it (the values are kept, never re-rounded).
+    path it was packed for. Float weights are stored in that path's panels (row-major
+    (in, out) when padding out_features to whole panels would add over a quarter),
+    bfloat16 ones row-major; a pickle holds the (in, out) values and is packed again for
+    the path that loads it (the values are kept, never re-rounded).
 
     Parameters
     ----------
@@ -141,7 +142,7 @@ class PackedWeights:
 
     @property
     def layout(self) -> str:
-        if self._storage == "bfloat16":
+        if self._data.ndim == 2:
             return "(in, out) row-major"
         return f"panels of {self._data.shape[2]} columns by in_features rows"
 
@@ -169,6 +170,8 @@ class PackedWeights:
         """The weights as a new (in, out) array of the compute dtype (bfloat16 widened)."""
         if self._storage == "bfloat16":
             return from_bfloat16_bits(self._data)
+        if self._data.ndim == 2:
+            return self._data.copy()
         k, n = self._shape
         p, _, nr = self._data.shape
         return self._data.transpose(1, 0, 2).reshape(k, p * nr)[:, :n].copy()
@@ -179,7 +182,7 @@ class PackedWeights:
                 f"dtype={self.dtype.name!r}, isa={self._isa!r})")
 
     def __reduce__(self):   # the (in, out) values: panels differ between paths
-        data = self._data if self._storage == "bfloat16" else self.unpack()
+        data = self._data if self._data.ndim == 2 else self.unpack()
         return (_restore, (_FORMAT, self._storage, self._isa, data))
 
     def __copy__(self):
@@ -201,12 +204,19 @@ def _restore(fmt: int, storage: str, isa: str, data: np.ndarray) -> PackedWeight
 
 
 def _float_panels(a: np.ndarray, storage: str) -> PackedWeights:
-    """Float weights (in, out) of any strides into this path's panels."""
+    """Float weights (in, out) of any strides into this path's panels; row-major when
+    padding the columns to whole panels would add more than a quarter (a 10-class head
+    at nr = 32: 3.2x the bytes to read)."""
     k, n = a.shape
     nr = _core.panel_width(storage)
-    panels = _aligned_empty(((n + nr - 1) // nr, k, nr), _STORAGES[storage])
-    _core.pack_panels(a, panels)
-    return PackedWeights._make(panels, storage, _core.ISA, a.shape)
+    panels = (n + nr - 1) // nr
+    if 4 * panels * nr > 5 * n:
+        data = _aligned_empty(a.shape, _STORAGES[storage])
+        data[...] = a
+        return PackedWeights._make(data, storage, _core.ISA, a.shape)
+    data = _aligned_empty((panels, k, nr), _STORAGES[storage])
+    _core.pack_panels(a, data)
+    return PackedWeights._make(data, storage, _core.ISA, a.shape)
 
 
 def pack(w, dtype=None) -> PackedWeights:

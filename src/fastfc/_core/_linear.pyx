@@ -102,17 +102,27 @@ def panel_width(dtype):
 
 
 def pack_panels(w, out):
-    """w (k, n), float32 or float64, any strides, into `out`: the (ceil(n / nr), k, nr)
-    C-contiguous array of its dtype that ``fastfc_?gemm_panels`` reads (columns past n 0)."""
+    """w (k, n), float32 or float64, any strides, into `out`: a writeable, C-contiguous,
+    aligned native float32 or float64 array of shape (ceil(n / nr), k, nr), nr the path's
+    panel width for its dtype, which ``fastfc_?gemm_panels`` reads (columns past n 0)."""
+    if type(out) is not np.ndarray or not _is_native(out, cnp.NPY_FLOAT) and \
+            not _is_native(out, cnp.NPY_DOUBLE):
+        raise TypeError(f"pack_panels: out must be a native float32 or float64 ndarray, got "
+                        f"{type(out).__name__} {getattr(out, 'dtype', '')}")
     cdef cnp.ndarray o = out
     cdef int dt = cnp.PyArray_TYPE(o)
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(o) and cnp.PyArray_ISALIGNED(o) and
+            cnp.PyArray_ISWRITEABLE(o)):
+        raise ValueError("pack_panels: out must be writeable, aligned and C-contiguous")
+    w = _check_kind("w", w)
+    if w.ndim != 2:
+        raise ValueError(f"pack_panels: w must be 2-D, got shape {w.shape}")
     cdef cnp.ndarray a = _operand(w, dt)
     cdef int64_t k = cnp.PyArray_DIMS(a)[0], n = cnp.PyArray_DIMS(a)[1]
-    cdef int nr = panel_width(o.dtype)
-    if (not cnp.PyArray_IS_C_CONTIGUOUS(o) or
-            tuple(out.shape) != ((n + nr - 1) // nr, k, nr)):
-        raise ValueError(f"pack_panels: out must be C-contiguous of shape "
-                         f"{((n + nr - 1) // nr, k, nr)}, got {out.shape}")
+    cdef int nr = fastfc_dpanel_width() if dt == cnp.NPY_DOUBLE else fastfc_spanel_width()
+    if tuple(out.shape) != ((n + nr - 1) // nr, k, nr):
+        raise ValueError(f"pack_panels: out must have shape {((n + nr - 1) // nr, k, nr)} "
+                         f"for w {w.shape}, got {out.shape}")
     cdef int64_t rsa = _es(a, 0), csa = _es(a, 1)
     cdef void *pa = cnp.PyArray_DATA(a)
     cdef void *po = cnp.PyArray_DATA(o)
@@ -291,7 +301,8 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
     if b is not None:
         b = _check_kind("b", b)
         if cnp.PyArray_NDIM(<cnp.ndarray>b) != 1 or cnp.PyArray_DIMS(<cnp.ndarray>b)[0] != nout:
-            raise ValueError(f"linear: b must have shape ({nout},) to match w {w.shape}, "
+            raise ValueError(f"linear: b must have shape ({nout},) to match w "
+                             f"{w_in.shape if panels else w.shape}, "
                              f"got {b.shape}")
         arrays.append(b)
     cdef int dt
