@@ -82,7 +82,9 @@ CASES = [(np.float32, 530, 37, "in_out", "C", "leaky_relu", True),   # k: 2 K bl
          (np.float64, 260, 17, "out_in", "C", None, True),
          (np.float32, 530, 70, "bfloat16", "C", "relu", True),           # packed bf16 weights
          (np.float32, 260, 33, "float32", "sliced", "sigmoid", False),   # packed fp32
-         (np.float64, 530, 29, "float64", "F", "leaky_relu", True)]     # packed fp64
+         (np.float64, 530, 29, "float64", "F", "leaky_relu", True),     # packed fp64
+         (np.float32, 530, 7, "in_out", "C", "relu", True),       # narrow: streamed to m 256
+         (np.float64, 260, 3, "out_in", "sliced", "tanh", True)]
 for dtype, k, n, wl, xl, act, with_bias in CASES:
     x = make(rng, (300, k), dtype, xl)
     w = make(rng, (k, n), dtype)
@@ -120,7 +122,7 @@ def test_rows_do_not_depend_on_the_batch(isa):
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["isa"] == isa
-    assert res["checks"] == 7 * 3 * 300 * 2
+    assert res["checks"] == 9 * 3 * 300 * 2
     assert res["failures"] == [], res["failures"]
 
 
@@ -133,7 +135,8 @@ import numpy as np
 import fastfc
 rng = np.random.default_rng(4)
 h = hashlib.sha256()
-for m, k, n in [(1, 300, 70), (5, 530, 33), (16, 260, 130), (40, 300, 17)]:
+for m, k, n in [(1, 300, 70), (5, 530, 33), (16, 260, 130), (40, 300, 17), (40, 300, 7),
+                (200, 530, 9)]:
     x = rng.standard_normal((m, k)).astype(np.float32)
     w = rng.standard_normal((k, n)).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)

@@ -9,8 +9,12 @@
  * C row-major, alpha 1 and beta 0 (what linear and dX = dZ.W^T ask), no sums of dZ. */
 static int GF(streams)(const GF(gemm_args) *g)
 {
+    /* a C at most half a micro-tile wide (a 10-class head) wastes over half of each tile:
+     * streamed at up to 16x the rows (the accumulators: 16 KiB at 256 x 16 floats; 64x784x10
+     * 34 -> 20 us, docs/tuning.md) */
+    const int narrow = 2 * g->n <= g->ctx->nr && g->m <= 16 * FASTFC_STREAM_MAX_M;
     return !g->bp && (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) &&
-           g->m <= FASTFC_STREAM_MAX_M && g->alpha == 1 && g->beta == 0 &&
+           (g->m <= FASTFC_STREAM_MAX_M || narrow) && g->alpha == 1 && g->beta == 0 &&
            g->csc == 1 && (g->csb == 1 || g->rsb == 1) && g->dz_operand != 2 &&
            !(g->dz_operand == 1 && g->dz_sum);
 }
