@@ -121,7 +121,7 @@ class PackedWeights:
     @classmethod
     def _make(cls, data: np.ndarray, storage: str, isa: str,
               shape: Tuple[int, int]) -> "PackedWeights":
-        """data: the (in, out) bfloat16 bits, or float panels (pack_panels)."""
+        """data: the (in, out) values (bfloat16 bits or floats), or float panels."""
         self = object.__new__(cls)
         data.flags.writeable = False
         object.__setattr__(self, "_data", data)
