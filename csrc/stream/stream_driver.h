@@ -43,6 +43,15 @@ static int GF(stream_threads)(int nthreads, const GF(gemm_args) *g, int64_t unit
     return nt < units ? nt : (int)units;
 }
 
+/* Columns [n0, n1) of C after a stream kernel: the activations it leaves (sigmoid, tanh),
+ * and the non-finite check where asked. */
+static void GF(stream_done)(const GF(gemm_args) *g, int reg_act, int64_t n0, int64_t n1)
+{
+    if (!reg_act && g->act) GF(post_act)(g->c + n0, g->rsc, 1, (int)g->m, (int)(n1 - n0), g->act);
+    if (g->nonfinite && GF(nonfinite_block)(g->c + n0, g->rsc, 1, g->m, n1 - n0))
+        __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
+}
+
 static void GF(stream_part)(const GF(gemm_args) *g, const GT *a, int64_t rsa, int64_t csa,
                             int64_t n0, int64_t n1, int64_t kcb, int64_t cw, GT *buf, int pf)
 {
@@ -53,9 +62,7 @@ static void GF(stream_part)(const GF(gemm_args) *g, const GT *a, int64_t rsa, in
     else
         g->ctx->stream(g->m, n0, n1, g->k, kcb, a, rsa, csa, g->b, g->rsb, g->csb, g->c,
                        g->rsc, g->bias, reg_act, g->slope, buf, cw, pf);
-    if (!reg_act && g->act) GF(post_act)(g->c + n0, g->rsc, 1, (int)g->m, (int)(n1 - n0), g->act);
-    if (g->nonfinite && GF(nonfinite_block)(g->c + n0, g->rsc, 1, g->m, n1 - n0))
-        __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
+    GF(stream_done)(g, reg_act, n0, n1);
 }
 
 /* A streamed product split in column chunks, for the pool. */
@@ -228,9 +235,7 @@ static void GF(panel_part)(const GF(gemm_args) *g, int64_t kcb, int64_t n0, int6
     const int reg_act = g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
     g->ctx->pstream(g->m, n0, n1, g->k, kcb, g->a, g->rsa, g->csa, g->bp, g->c, g->rsc,
                     g->bias, reg_act, g->slope);
-    if (!reg_act && g->act) GF(post_act)(g->c + n0, g->rsc, 1, (int)g->m, (int)(n1 - n0), g->act);
-    if (g->nonfinite && GF(nonfinite_block)(g->c + n0, g->rsc, 1, g->m, n1 - n0))
-        __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
+    GF(stream_done)(g, reg_act, n0, n1);
 }
 
 typedef struct { const GF(gemm_args) *g; int64_t kcb, chunks; } GF(panel_chunks);

@@ -346,7 +346,7 @@ ST_F(panel_rows)(const int M, const int G, int64_t n0, int64_t n1, int64_t k, in
             const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
             const int last = p0 + kc >= k;
             const ST_T *pb = bp + j * k + p0 * ST_PNR;
-            if (g == G)
+            if (g == G) /* two calls: G a constant in each, so the sums stay in registers */
                 ST_F(panel_tile)(M, G, kc, a + p0 * csa, rsa, csa, pb, k * ST_PNR, c + j, rsc,
                                  cols, p0 > 0, last && bias ? bias + j : NULL, last ? act : 0,
                                  slope);

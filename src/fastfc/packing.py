@@ -32,6 +32,14 @@ def _aligned_empty(shape: Tuple[int, ...], dtype) -> np.ndarray:
     return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
+def _aligned_copy(a, dtype) -> np.ndarray:
+    """a's values in a new C-contiguous array of `dtype` starting on a 64-byte boundary."""
+    a = np.asarray(a)
+    out = _aligned_empty(a.shape, dtype)
+    out[...] = a
+    return out
+
+
 def _is_bfloat16(dtype) -> bool:
     """An ml_dtypes.bfloat16 dtype (without importing ml_dtypes)."""
     return dtype.kind == "V" and dtype.itemsize == 2 and dtype.name == "bfloat16"
@@ -198,9 +206,7 @@ def _restore(fmt: int, storage: str, isa: str, data: np.ndarray) -> PackedWeight
                          f"reads ({_FORMAT}); upgrade fastfc")
     if storage != "bfloat16":
         return _float_panels(data, storage)
-    aligned = _aligned_empty(data.shape, data.dtype)
-    aligned[...] = data
-    return PackedWeights._make(aligned, storage, _core.ISA, data.shape)
+    return PackedWeights._make(_aligned_copy(data, data.dtype), storage, _core.ISA, data.shape)
 
 
 def _float_panels(a: np.ndarray, storage: str) -> PackedWeights:
@@ -211,9 +217,8 @@ def _float_panels(a: np.ndarray, storage: str) -> PackedWeights:
     nr = _core.panel_width(storage)
     panels = (n + nr - 1) // nr
     if 4 * panels * nr > 5 * n:
-        data = _aligned_empty(a.shape, _STORAGES[storage])
-        data[...] = a
-        return PackedWeights._make(data, storage, _core.ISA, a.shape)
+        return PackedWeights._make(_aligned_copy(a, _STORAGES[storage]), storage, _core.ISA,
+                                   a.shape)
     data = _aligned_empty((panels, k, nr), _STORAGES[storage])
     _core.pack_panels(a, data)
     return PackedWeights._make(data, storage, _core.ISA, a.shape)
@@ -266,9 +271,8 @@ def pack(w, dtype=None) -> PackedWeights:
         bits = a.view(np.uint16) if a.flags.c_contiguous or a.size == 0 else \
             np.ascontiguousarray(a).view(np.uint16)
         if storage in (None, "bfloat16"):
-            data = _aligned_empty(a.shape, np.uint16)
-            data[...] = bits
-            return PackedWeights._make(data, "bfloat16", _core.ISA, a.shape)
+            return PackedWeights._make(_aligned_copy(bits, np.uint16), "bfloat16", _core.ISA,
+                                       a.shape)
         a = from_bfloat16_bits(bits)
     kind = a.dtype.kind
     if kind != "f":
@@ -285,6 +289,5 @@ def pack(w, dtype=None) -> PackedWeights:
     if storage != "bfloat16":
         return _float_panels(a, storage)
     src = a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
-    data = _aligned_empty(a.shape, np.uint16)
-    data[...] = to_bfloat16_bits(src)
-    return PackedWeights._make(data, storage, _core.ISA, a.shape)
+    return PackedWeights._make(_aligned_copy(to_bfloat16_bits(src), np.uint16), storage,
+                               _core.ISA, a.shape)

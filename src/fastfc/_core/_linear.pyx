@@ -75,7 +75,7 @@ cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha
                                          <double *>pbias, act, slope)
         if rc == -2:
             raise RuntimeError(f"fastfc: weights packed in panels {nr} wide, this path reads "
-                               f"{panel_width(c.dtype)}: pack them again")
+                               f"{_panel_width(cnp.PyArray_TYPE(c))}: pack them again")
     elif cnp.PyArray_TYPE(b) == cnp.NPY_UINT16:   # bfloat16 weights, row-major (k, n)
         with nogil:
             rc = fastfc_sgemm_bf16(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa,
@@ -96,9 +96,13 @@ cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha
     return 0
 
 
+cdef int _panel_width(int typenum):
+    return fastfc_dpanel_width() if typenum == cnp.NPY_DOUBLE else fastfc_spanel_width()
+
+
 def panel_width(dtype):
     """Columns per panel of packed float weights on this path (for `dtype`)."""
-    return fastfc_dpanel_width() if np.dtype(dtype) == np.float64 else fastfc_spanel_width()
+    return _panel_width(cnp.NPY_DOUBLE if np.dtype(dtype) == np.float64 else cnp.NPY_FLOAT)
 
 
 def pack_panels(w, out):
@@ -119,7 +123,7 @@ def pack_panels(w, out):
         raise ValueError(f"pack_panels: w must be 2-D, got shape {w.shape}")
     cdef cnp.ndarray a = _operand(w, dt)
     cdef int64_t k = cnp.PyArray_DIMS(a)[0], n = cnp.PyArray_DIMS(a)[1]
-    cdef int nr = fastfc_dpanel_width() if dt == cnp.NPY_DOUBLE else fastfc_spanel_width()
+    cdef int nr = _panel_width(dt)
     if tuple(out.shape) != ((n + nr - 1) // nr, k, nr):
         raise ValueError(f"pack_panels: out must have shape {((n + nr - 1) // nr, k, nr)} "
                          f"for w {w.shape}, got {out.shape}")
