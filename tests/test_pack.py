@@ -120,6 +120,35 @@ def test_float_weights_are_stored_once_in_panels(dtype):
     assert fastfc.pack(np.ones((3, 4), np.float32), "bfloat16").layout == "(in, out) row-major"
 
 
+def test_bfloat16_weights_are_stored_in_panels():
+    """bfloat16 weights go into the float32 path's panels on the same rule (2 bytes a
+    weight), give the bits of the row-major bfloat16 weights and of float32 on the rounded
+    weights at every batch (panels kernel, stream and GEMM), and unpack and pickle back."""
+    nr = fastfc._core.panel_width(np.float32)
+    rng = np.random.default_rng(13)
+    for k, n in [(0, 2 * nr), (5, 0), (1, 1), (33, nr - 1), (33, nr), (70, 3 * nr + 5),
+                 (530, 2 * nr + 3), (9, 10)]:
+        w = rng.standard_normal((k, n)).astype(np.float32)
+        pw = fastfc.pack(w, "bfloat16")
+        bits = to_bfloat16_bits(w)
+        rounded = from_bfloat16_bits(bits)
+        rowmajor = fastfc.PackedWeights._make(bits.copy(), "bfloat16", pw.isa, (k, n))
+        padded = -(-n // nr) * nr
+        if 4 * padded <= 5 * n:
+            assert pw.nbytes == k * padded * 2 and pw.layout.startswith(f"panels of {nr}")
+        else:
+            assert pw.nbytes == k * n * 2 and pw.layout == "(in, out) row-major"
+        assert_identical(pw.unpack(), rounded)
+        assert_identical(pickle.loads(pickle.dumps(pw))._data, pw._data)
+        for m in (0, 1, 2, 5, 8, 9, 16, 17, 40):
+            x = rng.standard_normal((m, k)).astype(np.float32)
+            b = rng.standard_normal(n).astype(np.float32)
+            want = fastfc.linear(x, rounded, b, activation="leaky_relu")
+            assert_identical(fastfc.linear(x, pw, b, activation="leaky_relu"), want)
+            assert_identical(fastfc.linear(x, rowmajor, b, activation="leaky_relu"), want)
+            assert_identical(fastfc.gemm(x, pw, alpha=0.5), fastfc.gemm(x, rounded, alpha=0.5))
+
+
 def test_pack_panels_checks_what_it_writes_into():
     """The _core helper behind pack: a wrong out or w is named, never written past."""
     nr = fastfc._core.panel_width(np.float32)

@@ -80,7 +80,8 @@ CASES = [(np.float32, 530, 37, "in_out", "C", "leaky_relu", True),   # k: 2 K bl
          (np.float32, 300, 24, "out_in", "F", "tanh", True),
          (np.float64, 530, 20, "in_out", "sliced", "relu", False),
          (np.float64, 260, 17, "out_in", "C", None, True),
-         (np.float32, 530, 70, "bfloat16", "C", "relu", True),           # packed bf16 weights
+         (np.float32, 530, 70, "bfloat16", "C", "relu", True),     # bf16, narrow: row-major
+         (np.float32, 530, 61, "bfloat16", "F", "tanh", False),    # bf16 panels
          (np.float32, 260, 33, "float32", "sliced", "sigmoid", False),   # packed fp32
          (np.float64, 530, 29, "float64", "F", "leaky_relu", True),     # packed fp64
          (np.float32, 530, 7, "in_out", "C", "relu", True),       # narrow: streamed to m 256
@@ -122,7 +123,7 @@ def test_rows_do_not_depend_on_the_batch(isa):
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["isa"] == isa
-    assert res["checks"] == 9 * 3 * 300 * 2
+    assert res["checks"] == 10 * 3 * 300 * 2
     assert res["failures"] == [], res["failures"]
 
 

@@ -32,11 +32,15 @@ typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
 #define FASTFC_STREAM_ARGS(T) FASTFC_STREAM_ARGS_B(T, T)
 /* The same for m <= pstream_max_m (the ctx's) with B in panels (fastfc_?pack_panels) at
  * bp: columns [n0, n1), n0 a multiple of NR. No scratch. */
-#define FASTFC_PSTREAM_ARGS(T) int64_t m, int64_t n0, int64_t n1, int64_t k, int64_t kcb, \
-    const T *a, int64_t rsa, int64_t csa, const T *bp, T *c, int64_t rsc, const T *bias, \
-    int act, T slope
+#define FASTFC_PSTREAM_ARGS_B(T, BT) int64_t m, int64_t n0, int64_t n1, int64_t k, \
+    int64_t kcb, const T *a, int64_t rsa, int64_t csa, const BT *bp, T *c, int64_t rsc, \
+    const T *bias, int act, T slope
+#define FASTFC_PSTREAM_ARGS(T) FASTFC_PSTREAM_ARGS_B(T, T)
 typedef void (*fastfc_spstream_t)(FASTFC_PSTREAM_ARGS(float));
 typedef void (*fastfc_dpstream_t)(FASTFC_PSTREAM_ARGS(double));
+/* The same with bfloat16 panels (uint16_t bits), widened exactly as they are read. */
+typedef void (*fastfc_sbpstream_t)(FASTFC_PSTREAM_ARGS_B(float, uint16_t));
+typedef void (*fastfc_dbpstream_t)(FASTFC_PSTREAM_ARGS_B(double, uint16_t));
 typedef void (*fastfc_sstream_t)(FASTFC_STREAM_ARGS(float));
 typedef void (*fastfc_dstream_t)(FASTFC_STREAM_ARGS(double));
 /* The same with B in bfloat16 (uint16_t bits, row-major), widened exactly as it is read:
@@ -63,6 +67,7 @@ typedef struct {
     float (*maxabs)(const float *x, int64_t n);
     fastfc_spstream_t pstream; /* a few rows against packed panels */
     int pstream_max_m;
+    fastfc_sbpstream_t bpstream; /* the same against bfloat16 panels (pstream_max_m rows) */
 } fastfc_sctx;
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr;
@@ -75,6 +80,7 @@ typedef struct {
     double (*maxabs)(const double *x, int64_t n);
     fastfc_dpstream_t pstream;
     int pstream_max_m;
+    fastfc_dbpstream_t bpstream; /* NULL: bfloat16 weights compute in float32 */
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

@@ -19,6 +19,7 @@ typedef struct {
     const GT *y; int64_t rsy, csy;
     GT *dz_sum;
     const uint16_t *bh; /* B in bfloat16 (row-major, rsb) instead of b: widened as packed */
+    int bh_panels;      /* bh holds bfloat16 panels as bp, columns i, i + NR/2 paired */
     int *nonfinite; /* not NULL: set to 1 when C is left holding a NaN or an Inf */
     /* B packed once (fastfc_?pack_panels): NR-column panels of all k rows, panel j/NR at
      * bp + j*k; read in place, never packed per call */
@@ -35,30 +36,53 @@ typedef struct {
 #define DZ_SUFFIX GP
 #include "pack/dz_template.h"
 
-/* The kc x nc block of B at (pc, j) into panels: widened from bf16 B (exact), or packed. */
-static void GF(pack_b_at)(const GF(gemm_args) *g, GT *restrict dst, int64_t pc, int64_t j,
-                          int64_t kc, int64_t nc, int NR, int by_rows)
+/* kc x nc of bf16 B (rows rsb apart) widened (exact) into panels of NR columns. */
+static void GF(widen_b)(const GF(gemm_args) *g, GT *restrict dst, const uint16_t *src,
+                        int64_t rsb, int64_t kc, int64_t nc, int NR)
 {
-    if (!g->bh) {
-        GF(pack_b)(dst, g->b + pc * g->rsb + j * g->csb, g->rsb, g->csb, kc, nc, NR, by_rows);
-        return;
-    }
     if (g->ctx->bpanels) {
-        g->ctx->bpanels(dst, g->bh + pc * g->rsb + j, g->rsb, kc, nc, NR);
+        g->ctx->bpanels(dst, src, rsb, kc, nc, NR);
         return;
     }
     for (int64_t jr = 0; jr < nc; jr += NR) {
         const int nr = nc - jr < NR ? (int)(nc - jr) : NR;
-        const uint16_t *src = g->bh + pc * g->rsb + j + jr;
         GT *d = dst + jr * kc;
         for (int64_t p = 0; p < kc; p++)
             for (int c = 0; c < NR; c++) {
-                const uint32_t bits = c < nr ? (uint32_t)src[p * g->rsb + c] << 16 : 0;
+                const uint32_t bits = c < nr ? (uint32_t)src[p * rsb + jr + c] << 16 : 0;
                 float f;
                 memcpy(&f, &bits, sizeof f);
                 d[p * NR + c] = (GT)f;
             }
     }
+}
+
+/* The kc x nc block of B at (pc, j) into panels: widened from bf16 B (exact), or packed. */
+static void GF(pack_b_at)(const GF(gemm_args) *g, GT *restrict dst, int64_t pc, int64_t j,
+                          int64_t kc, int64_t nc, int NR, int by_rows)
+{
+    if (!g->bh)
+        GF(pack_b)(dst, g->b + pc * g->rsb + j * g->csb, g->rsb, g->csb, kc, nc, NR, by_rows);
+    else if (!g->bh_panels)
+        GF(widen_b)(g, dst, g->bh + pc * g->rsb + j, g->rsb, kc, nc, NR);
+    else /* whole zero-padded panels, j a multiple of NR; a row's word i holds columns i
+          * (low half) and i + NR/2 (high) */
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+            const uint16_t *src = g->bh + (j + jr) * g->k + pc * NR;
+            GT *d = dst + jr * kc;
+            for (int64_t p = 0; p < kc; p++)
+                for (int i = 0; i < NR / 2; i++) {
+                    uint32_t word, lo, hi;
+                    float f;
+                    memcpy(&word, src + p * NR + 2 * i, sizeof word);
+                    lo = word << 16;
+                    hi = word & 0xFFFF0000u;
+                    memcpy(&f, &lo, sizeof f);
+                    d[p * NR + i] = (GT)f;
+                    memcpy(&f, &hi, sizeof f);
+                    d[p * NR + NR / 2 + i] = (GT)f;
+                }
+        }
 }
 
 /* sigmoid and tanh are applied to the finished tile while it is in L1. */
@@ -475,6 +499,23 @@ int G_CAT(G_CAT(fastfc_, GP), gemm_panels)(int nthreads, int64_t m, int64_t n, i
     GF(gemm_args) g = {&fastfc_table()->GP, m, n, k, alpha, beta, a, rsa, csa, panels, nr, 1,
                        c, rsc, csc, bias, act, slope};
     g.bp = panels;
+    return GF(gemm_run)(nthreads, g);
+}
+
+/* The same with bfloat16 panels (the bits of the rounded weights laid out as
+ * fastfc_?pack_panels lays out floats): the results equal fastfc_?gemm_bf16's on the same
+ * weights. Returns -2 when nr is not this path's panel width. */
+int G_CAT(G_CAT(fastfc_, GP), gemm_bf16_panels)(int nthreads, int64_t m, int64_t n, int64_t k,
+                                                GT alpha, const GT *a, int64_t rsa,
+                                                int64_t csa, const uint16_t *panels, int nr,
+                                                GT beta, GT *c, int64_t rsc, int64_t csc,
+                                                const GT *bias, int act, GT slope)
+{
+    if (nr != fastfc_table()->GP.nr) return -2;
+    GF(gemm_args) g = {&fastfc_table()->GP, m, n, k, alpha, beta, a, rsa, csa, NULL, nr, 1,
+                       c, rsc, csc, bias, act, slope};
+    g.bh = panels;
+    g.bh_panels = 1;
     return GF(gemm_run)(nthreads, g);
 }
 

@@ -90,6 +90,18 @@ int fastfc_dpack_panels(const double *w, int64_t rsw, int64_t csw, int64_t k, in
                         double *dst);
 int fastfc_spanel_width(void);
 int fastfc_dpanel_width(void);
+/* The same with bfloat16 panels: the bits of the rounded weights in the layout
+ * fastfc_?pack_panels gives floats; results equal fastfc_?gemm_bf16's. -2: nr not the
+ * path's panel width. */
+int fastfc_sgemm_bf16_panels(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
+                             const float *a, int64_t rsa, int64_t csa, const uint16_t *panels,
+                             int nr, float beta, float *c, int64_t rsc, int64_t csc,
+                             const float *bias, int act, float slope);
+int fastfc_dgemm_bf16_panels(int nthreads, int64_t m, int64_t n, int64_t k, double alpha,
+                             const double *a, int64_t rsa, int64_t csa,
+                             const uint16_t *panels, int nr, double beta, double *c,
+                             int64_t rsc, int64_t csc, const double *bias, int act,
+                             double slope);
 
 /* Two independent products C = A*B (alpha 1, beta 0, no epilogue): the backward pass's
  * dX and dW. Small ones on two threads run side by side, each whole on its own core (no
@@ -175,8 +187,8 @@ void fastfc_dadam(int nthreads, int64_t n, double *p, const double *g, double *m
  *          without b); gx (batch, in) the gradient of its input, NULL when not needed.
  * DROPOUT: y = inverted dropout of x as fastfc_sdropout(seed, stream), keep mask in mask.
  * ACT:     y = act(x). in == out for DROPOUT and ACT.
- * An inference plan leaves gw, gb, gx NULL and may give bfloat16 weights in wh, or
- * panels (fastfc_?pack_panels) in wp. */
+ * An inference plan leaves gw, gb, gx NULL and may give bfloat16 weights in wh (row-major,
+ * or panels wnr wide when wnr > 0), or float panels (fastfc_?pack_panels) in wp. */
 enum fastfc_layer_kind { FASTFC_LAYER_DENSE = 0, FASTFC_LAYER_DROPOUT = 1, FASTFC_LAYER_ACT = 2 };
 typedef struct {
     int kind, act;
@@ -187,7 +199,7 @@ typedef struct {
     void *gw, *gb, *y, *gx;
     uint8_t *mask;
     const uint16_t *wh; /* DENSE for inference: w in bfloat16 instead of w (forward only) */
-    const void *wp; int wnr; /* DENSE for inference: w in panels wnr wide instead of w */
+    const void *wp; int wnr; /* DENSE for inference: w (or wh) in panels wnr wide */
     /* DENSE, training: not NULL: the backward sets it to 1 when gw or gb holds a NaN or an
      * Inf (never cleared: layers may share one flag), gw checked as the GEMM writes it */
     int *nonfinite;

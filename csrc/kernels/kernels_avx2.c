@@ -100,6 +100,8 @@ static inline void store_first_pd(double *p, __m256d v, int n)
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 8
+#define ST_PNV 2
+#define ST_PMAX 6
 #define ST_BF16 1
 #define ST_NAME fastfc_sbstream_avx2
 #include "stream/stream_template.h"
@@ -131,7 +133,8 @@ const fastfc_isa_table fastfc_table_avx2 = {
           {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16},
           fastfc_sstream_avx2, fastfc_sbstream_avx2,
           fastfc_sbf16_panels_avx2, .scan_c = 1, .maxabs = fastfc_smaxabs_avx2,
-          .pstream = fastfc_sstream_avx2_panels, .pstream_max_m = 6},
+          .pstream = fastfc_sstream_avx2_panels, .pstream_max_m = 6,
+          .bpstream = fastfc_sbstream_avx2_panels},
     .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8},
           fastfc_dstream_avx2, .scan_c = 1, .maxabs = fastfc_dmaxabs_avx2,

@@ -78,6 +78,8 @@
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 16
+#define ST_PNV 2
+#define ST_PMAX 8
 #define ST_BF16 1
 #define ST_NAME fastfc_sbstream_avx512
 #include "stream/stream_template.h"
@@ -118,7 +120,8 @@ const fastfc_isa_table fastfc_table_avx512 = {
           {4, 8}, {fastfc_sgemm_avx512_4x32, fastfc_sgemm_avx512_8x32},
           fastfc_sstream_avx512, fastfc_sbstream_avx512,
           fastfc_sbf16_panels_avx512, .scan_c = SCAN_C, .maxabs = SMAXABS,
-          .pstream = fastfc_sstream_avx512_panels, .pstream_max_m = 8},
+          .pstream = fastfc_sstream_avx512_panels, .pstream_max_m = 8,
+          .bpstream = fastfc_sbstream_avx512_panels},
     .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24,
           {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24},
           fastfc_dstream_avx512, .scan_c = SCAN_C, .maxabs = DMAXABS,

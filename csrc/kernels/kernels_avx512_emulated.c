@@ -13,6 +13,7 @@
 #define fastfc_sstream_avx512_panels fastfc_sstream_avx512emu_panels
 #define fastfc_dstream_avx512_panels fastfc_dstream_avx512emu_panels
 #define fastfc_sbstream_avx512 fastfc_sbstream_avx512emu
+#define fastfc_sbstream_avx512_panels fastfc_sbstream_avx512emu_panels
 #define fastfc_sbf16_panels_avx512 fastfc_sbf16_panels_avx512emu
 #define fastfc_table_avx512 fastfc_table_avx512_emulated
 /* the check's AVX-512 file is not built for AVX2: this path checks with AVX2 */

@@ -13,7 +13,8 @@ static int GF(streams)(const GF(gemm_args) *g)
      * streamed at up to 16x the rows (the accumulators: 16 KiB at 256 x 16 floats; 64x784x10
      * 34 -> 20 us, docs/tuning.md) */
     const int narrow = 2 * g->n <= g->ctx->nr && g->m <= 16 * FASTFC_STREAM_MAX_M;
-    return !g->bp && (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) &&
+    return !g->bp && !g->bh_panels &&
+           (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) &&
            (g->m <= FASTFC_STREAM_MAX_M || narrow) && g->alpha == 1 && g->beta == 0 &&
            g->csc == 1 && (g->csb == 1 || g->rsb == 1) && g->dz_operand != 2 &&
            !(g->dz_operand == 1 && g->dz_sum);
@@ -222,19 +223,25 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
     return failed ? -1 : 0;
 }
 
-/* A few rows against packed panels (g->bp), for m <= the ctx's pstream_max_m, alpha 1,
- * beta 0 and C row-major: the panels kernel (stream_template.h), chunks of whole panels. */
+/* A few rows against packed panels (g->bp, or bfloat16 ones), for m <= the ctx's
+ * pstream_max_m, alpha 1, beta 0 and C row-major: the panels kernel (stream_template.h),
+ * chunks of whole panels. */
 static int GF(panel_streams)(const GF(gemm_args) *g)
 {
-    return g->bp && g->ctx->pstream && g->m <= g->ctx->pstream_max_m && g->alpha == 1 &&
-           g->beta == 0 && g->csc == 1 && !g->dz_operand;
+    return (g->bh_panels ? g->ctx->bpstream != NULL : g->bp && g->ctx->pstream) &&
+           g->m <= g->ctx->pstream_max_m && g->alpha == 1 && g->beta == 0 && g->csc == 1 &&
+           !g->dz_operand;
 }
 
 static void GF(panel_part)(const GF(gemm_args) *g, int64_t kcb, int64_t n0, int64_t n1)
 {
     const int reg_act = g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
-    g->ctx->pstream(g->m, n0, n1, g->k, kcb, g->a, g->rsa, g->csa, g->bp, g->c, g->rsc,
-                    g->bias, reg_act, g->slope);
+    if (g->bh_panels)
+        g->ctx->bpstream(g->m, n0, n1, g->k, kcb, g->a, g->rsa, g->csa, g->bh, g->c, g->rsc,
+                         g->bias, reg_act, g->slope);
+    else
+        g->ctx->pstream(g->m, n0, n1, g->k, kcb, g->a, g->rsa, g->csa, g->bp, g->c, g->rsc,
+                        g->bias, reg_act, g->slope);
     GF(stream_done)(g, reg_act, n0, n1);
 }
 

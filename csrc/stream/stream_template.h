@@ -4,7 +4,7 @@
  * Define before including: ST_T (float|double), ST_IT (int32_t|int64_t), ST_VL (lanes),
  * ST_NAME, ST_PNV and ST_PMAX (vectors per packed panel, most rows of A: makes
  * ST_NAME_panels for B in panels; ST_PMAX * ST_PNV sums fit the registers), and
- * ST_BF16 for B stored as bfloat16 (row-major only; each weight widened to
+ * ST_BF16 for B stored as bfloat16 (row-major or panels; each weight widened to
  * ST_T exactly, so the arithmetic is that of the widened B). The contract is
  * FASTFC_STREAM_ARGS_B in dispatch/dispatch.h.
  *
@@ -293,8 +293,11 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
 }
 
 #ifdef ST_PNV
+#if defined(ST_BF16) && ST_PNV != 2
+#error "bfloat16 panels hold columns i and i + NR/2 in one word: ST_PNV must be 2"
+#endif
 /* B packed in panels (fastfc_?pack_panels): NR = ST_PNV*VL columns by k rows, each panel
- * contiguous. For a few rows of A the micro-kernel (MR rows) would do MR rows' work: here
+ * contiguous (bfloat16: each row's columns i and i + NR/2 side by side, fastfc.packing). For a few rows of A the micro-kernel (MR rows) would do MR rows' work: here
  * G panels go side by side instead, M*G*ST_PNV sums in registers (enough chains to hide
  * the FMA latency), each panel read once in a long run. Per element the GEMM's operations
  * in its order, as the row-major kernel above. */
@@ -303,7 +306,7 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
 
 static inline __attribute__((always_inline)) void
 ST_F(panel_tile)(const int M, const int G, int64_t kc, const ST_T *a, int64_t rsa,
-                 int64_t csa, const ST_T *bp, int64_t pstride, ST_T *c, int64_t rsc,
+                 int64_t csa, const ST_BT *bp, int64_t pstride, ST_T *c, int64_t rsc,
                  int64_t cols, int add_c, const ST_T *bias, int act, ST_T slope)
 {
     ST_VEC acc[8][4 * ST_PNV];
@@ -311,9 +314,17 @@ ST_F(panel_tile)(const int M, const int G, int64_t kc, const ST_T *a, int64_t rs
         _Pragma("GCC unroll 16") for (int j = 0; j < G * ST_PNV; j++) acc[i][j] = (ST_VEC){0};
     for (int64_t p = 0; p < kc; p++) {
         ST_VEC w[4 * ST_PNV];
+#ifdef ST_BF16 /* word i of a row: columns i (low half) and i + VL (high), one op each */
+        _Pragma("GCC unroll 4") for (int g = 0; g < G; g++) {
+            const ST_UVEC pair = *(const ST_UVEC *)(bp + g * pstride + p * ST_PNR);
+            w[2 * g] = (ST_VEC)(pair << 16);
+            w[2 * g + 1] = (ST_VEC)(pair & 0xFFFF0000u);
+        }
+#else
         _Pragma("GCC unroll 4") for (int g = 0; g < G; g++)
             _Pragma("GCC unroll 4") for (int v = 0; v < ST_PNV; v++)
                 w[g * ST_PNV + v] = *(const ST_VEC *)(bp + g * pstride + p * ST_PNR + v * ST_VL);
+#endif
         _Pragma("GCC unroll 8") for (int i = 0; i < M; i++) {
             const ST_VEC x = a[i * rsa + p * csa] - (ST_VEC){0}; /* x - 0 is x: a broadcast */
             _Pragma("GCC unroll 16") for (int j = 0; j < G * ST_PNV; j++) acc[i][j] += x * w[j];
@@ -336,7 +347,7 @@ ST_F(panel_tile)(const int M, const int G, int64_t kc, const ST_T *a, int64_t rs
 /* Panels of columns [n0, n1) (n0 a multiple of NR), G at a time, then one at a time. */
 static inline __attribute__((always_inline)) void
 ST_F(panel_rows)(const int M, const int G, int64_t n0, int64_t n1, int64_t k, int64_t kcb,
-                 const ST_T *a, int64_t rsa, int64_t csa, const ST_T *bp, ST_T *c,
+                 const ST_T *a, int64_t rsa, int64_t csa, const ST_BT *bp, ST_T *c,
                  int64_t rsc, const ST_T *bias, int act, ST_T slope)
 {
     for (int64_t j = n0; j < n1;) {
@@ -345,7 +356,7 @@ ST_F(panel_rows)(const int M, const int G, int64_t n0, int64_t n1, int64_t k, in
         for (int64_t p0 = 0; p0 < k; p0 += kcb) {
             const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
             const int last = p0 + kc >= k;
-            const ST_T *pb = bp + j * k + p0 * ST_PNR;
+            const ST_BT *pb = bp + j * k + p0 * ST_PNR;
             if (g == G) /* two calls: G a constant in each, so the sums stay in registers */
                 ST_F(panel_tile)(M, G, kc, a + p0 * csa, rsa, csa, pb, k * ST_PNR, c + j, rsc,
                                  cols, p0 > 0, last && bias ? bias + j : NULL, last ? act : 0,
@@ -361,7 +372,7 @@ ST_F(panel_rows)(const int M, const int G, int64_t n0, int64_t n1, int64_t k, in
 
 #define ST_PG(M) (ST_PACC / ((M) * ST_PNV) > 4 ? 4 : ST_PACC / ((M) * ST_PNV) < 1 ? 1 : \
                   ST_PACC / ((M) * ST_PNV))
-static void ST_CAT(ST_NAME, _panels)(FASTFC_PSTREAM_ARGS(ST_T))
+static void ST_CAT(ST_NAME, _panels)(FASTFC_PSTREAM_ARGS_B(ST_T, ST_BT))
 {
 #define ST_PCASE(M) \
     case M: ST_F(panel_rows)(M, ST_PG(M), n0, n1, k, kcb, a, rsa, csa, bp, c, rsc, bias, act, \

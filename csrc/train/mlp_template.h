@@ -12,9 +12,13 @@ int MF(mlp_forward)(int nthreads, int64_t batch, const MT *x, int n, fastfc_laye
         const fastfc_layer *l = &L[i];
         MT *y = l->y;
         if (l->kind == FASTFC_LAYER_DENSE) {
-            int rc = l->wh ? MF(gemm_bf16)(nthreads, batch, l->out, l->in, 1, h, l->in, 1,
-                                           l->wh, l->out, 0, y, l->out, 1, l->b, l->act,
-                                           (MT)l->slope)
+            int rc = l->wh && l->wnr
+                         ? MF(gemm_bf16_panels)(nthreads, batch, l->out, l->in, 1, h, l->in, 1,
+                                                l->wh, l->wnr, 0, y, l->out, 1, l->b, l->act,
+                                                (MT)l->slope)
+                     : l->wh ? MF(gemm_bf16)(nthreads, batch, l->out, l->in, 1, h, l->in, 1,
+                                             l->wh, l->out, 0, y, l->out, 1, l->b, l->act,
+                                             (MT)l->slope)
                      : l->wp ? MF(gemm_panels)(nthreads, batch, l->out, l->in, 1, h, l->in, 1,
                                                l->wp, l->wnr, 0, y, l->out, 1, l->b, l->act,
                                                (MT)l->slope)

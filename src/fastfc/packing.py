@@ -1,11 +1,11 @@
 """Weights packed once: ``fastfc.pack(w, dtype=None)`` -> ``PackedWeights``.
 
 A dense layer at small batch reads each weight once for 2*m flops, so its time is the
-time to read W. Packing does once what a call would otherwise do on every call: float
-weights go into the GEMM micro-kernel's panels (nr columns by all in_features rows, one
-after the other: read in long runs at any batch, never packed per call; an (out, in)
-array is transposed here, not per call), 64-byte aligned, in the compute dtype; or into
-bfloat16, row-major (half the bytes to read; activations and accumulation stay float32).
+time to read W. Packing does once what a call would otherwise do on every call: weights go
+into the GEMM micro-kernel's panels (nr columns by all in_features rows, one after the
+other: read in long runs at any batch, never packed per call; an (out, in) array is
+transposed here, not per call), 64-byte aligned, in the compute dtype or in bfloat16 (half
+the bytes to read; activations and accumulation stay float32).
 
 bfloat16 rounding is round-to-nearest-even with NaN made quiet (sign kept), bit for bit as
 ``ml_dtypes.bfloat16`` does; ml_dtypes itself is not needed.
@@ -100,10 +100,10 @@ class PackedWeights:
     Immutable and picklable. Attributes: ``shape`` (in_features, out_features); ``dtype``,
     the compute dtype x must have (float32 for bfloat16 weights); ``storage``, the stored
     element type ('float32', 'float64' or 'bfloat16'); ``layout``; ``isa``, the kernel
-    path it was packed for. Float weights are stored in that path's panels (row-major
-    (in, out) when padding out_features to whole panels would add over a quarter),
-    bfloat16 ones row-major; a pickle holds the (in, out) values and is packed again for
-    the path that loads it (the values are kept, never re-rounded).
+    path it was packed for. Weights are stored in that path's panels (row-major (in, out)
+    when padding out_features to whole panels would add over a quarter); a pickle holds
+    the (in, out) values and is packed again for the path that loads it (the values are
+    kept, never re-rounded).
 
     Parameters
     ----------
@@ -129,7 +129,7 @@ class PackedWeights:
     @classmethod
     def _make(cls, data: np.ndarray, storage: str, isa: str,
               shape: Tuple[int, int]) -> "PackedWeights":
-        """data: the (in, out) values (bfloat16 bits or floats), or float panels."""
+        """data: the (in, out) values (bfloat16 bits or floats), or their panels."""
         self = object.__new__(cls)
         data.flags.writeable = False
         object.__setattr__(self, "_data", data)
@@ -174,15 +174,21 @@ class PackedWeights:
     def nbytes(self) -> int:
         return self._data.nbytes
 
+    def _values(self) -> np.ndarray:
+        """The stored (in, out) values (bfloat16 bits or floats); a view when row-major."""
+        if self._data.ndim == 2:
+            return self._data
+        k, n = self._shape
+        p, _, nr = self._data.shape
+        data = self._data[:, :, np.argsort(_bf16_order(nr))] if self._data.dtype == np.uint16 \
+            else self._data
+        return data.transpose(1, 0, 2).reshape(k, p * nr)[:, :n]
+
     def unpack(self) -> np.ndarray:
         """The weights as a new (in, out) array of the compute dtype (bfloat16 widened)."""
         if self._storage == "bfloat16":
-            return from_bfloat16_bits(self._data)
-        if self._data.ndim == 2:
-            return self._data.copy()
-        k, n = self._shape
-        p, _, nr = self._data.shape
-        return self._data.transpose(1, 0, 2).reshape(k, p * nr)[:, :n].copy()
+            return from_bfloat16_bits(self._values())
+        return np.array(self._values())
 
     def __repr__(self) -> str:
         k, n = self.shape
@@ -190,8 +196,7 @@ class PackedWeights:
                 f"dtype={self.dtype.name!r}, isa={self._isa!r})")
 
     def __reduce__(self):   # the (in, out) values: panels differ between paths
-        data = self._data if self._data.ndim == 2 else self.unpack()
-        return (_restore, (_FORMAT, self._storage, self._isa, data))
+        return (_restore, (_FORMAT, self._storage, self._isa, np.array(self._values())))
 
     def __copy__(self):
         return self   # immutable
@@ -204,23 +209,33 @@ def _restore(fmt: int, storage: str, isa: str, data: np.ndarray) -> PackedWeight
     if fmt > _FORMAT:
         raise ValueError(f"PackedWeights pickle format {fmt} is newer than this fastfc "
                          f"reads ({_FORMAT}); upgrade fastfc")
-    if storage != "bfloat16":
-        return _float_panels(data, storage)
-    return PackedWeights._make(_aligned_copy(data, data.dtype), storage, _core.ISA, data.shape)
+    return _panels(data, storage)
 
 
-def _float_panels(a: np.ndarray, storage: str) -> PackedWeights:
-    """Float weights (in, out) of any strides into this path's panels; row-major when
-    padding the columns to whole panels would add more than a quarter (a 10-class head
-    at nr = 32: 3.2x the bytes to read)."""
+def _bf16_order(nr: int) -> np.ndarray:
+    """The columns of a bfloat16 panel's row in storage order: i and i + nr/2 side by side,
+    one 32-bit word that the kernels widen to two floats with one operation each."""
+    return np.arange(nr).reshape(2, nr // 2).T.ravel()
+
+
+def _panels(a: np.ndarray, storage: str) -> PackedWeights:
+    """Weights (in, out) of any strides (floats, or bfloat16 bits) into this path's panels;
+    row-major when padding the columns to whole panels would add more than a quarter (a
+    10-class head at nr = 32: 3.2x the bytes to read)."""
     k, n = a.shape
-    nr = _core.panel_width(storage)
+    bf16 = storage == "bfloat16"
+    dtype = np.uint16 if bf16 else _STORAGES[storage]
+    nr = _core.panel_width(_STORAGES[storage])
     panels = (n + nr - 1) // nr
     if 4 * panels * nr > 5 * n:
-        return PackedWeights._make(_aligned_copy(a, _STORAGES[storage]), storage, _core.ISA,
-                                   a.shape)
-    data = _aligned_empty((panels, k, nr), _STORAGES[storage])
-    _core.pack_panels(a, data)
+        return PackedWeights._make(_aligned_copy(a, dtype), storage, _core.ISA, a.shape)
+    data = _aligned_empty((panels, k, nr), dtype)
+    if bf16:   # bits, moved as they are
+        padded = np.zeros((k, panels * nr), np.uint16)
+        padded[:, :n] = a
+        data[...] = padded.reshape(k, panels, nr)[:, :, _bf16_order(nr)].transpose(1, 0, 2)
+    else:
+        _core.pack_panels(a, data)
     return PackedWeights._make(data, storage, _core.ISA, a.shape)
 
 
@@ -271,8 +286,7 @@ def pack(w, dtype=None) -> PackedWeights:
         bits = a.view(np.uint16) if a.flags.c_contiguous or a.size == 0 else \
             np.ascontiguousarray(a).view(np.uint16)
         if storage in (None, "bfloat16"):
-            return PackedWeights._make(_aligned_copy(bits, np.uint16), "bfloat16", _core.ISA,
-                                       a.shape)
+            return _panels(bits, "bfloat16")
         a = from_bfloat16_bits(bits)
     kind = a.dtype.kind
     if kind != "f":
@@ -287,7 +301,6 @@ def pack(w, dtype=None) -> PackedWeights:
     if storage is None:
         storage = "float64" if a.dtype == np.float64 else "float32"
     if storage != "bfloat16":
-        return _float_panels(a, storage)
+        return _panels(a, storage)
     src = a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
-    return PackedWeights._make(_aligned_copy(to_bfloat16_bits(src), np.uint16), storage,
-                               _core.ISA, a.shape)
+    return _panels(to_bfloat16_bits(src), storage)

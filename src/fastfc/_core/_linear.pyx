@@ -16,8 +16,8 @@ cdef object _packing = None   # fastfc.packing, imported on first use (it import
 
 cdef tuple _packed(object w, str fn, str name):
     """(data, compute type number) when w is PackedWeights or an ml_dtypes.bfloat16 array,
-    else None. data: the float panels (3-D, pack_panels), or the uint16 bits of bfloat16
-    weights, row-major."""
+    else None. data: float or bfloat16 (uint16 bits) panels (3-D, pack_panels' layout), or
+    the (k, n) floats or bfloat16 bits, row-major."""
     global _packing
     if type(w) is np.ndarray and (cnp.PyArray_TYPE(<cnp.ndarray>w) == cnp.NPY_FLOAT or
                                   cnp.PyArray_TYPE(<cnp.ndarray>w) == cnp.NPY_DOUBLE):
@@ -61,9 +61,14 @@ cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha
     cdef void *pbias = NULL if bias is None else cnp.PyArray_DATA(<cnp.ndarray>bias)
     cdef int nt = num_threads(), rc
     cdef int nr
-    if cnp.PyArray_NDIM(b) == 3:   # packed panels (P, k, nr): fastfc.pack's float weights
+    if cnp.PyArray_NDIM(b) == 3:   # packed panels (P, k, nr): fastfc.pack's weights
         nr = <int>cnp.PyArray_DIMS(b)[2]
-        if cnp.PyArray_TYPE(c) == cnp.NPY_FLOAT:
+        if cnp.PyArray_TYPE(b) == cnp.NPY_UINT16:   # bfloat16 bits
+            with nogil:
+                rc = fastfc_sgemm_bf16_panels(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa,
+                                              <uint16_t *>pb, nr, <float>beta, <float *>pc,
+                                              rsc, csc, <float *>pbias, act, <float>slope)
+        elif cnp.PyArray_TYPE(c) == cnp.NPY_FLOAT:
             with nogil:
                 rc = fastfc_sgemm_panels(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa,
                                          <float *>pb, nr, <float>beta, <float *>pc, rsc, csc,

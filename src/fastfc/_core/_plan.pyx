@@ -225,11 +225,19 @@ cdef class MLPPlan:
                 if self.inference and type(w) is not np.ndarray and hasattr(w, "storage"):
                     w = w._data   # PackedWeights: bfloat16 bits or float panels
                 if self.inference and w.ndim == 3:
-                    _require(w, "w", t, True, False)
+                    bits = type(w) is np.ndarray and w.dtype == np.uint16
+                    if bits and (t != cnp.NPY_FLOAT or not w.flags.c_contiguous):
+                        raise TypeError("MLPPlan: bfloat16 panels are C-contiguous and "
+                                        "compute in float32")
+                    if not bits:
+                        _require(w, "w", t, True, False)
                     if w.shape[1] != l.in_ or w.shape[0] * w.shape[2] < l.out:
                         raise ValueError(f"MLPPlan: panels {w.shape} do not hold weights "
                                          f"({l.in_}, {l.out})")
-                    l.wp = cnp.PyArray_DATA(<cnp.ndarray>w)
+                    if bits:
+                        l.wh = <const uint16_t *>cnp.PyArray_DATA(<cnp.ndarray>w)
+                    else:
+                        l.wp = cnp.PyArray_DATA(<cnp.ndarray>w)
                     l.wnr = <int>w.shape[2]
                 elif self.inference and type(w) is np.ndarray and w.dtype == np.uint16:
                     if t != cnp.NPY_FLOAT or not w.flags.c_contiguous:

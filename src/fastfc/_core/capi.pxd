@@ -42,6 +42,11 @@ cdef extern from "fastfc.h" nogil:
                             double *dst)
     int fastfc_spanel_width()
     int fastfc_dpanel_width()
+    int fastfc_sgemm_bf16_panels(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
+                                 const float *a, int64_t rsa, int64_t csa,
+                                 const uint16_t *panels, int nr, float beta, float *c,
+                                 int64_t rsc, int64_t csc, const float *bias, int act,
+                                 float slope)
     int fastfc_sgemm_bf16(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
                           const float *a, int64_t rsa, int64_t csa, const uint16_t *b,
                           int64_t rsb, float beta, float *c, int64_t rsc, int64_t csc,

@@ -242,7 +242,7 @@ class FrozenModel:
         for i, op in enumerate(self._ops):
             if op[0] == "dense":
                 w = op[1]
-                arrays[f"w{i}"] = w._data if w.storage == "bfloat16" else w.unpack()
+                arrays[f"w{i}"] = np.array(w._values())   # bfloat16 bits or floats
                 if op[2] is not None:
                     arrays[f"b{i}"] = op[2]
                 ops.append(["dense", op[3], op[4]])
