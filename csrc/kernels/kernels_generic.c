@@ -62,6 +62,7 @@
 #define ST_VL 2
 #define ST_PNV 2
 #define ST_PMAX 6
+#define ST_LANE_ACT
 #define ST_NAME fastfc_dstream_generic
 #include "stream/stream_template.h"
 
