@@ -61,6 +61,8 @@ typedef struct {
     /* bf16 B widened into float micro-panels (pack/bf16_panels_template.h) */
     void (*bpanels)(float *dst, const uint16_t *b, int64_t rsb, int64_t kc, int64_t nc,
                     int NR);
+    /* kc rows of one bf16 panel (columns i, i + NR/2 in a word) widened into a micro-panel */
+    void (*bpairs)(float *dst, const uint16_t *src, int64_t kc, int NR);
     int scan_c; /* 1: the kernels have no NaN/Inf check (UKR_NO_CHECK); the GEMM scans C */
     /* with scan_c: the largest |x[i]|, i < n (NaN when one is NaN), which bounds C from
      * the packed operands (gemm_template.h, bounds_c) */
@@ -76,11 +78,12 @@ typedef struct {
     fastfc_dbstream_t bstream;
     void (*bpanels)(double *dst, const uint16_t *b, int64_t rsb, int64_t kc, int64_t nc,
                     int NR); /* NULL: fp64 widens in the plain loop */
+    void (*bpairs)(double *dst, const uint16_t *src, int64_t kc, int NR); /* NULL too */
     int scan_c;
     double (*maxabs)(const double *x, int64_t n);
     fastfc_dpstream_t pstream;
     int pstream_max_m;
-    fastfc_dbpstream_t bpstream; /* NULL: bfloat16 weights compute in float32 */
+    fastfc_dbpstream_t bpstream; /* NULL: bf16 panels for double (C API only) take the GEMM */
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

@@ -70,6 +70,10 @@ static void GF(pack_b_at)(const GF(gemm_args) *g, GT *restrict dst, int64_t pc, 
         for (int64_t jr = 0; jr < nc; jr += NR) {
             const uint16_t *src = g->bh + (j + jr) * g->k + pc * NR;
             GT *d = dst + jr * kc;
+            if (g->ctx->bpairs) {
+                g->ctx->bpairs(d, src, kc, NR);
+                continue;
+            }
             for (int64_t p = 0; p < kc; p++)
                 for (int i = 0; i < NR / 2; i++) {
                     uint32_t word, lo, hi;
@@ -502,9 +506,10 @@ int G_CAT(G_CAT(fastfc_, GP), gemm_panels)(int nthreads, int64_t m, int64_t n, i
     return GF(gemm_run)(nthreads, g);
 }
 
-/* The same with bfloat16 panels (the bits of the rounded weights laid out as
- * fastfc_?pack_panels lays out floats): the results equal fastfc_?gemm_bf16's on the same
- * weights. Returns -2 when nr is not this path's panel width. */
+/* The same with bfloat16 panels: the bits of the rounded weights in fastfc_?pack_panels'
+ * panels, except that word i of each panel row holds columns i (low half) and i + nr/2
+ * (fastfc.packing): the results equal fastfc_?gemm_bf16's on the same weights. Returns -2
+ * when nr is not this path's panel width. */
 int G_CAT(G_CAT(fastfc_, GP), gemm_bf16_panels)(int nthreads, int64_t m, int64_t n, int64_t k,
                                                 GT alpha, const GT *a, int64_t rsa,
                                                 int64_t csa, const uint16_t *panels, int nr,

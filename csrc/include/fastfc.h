@@ -90,9 +90,9 @@ int fastfc_dpack_panels(const double *w, int64_t rsw, int64_t csw, int64_t k, in
                         double *dst);
 int fastfc_spanel_width(void);
 int fastfc_dpanel_width(void);
-/* The same with bfloat16 panels: the bits of the rounded weights in the layout
- * fastfc_?pack_panels gives floats; results equal fastfc_?gemm_bf16's. -2: nr not the
- * path's panel width. */
+/* The same with bfloat16 panels: the bits of the rounded weights in fastfc_?pack_panels'
+ * panels, except that word i of each panel row holds columns i (low half) and i + nr/2;
+ * results equal fastfc_?gemm_bf16's. -2: nr not the path's panel width. */
 int fastfc_sgemm_bf16_panels(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
                              const float *a, int64_t rsa, int64_t csa, const uint16_t *panels,
                              int nr, float beta, float *c, int64_t rsc, int64_t csc,

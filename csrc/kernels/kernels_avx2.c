@@ -134,7 +134,7 @@ const fastfc_isa_table fastfc_table_avx2 = {
           fastfc_sstream_avx2, fastfc_sbstream_avx2,
           fastfc_sbf16_panels_avx2, .scan_c = 1, .maxabs = fastfc_smaxabs_avx2,
           .pstream = fastfc_sstream_avx2_panels, .pstream_max_m = 6,
-          .bpstream = fastfc_sbstream_avx2_panels},
+          .bpstream = fastfc_sbstream_avx2_panels, .bpairs = fastfc_sbf16_panels_avx2_pairs},
     .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8},
           fastfc_dstream_avx2, .scan_c = 1, .maxabs = fastfc_dmaxabs_avx2,

@@ -121,7 +121,7 @@ const fastfc_isa_table fastfc_table_avx512 = {
           fastfc_sstream_avx512, fastfc_sbstream_avx512,
           fastfc_sbf16_panels_avx512, .scan_c = SCAN_C, .maxabs = SMAXABS,
           .pstream = fastfc_sstream_avx512_panels, .pstream_max_m = 8,
-          .bpstream = fastfc_sbstream_avx512_panels},
+          .bpstream = fastfc_sbstream_avx512_panels, .bpairs = fastfc_sbf16_panels_avx512_pairs},
     .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24,
           {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24},
           fastfc_dstream_avx512, .scan_c = SCAN_C, .maxabs = DMAXABS,

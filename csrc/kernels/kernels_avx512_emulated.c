@@ -15,6 +15,7 @@
 #define fastfc_sbstream_avx512 fastfc_sbstream_avx512emu
 #define fastfc_sbstream_avx512_panels fastfc_sbstream_avx512emu_panels
 #define fastfc_sbf16_panels_avx512 fastfc_sbf16_panels_avx512emu
+#define fastfc_sbf16_panels_avx512_pairs fastfc_sbf16_panels_avx512emu_pairs
 #define fastfc_table_avx512 fastfc_table_avx512_emulated
 /* the check's AVX-512 file is not built for AVX2: this path checks with AVX2 */
 #define fastfc_snonfinite_avx512 fastfc_snonfinite_avx2

@@ -35,6 +35,32 @@ static void BF_NAME(float *restrict dst, const uint16_t *b, int64_t rsb, int64_t
             }
     }
 }
+
+/* kc rows of one bfloat16 panel (fastfc.packing: word i of a row holds columns i and
+ * i + NR/2) -> its float micro-panel, two vectors a word vector when NR is 2 * VL. */
+static void BF_CAT(BF_NAME, _pairs)(float *restrict dst, const uint16_t *src, int64_t kc,
+                                    int NR)
+{
+    for (int64_t p = 0; p < kc; p++) {
+        if (NR == 2 * BF_VL) {
+            BF_U w, lo, hi;
+            memcpy(&w, src + p * NR, sizeof w);
+            lo = w << 16;
+            hi = w & 0xFFFF0000u;
+            memcpy(dst + p * NR, &lo, sizeof lo);
+            memcpy(dst + p * NR + BF_VL, &hi, sizeof hi);
+            continue;
+        }
+        for (int i = 0; i < NR / 2; i++) {
+            uint32_t w, lo, hi;
+            memcpy(&w, src + p * NR + 2 * i, sizeof w);
+            lo = w << 16;
+            hi = w & 0xFFFF0000u;
+            memcpy(dst + p * NR + i, &lo, sizeof lo);
+            memcpy(dst + p * NR + NR / 2 + i, &hi, sizeof hi);
+        }
+    }
+}
 #undef BF_CAT2
 #undef BF_CAT
 #undef BF_H

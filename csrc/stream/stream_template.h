@@ -45,8 +45,9 @@ typedef ST_IT ST_IVEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(
 #define ST_HVEC ST_F(hvec)
 #define ST_UVEC ST_F(uvec)
 typedef uint16_t ST_HVEC __attribute__((vector_size(ST_VL * 2), aligned(2)));
-/* unsigned: bits shifted into the sign bit are no overflow */
-typedef uint32_t ST_UVEC __attribute__((vector_size(ST_VL * 4), aligned(4)));
+/* unsigned: bits shifted into the sign bit are no overflow; may_alias: panels of uint16_t
+ * are read as words */
+typedef uint32_t ST_UVEC __attribute__((vector_size(ST_VL * 4), aligned(4), may_alias));
 #endif
 
 /* Lanes [0, n) at p, the others 0 (never read past n). */
@@ -105,11 +106,12 @@ static inline __attribute__((always_inline)) ST_VEC ST_F(activate)(ST_VEC v, int
     _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++)
         if (v[l] < 0) v[l] = act == 1 ? (ST_T)0 : v[l] * slope;
     return v;
-#endif
+#else
     const ST_VEC zero = (ST_VEC){0};
     const ST_IVEC neg = v < zero;
     const ST_VEC low = act == 1 ? zero : v * slope;
     return (ST_VEC)(((ST_IVEC)low & neg) | ((ST_IVEC)v & ~neg));
+#endif
 }
 
 /* acc[i] (VL columns at acc + i*ldacc) += sum over r < R of A[i, r] * w[r], in r order,

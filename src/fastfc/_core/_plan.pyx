@@ -223,10 +223,11 @@ cdef class MLPPlan:
                 w = spec["w"]
                 l.in_, l.out = w.shape
                 if self.inference and type(w) is not np.ndarray and hasattr(w, "storage"):
-                    w = w._data   # PackedWeights: bfloat16 bits or float panels
+                    w = w._data   # PackedWeights: floats or bfloat16 bits, maybe in panels
                 if self.inference and w.ndim == 3:
                     bits = type(w) is np.ndarray and w.dtype == np.uint16
-                    if bits and (t != cnp.NPY_FLOAT or not w.flags.c_contiguous):
+                    if bits and (t != cnp.NPY_FLOAT or not w.flags.c_contiguous or
+                                 not w.flags.aligned):
                         raise TypeError("MLPPlan: bfloat16 panels are C-contiguous and "
                                         "compute in float32")
                     if not bits:
