@@ -97,8 +97,7 @@ static inline __attribute__((always_inline)) ST_VEC ST_F(loadbn)(const ST_BT *p,
 }
 
 /* relu (1) or leaky relu (2) as the micro-kernels do it (v < 0 is false for NaN and -0):
- * masks, not a branch per lane (mispredicted on half the lanes: relu took 8x768x3072 from
- * 180 to 260 us). */
+ * masks, not a branch per lane (mispredicted on half the lanes, docs/tuning.md). */
 static inline __attribute__((always_inline)) ST_VEC ST_F(activate)(ST_VEC v, int act,
                                                                    ST_T slope)
 {
@@ -306,7 +305,8 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
 #error "bfloat16 panels hold columns i and i + NR/2 in one word: ST_PNV must be 2"
 #endif
 /* B packed in panels (fastfc_?pack_panels): NR = ST_PNV*VL columns by k rows, each panel
- * contiguous (bfloat16: each row's columns i and i + NR/2 side by side, fastfc.packing). For a few rows of A the micro-kernel (MR rows) would do MR rows' work: here
+ * contiguous (bfloat16: each row's columns i and i + NR/2 side by side, fastfc.packing).
+ * For a few rows of A the micro-kernel (MR rows) would do MR rows' work: here
  * G panels go side by side instead, M*G*ST_PNV sums in registers (enough chains to hide
  * the FMA latency), each panel read once in a long run. Per element the GEMM's operations
  * in its order, as the row-major kernel above. */
