@@ -14,9 +14,9 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # Runs in a child process: imports fastfc under the FASTFC_ISA given, records the warnings
 # of the import, then checks gemm / linear / linear_backward / dropout against the
-# reference over odd sizes (micro-tile edges, K across KC blocks, a narrow layer's dW,
-# M across MC and N across NC blocks on every path, weights and dY above 8 MB, which the
-# engine streams from memory), layouts and both dtypes.
+# reference over odd sizes (micro-tile edges, narrow last column tiles, K across KC blocks,
+# a narrow layer's dW, M across MC and N across NC blocks on every path, weights and dY
+# above 8 MB, which the engine streams from memory), layouts and both dtypes.
 SWEEP = r"""
 import json, sys, traceback, warnings
 sys.path.insert(0, sys.argv[1])
@@ -43,7 +43,8 @@ def attempt(label, fn):
 ACTS = [None, "relu", "leaky_relu", "sigmoid", "tanh"]
 SHAPES = [(1, 1, 1), (5, 7, 9), (6, 16, 8), (7, 17, 33), (13, 257, 37), (65, 63, 17),
           (100, 300, 70), (3, 1030, 20), (40, 50, 7),
-          (500, 40, 20), (3, 20, 4200), (5, 1100, 2048), (2100, 8, 1024), (32, 70, 129)]
+          (500, 40, 20), (3, 20, 4200), (5, 1100, 2048), (2100, 8, 1024), (32, 70, 129),
+          (50, 33, 56), (70, 20, 37)]  # last column tiles of 1-2 vectors: narrow kernels
 for dt in (np.float32, np.float64):
     for i, (m, k, n) in enumerate(SHAPES):
         lx, lw = LAYOUTS[i % 5], LAYOUTS[(2 * i + 1) % 5]

@@ -53,9 +53,14 @@ typedef void (*fastfc_dbstream_t)(FASTFC_STREAM_ARGS_B(double, uint16_t));
  * when they are edge_mr[i] rows each. It reads a packed panel of MR rows, or exactly
  * edge_mr[i] rows of x (a_cs = 1). */
 #define FASTFC_EDGE_KERNELS 2
+/* narrow[i] computes a full-height tile of at most narrow_nr[i] columns (ascending, fewer
+ * vectors than NR; 0 ends the list): the last column tile of C, which would otherwise pay
+ * all NR columns' multiply-adds (fp64 n = 128 of 24-wide tiles: 144). */
+#define FASTFC_NARROW_KERNELS 2
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_sukr_t ukr;
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_sukr_t edge[FASTFC_EDGE_KERNELS];
+    int narrow_nr[FASTFC_NARROW_KERNELS]; fastfc_sukr_t narrow[FASTFC_NARROW_KERNELS];
     fastfc_sstream_t stream;
     fastfc_sbstream_t bstream;
     /* bf16 B widened into float micro-panels (pack/bf16_panels_template.h) */
@@ -74,6 +79,7 @@ typedef struct {
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr;
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_dukr_t edge[FASTFC_EDGE_KERNELS];
+    int narrow_nr[FASTFC_NARROW_KERNELS]; fastfc_dukr_t narrow[FASTFC_NARROW_KERNELS];
     fastfc_dstream_t stream;
     fastfc_dbstream_t bstream;
     void (*bpanels)(double *dst, const uint16_t *b, int64_t rsb, int64_t kc, int64_t nc,

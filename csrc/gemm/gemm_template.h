@@ -144,14 +144,17 @@ static void GF(dz_block)(const GF(gemm_args) *g, GT *bbuf, int64_t pc, int64_t k
                      g->dz_sum + jc + jr, pc == 0, nc - jr < NR ? (int)(nc - jr) : NR);
 }
 
-/* The kernel for a tile of mr rows: the full one, or the smallest edge kernel that fits;
- * *height: the rows it computes. */
-static inline __typeof__(((GCTX *)0)->ukr) GF(ukr_for_rows)(const GCTX *x, int mr, int *height)
+/* The kernel for a tile of mr x nr: the smallest edge kernel that fits the rows, else a
+ * full-height one, the narrowest that fits the columns; *height: the rows it computes. */
+static inline __typeof__(((GCTX *)0)->ukr) GF(ukr_for_tile)(const GCTX *x, int mr, int nr,
+                                                           int *height)
 {
     if (mr < x->mr)
         for (int i = 0; i < FASTFC_EDGE_KERNELS && x->edge_mr[i]; i++)
             if (mr <= x->edge_mr[i]) { *height = x->edge_mr[i]; return x->edge[i]; }
     *height = x->mr;
+    for (int i = 0; i < FASTFC_NARROW_KERNELS && x->narrow_nr[i]; i++)
+        if (nr <= x->narrow_nr[i]) return x->narrow[i];
     return x->ukr;
 }
 
@@ -205,7 +208,7 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
          ir += mr) {
         int height;
         mr = GF(tile_rows)(x, mc - ir, 1);
-        GF(ukr_for_rows)(x, (int)mr, &height);
+        GF(ukr_for_tile)(x, (int)mr, MR, &height);
         if (mr < height)
             GF(pack_a)(abuf + ir * kc, arows + ir * rs_arows, rs_arows, 1, mr, kc, MR);
     }
@@ -233,7 +236,7 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
         for (int64_t ir = 0, mr; ir < mc; ir += mr) {
             mr = GF(tile_rows)(x, mc - ir, !g->pack_a);
             int height;
-            __typeof__(x->ukr) ukr = GF(ukr_for_rows)(x, (int)mr, &height);
+            __typeof__(x->ukr) ukr = GF(ukr_for_tile)(x, (int)mr, nr, &height);
             FASTFC_ASSERT(mr >= 1 && ir + mr <= mc && mr <= height && height <= MR);
             const GT *ap = abuf + ir * kc;
             int64_t ars = 1, acs = MR;
@@ -261,6 +264,18 @@ static inline int64_t GF(k_block)(int64_t k, int64_t KC)
 {
     int64_t blocks = (k + KC - 1) / KC, kc = (k + blocks - 1) / blocks;
     return (kc + 7) & ~(int64_t)7;
+}
+
+/* 1 when MR rows `stride` bytes apart fall into one L1 set more often than the ways
+ * left beside B's panel and C allow (a multiple of the way size: all in one set), or the
+ * stride is a multiple of 8 KiB (measured on Zen 3's 6-row AVX2 panels). */
+static int GF(rows_crowd_l1)(int64_t stride, int mr)
+{
+    const int64_t ways = fastfc_tuned(FASTFC_T_L1_WAYS);
+    const int64_t way = fastfc_tuned(FASTFC_T_L1D) / ways;
+    int64_t a = stride, b = way;
+    while (b) { int64_t t = a % b; a = b; b = t; } /* a = gcd(stride, way) */
+    return stride % 8192 == 0 || (mr * a + way - 1) / way > ways - 2;
 }
 
 #include "stream/stream_driver.h"
@@ -362,18 +377,6 @@ static void GF(dz_sums_alone)(GF(gemm_args) g)
     if (g.dz_operand == 1) GF(transpose)(&g);
     G_CAT(G_CAT(fastfc_, GP), act_backward)(1, g.k, g.n, g.b, g.rsb, g.csb, g.y, g.rsy, g.csy,
                                             g.dz_act, g.dz_slope, NULL, g.dz_sum);
-}
-
-/* 1 when MR rows `stride` bytes apart fall into one L1 set more often than the ways
- * left beside B's panel and C allow (a multiple of the way size: all in one set), or the
- * stride is a multiple of 8 KiB (measured on Zen 3's 6-row AVX2 panels). */
-static int GF(rows_crowd_l1)(int64_t stride, int mr)
-{
-    const int64_t ways = fastfc_tuned(FASTFC_T_L1_WAYS);
-    const int64_t way = fastfc_tuned(FASTFC_T_L1D) / ways;
-    int64_t a = stride, b = way;
-    while (b) { int64_t t = a % b; a = b; b = t; } /* a = gcd(stride, way) */
-    return stride % 8192 == 0 || (mr * a + way - 1) / way > ways - 2;
 }
 
 /* A product split in a cm x cn grid of chunks, for the pool. */

@@ -89,6 +89,24 @@ static inline void store_first_pd(double *p, __m256d v, int n)
 #define UKR_EDGE
 #include "ukr_template.h"
 
+/* Narrow kernels: full-height tiles of one vector, for the last column tile. */
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 8
+#define UKR_MR 6
+#define UKR_NV 1
+#define UKR_NAME fastfc_sgemm_avx2_6x8
+#include "ukr_template.h"
+
+#define UKR_T double
+#define UKR_IT int64_t
+#define UKR_VL 4
+#define UKR_MR 6
+#define UKR_NV 1
+#define UKR_NAME fastfc_dgemm_avx2_6x4
+#include "ukr_template.h"
+
+
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 8
@@ -131,6 +149,7 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 const fastfc_isa_table fastfc_table_avx2 = {
     .s = {6, 16, 0, 0, 0, fastfc_sgemm_avx2_6x16,
           {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16},
+          {8}, {fastfc_sgemm_avx2_6x8},
           fastfc_sstream_avx2, fastfc_sbstream_avx2,
           fastfc_sbf16_panels_avx2, .scan_c = 1, .maxabs = fastfc_smaxabs_avx2,
           .pstream = fastfc_sstream_avx2_panels, .pstream_max_m = 6,
@@ -138,6 +157,7 @@ const fastfc_isa_table fastfc_table_avx2 = {
           .bpairs = fastfc_sbf16_panels_avx2_pairs},
     .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8},
+          {4}, {fastfc_dgemm_avx2_6x4},
           fastfc_dstream_avx2, .scan_c = 1, .maxabs = fastfc_dmaxabs_avx2,
           .pstream = fastfc_dstream_avx2_panels, .pstream_max_m = 6},
     .fma_peak = fma_peak_avx2,

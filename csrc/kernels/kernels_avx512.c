@@ -67,6 +67,31 @@
 #define UKR_EDGE
 #include "ukr_template.h"
 
+/* Narrow kernels: full-height tiles of fewer vectors, for the last column tile. */
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 16
+#define UKR_MR 12
+#define UKR_NV 1
+#define UKR_NAME fastfc_sgemm_avx512_12x16
+#include "ukr_template.h"
+
+#define UKR_T double
+#define UKR_IT int64_t
+#define UKR_VL 8
+#define UKR_MR 8
+#define UKR_NV 1
+#define UKR_NAME fastfc_dgemm_avx512_8x8
+#include "ukr_template.h"
+
+#define UKR_T double
+#define UKR_IT int64_t
+#define UKR_VL 8
+#define UKR_MR 8
+#define UKR_NV 2
+#define UKR_NAME fastfc_dgemm_avx512_8x16
+#include "ukr_template.h"
+
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 16
@@ -118,6 +143,7 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 const fastfc_isa_table fastfc_table_avx512 = {
     .s = {12, 32, 0, 0, 0, fastfc_sgemm_avx512_12x32,
           {4, 8}, {fastfc_sgemm_avx512_4x32, fastfc_sgemm_avx512_8x32},
+          {16}, {fastfc_sgemm_avx512_12x16},
           fastfc_sstream_avx512, fastfc_sbstream_avx512,
           fastfc_sbf16_panels_avx512, .scan_c = SCAN_C, .maxabs = SMAXABS,
           .pstream = fastfc_sstream_avx512_panels, .pstream_max_m = 8,
@@ -125,6 +151,7 @@ const fastfc_isa_table fastfc_table_avx512 = {
           .bpairs = fastfc_sbf16_panels_avx512_pairs},
     .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24,
           {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24},
+          {8, 16}, {fastfc_dgemm_avx512_8x8, fastfc_dgemm_avx512_8x16},
           fastfc_dstream_avx512, .scan_c = SCAN_C, .maxabs = DMAXABS,
           .pstream = fastfc_dstream_avx512_panels, .pstream_max_m = 5},
     .fma_peak = fma_peak_avx512,

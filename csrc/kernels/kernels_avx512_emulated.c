@@ -7,6 +7,9 @@
 #define fastfc_sgemm_avx512_4x32 fastfc_sgemm_avx512emu_4x32
 #define fastfc_dgemm_avx512_4x24 fastfc_dgemm_avx512emu_4x24
 #define fastfc_dgemm_avx512_2x24 fastfc_dgemm_avx512emu_2x24
+#define fastfc_sgemm_avx512_12x16 fastfc_sgemm_avx512emu_12x16
+#define fastfc_dgemm_avx512_8x8 fastfc_dgemm_avx512emu_8x8
+#define fastfc_dgemm_avx512_8x16 fastfc_dgemm_avx512emu_8x16
 #define fma_peak_avx512 fma_peak_avx512emu
 #define fastfc_sstream_avx512 fastfc_sstream_avx512emu
 #define fastfc_dstream_avx512 fastfc_dstream_avx512emu

@@ -36,6 +36,24 @@
 #define UKR_EDGE
 #include "ukr_template.h"
 
+/* Narrow kernels: full-height tiles of one vector, for the last column tile. */
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 4
+#define UKR_MR 4
+#define UKR_NV 1
+#define UKR_NAME fastfc_sgemm_generic_4x4
+#include "ukr_template.h"
+
+#define UKR_T double
+#define UKR_IT int64_t
+#define UKR_VL 2
+#define UKR_MR 4
+#define UKR_NV 1
+#define UKR_NAME fastfc_dgemm_generic_4x2
+#include "ukr_template.h"
+
+
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 4
@@ -73,11 +91,13 @@
 /* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 const fastfc_isa_table fastfc_table_generic = {
     .s = {4, 8, 0, 0, 0, fastfc_sgemm_generic_4x8, {2}, {fastfc_sgemm_generic_2x8},
+          {4}, {fastfc_sgemm_generic_4x4},
           fastfc_sstream_generic, fastfc_sbstream_generic,
           fastfc_sbf16_panels_generic, .pstream = fastfc_sstream_generic_panels, .pstream_max_m = 6,
           .bpstream = fastfc_sbstream_generic_panels,
           .bpairs = fastfc_sbf16_panels_generic_pairs},
     .d = {4, 4, 0, 0, 0, fastfc_dgemm_generic_4x4, {2}, {fastfc_dgemm_generic_2x4},
+          {2}, {fastfc_dgemm_generic_4x2},
           fastfc_dstream_generic, .pstream = fastfc_dstream_generic_panels, .pstream_max_m = 6},
     .fma_peak = fma_peak_generic,
     .sdropout = fastfc_sdropout_scalar,

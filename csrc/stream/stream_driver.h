@@ -9,10 +9,11 @@
  * C row-major, alpha 1 and beta 0 (what linear and dX = dZ.W^T ask), no sums of dZ. */
 static int GF(streams)(const GF(gemm_args) *g)
 {
-    /* a C at most half a micro-tile wide (a 10-class head) wastes over half of each tile:
-     * streamed at up to 16x the rows (the accumulators: 16 KiB at 256 x 16 floats; 64x784x10
-     * 34 -> 20 us, docs/tuning.md) */
-    const int narrow = 2 * g->n <= g->ctx->nr && g->m <= 16 * FASTFC_STREAM_MAX_M;
+    /* a C at most half a micro-tile wide (a 10-class head) streams at up to 4x the rows,
+     * unless x's rows crowd L1 sets; beyond, the narrow kernels' tiles win (docs/tuning.md,
+     * narrow kernels) */
+    const int narrow = 2 * g->n <= g->ctx->nr && g->m <= 4 * FASTFC_STREAM_MAX_M &&
+                       !GF(rows_crowd_l1)(g->rsa * (int64_t)sizeof(GT), g->ctx->mr);
     return !g->bp && !g->bh_panels &&
            (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) &&
            (g->m <= FASTFC_STREAM_MAX_M || narrow) && g->alpha == 1 && g->beta == 0 &&
