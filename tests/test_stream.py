@@ -23,8 +23,9 @@ def w_view(w, layout):
 
 
 # k across the K blocks of every path (KC 256-512), n across the thread split and with a
-# tail that is no whole vector; k = 5 has no full pass of rows.
-SHAPES = [(1, 1), (5, 3), (37, 45), (1030, 70), (400, 301)]
+# tail that is no whole vector; k = 5 has no full pass of rows; rows of x 8 KiB or more
+# apart (k = 2048) are read from a copy at a padded stride.
+SHAPES = [(1, 1), (5, 3), (37, 45), (1030, 70), (400, 301), (2048, 40)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
