@@ -106,7 +106,6 @@ static inline void store_first_pd(double *p, __m256d v, int n)
 #define UKR_NAME fastfc_dgemm_avx2_6x4
 #include "ukr_template.h"
 
-
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 8

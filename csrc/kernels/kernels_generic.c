@@ -53,7 +53,6 @@
 #define UKR_NAME fastfc_dgemm_generic_4x2
 #include "ukr_template.h"
 
-
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 4

@@ -194,7 +194,8 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         const int64_t ld = k + unit;
         xcopy = malloc((size_t)(m * ld) * sizeof(GT));
         if (!xcopy) return -1;
-        for (int64_t i = 0; i < m; i++) memcpy(xcopy + i * ld, a + i * rsa, (size_t)k * sizeof(GT));
+        for (int64_t i = 0; i < m; i++)
+            memcpy(xcopy + i * ld, a + i * rsa, (size_t)k * sizeof(GT));
         a = xcopy; rsa = ld;
     }
     const int nt = GF(stream_threads)(nthreads, g, unit);
