@@ -27,8 +27,9 @@
 #define ST_NV (ST_VL * (int)sizeof(ST_T) >= 64 ? 4 : 2)
 /* Prefetch distance, in passes of ST_ROWS rows ahead, into L2: rows of B a multiple of
  * 4 KiB apart share an L1 set, and prefetches into L1 evicted each other (1x1024x1024:
- * 2.5x slower than into L2). */
-#define ST_PREFETCH_PASSES 8
+ * 2.5x slower than into L2). One pass: 8 passes (512 KiB ahead at 16 KiB rows) read
+ * 1x4096x4096 at 28 GB/s against 35 (docs/tuning.md, prefetch distance). */
+#define ST_PREFETCH_PASSES 1
 #ifdef ST_BF16
 #define ST_BT uint16_t
 #else
