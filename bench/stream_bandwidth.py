@@ -1,6 +1,7 @@
 """Small-batch forward against the machine's read bandwidth, thread by thread: where the
-streamed kernel stands (fp32 and bf16 weights) beside NumPy's gemv/gemm, in one process,
-alternating blocks. Run: PYTHONPATH=src python bench/stream_bandwidth.py [threads...]"""
+streamed kernel stands (fp32 and bf16 weights, and W^T: the transposed view of an (out, in)
+array, PyTorch's layout) beside NumPy's gemv/gemm, in one process, alternating blocks.
+Run: PYTHONPATH=src python bench/stream_bandwidth.py [threads...]"""
 import argparse
 
 import numpy as np
@@ -21,16 +22,21 @@ def main(threads):
             rng = np.random.default_rng(0)
             x = rng.standard_normal((m, k)).astype(np.float32)
             w = rng.standard_normal((k, n)).astype(np.float32)
-            pw = fastfc.pack(w, "bfloat16")
+            pw, wt = fastfc.pack(w, "bfloat16"), np.ascontiguousarray(w.T).T
             out = np.empty((m, n), np.float32)
             t = compare({"fp32": lambda: fastfc.linear(x, w, out=out),
                          "bf16": lambda: fastfc.linear(x, pw, out=out),
-                         "numpy": lambda: np.matmul(x, w, out=out)}, rounds=5, pause=0.1)
+                         "numpy": lambda: np.matmul(x, w, out=out),
+                         "fp32 W^T": lambda: fastfc.linear(x, wt, out=out),
+                         "numpy W^T": lambda: np.matmul(x, wt, out=out)}, rounds=5, pause=0.1)
             print(f"  {m}x{k}x{n}: fp32 {4 * k * n / t['fp32'] / 1e9:6.1f} GB/s "
                   f"({4 * k * n / t['fp32'] / bw:4.0%})  bf16 {2 * k * n / t['bf16'] / 1e9:6.1f} "
                   f"GB/s ({2 * k * n / t['bf16'] / bw:4.0%}, {t['fp32'] / t['bf16']:.2f}x fp32)"
                   f"  numpy {4 * k * n / t['numpy'] / 1e9:6.1f} GB/s  fp32 vs numpy "
-                  f"{t['numpy'] / t['fp32']:.2f}x", flush=True)
+                  f"{t['numpy'] / t['fp32']:.2f}x\n      W^T: fp32 "
+                  f"{4 * k * n / t['fp32 W^T'] / 1e9:6.1f} GB/s  numpy "
+                  f"{4 * k * n / t['numpy W^T'] / 1e9:6.1f} GB/s  fp32 vs numpy "
+                  f"{t['numpy W^T'] / t['fp32 W^T']:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

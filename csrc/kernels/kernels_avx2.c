@@ -106,6 +106,30 @@ static inline void store_first_pd(double *p, __m256d v, int n)
 #define UKR_NAME fastfc_dgemm_avx2_6x4
 #include "ukr_template.h"
 
+/* dst[r * ld + l] = src[l * lds + r] for an 8x8 block: rows l and l + 4 meet in one vector
+ * by a 128-bit insert from memory, then 4x4 in-lane transposes (docs/tuning.md). */
+static inline __attribute__((always_inline)) void transpose8_ps(const float *src, int64_t lds,
+                                                                float *dst, int64_t ld)
+{
+    _Pragma("GCC unroll 2") for (int q = 0; q < 2; q++) {
+        __m256 y[4];
+        _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++) {
+            const float *s = src + a * lds + 4 * q;
+            y[a] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(s)),
+                                        _mm_loadu_ps(s + 4 * lds), 1);
+        }
+        const __m256d t0 = _mm256_castps_pd(_mm256_unpacklo_ps(y[0], y[1])),
+                      t1 = _mm256_castps_pd(_mm256_unpackhi_ps(y[0], y[1])),
+                      t2 = _mm256_castps_pd(_mm256_unpacklo_ps(y[2], y[3])),
+                      t3 = _mm256_castps_pd(_mm256_unpackhi_ps(y[2], y[3]));
+        float *d = dst + 4 * q * ld;
+        _mm256_storeu_ps(d, _mm256_castpd_ps(_mm256_unpacklo_pd(t0, t2)));
+        _mm256_storeu_ps(d + ld, _mm256_castpd_ps(_mm256_unpackhi_pd(t0, t2)));
+        _mm256_storeu_ps(d + 2 * ld, _mm256_castpd_ps(_mm256_unpacklo_pd(t1, t3)));
+        _mm256_storeu_ps(d + 3 * ld, _mm256_castpd_ps(_mm256_unpackhi_pd(t1, t3)));
+    }
+}
+#define ST_TRANSPOSE_BLOCK transpose8_ps
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 8

@@ -92,6 +92,36 @@
 #define UKR_NAME fastfc_dgemm_avx512_8x16
 #include "ukr_template.h"
 
+#ifdef __AVX512F__
+/* dst[r * ld + l] = src[l * lds + r] for a 16x16 block. 128-bit pieces of four rows are
+ * gathered into each vector by (masked) broadcast loads, which need no shuffle unit, then
+ * 4x4 in-lane transposes finish it: 32 shuffles a block instead of 64 two-source permutes
+ * (docs/tuning.md, "W^T at small batches"). */
+static inline __attribute__((always_inline)) void transpose16_ps(const float *src, int64_t lds,
+                                                                 float *dst, int64_t ld)
+{
+    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+        __m512 y[4];
+        _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++) {
+            const float *s = src + a * lds + 4 * q;
+            __m512 z = _mm512_broadcast_f32x4(_mm_loadu_ps(s));
+            z = _mm512_mask_broadcast_f32x4(z, 0x00F0, _mm_loadu_ps(s + 4 * lds));
+            z = _mm512_mask_broadcast_f32x4(z, 0x0F00, _mm_loadu_ps(s + 8 * lds));
+            y[a] = _mm512_mask_broadcast_f32x4(z, 0xF000, _mm_loadu_ps(s + 12 * lds));
+        }
+        const __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(y[0], y[1])),
+                      t1 = _mm512_castps_pd(_mm512_unpackhi_ps(y[0], y[1])),
+                      t2 = _mm512_castps_pd(_mm512_unpacklo_ps(y[2], y[3])),
+                      t3 = _mm512_castps_pd(_mm512_unpackhi_ps(y[2], y[3]));
+        float *d = dst + 4 * q * ld;
+        _mm512_storeu_ps(d, _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)));
+        _mm512_storeu_ps(d + ld, _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)));
+        _mm512_storeu_ps(d + 2 * ld, _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)));
+        _mm512_storeu_ps(d + 3 * ld, _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3)));
+    }
+}
+#define ST_TRANSPOSE_BLOCK transpose16_ps
+#endif
 #define ST_T float
 #define ST_IT int32_t
 #define ST_VL 16

@@ -5,8 +5,9 @@
  * ST_NAME, ST_PNV and ST_PMAX (vectors per packed panel, most rows of A: makes
  * ST_NAME_panels for B in panels; ST_PMAX * ST_PNV sums fit the registers), and
  * ST_BF16 for B stored as bfloat16 (row-major or panels; each weight widened to
- * ST_T exactly, so the arithmetic is that of the widened B). The contract is
- * FASTFC_STREAM_ARGS_B in dispatch/dispatch.h.
+ * ST_T exactly, so the arithmetic is that of the widened B); optionally
+ * ST_TRANSPOSE_BLOCK(src, lds, dst, ld), the ISA file's VL x VL transpose of floats.
+ * The contract is FASTFC_STREAM_ARGS_B in dispatch/dispatch.h.
  *
  * Each element of C gets exactly the GEMM's operations in the GEMM's order, so a row's
  * result does not depend on the batch it came in (batch invariance): per K block of depth
@@ -238,6 +239,15 @@ static inline void ST_F(block_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j
             const int lanes = tw - v < ST_VL ? (int)(tw - v) : ST_VL;
             const ST_T *col = b + (j0 + t0 + v) * csb + p0;
             int64_t p = 0;
+#ifdef ST_TRANSPOSE_BLOCK /* the ISA file's transpose of a whole block, loads included */
+            if (lanes == ST_VL)
+                for (; p + ST_VL <= kc; p += ST_VL) {
+                    if ((p + ST_VL) % ST_LINE < ST_VL)
+                        _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++)
+                            __builtin_prefetch(col + l * csb + p + 8 * ST_LINE, 0, 2);
+                    ST_TRANSPOSE_BLOCK(col + p, csb, tile + p * ST_TILE + v, ST_TILE);
+                }
+#endif
             for (; p + ST_VL <= kc; p += ST_VL) {
                 ST_VEC t[ST_VL];
                 _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++) {
@@ -423,6 +433,7 @@ static void ST_CAT(ST_NAME, _panels)(FASTFC_PSTREAM_ARGS_B(ST_T, ST_BT))
 #undef ST_NV
 #undef ST_PREFETCH_PASSES
 #undef ST_TILE
+#undef ST_TRANSPOSE_BLOCK
 #undef ST_LINE
 #undef ST_T
 #undef ST_IT
