@@ -40,6 +40,8 @@
 /* Columns of column-major B transposed at a time into a row-major tile (kc x ST_TILE):
  * 64 streams of B in flight at most. */
 #define ST_TILE FASTFC_STREAM_TILE
+/* Rows of A up to which blocks of column-major B skip the tile (ST_TRANSPOSE_BLOCK) */
+#define ST_DIRECT_M 4
 
 typedef ST_T ST_VEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(sizeof(ST_T))));
 typedef ST_IT ST_IVEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(sizeof(ST_T))));
@@ -224,10 +226,22 @@ static inline __attribute__((always_inline)) void ST_F(transpose)(ST_VEC *t)
 #undef ST_HI
 }
 
+#ifdef ST_TRANSPOSE_BLOCK
+/* Column-major B: each of the block's VL columns 8 lines ahead, once per line. */
+static inline __attribute__((always_inline)) void ST_F(prefetch_cols)(const ST_T *col,
+                                                                      int64_t csb, int64_t p)
+{
+    if ((p + ST_VL) % ST_LINE < ST_VL)
+        _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++)
+            __builtin_prefetch(col + l * csb + p + 8 * ST_LINE, 0, 2);
+}
+#endif
+
 /* The same for column-major B (b[p + j*csb]: the transposed view of an (out, in) array,
  * each column of B a contiguous row): ST_TILE columns at a time are read along their rows
  * in VL x VL blocks, transposed in registers into a row-major kc x ST_TILE tile, and the
- * tile goes through block_rows: the arithmetic is that of row-major B. */
+ * tile goes through block_rows: the arithmetic is that of row-major B. Up to ST_DIRECT_M
+ * rows of A, each block goes from the registers into the same sums, without the tile. */
 static inline void ST_F(block_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j0,
                                     int64_t width, const ST_T *a, int64_t rsa, int64_t csa,
                                     const ST_T *b, int64_t csb, ST_T *acc, int64_t ldacc,
@@ -235,19 +249,36 @@ static inline void ST_F(block_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j
 {
     for (int64_t t0 = 0; t0 < width; t0 += ST_TILE) {
         const int64_t tw = width - t0 < ST_TILE ? width - t0 : ST_TILE;
+        int64_t vt = tw; /* the tile's columns from vt on go through block_rows */
         for (int64_t v = 0; v < tw; v += ST_VL) {
             const int lanes = tw - v < ST_VL ? (int)(tw - v) : ST_VL;
             const ST_T *col = b + (j0 + t0 + v) * csb + p0;
             int64_t p = 0;
 #ifdef ST_TRANSPOSE_BLOCK /* the ISA file's transpose of a whole block, loads included */
+            if (lanes == ST_VL && m <= ST_DIRECT_M) {
+                /* few rows: each block's columns multiplied as they come, no tile */
+                ST_T *s = acc + t0 + v;
+                for (; p + ST_VL <= kc; p += ST_VL) {
+                    ST_F(prefetch_cols)(col, csb, p);
+                    ST_VEC t[ST_VL];
+                    ST_TRANSPOSE_BLOCK(col + p, csb, (ST_T *)t, ST_VL);
+                    ST_F(fma_rows)(m, a + (p0 + p) * csa, rsa, csa, t, ST_VL, s, ldacc, p == 0);
+                }
+                for (; p < kc; p++) {
+                    ST_VEC w;
+                    _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++)
+                        w[l] = col[l * csb + p];
+                    ST_F(fma_rows)(m, a + (p0 + p) * csa, rsa, csa, &w, 1, s, ldacc, p == 0);
+                }
+                continue;
+            }
             if (lanes == ST_VL)
                 for (; p + ST_VL <= kc; p += ST_VL) {
-                    if ((p + ST_VL) % ST_LINE < ST_VL)
-                        _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++)
-                            __builtin_prefetch(col + l * csb + p + 8 * ST_LINE, 0, 2);
+                    ST_F(prefetch_cols)(col, csb, p);
                     ST_TRANSPOSE_BLOCK(col + p, csb, tile + p * ST_TILE + v, ST_TILE);
                 }
 #endif
+            if (vt == tw) vt = v;
             for (; p + ST_VL <= kc; p += ST_VL) {
                 ST_VEC t[ST_VL];
                 _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++) {
@@ -263,8 +294,9 @@ static inline void ST_F(block_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j
             for (; p < kc; p++)
                 for (int l = 0; l < lanes; l++) tile[p * ST_TILE + v + l] = col[l * csb + p];
         }
-        ST_F(block_rows)(m, 0, kc, 0, tw, a + p0 * csa, rsa, csa, tile, ST_TILE, acc + t0,
-                         ldacc, 0); /* the tile is in cache */
+        if (vt < tw) /* the tile is in cache */
+            ST_F(block_rows)(m, 0, kc, 0, tw - vt, a + p0 * csa, rsa, csa, tile + vt, ST_TILE,
+                             acc + t0 + vt, ldacc, 0);
     }
 }
 
@@ -434,6 +466,7 @@ static void ST_CAT(ST_NAME, _panels)(FASTFC_PSTREAM_ARGS_B(ST_T, ST_BT))
 #undef ST_PREFETCH_PASSES
 #undef ST_TILE
 #undef ST_TRANSPOSE_BLOCK
+#undef ST_DIRECT_M
 #undef ST_LINE
 #undef ST_T
 #undef ST_IT
