@@ -265,6 +265,8 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
         the bound in ``PackedWeights``' docstring. With packed weights, `x` must have
         their compute dtype, and a float array `b` no wider a dtype (``TypeError``
         otherwise: the result would not be promoted); other biases are cast to it.
+        A PyTorch (out, in) weight passed as ``w.T`` is transposed on every call, which
+        at batch 1 reads W slower than NumPy's gemv: pack it once, ``fastfc.pack(w.T)``.
     b : array_like, shape (out_features,), optional
     activation : {None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"}
         Applied to ``x @ w + b`` while the output tile is in registers.
