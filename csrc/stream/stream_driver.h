@@ -216,7 +216,11 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         const int64_t run_units = fastfc_tuned(FASTFC_T_STREAM_RUN_BYTES) / unit_bytes;
         int64_t chunks = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
         failed = -1;
-        if (k > kcb && units < chunks * run_units) { /* runs too short: split K as well */
+        /* few rows read W at its pace, so short runs lose bandwidth; from twice READ_COST
+         * rows the multiply-adds take the time even from memory, and column chunks balance
+         * better than K blocks (docs/tuning.md, "Column chunks from 16 rows") */
+        const int read_bound = m < 2 * FASTFC_STREAM_READ_COST;
+        if (read_bound && k > kcb && units < chunks * run_units) { /* split K as well */
             const int64_t blocks = (k + kcb - 1) / kcb;
             int64_t groups = (units + run_units - 1) / run_units;
             if (groups * blocks < nt) groups = (nt + blocks - 1) / blocks;
@@ -226,7 +230,7 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         if (failed < 0) {
             /* a chunk reads at least a page of each row of B */
             const int64_t page_units = 4096 / unit_bytes;
-            if (chunks > units / page_units)
+            if (read_bound && chunks > units / page_units)
                 chunks = units / page_units > nt ? units / page_units : nt;
             GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw, bytes, chunks, (int)unit, pf};
             failed = fastfc_pool_run(nt, chunks, GF(stream_chunk), &job);
