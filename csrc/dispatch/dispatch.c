@@ -121,9 +121,20 @@ void fastfc_block_sizes(int dtype_size, int sizes[5])
 
 /* More than four threads per processor only adds overhead (and thousands would take seconds to
  * start), so that is the most a call uses. */
+/* Per calling thread: a model's training step caps its own calls (model/step_threads.py). */
+static _Thread_local int thread_cap;
+
+int fastfc_set_thread_cap(int cap)
+{
+    const int before = thread_cap;
+    thread_cap = cap > 0 ? cap : 0;
+    return before;
+}
+
 int fastfc_threads_allowed(int wanted)
 {
     if (wanted < 1) return 1;
+    if (thread_cap && wanted > thread_cap) wanted = thread_cap;
     return wanted < most_threads ? wanted : most_threads;
 }
 

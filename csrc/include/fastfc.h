@@ -42,6 +42,8 @@ const char *fastfc_tune_warnings(void);
 int fastfc_forked_single_thread(void);
 /* Threads a call may use: `wanted`, at most 4 per processor and OMP_THREAD_LIMIT. */
 int fastfc_threads_allowed(int wanted);
+/* At most `cap` threads for this thread's calls (0: no cap); returns the cap before. */
+int fastfc_set_thread_cap(int cap);
 /* Parallel regions with more than one thread that the calling thread has opened: lets
  * tests see that a team ran. */
 int64_t fastfc_wide_regions(void);

@@ -99,7 +99,9 @@ def set_num_threads(n):
     """Set the number of threads fastfc's kernels may use (its own pool, not OpenMP's).
 
     A setting like ``OMP_NUM_THREADS`` (its default; else all cores): each call reads it
-    and uses at most four threads per processor, fewer for small products.
+    and uses at most four threads per processor, fewer for small products. A model's
+    training step takes the count among n, n // 2, ..., 1 whose steps ran fastest, timed on
+    the steps themselves (any count gives the same bits).
     ``threadpoolctl.threadpool_limits`` changes it too (see ``fastfc.threadpool``).
 
     Parameters
@@ -193,6 +195,12 @@ def _wide_regions():
     """Parallel regions that got more than one thread, opened by this Python thread: lets
     the tests see that a team ran."""
     return fastfc_wide_regions()
+
+
+def _set_thread_cap(int cap):
+    """At most `cap` threads for the calls this Python thread makes (0: no cap); returns
+    the cap before. Leaves set_num_threads alone: a model's step uses it for its calls."""
+    return fastfc_set_thread_cap(cap)
 
 
 def fma_peak_gflops(dtype=np.float32):

@@ -24,6 +24,7 @@ from fastfc.model.callbacks import Callback, History
 from fastfc.model.frozen import FrozenModel
 from fastfc.model.inputs import as_2d_float
 from fastfc.model.plan import InferencePlans, PlanCache, fused_step, inference_specs
+from fastfc.model.step_threads import StepThreads
 
 
 def applied_twice(layer: Any, loss: Any) -> Optional[str]:
@@ -140,7 +141,7 @@ class Sequential(Plain):
     # rebuilt from the layers by _link: the flat buffers (the layers' arrays travel),
     # the C plans (pointers into the buffers), the loss-gradient buffer
     _not_copied = ("_theta", "_dtheta", "_plans", "_infer", "_grad_out", "_check_finite",
-                   "_grads_finite", "_lock")
+                   "_grads_finite", "_lock", "_step_threads")
     # set by fit's non-finite guard: the fused backward checks the gradients in its C call
     # and leaves 1 (finite) or 0 in _grads_finite; -1: not checked there
     _check_finite = False
@@ -217,6 +218,7 @@ class Sequential(Plain):
         copying)."""
         self._theta, self._dtheta = params.link(self.layers, self.dtype)
         self._plans = PlanCache()
+        self._step_threads = StepThreads()   # measured on this machine, not saved
         self._infer = None   # InferencePlans on first predict, False without a C path
         self._grad_out = None
         # the layers keep each forward's outputs in their own buffers: one pass at a time
@@ -286,8 +288,9 @@ class Sequential(Plain):
 
     def _step(self, x, y, count_correct=False):
         """One training step: the gradients of the batch, then the optimizer's update."""
-        loss, correct = self._gradients(x, y, count_correct)
-        self._apply_gradients()
+        with self._step_threads.step(x.shape[0]):
+            loss, correct = self._gradients(x, y, count_correct)
+            self._apply_gradients()
         return loss, correct
 
     def _apply_gradients(self):

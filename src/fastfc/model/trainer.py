@@ -118,9 +118,10 @@ def _epoch(model, X, y, validation, batch_size, shuffle, run, interrupt, undo):
         undo.step_begins()
         run.on_train_batch_begin(batch)
         interrupt.in_step = True
-        loss, right = model._gradients(X[start:stop], y[start:stop], True)
-        if run.on_train_batch_gradients(batch, {"loss": loss}):
-            model._apply_gradients()
+        with model._step_threads.step(stop - start):
+            loss, right = model._gradients(X[start:stop], y[start:stop], True)
+            if run.on_train_batch_gradients(batch, {"loss": loss}):
+                model._apply_gradients()
         undo.step_done()
         interrupt.step_done()
         # running averages over the epoch's batches (before each step), as Keras reports

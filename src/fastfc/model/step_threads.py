@@ -1,0 +1,86 @@
+"""How many threads a model's training step takes: the count whose steps run fastest.
+
+A small step is many short parallel regions, and each writes what the other threads have
+just read (Adam the weights every thread packed, the backward pass the gradients Adam
+read). Where a core pays much to take such lines back (the 2-vCPU VM of docs/tuning.md,
+"Writing what the other core has read": 7x, and changing from minute to minute), a second
+thread costs more than it saves. A step's bits do not depend on its thread count, so the
+count is chosen from the steps' own times: each candidate (the thread setting, halved down
+to 1) for a few steps, then the fastest for the next `hold` steps (twice as many each time
+the same count wins again), then again.
+"""
+import contextlib
+import threading
+import time
+from typing import Dict, List
+
+from fastfc import _core
+
+
+class StepThreads:
+    """Per batch size: the thread count for the next step, from the times of the last."""
+    window = 5    # steps timed per candidate; the first is a warm-up (threads wake)
+    hold = 200    # steps on the choice before the candidates are timed again, doubled
+    most_hold = 3200  # each time the same count wins, up to this (timing costs steps)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_batch: Dict[int, dict] = {}
+
+    @staticmethod
+    def candidates(n: int) -> List[int]:
+        """n, n // 2, ..., 1."""
+        out = [n]
+        while out[-1] > 1:
+            out.append(out[-1] // 2)
+        return out
+
+    def next_count(self, batch: int) -> int:
+        """The thread count for the next step of this batch size."""
+        n = _core.get_num_threads()
+        with self._lock:
+            s = self._by_batch.get(batch)
+            if s is None or s["of"] != n:   # new, or set_num_threads changed it
+                s = self._by_batch[batch] = {"of": n, "todo": self.candidates(n),
+                                             "times": {}, "chosen": None, "left": 0,
+                                             "hold": self.hold}
+            if not s["todo"]:
+                if s["left"] > 0:
+                    s["left"] -= 1
+                    return s["chosen"]
+                s["todo"], s["times"] = self.candidates(n), {}
+            return s["todo"][0]
+
+    def record(self, batch: int, count: int, seconds: float) -> None:
+        """A step of this batch size took `seconds` on `count` threads."""
+        with self._lock:
+            s = self._by_batch.get(batch)
+            if s is None or not s["todo"] or s["todo"][0] != count:
+                return
+            times = s["times"].setdefault(count, [])
+            times.append(seconds)
+            if len(times) < self.window:
+                return
+            s["todo"].pop(0)
+            if not s["todo"]:   # fastest median after the warm-up step; ties to fewer threads
+                best = min(s["times"], key=lambda c: (_median(s["times"][c][1:]), c))
+                same = best == s["chosen"]
+                s["hold"] = min(2 * s["hold"], self.most_hold) if same else self.hold
+                s["chosen"], s["left"] = best, s["hold"]
+
+    @contextlib.contextmanager
+    def step(self, batch: int):
+        """Runs the body (one training step) on the chosen thread count and times it."""
+        count = self.next_count(batch)
+        before = _core._set_thread_cap(count)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            _core._set_thread_cap(before)
+        self.record(batch, count, time.perf_counter() - t0)
+
+
+def _median(values: List[float]) -> float:
+    v = sorted(values)
+    return v[len(v) // 2]
