@@ -106,6 +106,22 @@ def test_the_warm_up_step_does_not_count_and_ties_go_to_fewer_threads(keep_threa
     assert st2.next_count(7) == 2
 
 
+def test_a_step_after_an_idle_spell_starts_its_count_again(keep_threads):
+    fastfc.set_num_threads(2)
+    st = StepThreads()
+    times = [1.0, 1.0, 1.0, 1.0]                 # 2 threads: 4 of 5 steps taken, then idle
+    for t in times:
+        st.record(5, st.next_count(5), t)
+    st.record(5, st.next_count(5), 50.0, after_idle=True)   # the warm-up again
+    for _ in range(st.window - 1):
+        assert st.next_count(5) == 2
+        st.record(5, 2, 9.0)
+    for i in range(st.window):
+        assert st.next_count(5) == 1
+        st.record(5, 1, 5.0)
+    assert st.next_count(5) == 1   # 2 threads' 9.0 after the spell, not the 1.0 before
+
+
 def test_each_batch_size_and_thread_setting_is_timed_apart(keep_threads):
     fastfc.set_num_threads(2)
     st = StepThreads()

@@ -22,10 +22,12 @@ class StepThreads:
     window = 5    # steps timed per candidate; the first is a warm-up (threads wake)
     hold = 200    # steps on the choice before the candidates are timed again, doubled
     most_hold = 3200  # each time the same count wins, up to this (timing costs steps)
+    idle = 0.005  # a step this long after the last one is a warm-up: sleeping workers wake
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_batch: Dict[int, dict] = {}
+        self._last_end = 0.0
 
     @staticmethod
     def candidates(n: int) -> List[int]:
@@ -51,19 +53,22 @@ class StepThreads:
                 s["todo"], s["times"] = self.candidates(n), {}
             return s["todo"][0]
 
-    def record(self, batch: int, count: int, seconds: float) -> None:
-        """A step of this batch size took `seconds` on `count` threads."""
+    def record(self, batch: int, count: int, seconds: float, after_idle: bool = False) -> None:
+        """A step of this batch size took `seconds` on `count` threads (`after_idle`: it
+        began after an idle spell, and is the warm-up of its count's steps again)."""
         with self._lock:
             s = self._by_batch.get(batch)
             if s is None or not s["todo"] or s["todo"][0] != count:
                 return
+            if after_idle:
+                s["times"][count] = []
             times = s["times"].setdefault(count, [])
             times.append(seconds)
             if len(times) < self.window:
                 return
             s["todo"].pop(0)
-            if not s["todo"]:   # fastest median after the warm-up step; ties to fewer threads
-                best = min(s["times"], key=lambda c: (_median(s["times"][c][1:]), c))
+            if not s["todo"]:   # fastest after the warm-up step; ties to fewer threads
+                best = min(s["times"], key=lambda c: (_low_median(s["times"][c][1:]), c))
                 same = best == s["chosen"]
                 s["hold"] = min(2 * s["hold"], self.most_hold) if same else self.hold
                 s["chosen"], s["left"] = best, s["hold"]
@@ -78,9 +83,12 @@ class StepThreads:
             yield
         finally:
             _core._set_thread_cap(before)
-        self.record(batch, count, time.perf_counter() - t0)
+        end = time.perf_counter()
+        self.record(batch, count, end - t0, t0 - self._last_end > self.idle)
+        self._last_end = end
 
 
-def _median(values: List[float]) -> float:
+def _low_median(values: List[float]) -> float:
+    """The lower median: a slow step (an interrupt, a page fault) moves it least."""
     v = sorted(values)
-    return v[len(v) // 2]
+    return v[(len(v) - 1) // 2]
