@@ -119,8 +119,6 @@ void fastfc_block_sizes(int dtype_size, int sizes[5])
     }
 }
 
-/* More than four threads per processor only adds overhead (and thousands would take seconds to
- * start), so that is the most a call uses. */
 /* Per calling thread: a model's training step caps its own calls (model/step_threads.py). */
 static _Thread_local int thread_cap;
 
@@ -131,6 +129,8 @@ int fastfc_set_thread_cap(int cap)
     return before;
 }
 
+/* More than four threads per processor only adds overhead (and thousands would take seconds to
+ * start), so that is the most a call uses. */
 int fastfc_threads_allowed(int wanted)
 {
     if (wanted < 1) return 1;

@@ -8,6 +8,7 @@
 - ``frozen.py``: freeze() and FrozenModel, the inference form (BatchNorm folded, weights
   packed, fp32 or bf16);
 - ``trainer.py``: the fit loop (validation split, shuffling, epochs, batches, callbacks);
+- ``step_threads.py``: a training step's thread count, from the times of its steps;
 - ``callbacks.py``: Callback and the built-in ones (History, EarlyStopping,
   ProgbarLogger, ModelCheckpoint, NonFiniteGuard);
 - ``io.py``: save and load (.npz + JSON);
