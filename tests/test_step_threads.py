@@ -198,3 +198,14 @@ def test_a_model_times_its_steps_and_pickles_without_them(keep_threads):
     back = pickle.loads(pickle.dumps(model))
     assert back._step_threads._by_batch == {}   # measured on the machine that runs it
     assert np.array_equal(back._theta, model._theta)
+
+
+def test_the_scikit_learn_estimators_time_their_steps(keep_threads):
+    pytest.importorskip("sklearn")
+    from fastfc.sklearn import MLPClassifier
+    fastfc.set_num_threads(2)
+    X = np.random.default_rng(0).standard_normal((100, 8)).astype(np.float32)
+    y = np.arange(100) % 3
+    clf = MLPClassifier(hidden_layer_sizes=(16,), batch_size=32, max_iter=3, tol=0,
+                        random_state=0).fit(X, y)
+    assert set(clf._model._step_threads._by_batch) == {32, 4}   # 3 full batches and 4 rows

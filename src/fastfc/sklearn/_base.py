@@ -300,9 +300,10 @@ class BaseMLP(BaseEstimator):
                                          min_batch_size=2 if self.batch_norm else 0):
                     idx = sample_idx[batch] if self.shuffle else batch
                     w = None if sample_weight is None else sample_weight[idx]
-                    loss, grad = self._loss_and_gradient(X[idx], T[idx], w)
+                    with self._model._step_threads.step(batch.stop - batch.start):
+                        loss, grad = self._loss_and_gradient(X[idx], T[idx], w)
+                        optimizer.step(theta, grad)
                     accumulated += loss * (batch.stop - batch.start if w is None else w.sum())
-                    optimizer.step(theta, grad)
                 self.n_iter_ += 1
                 self.loss_ = accumulated / total_weight
                 self.t_ += total_weight
