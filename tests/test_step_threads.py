@@ -200,6 +200,7 @@ def test_a_model_times_its_steps_and_pickles_without_them(keep_threads):
     assert np.array_equal(back._theta, model._theta)
 
 
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
 def test_the_scikit_learn_estimators_time_their_steps(keep_threads):
     pytest.importorskip("sklearn")
     from fastfc.sklearn import MLPClassifier
