@@ -53,9 +53,12 @@ def test_the_fastest_count_is_held_then_timed_again(keep_threads, fastest):
     times = {c: (1.0 if c == fastest else 2.0 + c) for c in (4, 2, 1)}
     used = _run(st, 32, times)
     w = st.window
-    assert used[:3 * w] == [4] * w + [2] * w + [1] * w   # each candidate for a window
-    assert used[3 * w:3 * w + st.hold] == [fastest] * st.hold
-    assert used[3 * w + st.hold:3 * w + st.hold + 3] == [4, 4, 4]   # timed again
+    # each candidate for a window, until one is far behind: one step of it, none after it
+    timing = {4: [4] * w + [2], 2: [4] * w + [2] * w + [1], 1: [4] * w + [2] * w + [1] * w}
+    t = len(timing[fastest])
+    assert used[:t] == timing[fastest]
+    assert used[t:t + st.hold] == [fastest] * st.hold
+    assert used[t + st.hold:t + st.hold + 3] == [4, 4, 4]   # timed again
 
 
 def _holds(st, batch, times_of, rounds):
@@ -88,6 +91,23 @@ def test_a_count_that_keeps_winning_is_held_longer(keep_threads):
     assert got == [(2, h), (2, 2 * h), (2, 4 * h), (2, 8 * h), (2, 16 * h), (2, 16 * h),
                    (1, h), (2, h), (2, 2 * h)]
     assert 16 * h == st.most_hold
+
+
+def test_a_count_far_behind_costs_one_step(keep_threads):
+    fastfc.set_num_threads(16)
+    st = StepThreads()
+    for _ in range(st.window):
+        assert st.next_count(9) == 16
+        st.record(9, 16, 1.0)
+    assert st.next_count(9) == 8
+    st.record(9, 8, 1.6)                      # behind by more than 1.5x: 4, 2, 1 not timed
+    assert [st.next_count(9) for _ in range(st.hold)] == [16] * st.hold
+    st2 = StepThreads()
+    for c, t in ((16, 1.0), (8, 1.4)):        # close: timed to the end of its window
+        for _ in range(st2.window):
+            assert st2.next_count(9) == c
+            st2.record(9, c, t)
+    assert st2.next_count(9) == 4
 
 
 def test_the_warm_up_step_does_not_count_and_ties_go_to_fewer_threads(keep_threads):

@@ -6,8 +6,8 @@ read). Where a core pays much to take such lines back (the 2-vCPU VM of docs/tun
 "Writing what the other core has read": 7x, and changing from minute to minute), a second
 thread costs more than it saves. A step's bits do not depend on its thread count, so the
 count is chosen from the steps' own times: each candidate (the thread setting, halved down
-to 1) for a few steps, then the fastest for the next `hold` steps (twice as many each time
-the same count wins again), then again.
+to 1) for a few steps, stopping at the first one far behind, then the fastest for the next
+`hold` steps (twice as many each time the same count wins again), then again.
 """
 import contextlib
 import threading
@@ -23,6 +23,7 @@ class StepThreads:
     hold = 200    # steps on the choice before the candidates are timed again, doubled
     most_hold = 3200  # each time the same count wins, up to this (timing costs steps)
     idle = 0.005  # a step this long after the last one is a warm-up: sleeping workers wake
+    behind = 1.5  # a count whose fastest step is this far behind the best so far loses now
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -64,9 +65,17 @@ class StepThreads:
                 s["times"][count] = []
             times = s["times"].setdefault(count, [])
             times.append(seconds)
-            if len(times) < self.window:
+            best = min((_low_median(t[1:]) for c, t in s["times"].items() if c != count),
+                       default=None)
+            if best is not None and min(times) > self.behind * best:
+                # far behind (a big step on fewer threads): it and the fewer threads after
+                # it lose at once, so that timing them costs a step or two, not windows
+                del s["times"][count]
+                s["todo"] = []
+            elif len(times) < self.window:
                 return
-            s["todo"].pop(0)
+            else:
+                s["todo"].pop(0)
             if not s["todo"]:   # fastest after the warm-up step; ties to fewer threads
                 best = min(s["times"], key=lambda c: (_low_median(s["times"][c][1:]), c))
                 same = best == s["chosen"]
