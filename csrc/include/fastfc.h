@@ -40,7 +40,8 @@ const char *fastfc_tune_warnings(void);
 /* 0: a forked child keeps its threads (fastfc's pool restarts its workers there); the
  * OpenMP build of old ran such a child on one thread. */
 int fastfc_forked_single_thread(void);
-/* Threads a call may use: `wanted`, at most 4 per processor and OMP_THREAD_LIMIT. */
+/* Threads a call may use: `wanted`, at most 4 per processor, OMP_THREAD_LIMIT and the
+ * calling thread's cap (fastfc_set_thread_cap). */
 int fastfc_threads_allowed(int wanted);
 /* At most `cap` threads for this thread's calls (0: no cap); returns the cap before. */
 int fastfc_set_thread_cap(int cap);

@@ -10,6 +10,7 @@ to 1) for a few steps, stopping at the first one far behind, then the fastest fo
 `hold` steps (twice as many each time the same count wins again), then again.
 """
 import contextlib
+import statistics
 import threading
 import time
 from typing import Dict, List
@@ -65,8 +66,9 @@ class StepThreads:
                 s["times"][count] = []
             times = s["times"].setdefault(count, [])
             times.append(seconds)
-            best = min((_low_median(t[1:]) for c, t in s["times"].items() if c != count),
-                       default=None)
+            # the lower median of the steps after the warm-up: a slow step moves it least
+            best = min((statistics.median_low(t[1:]) for c, t in s["times"].items()
+                        if c != count), default=None)
             if best is not None and min(times) > self.behind * best:
                 # far behind (a big step on fewer threads): it and the fewer threads after
                 # it lose at once, so that timing them costs a step or two, not windows
@@ -77,7 +79,8 @@ class StepThreads:
             else:
                 s["todo"].pop(0)
             if not s["todo"]:   # fastest after the warm-up step; ties to fewer threads
-                best = min(s["times"], key=lambda c: (_low_median(s["times"][c][1:]), c))
+                best = min(s["times"],
+                           key=lambda c: (statistics.median_low(s["times"][c][1:]), c))
                 same = best == s["chosen"]
                 s["hold"] = min(2 * s["hold"], self.most_hold) if same else self.hold
                 s["chosen"], s["left"] = best, s["hold"]
@@ -96,8 +99,3 @@ class StepThreads:
         self.record(batch, count, end - t0, t0 - self._last_end > self.idle)
         self._last_end = end
 
-
-def _low_median(values: List[float]) -> float:
-    """The lower median: a slow step (an interrupt, a page fault) moves it least."""
-    v = sorted(values)
-    return v[(len(v) - 1) // 2]
