@@ -163,6 +163,18 @@ def test_any_bytes_in_an_override_give_one_warning(value):
     assert cfg["s"] == _config()["s"]
 
 
+@pytest.mark.parametrize("caches", [{}, dict(FASTFC_L1D="48K", FASTFC_L1_WAYS="12")])
+def test_a_block_override_warns_once_with_each_dtypes_value(caches):
+    """One line per variable, naming the value kept for each dtype (they differ where the
+    L1 is 48 KiB 12-way, as on Intel's Sapphire Rapids)."""
+    derived = _config(**caches)["tuning"]
+    cfg = _config(FASTFC_KC="abc", **caches)
+    lines = [w for w in cfg["warnings"] if w.startswith("FASTFC_KC=")]
+    assert lines == [f"FASTFC_KC=abc is not an integer in [8, 2048]; using "
+                     f"{derived['float32 KC'][0]} for float32, "
+                     f"{derived['float64 KC'][0]} for float64"], cfg["warnings"]
+
+
 def test_blocks_beyond_the_caches_are_refused():
     derived = _config()
     cfg = _config(FASTFC_MC="4000", FASTFC_KC="2048")

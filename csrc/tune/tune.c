@@ -43,13 +43,27 @@ static int64_t page_bytes(void)
     return 4096;
 }
 
-/* `what`: "is not an integer in", "is out of the range", ... */
+/* `what`: "is not an integer in", "is out of the range", ...; `dtype` names the block size's
+ * element type: the second dtype's value joins the first's line (one line per variable). */
 static void warn(const char *var, const char *text, const char *what, int64_t lo, int64_t hi,
-                 int64_t used)
+                 int64_t used, const char *dtype)
 {
     size_t len = strlen(warnings);
-    snprintf(warnings + len, sizeof warnings - len, "%s=%.64s %s [%lld, %lld]; using %lld\n",
-             var, text, what, (long long)lo, (long long)hi, (long long)used);
+    char head[80];
+    snprintf(head, sizeof head, "%s=", var);
+    for (char *line = warnings; dtype && *line; line = strchr(line, '\n') + 1) {
+        if (strncmp(line, head, strlen(head))) continue;
+        char *end = strchr(line, '\n'), more[48];
+        int n = snprintf(more, sizeof more, ", %lld for %s", (long long)used, dtype);
+        if (len + n < sizeof warnings) {
+            memmove(end + n, end, len - (size_t)(end - warnings) + 1);
+            memcpy(end, more, (size_t)n);
+        }
+        return;
+    }
+    snprintf(warnings + len, sizeof warnings - len, "%s=%.64s %s [%lld, %lld]; using %lld%s%s\n",
+             var, text, what, (long long)lo, (long long)hi, (long long)used,
+             dtype ? " for " : "", dtype ? dtype : "");
 }
 
 /* An integer with an optional K/M/G suffix (powers of 1024), blanks around it allowed;
@@ -81,8 +95,10 @@ static void override(int id, const char *name, int64_t lo, int64_t hi)
     int64_t v;
     int parsed = parse_size(text, &v);
     if (!parsed || v < lo || v > hi) {
+        const char *dtype = id >= FASTFC_T_MC_S && id <= FASTFC_T_NC_S ? "float32"
+                          : id >= FASTFC_T_MC_D && id <= FASTFC_T_NC_D ? "float64" : NULL;
         warn(var, text, parsed ? "is out of the range" : "is not an integer in", lo, hi,
-             tune_table.value[id]);
+             tune_table.value[id], dtype);
         return;
     }
     tune_table.value[id] = v;
@@ -183,7 +199,7 @@ static void read_caches(void)
     int64_t v;
     if (line && parse_size(line, &v) && v >= 16 && v <= 1024 && (v & (v - 1)))
         warn("FASTFC_LINE", line, "is not a power of two in", 16, 1024,
-             tune_table.value[FASTFC_T_LINE]);
+             tune_table.value[FASTFC_T_LINE], NULL);
     else
         override(FASTFC_T_LINE, "LINE", 16, 1024);
 }
