@@ -21,6 +21,7 @@ CPUS = {
     "zen3": ("32K", 8, "512K", 8, "32M"),
     "zen4": ("32K", 8, "1M", 8, "32M"),
     "xeon-skx": ("32K", 8, "1M", 16, "38912K"),
+    "xeon-spr": ("48K", 12, "2M", 16, "480M"),
 }
 
 CONFIG = r"""
@@ -63,8 +64,8 @@ def test_blocks_follow_the_caches(cpu, isa):
         b, name = cfg[dt], {"s": "float32", "d": "float64"}[dt]
         assert b["MC"] % b["MR"] == 0 and b["KC"] % 8 == 0 and b["NC"] % b["NR"] == 0
         assert t[f"{name} KC"][0] == b["KC"] and t[f"{name} KC"][1].startswith("model")
-        # A block in half of L2, B block in a quarter of L3
-        assert b["MC"] * b["KC"] * size <= _bytes(l2) // 2
+        # A block in a quarter of L2, B block in a quarter of L3
+        assert b["MC"] * b["KC"] * size <= _bytes(l2) // 4
         assert b["KC"] * b["NC"] * size <= _bytes(l3) // 4
         # the B micro-panel takes its share of L1's ways, or (too wide for L1) 512 or 256 steps
         assert b["KC"] * b["NR"] * size <= _bytes(l1) or b["KC"] in (256, 512)
@@ -77,10 +78,10 @@ def test_blocks_of_zen4_avx2_pinned():
     if "avx2" not in fastfc.get_config()["isas_supported"]:
         pytest.skip("this CPU has no avx2")
     # worked by hand (docs/tuning.md): 16/(6+16) of 7 ways = 5 ways of 4 KiB for 16 floats
-    # a step -> KC 320; 512 KiB / (320*4) = 409 -> MC 408; 8 MiB / 1280 = 6553 -> NC 6544
+    # a step -> KC 320; 256 KiB / (320*4) = 204 -> MC 204; 8 MiB / 1280 = 6553 -> NC 6544
     cfg = _config(FASTFC_ISA="avx2", FASTFC_L1D="32K", FASTFC_L1_WAYS=8, FASTFC_L2="1M",
                   FASTFC_L2_WAYS=8, FASTFC_L3="32M")
-    assert (cfg["s"]["MC"], cfg["s"]["KC"], cfg["s"]["NC"]) == (408, 320, 6544)
+    assert (cfg["s"]["MC"], cfg["s"]["KC"], cfg["s"]["NC"]) == (204, 320, 6544)
 
 
 def test_larger_caches_never_shrink_blocks():
@@ -180,13 +181,14 @@ def test_blocks_beyond_the_caches_are_refused():
     cfg = _config(FASTFC_MC="4000", FASTFC_KC="2048")
     assert any("exceed the caches" in w for w in cfg["warnings"]), cfg["warnings"]
     assert cfg["s"] == derived["s"]
-    # the refused rows are the ones set: KC alone here (MC and NC keep their sources)
+    # the refused rows are the ones set: KC alone here (MC and NC keep their sources); float64's
+    # A block (a quarter of L2 at KC 512) just fits at KC 2048, so it is taken
     caches = dict(FASTFC_L2="1M", FASTFC_L3="32M")
     cfg = _config(FASTFC_KC="2048", **caches)
     assert cfg["s"] == _config(**caches)["s"]
-    for dt in ("float32", "float64"):
-        assert "refused" in cfg["tuning"][f"{dt} KC"][1]
-        assert "refused" not in cfg["tuning"][f"{dt} MC"][1] + cfg["tuning"][f"{dt} NC"][1]
+    assert "refused" in cfg["tuning"]["float32 KC"][1]
+    assert "refused" not in cfg["tuning"]["float32 MC"][1] + cfg["tuning"]["float32 NC"][1]
+    assert cfg["d"]["KC"] == 2048 and cfg["d"]["MC"] * 2048 * 8 == 1 << 20
 
 
 def _digest(**env):

@@ -288,11 +288,14 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
     const int64_t KC = x->kc, MC = x->mc, NC = x->nc;
     /* K blocks of equal depth: a short last block would cost a pass over C for little work */
     const int64_t kcb = GF(k_block)(g->k, KC), kmax = g->k < kcb ? g->k : kcb;
+    /* row blocks of equal height: a short last one would sweep all of B for a few rows */
+    const int64_t row_blocks = m1 > m0 ? (m1 - m0 + MC - 1) / MC : 1;
+    const int64_t mcb = ((m1 - m0 + row_blocks - 1) / row_blocks + x->mr - 1) / x->mr * x->mr;
     GT *abuf = buf, *bbuf = buf + MC * kmax, *edge_b = bbuf + NC * kmax;
     GT *ys = edge_b + x->nr * kmax; /* Y packed like a panel of dY */
     GT *zrows = ys + (x->mr > x->nr ? x->mr : x->nr) * kmax; /* dZ rows streamed as A */
     /* the buffer (buffer_elems) holds panels of K steps up to the table's KC */
-    FASTFC_ASSERT(kcb <= KC && MC % x->mr == 0 && NC % x->nr == 0);
+    FASTFC_ASSERT(kcb <= KC && mcb <= MC && MC % x->mr == 0 && NC % x->nr == 0);
     /* When all rows fit one MC block, each B micro-panel is used by one sweep of the
      * micro-kernel: pack it right before, so it goes from memory to L1 only once. */
     const int pack_b_here = g->pack_b && m1 - m0 <= MC && !g->b_from_memory;
@@ -311,8 +314,8 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
                         GF(dz)(g, bbuf + jr * kc, ys, pc, kc, jc + jr,
                                nc - jr < x->nr ? (int)(nc - jr) : x->nr, m0 == 0);
             }
-            for (int64_t ic = m0; ic < m1; ic += MC) {
-                int64_t mc = m1 - ic < MC ? m1 - ic : MC;
+            for (int64_t ic = m0; ic < m1; ic += mcb) {
+                int64_t mc = m1 - ic < mcb ? m1 - ic : mcb;
                 FASTFC_ASSERT(mc >= 1 && mc <= MC);
                 const GT *asrc = g->a + ic * g->rsa + pc * g->csa;
                 int64_t rs_asrc = g->rsa;

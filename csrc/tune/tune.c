@@ -230,13 +230,14 @@ static void derive_blocks(int mr, int nr, int size, int id_mc)
             kc = floor;
             kc_src = floor == 512 ? "model: panel past L1, 512 steps" : "model: panel past L1, 256 steps";
         }
-    /* L2: the MC x KC block of A in half of it, B's micro-panels and C streaming beside */
-    int64_t mc = round_down(l2 / 2 / (kc * size), mr, mr, FASTFC_MAX_MC / mr * mr);
+    /* L2: the MC x KC block of A in a quarter of it; B's block streams through beside it
+     * (half of L2 lost 10-20 % on an Intel L2: docs/tuning.md) */
+    int64_t mc = round_down(l2 / 4 / (kc * size), mr, mr, FASTFC_MAX_MC / mr * mr);
     /* L3: the KC x NC block of B in a quarter of it (it is shared with the other cores) */
     int64_t l3 = v[FASTFC_T_L3] > l2 ? v[FASTFC_T_L3] : 2 * l2;
     int64_t nc = round_down(l3 / 4 / (kc * size), nr, nr, FASTFC_MAX_NC / nr * nr);
     tune_table.value[id_mc] = mc;
-    tune_table.source[id_mc] = "model: A block in half of L2";
+    tune_table.source[id_mc] = "model: A block in a quarter of L2";
     tune_table.value[id_mc + 1] = kc;
     tune_table.source[id_mc + 1] = kc_src;
     tune_table.value[id_mc + 2] = nc;
@@ -256,10 +257,10 @@ static void derive_blocks(int mr, int nr, int size, int id_mc)
         b[0] = mc; b[1] = kc; b[2] = nc;
         /* "refused" on the rows whose variable was set */
         const char *set[3] = {getenv("FASTFC_MC"), getenv("FASTFC_KC"), getenv("FASTFC_NC")};
-        const char *refused[3] = {"model: A block in half of L2 (override refused)",
+        const char *refused[3] = {"model: A block in a quarter of L2 (override refused)",
                                   "model (override refused)",
                                   "model: B block in a quarter of L3 (override refused)"};
-        const char *kept[3] = {"model: A block in half of L2", kc_src,
+        const char *kept[3] = {"model: A block in a quarter of L2", kc_src,
                                "model: B block in a quarter of L3"};
         for (int i = 0; i < 3; i++)
             tune_table.source[id_mc + i] = set[i] && *set[i] ? refused[i] : kept[i];
