@@ -74,6 +74,17 @@ def test_blocks_follow_the_caches(cpu, isa):
             assert b["KC"] == 512 or 512 * (b["MR"] + b["NR"]) * size > _bytes(l2) // 4
 
 
+@pytest.mark.parametrize("cpu", sorted(CPUS))
+def test_b_from_memory_is_a_quarter_of_l3_at_most_16_l2s(cpu):
+    l1, w1, l2, w2, l3 = CPUS[cpu]
+    cfg = _config(FASTFC_L1D=l1, FASTFC_L1_WAYS=w1, FASTFC_L2=l2, FASTFC_L2_WAYS=w2,
+                  FASTFC_L3=l3)
+    value, source = cfg["tuning"]["B_FROM_MEMORY"]
+    assert value == min(_bytes(l3) // 4, 16 * _bytes(l2))
+    # only the 480 MiB L3 of the Xeon is capped (docs/tuning.md)
+    assert (source == "model: 16 x L2 (a quarter of L3 is more)") == (cpu == "xeon-spr")
+
+
 def test_blocks_of_zen4_avx2_pinned():
     if "avx2" not in fastfc.get_config()["isas_supported"]:
         pytest.skip("this CPU has no avx2")

@@ -295,10 +295,15 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
     s[FASTFC_T_NAP_NS] = "default";
     v[FASTFC_T_NAP_SOLO_MNK] = 4 * 1024 * 1024 * lanes; /* ~1.3 ms: worth a sleeping team */
     s[FASTFC_T_NAP_SOLO_MNK] = "model: 4M cycles of FMAs";
-    /* a B far larger than the caches is packed in long runs from memory */
+    /* a B far larger than the caches is packed in long runs from memory; a server's L3 is
+     * shared by dozens of cores (1.5-4 MiB each), so at most 16 L2s count as cache */
     v[FASTFC_T_B_FROM_MEMORY] = (v[FASTFC_T_L3] > v[FASTFC_T_L2] ? v[FASTFC_T_L3] : 8 << 20) / 4;
     s[FASTFC_T_B_FROM_MEMORY] = v[FASTFC_T_L3] > v[FASTFC_T_L2] ? "model: a quarter of L3"
                                 : "model: 8 MiB / 4 (L3 not above L2)";
+    if (v[FASTFC_T_B_FROM_MEMORY] > 16 * v[FASTFC_T_L2]) {
+        v[FASTFC_T_B_FROM_MEMORY] = 16 * v[FASTFC_T_L2];
+        s[FASTFC_T_B_FROM_MEMORY] = "model: 16 x L2 (a quarter of L3 is more)";
+    }
     v[FASTFC_T_CHUNKS_PER_THREAD] = 4; /* a late thread delays a quarter of its share */
     s[FASTFC_T_CHUNKS_PER_THREAD] = "default";
     /* The small-batch path (stream/): 2*m flops per weight read keep a product with few
