@@ -187,6 +187,19 @@ def test_a_block_override_warns_once_with_each_dtypes_value(caches):
                      f"{derived['float64 KC'][0]} for float64"], cfg["warnings"]
 
 
+def test_every_override_malformed_at_once_fills_the_warnings_without_harm():
+    names = ["L1D", "L1_WAYS", "L2", "L2_WAYS", "L3", "LINE", "MC", "KC", "NC",
+             "MIN_PARALLEL_MNK", "MAX_PAIR_MNK", "NAP_NS", "NAP_SOLO_MNK", "B_FROM_MEMORY",
+             "CHUNKS_PER_THREAD", "STREAM_MAX_M", "STREAM_ACC_BYTES", "STREAM_READ_COST",
+             "STREAM_RUN_BYTES", "POOL_SPIN_NS"]
+    derived = _config()
+    cfg = _config(**{f"FASTFC_{name}": "x" * 200 for name in names})
+    assert cfg["tuning"] == derived["tuning"] and cfg["s"] == derived["s"]
+    assert cfg["warnings"] and all(w.startswith("FASTFC_") for w in cfg["warnings"])
+    # the buffer (2 KiB) holds what it can; a block size is still one line
+    assert sum(w.startswith("FASTFC_KC=") for w in cfg["warnings"]) == 1
+
+
 def test_blocks_beyond_the_caches_are_refused():
     derived = _config()
     cfg = _config(FASTFC_MC="4000", FASTFC_KC="2048")

@@ -51,9 +51,10 @@ static void warn(const char *var, const char *text, const char *what, int64_t lo
     size_t len = strlen(warnings);
     char head[80];
     snprintf(head, sizeof head, "%s=", var);
-    for (char *line = warnings; dtype && *line; line = strchr(line, '\n') + 1) {
+    /* a line cut short by a full buffer has no newline: the search stops there */
+    for (char *line = warnings, *end; dtype && (end = strchr(line, '\n')); line = end + 1) {
         if (strncmp(line, head, strlen(head))) continue;
-        char *end = strchr(line, '\n'), more[48];
+        char more[48];
         int n = snprintf(more, sizeof more, ", %lld for %s", (long long)used, dtype);
         if (len + n < sizeof warnings) {
             memmove(end + n, end, len - (size_t)(end - warnings) + 1);
