@@ -260,11 +260,15 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
     return GF(nonfinite_block)(g->c + ic * g->rsc + jc * g->csc, g->rsc, g->csc, mc, nc);
 }
 
-static inline int64_t GF(k_block)(int64_t k, int64_t KC)
+/* The size of `len` cut into the fewest blocks of at most `most`, all of one size (a
+ * multiple of `unit`, which divides `most`): a short last block would cost a whole pass. */
+static inline int64_t GF(even_block)(int64_t len, int64_t most, int64_t unit)
 {
-    int64_t blocks = (k + KC - 1) / KC, kc = (k + blocks - 1) / blocks;
-    return (kc + 7) & ~(int64_t)7;
+    int64_t blocks = len > 0 ? (len + most - 1) / most : 1, size = (len + blocks - 1) / blocks;
+    return (size + unit - 1) / unit * unit;
 }
+
+static inline int64_t GF(k_block)(int64_t k, int64_t KC) { return GF(even_block)(k, KC, 8); }
 
 /* 1 when MR rows `stride` bytes apart fall into one L1 set more often than the ways
  * left beside B's panel and C allow (a multiple of the way size: all in one set), or the
@@ -286,11 +290,10 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
 {
     const GCTX *x = g->ctx;
     const int64_t KC = x->kc, MC = x->mc, NC = x->nc;
-    /* K blocks of equal depth: a short last block would cost a pass over C for little work */
+    /* K blocks of equal depth (a short one: a pass over C for little work) and row blocks
+     * of equal height (a short one: a sweep over all of B's block for a few rows) */
     const int64_t kcb = GF(k_block)(g->k, KC), kmax = g->k < kcb ? g->k : kcb;
-    /* row blocks of equal height: a short last one would sweep all of B for a few rows */
-    const int64_t row_blocks = m1 > m0 ? (m1 - m0 + MC - 1) / MC : 1;
-    const int64_t mcb = ((m1 - m0 + row_blocks - 1) / row_blocks + x->mr - 1) / x->mr * x->mr;
+    const int64_t mcb = GF(even_block)(m1 - m0, MC, x->mr);
     GT *abuf = buf, *bbuf = buf + MC * kmax, *edge_b = bbuf + NC * kmax;
     GT *ys = edge_b + x->nr * kmax; /* Y packed like a panel of dY */
     GT *zrows = ys + (x->mr > x->nr ? x->mr : x->nr) * kmax; /* dZ rows streamed as A */

@@ -43,6 +43,13 @@ static int64_t page_bytes(void)
     return 4096;
 }
 
+/* The element type of a block size's entry, NULL for the others. */
+static const char *block_dtype(int id)
+{
+    return id >= FASTFC_T_MC_S && id <= FASTFC_T_NC_S ? "float32"
+         : id >= FASTFC_T_MC_D && id <= FASTFC_T_NC_D ? "float64" : NULL;
+}
+
 /* `what`: "is not an integer in", "is out of the range", ...; `dtype` names the block size's
  * element type: the second dtype's value joins the first's line (one line per variable). */
 static void warn(const char *var, const char *text, const char *what, int64_t lo, int64_t hi,
@@ -96,10 +103,8 @@ static void override(int id, const char *name, int64_t lo, int64_t hi)
     int64_t v;
     int parsed = parse_size(text, &v);
     if (!parsed || v < lo || v > hi) {
-        const char *dtype = id >= FASTFC_T_MC_S && id <= FASTFC_T_NC_S ? "float32"
-                          : id >= FASTFC_T_MC_D && id <= FASTFC_T_NC_D ? "float64" : NULL;
         warn(var, text, parsed ? "is out of the range" : "is not an integer in", lo, hi,
-             tune_table.value[id], dtype);
+             tune_table.value[id], block_dtype(id));
         return;
     }
     tune_table.value[id] = v;
@@ -338,10 +343,10 @@ int fastfc_tune_describe(char *buf, int len)
 {
     int used = 0;
     for (int i = 0; i < FASTFC_T_COUNT; i++) {
-        const char *dt = i >= FASTFC_T_MC_S && i <= FASTFC_T_NC_S ? "float32 "
-                       : i >= FASTFC_T_MC_D && i <= FASTFC_T_NC_D ? "float64 " : "";
-        int n = snprintf(buf + used, used < len ? (size_t)(len - used) : 0, "%s%s\t%lld\t%s\n",
-                         dt, names[i], (long long)tune_table.value[i], tune_table.source[i]);
+        const char *dt = block_dtype(i);
+        int n = snprintf(buf + used, used < len ? (size_t)(len - used) : 0, "%s%s%s\t%lld\t%s\n",
+                         dt ? dt : "", dt ? " " : "", names[i], (long long)tune_table.value[i],
+                         tune_table.source[i]);
         used += n;
     }
     return used;
