@@ -124,7 +124,8 @@ def test_a_team_runs_on_two_threads_and_none_on_one(rng, keep_threads, name):
 
 def _all_results(x, w, b, gy, act):
     y = fastfc.linear(x, w, b, activation=act)
-    return (y, fastfc.linear(x, w, activation=act), fastfc.gemm(x, w), fastfc.gemm(x, y, trans_a=True),
+    return (y, fastfc.linear(x, w, activation=act), fastfc.linear(x, fastfc.pack(w), b, activation=act),
+            fastfc.gemm(x, w), fastfc.gemm(x, y, trans_a=True),
             fastfc.gemm(w, x, trans_a=True, trans_b=True),
             *fastfc.linear_backward(gy, x, w, y=y, activation=act),
             *fastfc.linear_backward(gy, np.asfortranarray(x), w, y=y, activation=act))
@@ -134,7 +135,10 @@ def _all_results(x, w, b, gy, act):
                                    (1000, 40, 30), (37, 300, 41),
                                    # a backward whose row-block threads each get more
                                    # than MC rows past KC (the db sums of every block)
-                                   (1100, 300, 64), (2000, 784, 128)])
+                                   (1100, 300, 64), (2000, 784, 128),
+                                   # rows 4 KiB / 8 KiB apart: A packed once for every
+                                   # column chunk, m not a multiple of MR, 4 K blocks
+                                   (70, 1024, 700)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bit_identical_for_any_thread_count(rng, keep_threads, m, k, n, dtype):
     x, w, b = make(rng, (m, k), dtype), make(rng, (k, n), dtype), make(rng, (n,), dtype)
@@ -151,7 +155,8 @@ def test_bit_identical_for_any_thread_count(rng, keep_threads, m, k, n, dtype):
     y = results[1][0]
     assert_close(y, ref.linear(x, w, b, activation=act),
                  gemm_scale(x, w) + np.abs(b), k + 1, dtype)
-    assert_close(results[1][2], ref.gemm(x, w), gemm_scale(x, w), k, dtype)
+    assert_identical(results[1][2], y)  # packed weights: the same operations
+    assert_close(results[1][3], ref.gemm(x, w), gemm_scale(x, w), k, dtype)
 
 
 def run_in_threads(work, n):

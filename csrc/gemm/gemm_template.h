@@ -24,6 +24,10 @@ typedef struct {
     /* B packed once (fastfc_?pack_panels): NR-column panels of all k rows, panel j/NR at
      * bp + j*k; read in place, never packed per call */
     const GT *bp;
+    /* A packed once for every chunk of a region (the chunks of one row range would each
+     * pack it again): K block pc's MR-row panels at ap + pc * (m rounded up to MR), the
+     * panel of row i (a multiple of MR) i * kc further */
+    const GT *ap;
 } GF(gemm_args);
 
 #include <float.h>
@@ -294,6 +298,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
      * of equal height (a short one: a sweep over all of B's block for a few rows) */
     const int64_t kcb = GF(k_block)(g->k, KC), kmax = g->k < kcb ? g->k : kcb;
     const int64_t mcb = GF(even_block)(m1 - m0, MC, x->mr);
+    const int64_t ma = (g->m + x->mr - 1) / x->mr * x->mr;
     GT *abuf = buf, *bbuf = buf + MC * kmax, *edge_b = bbuf + NC * kmax;
     GT *ys = edge_b + x->nr * kmax; /* Y packed like a panel of dY */
     GT *zrows = ys + (x->mr > x->nr ? x->mr : x->nr) * kmax; /* dZ rows streamed as A */
@@ -328,13 +333,16 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
                                                             g->dz_act, g->dz_slope, zrows, NULL);
                     asrc = zrows; rs_asrc = kc;
                 }
-                if (g->pack_a) {
+                GT *ab = abuf;
+                if (g->ap) {
+                    ab = (GT *)g->ap + pc * ma + ic * kc;
+                } else if (g->pack_a) {
                     GF(pack_a)(abuf, asrc, g->rsa, g->csa, mc, kc, x->mr);
                     for (int64_t ir = 0; g->dz_operand == 1 && ir < mc; ir += x->mr)
                         GF(dz)(g, abuf + ir * kc, ys, pc, kc, ic + ir,
                                  mc - ir < x->mr ? (int)(mc - ir) : x->mr, jc == 0);
                 }
-                bad |= GF(macro_kernel)(g, ic, jc, pc, mc, nc, kc, abuf, asrc, rs_asrc, bbuf,
+                bad |= GF(macro_kernel)(g, ic, jc, pc, mc, nc, kc, ab, asrc, rs_asrc, bbuf,
                                         edge_b, pack_b_here);
             }
         }
@@ -402,6 +410,43 @@ static int GF(gemm_chunk)(void *ctx, int64_t id)
 
 static int GF(gemm_run)(int nthreads, GF(gemm_args) g);
 
+/* A region's A packed once (gemm_args.ap), in parts: K block c / parts, rows part c % parts. */
+typedef struct { const GF(gemm_args) *g; GT *ap; int64_t kcb, ma; int parts; } GF(a_once);
+
+static int GF(pack_a_part)(void *ctx, int64_t c)
+{
+    const GF(a_once) *j = ctx;
+    const GF(gemm_args) *g = j->g;
+    const int64_t pc = c / j->parts * j->kcb, kc = g->k - pc < j->kcb ? g->k - pc : j->kcb;
+    int64_t r0, r1;
+    fastfc_thread_range((int)(c % j->parts), j->parts, g->m, g->ctx->mr, &r0, &r1);
+    if (r0 < r1)
+        GF(pack_a)(j->ap + pc * j->ma + r0 * kc, g->a + r0 * g->rsa + pc * g->csa, g->rsa,
+                   g->csa, r1 - r0, kc, g->ctx->mr);
+    return 0;
+}
+
+/* Rows of A that the column chunks of a region would each pack again, for chunks at most
+ * 8 micro-panels wide (a packed A block used by few column tiles), packed once, first, in a
+ * region of their own, when they fit a quarter of L3. Wider chunks pack their own: reading
+ * panels that the other core wrote cost more than the copy (docs/tuning.md, "A packed once":
+ * 64x3072x768 +27 %, 2048x3072x768 -6 %). The bits do not change. */
+static int GF(pack_a_once)(GF(gemm_args) *g, int nt, int cn)
+{
+    const GCTX *x = g->ctx;
+    const int64_t m = g->m, k = g->k, fits = fastfc_tuned(FASTFC_T_L3) / 4;
+    const int64_t kcb = GF(k_block)(k, x->kc), ma = (m + x->mr - 1) / x->mr * x->mr;
+    if (cn > 1 && g->n <= (int64_t)cn * 8 * x->nr && g->pack_a && g->dz_operand != 1 &&
+        ma * k * (int64_t)sizeof(GT) <= fits) {
+        GT *ap = fastfc_thread_scratch(1, (size_t)(ma * k) * sizeof(GT));
+        if (!ap) return -1;
+        GF(a_once) once = {g, ap, kcb, ma, nt};
+        if (fastfc_pool_run(nt, (k + kcb - 1) / kcb * nt, GF(pack_a_part), &once)) return -1;
+        g->ap = ap;
+    }
+    return 0;
+}
+
 /* C = act(alpha*T + beta*C + bias) with T = A.B made at alpha 1: alpha scales the whole
  * sum once, as alpha*(a@b) in NumPy, where scaling each K block's sum (the kernels add
  * block after block into C) gives NaN for an infinite alpha and overflows early. */
@@ -466,6 +511,7 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
         GF(gemm_range)(&g, 0, m, 0, n, buf);
         return 0;
     }
+    if (GF(pack_a_once)(&g, nt, cn)) return -1;
     /* Chunks of whole micro-tiles from a shared counter: a thread without a core (NumPy's
      * BLAS spinning beside) holds up one chunk, not a static share, and a worker that
      * wakes late holds up nothing (pool.h). */

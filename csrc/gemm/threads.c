@@ -126,19 +126,21 @@ int fastfc_elementwise_threads(int nthreads, int64_t work)
     return nt < most ? nt : (int)most;
 }
 
-typedef struct { void *p; size_t bytes; } thread_buf;
+/* Slot 0: each thread's pack buffers; slot 1: a region's A packed once, held by the
+ * thread that runs the region (so a chunk's slot 0 never moves under it). */
+typedef struct { void *p[2]; size_t bytes[2]; } thread_buf;
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 
 static void free_buf(void *v)
 {
     thread_buf *t = v;
-    free(t->p);
+    for (int i = 0; i < 2; i++) free(t->p[i]);
     free(t);
 }
 static void make_key(void) { pthread_key_create(&buf_key, free_buf); }
 
-void *fastfc_thread_buffer(size_t bytes)
+void *fastfc_thread_scratch(int slot, size_t bytes)
 {
     pthread_once(&buf_once, make_key);
     thread_buf *t = pthread_getspecific(buf_key);
@@ -146,13 +148,15 @@ void *fastfc_thread_buffer(size_t bytes)
         t = calloc(1, sizeof *t);
         if (!t || pthread_setspecific(buf_key, t)) { free(t); return NULL; }
     }
-    if (t->bytes < bytes) {
+    if (t->bytes[slot] < bytes) {
         size_t want = (bytes + 4095) & ~(size_t)4095;
         void *p = aligned_alloc(64, want);
         if (!p) return NULL;
-        free(t->p);
-        t->p = p;
-        t->bytes = want;
+        free(t->p[slot]);
+        t->p[slot] = p;
+        t->bytes[slot] = want;
     }
-    return t->p;
+    return t->p[slot];
 }
+
+void *fastfc_thread_buffer(size_t bytes) { return fastfc_thread_scratch(0, bytes); }

@@ -24,6 +24,8 @@ void fastfc_thread_range(int id, int parts, int64_t len, int unit, int64_t *lo, 
 /* A 64-byte aligned scratch buffer owned by the calling thread, grown on demand and
  * freed when the thread exits. NULL when out of memory. */
 void *fastfc_thread_buffer(size_t bytes);
+/* The same from slot 0 (fastfc_thread_buffer's) or 1 (a second, independent buffer). */
+void *fastfc_thread_scratch(int slot, size_t bytes);
 /* Threads for an elementwise pass over `work` elements. */
 int fastfc_elementwise_threads(int nthreads, int64_t work);
 /* Chunks for `nt` threads over `units` units: a few per thread, each at least one unit. */

@@ -324,9 +324,10 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
     v[FASTFC_T_STREAM_READ_COST] = 8;
     s[FASTFC_T_STREAM_READ_COST] = "default";
     /* a thread's contiguous run of each row of W: shorter runs split K instead, as the
-     * hardware's stream prefetch stops at each page (4 pages: docs/tuning.md) */
-    v[FASTFC_T_STREAM_RUN_BYTES] = 4 * page_bytes();
-    s[FASTFC_T_STREAM_RUN_BYTES] = "model: 4 pages";
+     * hardware's stream prefetch stops at each page; rows up to 16 pages are read whole
+     * (a K block of W in one run: docs/tuning.md) */
+    v[FASTFC_T_STREAM_RUN_BYTES] = 16 * page_bytes();
+    s[FASTFC_T_STREAM_RUN_BYTES] = "model: 16 pages";
     override(FASTFC_T_STREAM_MAX_M, "STREAM_MAX_M", 0, FASTFC_MAX_STREAM_M);
     override(FASTFC_T_STREAM_ACC_BYTES, "STREAM_ACC_BYTES", 1024, 1 << 20);
     override(FASTFC_T_STREAM_READ_COST, "STREAM_READ_COST", 1, 1 << 20);
