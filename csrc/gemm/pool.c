@@ -46,6 +46,11 @@ static int64_t now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* Seats with a home range of chunks of their own: the caller is seat 0, the workers seats
+ * 1, 2, ... in the order they join (a lone worker always seat 1). Seats past the last home
+ * share the homes (seat % POOL_HOMES). */
+#define POOL_HOMES 256
+
 /* The pool: one job at a time (`busy`), its fields written by the caller that holds it. */
 static struct {
     pthread_mutex_t busy;       /* held by the thread running a job; others run alone */
@@ -60,23 +65,37 @@ static struct {
     fastfc_chunk_fn fn;
     void *ctx;
     int64_t chunks;
-    _Atomic int seats;          /* workers the job still takes (nt - 1 at the start) */
-    _Atomic int64_t next;       /* the next chunk to take */
+    int seats;                  /* threads the job takes, the caller among them */
+    _Atomic int seats_left;     /* workers the job still takes (seats - 1 at the start) */
+    int homes;                  /* home ranges: min(seats, POOL_HOMES) */
+    /* home h: chunks [chunks*h/homes, chunks*(h+1)/homes), next[h] the next one to take */
+    _Atomic int64_t next[POOL_HOMES];
     _Atomic int64_t done;       /* chunks finished */
     _Atomic int failed;
     _Atomic int helped;         /* 1 once a worker ran a chunk of the job */
 } pool = {.busy = PTHREAD_MUTEX_INITIALIZER, .nap = PTHREAD_MUTEX_INITIALIZER,
            .wake = PTHREAD_COND_INITIALIZER};
 
-/* Runs chunks of the open job until none is left. */
-static void take_chunks(int is_worker)
+static int64_t home_end(int h) { return pool.chunks * (h + 1) / pool.homes; }
+
+/* Runs chunks of the open job until none is left: those of home range `home` first, then
+ * those left in the others'. A seat keeps the same part of the operands from one call to
+ * the next, so what fits the cores' L2s together can stay in them (a single counter gave
+ * each call's chunks to whichever thread came first). A late thread's range is taken by
+ * the others, from its front. */
+static void take_chunks(int home, int is_worker)
 {
-    for (int64_t c; (c = atomic_fetch_add_explicit(&pool.next, 1, memory_order_relaxed))
-                    < pool.chunks;) {
-        if (pool.fn(pool.ctx, c)) atomic_store_explicit(&pool.failed, 1, memory_order_relaxed);
-        if (is_worker) atomic_store_explicit(&pool.helped, 1, memory_order_relaxed);
-        /* release: the chunk's writes are seen by the caller that reads done */
-        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+    for (int i = 0; i < pool.homes; i++) {
+        const int h = (home + i) % pool.homes;
+        const int64_t end = home_end(h);
+        for (int64_t c; (c = atomic_fetch_add_explicit(&pool.next[h], 1,
+                                                       memory_order_relaxed)) < end;) {
+            if (pool.fn(pool.ctx, c))
+                atomic_store_explicit(&pool.failed, 1, memory_order_relaxed);
+            if (is_worker) atomic_store_explicit(&pool.helped, 1, memory_order_relaxed);
+            /* release: the chunk's writes are seen by the caller that reads done */
+            atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+        }
     }
 }
 
@@ -114,8 +133,10 @@ static void *worker_main(void *arg)
         atomic_fetch_add(&pool.active, 1);
         uint64_t s = atomic_load(&pool.state);
         seen = s;
-        if ((s & 1) && atomic_fetch_sub_explicit(&pool.seats, 1, memory_order_relaxed) > 0)
-            take_chunks(1);
+        int left;
+        if ((s & 1) && (left = atomic_fetch_sub_explicit(&pool.seats_left, 1,
+                                                         memory_order_relaxed)) > 0)
+            take_chunks((pool.seats - left) % pool.homes, 1);
         /* release: our chunks' writes and reads of the fields end before the caller's reuse */
         atomic_fetch_sub_explicit(&pool.active, 1, memory_order_release);
     }
@@ -174,8 +195,11 @@ int fastfc_pool_run(int nt, int64_t chunks, fastfc_chunk_fn fn, void *ctx)
     pool.fn = fn;
     pool.ctx = ctx;
     pool.chunks = chunks;
-    atomic_store_explicit(&pool.seats, nt - 1, memory_order_relaxed);
-    atomic_store_explicit(&pool.next, 0, memory_order_relaxed);
+    pool.seats = nt;
+    atomic_store_explicit(&pool.seats_left, nt - 1, memory_order_relaxed);
+    pool.homes = nt < POOL_HOMES ? nt : POOL_HOMES;
+    for (int h = 0; h < pool.homes; h++)
+        atomic_store_explicit(&pool.next[h], chunks * h / pool.homes, memory_order_relaxed);
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.failed, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.helped, 0, memory_order_relaxed);
@@ -188,7 +212,7 @@ int fastfc_pool_run(int nt, int64_t chunks, fastfc_chunk_fn fn, void *ctx)
         for (int i = 0; i < sleeping && i < nt - 1; i++) pthread_cond_signal(&pool.wake);
         pthread_mutex_unlock(&pool.nap);
     }
-    take_chunks(0);
+    take_chunks(0, 0);
     /* close: a worker joining from now on leaves without reading the fields */
     atomic_store(&pool.state, job + 1);
     /* every chunk taken is done, then no worker still reads the fields */

@@ -1,8 +1,9 @@
 /* fastfc's own thread pool: parallel regions that never wait for a sleeping thread.
  *
  * fastfc_pool_run(nt, chunks, fn, ctx) runs fn(ctx, c) for every c in [0, chunks) on up
- * to nt threads: the calling thread and nt - 1 of the pool's workers take chunks from one
- * shared counter, and the call returns once every chunk taken is done. A worker that wakes
+ * to nt threads: the calling thread and nt - 1 of the pool's workers each take the chunks
+ * of a home range of their own (the caller the first), then those left in the others', and
+ * the call returns once every chunk taken is done. A worker that wakes
  * late finds no chunk left and goes back to waiting, so a small region costs the calling
  * thread its own work plus, when a worker sleeps, one wake-up call (docs/tuning.md). Each
  * chunk runs whole on one thread: results never depend on which thread ran it. */
