@@ -429,8 +429,8 @@ static int GF(pack_a_part)(void *ctx, int64_t c)
 /* Rows of A that the column chunks of a region would each pack again, for chunks at most
  * 8 micro-panels wide (a packed A block used by few column tiles), packed once, first, in a
  * region of their own, when they fit a quarter of L3. Wider chunks pack their own: reading
- * panels that the other core wrote cost more than the copy (docs/tuning.md, "A packed once":
- * 64x3072x768 +27 %, 2048x3072x768 -6 %). The bits do not change. */
+ * panels that the other core wrote cost more than the copy (docs/tuning.md, "A packed
+ * once"). The bits do not change. */
 static int GF(pack_a_once)(GF(gemm_args) *g, int nt, int cn)
 {
     const GCTX *x = g->ctx;
@@ -512,9 +512,9 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
         return 0;
     }
     if (GF(pack_a_once)(&g, nt, cn)) return -1;
-    /* Chunks of whole micro-tiles from a shared counter: a thread without a core (NumPy's
-     * BLAS spinning beside) holds up one chunk, not a static share, and a worker that
-     * wakes late holds up nothing (pool.h). */
+    /* Chunks of whole micro-tiles, each thread's home range first, then what is left of
+     * the others': a thread without a core (NumPy's BLAS spinning beside) holds up one
+     * chunk, not a static share, and a worker that wakes late holds up nothing (pool.h). */
     GF(gemm_chunks) job = {&g, cm, cn, elems};
     return fastfc_pool_run(nt, (int64_t)cm * cn, GF(gemm_chunk), &job) ? -1 : 0;
 }

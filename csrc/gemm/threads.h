@@ -15,7 +15,7 @@ void fastfc_team_done(void);
 void fastfc_count_wide_region(void);
 /* Threads to use and a cm x cn grid of chunks over C, each a block of whole micro-tiles
  * (so no element depends on which thread computes it), a few per thread: the threads take
- * them from a shared counter, and one without a core delays only the chunk it holds.
+ * them from fastfc's pool (pool.h), and one without a core delays only the chunk it holds.
  * a_streams: the rows of A go to the kernel in place, unpacked. */
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
                        int a_streams, int *cm, int *cn);
@@ -32,7 +32,7 @@ int fastfc_elementwise_threads(int nthreads, int64_t work);
 int64_t fastfc_chunk_count(int nt, int64_t units);
 /* fn(ctx, lo, hi) over ranges covering [0, n), on `nt` threads: one thread takes it all in
  * one call; a team takes chunks that start on a multiple of `unit` (64 elements: vector
- * paths see whole blocks) from a shared counter of fastfc's pool (pool.h). */
+ * paths see whole blocks) from fastfc's pool (pool.h). */
 typedef void (*fastfc_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void fastfc_parallel_ranges(int nt, int64_t n, int unit, fastfc_range_fn fn, void *ctx);
 #endif

@@ -208,7 +208,7 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         if (buf) GF(stream_part)(g, a, rsa, csa, 0, g->n, kcb, cw, buf, pf);
         failed = !buf;
     } else {
-        /* chunks from a shared counter (whole cache lines of C): a thread without a core
+        /* chunks from the pool (whole cache lines of C): a thread without a core
          * holds up one chunk, not a share. Column chunks read runs of each row of B, which
          * lose bandwidth when short (docs/tuning.md): below STREAM_RUN_BYTES K is split too */
         const int64_t unit_bytes = unit * (g->bh ? 2 : (int64_t)sizeof(GT)); /* of a row of B */
