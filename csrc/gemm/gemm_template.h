@@ -27,7 +27,7 @@ typedef struct {
     /* A packed once for every chunk of a region (the chunks of one row range would each
      * pack it again): K block pc's MR-row panels at ap + pc * (m rounded up to MR), the
      * panel of row i (a multiple of MR) i * kc further */
-    const GT *ap;
+    GT *ap;
 } GF(gemm_args);
 
 #include <float.h>
@@ -335,7 +335,7 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
                 }
                 GT *ab = abuf;
                 if (g->ap) {
-                    ab = (GT *)g->ap + pc * ma + ic * kc;
+                    ab = g->ap + pc * ma + ic * kc;
                 } else if (g->pack_a) {
                     GF(pack_a)(abuf, asrc, g->rsa, g->csa, mc, kc, x->mr);
                     for (int64_t ir = 0; g->dz_operand == 1 && ir < mc; ir += x->mr)

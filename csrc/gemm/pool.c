@@ -68,15 +68,13 @@ static struct {
     int seats;                  /* threads the job takes, the caller among them */
     _Atomic int seats_left;     /* workers the job still takes (seats - 1 at the start) */
     int homes;                  /* home ranges: min(seats, POOL_HOMES) */
-    /* home h: chunks [chunks*h/homes, chunks*(h+1)/homes), next[h] the next one to take */
+    /* home h: part h of `homes` of the chunks (fastfc_thread_range), next[h] the next one */
     _Atomic int64_t next[POOL_HOMES];
     _Atomic int64_t done;       /* chunks finished */
     _Atomic int failed;
     _Atomic int helped;         /* 1 once a worker ran a chunk of the job */
 } pool = {.busy = PTHREAD_MUTEX_INITIALIZER, .nap = PTHREAD_MUTEX_INITIALIZER,
            .wake = PTHREAD_COND_INITIALIZER};
-
-static int64_t home_end(int h) { return pool.chunks * (h + 1) / pool.homes; }
 
 /* Runs chunks of the open job until none is left: those of home range `home` first, then
  * those left in the others'. A seat keeps the same part of the operands from one call to
@@ -86,8 +84,9 @@ static int64_t home_end(int h) { return pool.chunks * (h + 1) / pool.homes; }
 static void take_chunks(int home, int is_worker)
 {
     for (int i = 0; i < pool.homes; i++) {
+        int64_t start, end;
         const int h = (home + i) % pool.homes;
-        const int64_t end = home_end(h);
+        fastfc_thread_range(h, pool.homes, pool.chunks, 1, &start, &end);
         for (int64_t c; (c = atomic_fetch_add_explicit(&pool.next[h], 1,
                                                        memory_order_relaxed)) < end;) {
             if (pool.fn(pool.ctx, c))
@@ -198,8 +197,11 @@ int fastfc_pool_run(int nt, int64_t chunks, fastfc_chunk_fn fn, void *ctx)
     pool.seats = nt;
     atomic_store_explicit(&pool.seats_left, nt - 1, memory_order_relaxed);
     pool.homes = nt < POOL_HOMES ? nt : POOL_HOMES;
-    for (int h = 0; h < pool.homes; h++)
-        atomic_store_explicit(&pool.next[h], chunks * h / pool.homes, memory_order_relaxed);
+    for (int h = 0; h < pool.homes; h++) {
+        int64_t start, end;
+        fastfc_thread_range(h, pool.homes, chunks, 1, &start, &end);
+        atomic_store_explicit(&pool.next[h], start, memory_order_relaxed);
+    }
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.failed, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.helped, 0, memory_order_relaxed);
