@@ -355,6 +355,7 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
  * in its order, as the row-major kernel above. */
 #define ST_PACC (ST_VL * (int)sizeof(ST_T) >= 64 ? 16 : 12) /* sums kept in registers */
 #define ST_PNR (ST_PNV * ST_VL)
+#define ST_PF_STEPS (4096 / (ST_PNR * (int)sizeof(ST_BT))) /* a page ahead */
 
 static inline __attribute__((always_inline)) void
 ST_F(panel_tile)(const int M, const int G, int64_t kc, const ST_T *a, int64_t rsa,
@@ -365,6 +366,11 @@ ST_F(panel_tile)(const int M, const int G, int64_t kc, const ST_T *a, int64_t rs
     _Pragma("GCC unroll 8") for (int i = 0; i < M; i++)
         _Pragma("GCC unroll 16") for (int j = 0; j < G * ST_PNV; j++) acc[i][j] = (ST_VEC){0};
     for (int64_t p = 0; p < kc; p++) {
+        /* one panel at a time (G = 1, many rows) is one slow stream, which the hardware
+         * keeps too few lines ahead of from L3: fetch a page ahead (docs/tuning.md) */
+        if (G == 1)
+            _Pragma("GCC unroll 4") for (int l = 0; l < ST_PNR; l += ST_LINE)
+                __builtin_prefetch(bp + (p + ST_PF_STEPS) * ST_PNR + l, 0, 2);
         ST_VEC w[4 * ST_PNV];
 #ifdef ST_BF16 /* word i of a row: columns i (low half) and i + VL (high), one op each */
         _Pragma("GCC unroll 4") for (int g = 0; g < G; g++) {
@@ -448,6 +454,7 @@ static void ST_CAT(ST_NAME, _panels)(FASTFC_PSTREAM_ARGS_B(ST_T, ST_BT))
 #undef ST_PMAX
 #undef ST_PACC
 #undef ST_PNR
+#undef ST_PF_STEPS
 #undef ST_PNV
 #endif
 
