@@ -57,8 +57,10 @@ typedef void (*fastfc_dbstream_t)(FASTFC_STREAM_ARGS_B(double, uint16_t));
  * vectors than NR; 0 ends the list): the last column tile of C, which would otherwise pay
  * all NR columns' multiply-adds (fp64 n = 128 of 24-wide tiles: 144). */
 #define FASTFC_NARROW_KERNELS 2
+/* ukr_first: ukr with B prefetched a page ahead (NULL: ukr), for the first row tile of a
+ * micro-panel of pre-packed weights, which reads it from L3 (docs/tuning.md) */
 typedef struct {
-    int mr, nr, mc, kc, nc; fastfc_sukr_t ukr;
+    int mr, nr, mc, kc, nc; fastfc_sukr_t ukr, ukr_first;
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_sukr_t edge[FASTFC_EDGE_KERNELS];
     int narrow_nr[FASTFC_NARROW_KERNELS]; fastfc_sukr_t narrow[FASTFC_NARROW_KERNELS];
     fastfc_sstream_t stream;
@@ -77,7 +79,7 @@ typedef struct {
     fastfc_sbpstream_t bpstream; /* the same against bfloat16 panels (pstream_max_m rows) */
 } fastfc_sctx;
 typedef struct {
-    int mr, nr, mc, kc, nc; fastfc_dukr_t ukr;
+    int mr, nr, mc, kc, nc; fastfc_dukr_t ukr, ukr_first;
     int edge_mr[FASTFC_EDGE_KERNELS]; fastfc_dukr_t edge[FASTFC_EDGE_KERNELS];
     int narrow_nr[FASTFC_NARROW_KERNELS]; fastfc_dukr_t narrow[FASTFC_NARROW_KERNELS];
     fastfc_dstream_t stream;

@@ -240,7 +240,9 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
         for (int64_t ir = 0, mr; ir < mc; ir += mr) {
             mr = GF(tile_rows)(x, mc - ir, !g->pack_a);
             int height;
-            __typeof__(x->ukr) ukr = GF(ukr_for_tile)(x, (int)mr, nr, &height);
+            __typeof__(x->ukr) tile_ukr = GF(ukr_for_tile)(x, (int)mr, nr, &height);
+            __typeof__(x->ukr) ukr = g->bp && ir == 0 && tile_ukr == x->ukr &&
+                                     x->ukr_first && !ukr_check ? x->ukr_first : tile_ukr;
             FASTFC_ASSERT(mr >= 1 && ir + mr <= mc && mr <= height && height <= MR);
             const GT *ap = abuf + ir * kc;
             int64_t ars = 1, acs = MR;

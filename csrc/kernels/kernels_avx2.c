@@ -45,6 +45,16 @@ static inline void store_first_pd(double *p, __m256d v, int n)
 #define UKR_NAME fastfc_sgemm_avx2_6x16
 #include "ukr_template.h"
 
+/* The same for the first tile of a micro-panel of pre-packed weights, read from L3 */
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 8
+#define UKR_MR 6
+#define UKR_NV 2
+#define UKR_NAME fastfc_sgemm_avx2_6x16_pfb
+#define UKR_PREFETCH_B
+#include "ukr_template.h"
+
 #define UKR_T float
 #define UKR_IT int32_t
 #define UKR_VL 8
@@ -170,7 +180,7 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 
 /* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 const fastfc_isa_table fastfc_table_avx2 = {
-    .s = {6, 16, 0, 0, 0, fastfc_sgemm_avx2_6x16,
+    .s = {6, 16, 0, 0, 0, fastfc_sgemm_avx2_6x16, fastfc_sgemm_avx2_6x16_pfb,
           {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16},
           {8}, {fastfc_sgemm_avx2_6x8},
           fastfc_sstream_avx2, fastfc_sbstream_avx2,
@@ -178,7 +188,7 @@ const fastfc_isa_table fastfc_table_avx2 = {
           .pstream = fastfc_sstream_avx2_panels, .pstream_max_m = 6,
           .bpstream = fastfc_sbstream_avx2_panels,
           .bpairs = fastfc_sbf16_panels_avx2_pairs},
-    .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8,
+    .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8, NULL,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8},
           {4}, {fastfc_dgemm_avx2_6x4},
           fastfc_dstream_avx2, .scan_c = 1, .maxabs = fastfc_dmaxabs_avx2,

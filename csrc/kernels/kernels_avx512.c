@@ -23,6 +23,25 @@
 #define UKR_NAME fastfc_sgemm_avx512_12x32
 #include "ukr_template.h"
 
+/* The same for the first tile of a micro-panel of pre-packed weights, read from L3: with B
+ * prefetched, and no NaN check (inference only asks none) */
+#ifndef UKR_NO_CHECK
+#define UKR_NO_CHECK
+#define UKR_CHECK_BACK
+#endif
+#define UKR_T float
+#define UKR_IT int32_t
+#define UKR_VL 16
+#define UKR_MR 12
+#define UKR_NV 2
+#define UKR_NAME fastfc_sgemm_avx512_12x32_pfb
+#define UKR_PREFETCH_B
+#include "ukr_template.h"
+#ifdef UKR_CHECK_BACK
+#undef UKR_NO_CHECK
+#undef UKR_CHECK_BACK
+#endif
+
 #define UKR_T float
 #define UKR_IT int32_t
 #define UKR_VL 16
@@ -171,7 +190,7 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 #define DMAXABS NULL
 #endif
 const fastfc_isa_table fastfc_table_avx512 = {
-    .s = {12, 32, 0, 0, 0, fastfc_sgemm_avx512_12x32,
+    .s = {12, 32, 0, 0, 0, fastfc_sgemm_avx512_12x32, fastfc_sgemm_avx512_12x32_pfb,
           {4, 8}, {fastfc_sgemm_avx512_4x32, fastfc_sgemm_avx512_8x32},
           {16}, {fastfc_sgemm_avx512_12x16},
           fastfc_sstream_avx512, fastfc_sbstream_avx512,
@@ -179,7 +198,7 @@ const fastfc_isa_table fastfc_table_avx512 = {
           .pstream = fastfc_sstream_avx512_panels, .pstream_max_m = 8,
           .bpstream = fastfc_sbstream_avx512_panels,
           .bpairs = fastfc_sbf16_panels_avx512_pairs},
-    .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24,
+    .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24, NULL,
           {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24},
           {8, 16}, {fastfc_dgemm_avx512_8x8, fastfc_dgemm_avx512_8x16},
           fastfc_dstream_avx512, .scan_c = SCAN_C, .maxabs = DMAXABS,

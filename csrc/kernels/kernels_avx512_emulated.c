@@ -2,6 +2,7 @@
  * the 12x32 / 8x24 tiles, their block sizes and edges are tested on CPUs without AVX-512.
  * Test-only path: FASTFC_ISA=avx512-emulated. Slow (the accumulators spill). */
 #define fastfc_sgemm_avx512_12x32 fastfc_sgemm_avx512emu_12x32
+#define fastfc_sgemm_avx512_12x32_pfb fastfc_sgemm_avx512emu_12x32_pfb
 #define fastfc_dgemm_avx512_8x24 fastfc_dgemm_avx512emu_8x24
 #define fastfc_sgemm_avx512_8x32 fastfc_sgemm_avx512emu_8x32
 #define fastfc_sgemm_avx512_4x32 fastfc_sgemm_avx512emu_4x32

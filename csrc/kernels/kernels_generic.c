@@ -89,13 +89,13 @@
 
 /* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 const fastfc_isa_table fastfc_table_generic = {
-    .s = {4, 8, 0, 0, 0, fastfc_sgemm_generic_4x8, {2}, {fastfc_sgemm_generic_2x8},
+    .s = {4, 8, 0, 0, 0, fastfc_sgemm_generic_4x8, NULL, {2}, {fastfc_sgemm_generic_2x8},
           {4}, {fastfc_sgemm_generic_4x4},
           fastfc_sstream_generic, fastfc_sbstream_generic,
           fastfc_sbf16_panels_generic, .pstream = fastfc_sstream_generic_panels, .pstream_max_m = 6,
           .bpstream = fastfc_sbstream_generic_panels,
           .bpairs = fastfc_sbf16_panels_generic_pairs},
-    .d = {4, 4, 0, 0, 0, fastfc_dgemm_generic_4x4, {2}, {fastfc_dgemm_generic_2x4},
+    .d = {4, 4, 0, 0, 0, fastfc_dgemm_generic_4x4, NULL, {2}, {fastfc_dgemm_generic_2x4},
           {2}, {fastfc_dgemm_generic_4x2},
           fastfc_dstream_generic, .pstream = fastfc_dstream_generic_panels, .pstream_max_m = 6},
     .fma_peak = fma_peak_generic,

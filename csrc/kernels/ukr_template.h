@@ -2,7 +2,8 @@
  * per ISA file (which sets the compile flags) and tile shape. Define before including:
  *   UKR_T (float|double), UKR_IT (int32_t|int64_t), UKR_VL (lanes), UKR_MR, UKR_NV
  *   (vectors per row, NR = NV*VL), UKR_NAME; UKR_EDGE for a kernel of the last rows of a
- *   block only. The contract is in dispatch/dispatch.h. */
+ *   block only; UKR_PREFETCH_B for one that prefetches B a page ahead. The contract is in
+ *   dispatch/dispatch.h. */
 #include <stddef.h>
 #include <stdint.h>
 #include "debug.h"
@@ -202,6 +203,11 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
         }
 
     for (int64_t p = 0; p < k; p++) {
+#ifdef UKR_PREFETCH_B
+        /* B a page ahead: the first tile of a micro-panel read in place from L3 */
+        UKR_UNROLLED for (int l = 0; l < UKR_NR; l += 64 / (int)sizeof(UKR_T))
+            __builtin_prefetch(b + (p + 4096 / (UKR_NR * sizeof(UKR_T))) * b_rs + l, 0, 3);
+#endif
         UKR_VEC bv[UKR_NV];
         UKR_UNROLLED for (int j = 0; j < UKR_NV; j++)
             bv[j] = *(const UKR_VEC *)(b + p * b_rs + j * UKR_VL);
@@ -298,3 +304,4 @@ static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
 #undef UKR_NV
 #undef UKR_NAME
 #undef UKR_EDGE
+#undef UKR_PREFETCH_B
