@@ -356,6 +356,37 @@ def test_fork_after_use_does_not_hang(keep_threads, how):
     np.testing.assert_array_equal(fastfc.gemm(x, x), np.full((600, 600), 600.0, np.float32))
 
 
+BESIDE_OPENBLAS = r"""
+import os, sys
+import numpy as np, fastfc
+mask = set(sorted(os.sched_getaffinity(0))[:2])  # workers inherit their creator's mask
+os.sched_setaffinity(0, mask)
+fastfc.set_num_threads(2)
+rng = np.random.default_rng(0)
+a, b = rng.standard_normal((256, 512)), rng.standard_normal((512, 256))
+x, w = rng.standard_normal((1, 4096)).astype(np.float32), rng.standard_normal((4096, 2048)).astype(np.float32)
+first = fastfc.linear(x, w)
+for _ in range(300):  # NumPy's BLAS threads spin after each call: workers step off our CPU
+    a @ b
+    assert np.array_equal(fastfc.linear(x, w), first)
+masks = {t: os.sched_getaffinity(int(t)) for t in os.listdir("/proc/self/task")}
+assert all(m == mask for m in masks.values()), (mask, masks)
+print("ok", fastfc._core._wide_regions())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2
+                    if hasattr(os, "sched_getaffinity") else True,
+                    reason="Linux CPU affinity with two CPUs")
+def test_workers_keep_their_cpu_mask_beside_numpy():
+    """A worker woken onto the caller's CPU moves off it (pool.c): it must keep the mask it
+    was given, never run outside it, and compute the same bits."""
+    out = subprocess.run([sys.executable, "-c", BESIDE_OPENBLAS], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split()[0] == "ok", out.stderr[-2000:]
+    assert int(out.stdout.split()[1]) > 0   # a worker took part
+
+
 def test_config_says_whether_the_build_has_threads(keep_threads):
     """An OpenMP build names its OpenMP; a serial one (FASTFC_OPENMP=OFF, or a compiler
     without OpenMP) says so, keeps set_num_threads as a setting and opens no team."""

@@ -1,4 +1,7 @@
 /* fastfc's thread pool (pool.h): C11 atomics for the job, a condition variable for sleep. */
+#ifdef __linux__
+#define _GNU_SOURCE /* sched_getcpu, cpu_set_t */
+#endif
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -66,6 +69,7 @@ static struct {
     void *ctx;
     int64_t chunks;
     int seats;                  /* threads the job takes, the caller among them */
+    int caller_cpu;             /* where the caller opened it (-1: unknown) */
     _Atomic int seats_left;     /* workers the job still takes (seats - 1 at the start) */
     int homes;                  /* home ranges: min(seats, POOL_HOMES) */
     /* home h: part h of `homes` of the chunks (fastfc_thread_range), next[h] the next one */
@@ -122,6 +126,26 @@ static void wait_for_job(uint64_t seen)
     pthread_mutex_unlock(&pool.nap);
 }
 
+/* A worker woken onto the caller's CPU while the other cores look busy (another
+ * library's threads spinning, NumPy's OpenBLAS for 0.1 s after each call) waits there
+ * behind the caller, and the region runs at one thread's rate: it moves itself off that
+ * CPU, keeping its affinity mask (docs/tuning.md, "Woken onto the caller's CPU"). */
+static void step_off(int cpu)
+{
+#ifdef __linux__
+    cpu_set_t mask, others;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getcpu() != cpu ||
+        sched_getaffinity(0, sizeof mask, &mask))
+        return;
+    others = mask;
+    CPU_CLR(cpu, &others);
+    if (CPU_COUNT(&others) && !sched_setaffinity(0, sizeof others, &others))
+        sched_setaffinity(0, sizeof mask, &mask); /* moved; back to the mask it had */
+#else
+    (void)cpu;
+#endif
+}
+
 static void *worker_main(void *arg)
 {
     (void)arg;
@@ -134,8 +158,10 @@ static void *worker_main(void *arg)
         seen = s;
         int left;
         if ((s & 1) && (left = atomic_fetch_sub_explicit(&pool.seats_left, 1,
-                                                         memory_order_relaxed)) > 0)
+                                                         memory_order_relaxed)) > 0) {
+            step_off(pool.caller_cpu);
             take_chunks((pool.seats - left) % pool.homes, 1);
+        }
         /* release: our chunks' writes and reads of the fields end before the caller's reuse */
         atomic_fetch_sub_explicit(&pool.active, 1, memory_order_release);
     }
@@ -195,6 +221,11 @@ int fastfc_pool_run(int nt, int64_t chunks, fastfc_chunk_fn fn, void *ctx)
     pool.ctx = ctx;
     pool.chunks = chunks;
     pool.seats = nt;
+#ifdef __linux__
+    pool.caller_cpu = sched_getcpu();
+#else
+    pool.caller_cpu = -1;
+#endif
     atomic_store_explicit(&pool.seats_left, nt - 1, memory_order_relaxed);
     pool.homes = nt < POOL_HOMES ? nt : POOL_HOMES;
     for (int h = 0; h < pool.homes; h++) {
