@@ -190,7 +190,7 @@ def test_a_block_override_warns_once_with_each_dtypes_value(caches):
 def test_every_override_malformed_at_once_fills_the_warnings_without_harm():
     names = ["L1D", "L1_WAYS", "L2", "L2_WAYS", "L3", "LINE", "MC", "KC", "NC",
              "MIN_PARALLEL_MNK", "MAX_PAIR_MNK", "NAP_NS", "NAP_SOLO_MNK", "B_FROM_MEMORY",
-             "CHUNKS_PER_THREAD", "STREAM_MAX_M", "STREAM_ACC_BYTES", "STREAM_READ_COST",
+             "CHUNKS_PER_THREAD", "PACK_COST", "STREAM_MAX_M", "STREAM_ACC_BYTES", "STREAM_READ_COST",
              "STREAM_RUN_BYTES", "POOL_SPIN_NS"]
     derived = _config()
     cfg = _config(**{f"FASTFC_{name}": "x" * 200 for name in names})

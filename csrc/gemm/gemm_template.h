@@ -504,8 +504,10 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     g.pack_b = !g.bp && (!(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2 || g.bh);
 
     int cm, cn;
+    /* PACK_COST is in float32 multiply-adds: a float64 one takes twice as long */
+    const double pack_cost = (double)fastfc_tuned(FASTFC_T_PACK_COST) * 4 / sizeof(GT);
     int nt = fastfc_thread_grid(nthreads, m, n, k, g.ctx->mr, g.ctx->nr,
-                                !g.pack_a && g.dz_operand != 1, &cm, &cn);
+                                !g.pack_a && g.dz_operand != 1, g.pack_b, pack_cost, &cm, &cn);
     size_t elems = GF(buffer_elems)(g.ctx, k);
     if (nt == 1) {
         GT *buf = fastfc_thread_buffer(elems * sizeof(GT));

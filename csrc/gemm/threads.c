@@ -39,28 +39,20 @@ void fastfc_count_wide_region(void) { wide_regions++; }
 
 int64_t fastfc_wide_regions(void) { return wide_regions; }
 
-/* A parts = a x (parts / a) grid over pm x pn tiles with a block of at least one tile, as
- * square as the packing asks; parts is lowered until one exists. */
-static int tile_grid(int parts, int64_t m, int64_t n, int64_t pm, int64_t pn, int a_streams,
-                     int *cm, int *cn)
+/* The estimated time, in multiply-adds per step of k, of the slowest of nt threads on an
+ * a x b grid: C's m*n, plus B packed again by each row part and A by each column part
+ * (streamed rows of A: 0.4 of a copy), pack_cost each element, shared by the threads; the
+ * dynamic split leaves up to a fraction of a chunk behind. 32x784x128 on 2 threads:
+ * 39 -> 29 us with 1 x 4 chunks instead of 2 x 4 (docs/tuning.md, "Row parts pack B again"). */
+static double grid_time(int nt, int64_t m, int64_t n, int a, int b, double a_weight,
+                        double b_weight)
 {
-    for (; parts > 1; parts--) {
-        double best = -1;
-        for (int a = 1; a <= parts; a++) {
-            if (parts % a || pm < a || pn < parts / a) continue;
-            /* each chunk packs its rows of A and columns of B: keep the block square;
-             * rows of A that stream into the kernel cost a read, not a copy (weight 0.4) */
-            double cost = (a_streams ? 0.4 : 1.0) * m / a + (double)n / (parts / a);
-            if (best < 0 || cost < best) { best = cost; *cm = a; *cn = parts / a; }
-        }
-        if (best >= 0) return parts;
-    }
-    *cm = *cn = 1;
-    return 1;
+    const double w = (double)m * n + b_weight * n * a + a_weight * m * b;
+    return w / nt + 0.25 * w / (a * b);
 }
 
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
-                       int a_streams, int *cm, int *cn)
+                       int a_streams, int b_packed, double pack_cost, int *cm, int *cn)
 {
     int nt = fastfc_threads_allowed(nthreads);
     *cm = *cn = 1;
@@ -75,10 +67,20 @@ int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, in
     int64_t parts = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
     if (parts > most) parts = most > nt ? (int64_t)most : nt;
     if (parts > pm * pn) parts = pm * pn;
-    if (tile_grid((int)parts, m, n, pm, pn, a_streams, cm, cn) < nt) {
-        nt = tile_grid(nt, m, n, pm, pn, a_streams, cm, cn);
+    const double aw = (a_streams ? 0.4 : 1.0) * pack_cost, bw = b_packed ? pack_cost : 0;
+    for (; nt > 1; nt--) { /* fewer threads where no grid of whole tiles fits */
+        double best = -1;
+        /* `parts` chunks, or fewer in whole rounds of the threads */
+        for (int64_t p = parts; p >= nt; p = p % nt ? p / nt * nt : p - nt)
+            for (int a = 1; a <= p && a <= pm; a++) {
+                if (p % a || pn < p / a) continue;
+                const double t = grid_time(nt, m, n, a, (int)(p / a), aw, bw);
+                if (best < 0 || t < best) { best = t; *cm = a; *cn = (int)(p / a); }
+            }
+        if (best >= 0) return nt;
     }
-    return nt;
+    *cm = *cn = 1;
+    return 1;
 }
 
 void fastfc_thread_range(int id, int parts, int64_t len, int unit, int64_t *lo, int64_t *hi)

@@ -31,7 +31,7 @@ static const char *names[FASTFC_T_COUNT] = {
     "L1D", "L1_WAYS", "L2", "L2_WAYS", "L3", "LINE",
     "MC", "KC", "NC", "MC", "KC", "NC",
     "MIN_PARALLEL_MNK", "MAX_PAIR_MNK", "NAP_NS", "NAP_SOLO_MNK",
-    "B_FROM_MEMORY", "CHUNKS_PER_THREAD", "STREAM_MAX_M", "STREAM_ACC_BYTES",
+    "B_FROM_MEMORY", "CHUNKS_PER_THREAD", "PACK_COST", "STREAM_MAX_M", "STREAM_ACC_BYTES",
     "STREAM_READ_COST", "STREAM_RUN_BYTES", "POOL_SPIN_NS"};
 
 static int64_t page_bytes(void)
@@ -312,6 +312,10 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
     }
     v[FASTFC_T_CHUNKS_PER_THREAD] = 4; /* a late thread delays a quarter of its share */
     s[FASTFC_T_CHUNKS_PER_THREAD] = "default";
+    /* copying an element into a packed panel takes about half a cycle: a row part that
+     * packs all of B again costs that many multiply-adds an element (docs/tuning.md) */
+    v[FASTFC_T_PACK_COST] = lanes / 2 > 1 ? lanes / 2 : 1;
+    s[FASTFC_T_PACK_COST] = "model: half a cycle of FMAs";
     /* The small-batch path (stream/): 2*m flops per weight read keep a product with few
      * rows bound by reading W; a packed B panel would serve one or two micro-tiles. */
     v[FASTFC_T_STREAM_MAX_M] = 16;
@@ -338,6 +342,7 @@ void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycl
     override(FASTFC_T_NAP_NS, "NAP_NS", 0, 1LL << 40);
     override(FASTFC_T_B_FROM_MEMORY, "B_FROM_MEMORY", 0, 1LL << 50);
     override(FASTFC_T_CHUNKS_PER_THREAD, "CHUNKS_PER_THREAD", 1, FASTFC_MAX_CHUNKS_PER_THREAD);
+    override(FASTFC_T_PACK_COST, "PACK_COST", 0, 1 << 20);
 }
 
 int fastfc_tune_describe(char *buf, int len)
