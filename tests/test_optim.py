@@ -132,3 +132,29 @@ def test_hyperparameters_must_be_numbers():
         optim.SGD(lr="0.1")
     with pytest.raises(TypeError, match="momentum must be a real number, got NoneType"):
         optim.SGD(momentum=None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_stores_subnormal_moments_as_zero(dtype):
+    """Moments that decay under the smallest normal number (a dead relu's: its gradients
+    are 0) are stored as 0, NaN stays NaN, and the parameters are the reference's."""
+    from fastfc import _core
+    tiny = np.finfo(dtype).tiny
+    m = np.array([1.05 * tiny, -1.05 * tiny, tiny / 8, 0.5, np.nan, 2 * tiny, 0, -3.0], dtype)
+    v = np.array([1.0005 * tiny, tiny / 4, 0.25, 0.5, 0.1, 1e-3, 0, 0.5], dtype)
+    g = np.array([0, 0, 0, 0.1, 0.2, 0, 1.0, -0.5], dtype)
+    p = np.linspace(-1, 1, m.size).astype(dtype)
+    p0, m0, v0 = p.copy(), m.copy(), v.copy()
+    _core._adam_update(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, 7)
+    want_m, want_v = 0.9 * m0 + 0.1 * g, 0.999 * v0 + 0.001 * g * g
+    normal = lambda a: np.where(np.abs(a) < tiny, 0, a)   # noqa: E731
+    np.testing.assert_allclose(m, normal(want_m), rtol=4 * np.finfo(dtype).eps, atol=0)
+    np.testing.assert_allclose(v, normal(want_v), rtol=4 * np.finfo(dtype).eps, atol=0)
+    assert m[0] == 0 and m[1] == 0 and m[2] == 0 and v[0] == 0 and v[1] == 0 and m[5] != 0
+    assert np.isnan(m[4]) and np.isnan(p[4])
+    sub = lambda a: (a != 0) & (np.abs(a) < tiny)   # noqa: E731
+    assert not sub(m).any() and not sub(v).any()
+    from fastfc import reference as ref
+    want_p = ref.adam_update(p0, g, m0, v0, lr=1e-3, step=7)[0].astype(dtype)
+    ok = ~np.isnan(want_p)
+    np.testing.assert_allclose(p[ok], want_p[ok], rtol=8 * np.finfo(dtype).eps, atol=0)

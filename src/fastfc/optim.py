@@ -231,7 +231,10 @@ class RMSProp(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), bias-corrected; weight_decay is L2 added to the gradient.
-    One fused C pass over all parameters per step.
+    One fused C pass over all parameters per step. A moment that falls under the dtype's
+    smallest normal number (``np.finfo(dtype).tiny``) is stored as 0: arithmetic on
+    subnormals is ~100x slower, and their share of an update is below the parameter's
+    rounding.
 
     Parameters
     ----------
