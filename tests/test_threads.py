@@ -364,7 +364,8 @@ os.sched_setaffinity(0, mask)
 fastfc.set_num_threads(2)
 rng = np.random.default_rng(0)
 a, b = rng.standard_normal((256, 512)), rng.standard_normal((512, 256))
-x, w = rng.standard_normal((1, 4096)).astype(np.float32), rng.standard_normal((4096, 2048)).astype(np.float32)
+x = rng.standard_normal((1, 4096)).astype(np.float32)
+w = rng.standard_normal((4096, 2048)).astype(np.float32)
 first = fastfc.linear(x, w)
 for _ in range(300):  # NumPy's BLAS threads spin after each call: workers step off our CPU
     a @ b

@@ -41,9 +41,10 @@ int64_t fastfc_wide_regions(void) { return wide_regions; }
 
 /* The estimated time, in multiply-adds per step of k, of the slowest of nt threads on an
  * a x b grid: C's m*n, plus B packed again by each row part and A by each column part
- * (read in place, unpacked or pre-packed: 0.4 of a copy), pack_cost each element, shared by the threads; the
- * dynamic split leaves up to a fraction of a chunk behind. 32x784x128 on 2 threads:
- * 39 -> 29 us with 1 x 4 chunks instead of 2 x 4 (docs/tuning.md, "Row parts pack B again"). */
+ * (an operand read in place, streamed or pre-packed: 0.4 of a copy), shared by the
+ * threads; the dynamic split leaves up to a fraction of a chunk behind. 32x784x128 on 2
+ * threads: 39 -> 29 us with 1 x 4 chunks, not 2 x 4 (docs/tuning.md, "Row parts pack B
+ * again"). */
 static double grid_time(int nt, int64_t m, int64_t n, int a, int b, double a_weight,
                         double b_weight)
 {
@@ -67,7 +68,8 @@ int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, in
     int64_t parts = nt * fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD);
     if (parts > most) parts = most > nt ? (int64_t)most : nt;
     if (parts > pm * pn) parts = pm * pn;
-    const double aw = (a_streams ? 0.4 : 1.0) * pack_cost, bw = (b_packed ? 1.0 : 0.4) * pack_cost;
+    const double aw = (a_streams ? 0.4 : 1.0) * pack_cost;
+    const double bw = (b_packed ? 1.0 : 0.4) * pack_cost;
     for (; nt > 1; nt--) { /* fewer threads where no grid of whole tiles fits */
         double best = -1;
         /* `parts` chunks, or fewer in whole rounds of the threads */

@@ -17,7 +17,8 @@ void fastfc_count_wide_region(void);
  * (so no element depends on which thread computes it), a few per thread: the threads take
  * them from fastfc's pool (pool.h), and one without a core delays only the chunk it holds.
  * a_streams: the rows of A go to the kernel in place, unpacked; b_packed: each chunk packs
- * its columns of B (else reads them in place); pack_cost: the multiply-adds a packed element costs (PACK_COST). */
+ * its columns of B (else reads them in place); pack_cost: the multiply-adds a packed
+ * element costs (PACK_COST). */
 int fastfc_thread_grid(int nthreads, int64_t m, int64_t n, int64_t k, int mr, int nr,
                        int a_streams, int b_packed, double pack_cost, int *cm, int *cn);
 /* [lo, hi) of part `id` of `parts`, split in multiples of `unit`. */
