@@ -110,14 +110,16 @@ def test_a_count_far_behind_costs_one_step(keep_threads):
     assert st2.next_count(9) == 4
 
 
-def test_the_warm_up_step_does_not_count_and_ties_go_to_fewer_threads(keep_threads):
+@pytest.mark.parametrize("two,chosen", [(1.0, 2), (1.1, 2), (1.2, 1)])
+def test_the_warm_up_step_does_not_count_and_fewer_threads_win_by_a_margin(keep_threads,
+                                                                           two, chosen):
     fastfc.set_num_threads(2)
     st = StepThreads()
-    for c, first in ((2, 9.0), (1, 1.0)):   # 2 threads: a slow first step, then as fast
+    for c, first, rest in ((2, 9.0, two), (1, 1.0, 1.0)):   # 2 threads: a slow first step
         for i in range(st.window):
             assert st.next_count(7) == c
-            st.record(7, c, first if i == 0 else 1.0)
-    assert st.next_count(7) == 1
+            st.record(7, c, first if i == 0 else rest)
+    assert st.next_count(7) == chosen   # 1 thread must be more than `margin` faster
     st2 = StepThreads()
     for c, rest in ((2, 1.0), (1, 3.0)):
         for i in range(st2.window):
@@ -177,11 +179,21 @@ def test_a_failed_step_restores_the_cap_and_is_not_timed(keep_threads):
     try:
         with pytest.raises(RuntimeError):
             with st.step(8):
+                assert _core._hold_team(0) == 1   # a step on 2 threads holds the team
                 raise RuntimeError("step failed")
         assert _core._set_thread_cap(3) == 3   # the cap from before the step
     finally:
         _core._set_thread_cap(outer)
     assert st._by_batch[8]["times"] == {}
+    assert _core._hold_team(0) == 0   # and lets it go
+
+
+def test_a_step_on_one_thread_does_not_hold_the_team(keep_threads):
+    fastfc.set_num_threads(1)
+    with StepThreads().step(8):
+        assert _core._hold_team(0) == 0
+    assert _core._hold_team(1) == 1 and _core._hold_team(1) == 2
+    assert _core._hold_team(-1) == 1 and _core._hold_team(-1) == 0
 
 
 def _fit(threads, chosen, X, y):

@@ -11,6 +11,30 @@
 #include "gemm/threads.h"
 #include "tune/tune.h"
 
+/* While a caller holds the team (fastfc_hold_team), and for POOL_HELD_SPIN_NS after, idle
+ * workers spin up to that long after a region: a training step's regions come tens of us
+ * apart with Python between, as do the steps, and a worker woken from sleep on the
+ * 2-vCPU VM took part in half as many of them (784-128-64-10 at batch 256: 0.92 ms a
+ * step, 0.60 ms held; docs/tuning.md). */
+#define POOL_HELD_SPIN_NS 1000000
+static _Atomic int team_holds;
+static _Atomic int64_t hold_ended_ns;
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+int fastfc_hold_team(int delta)
+{
+    const int holds = atomic_fetch_add(&team_holds, delta) + delta;
+    if (delta < 0 && holds <= 0)
+        atomic_store_explicit(&hold_ended_ns, now_ns(), memory_order_relaxed);
+    return holds;
+}
+
 static int run_alone(int64_t chunks, fastfc_chunk_fn fn, void *ctx)
 {
     int failed = 0;
@@ -35,18 +59,18 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* 1 while a hold is on or ended under POOL_HELD_SPIN_NS ago. */
+static int team_held(int64_t now)
+{
+    return atomic_load_explicit(&team_holds, memory_order_relaxed) > 0 ||
+           now - atomic_load_explicit(&hold_ended_ns, memory_order_relaxed) < POOL_HELD_SPIN_NS;
+}
+
 /* The caller waiting for a worker's last chunk: a pause, and now and then the core. */
 static inline void pause_or_yield(int i)
 {
     if (i % 1024) cpu_relax();
     else sched_yield();
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
 /* Seats with a home range of chunks of their own: the caller is seat 0, the workers seats
@@ -109,13 +133,19 @@ static uint64_t open_job(uint64_t seen)
     return (s & 1) && s != seen ? s : 0;
 }
 
-/* Waits for a job after `seen`: spins for POOL_SPIN_NS, then sleeps on `wake`. */
+/* Waits for a job after `seen`: spins for POOL_SPIN_NS (POOL_HELD_SPIN_NS while the team
+ * is held), then sleeps on `wake`. */
 static void wait_for_job(uint64_t seen)
 {
     const int64_t spin_ns = fastfc_tuned(FASTFC_T_POOL_SPIN_NS), t0 = now_ns();
     for (int i = 1; !open_job(seen); i++) {
         cpu_relax();
-        if (i % 64 == 0 && now_ns() - t0 > spin_ns) break;
+        if (i % 64 == 0) {
+            const int64_t now = now_ns();
+            if (now - t0 <= spin_ns) continue;
+            if (!team_held(now)) break;
+            sched_yield(); /* held: spin, but let a thread that wants this core have it */
+        }
     }
     if (open_job(seen)) return;
     pthread_mutex_lock(&pool.nap);
@@ -201,6 +231,7 @@ static void after_fork_child(void)
     pool.workers = 0;
     atomic_store(&pool.sleepers, 0);
     atomic_store(&pool.active, 0);
+    atomic_store(&team_holds, 0); /* the child's steps hold it anew */
     pthread_mutex_unlock(&pool.busy);
 }
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;

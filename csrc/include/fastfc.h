@@ -45,6 +45,10 @@ int fastfc_forked_single_thread(void);
 int fastfc_threads_allowed(int wanted);
 /* At most `cap` threads for this thread's calls (0: no cap); returns the cap before. */
 int fastfc_set_thread_cap(int cap);
+/* Adds delta (+1, -1) to the holds on the pool's team and returns them: while one is
+ * held (a model's training step), idle workers spin through the gaps between its regions
+ * instead of sleeping. */
+int fastfc_hold_team(int delta);
 /* Parallel regions with more than one thread that the calling thread has opened: lets
  * tests see that a team ran. */
 int64_t fastfc_wide_regions(void);

@@ -203,6 +203,12 @@ def _set_thread_cap(int cap):
     return fastfc_set_thread_cap(cap)
 
 
+def _hold_team(int delta):
+    """Adds delta to the holds on fastfc's team (a model's step holds it: workers spin
+    between its regions, not sleep); returns the holds now."""
+    return fastfc_hold_team(delta)
+
+
 def fma_peak_gflops(dtype=np.float32):
     """Measured single-thread FMA peak of the path in use, in GFLOP/s."""
     cdef int size = np.dtype(dtype).itemsize

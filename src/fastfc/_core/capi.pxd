@@ -15,6 +15,7 @@ cdef extern from "fastfc.h" nogil:
     void fastfc_block_sizes(int dtype_size, int *sizes)
     int fastfc_threads_allowed(int wanted)
     int fastfc_set_thread_cap(int cap)
+    int fastfc_hold_team(int delta)
     int fastfc_tune_describe(char *buf, int len)
     const char *fastfc_tune_warnings()
     int fastfc_forked_single_thread()

@@ -7,7 +7,10 @@ read). Where a core pays much to take such lines back (the 2-vCPU VM of docs/tun
 thread costs more than it saves. A step's bits do not depend on its thread count, so the
 count is chosen from the steps' own times: each candidate (the thread setting, halved down
 to 1) for a few steps, stopping at the first one far behind, then the fastest for the next
-`hold` steps (twice as many each time the same count wins again), then again.
+`hold` steps (twice as many each time the same count wins again), then again. Fewer
+threads must be faster by more than `margin`: the larger count is timed first, and the
+first steps after an idle spell run slow (a 784-128-64-10 step at batch 256 timed 0.86-1.0
+ms on 2 threads in its window, 0.65-0.69 ms after; docs/tuning.md).
 """
 import contextlib
 import statistics
@@ -25,6 +28,7 @@ class StepThreads:
     most_hold = 3200  # each time the same count wins, up to this (timing costs steps)
     idle = 0.005  # a step this long after the last one is a warm-up: sleeping workers wake
     behind = 1.5  # a count whose fastest step is this far behind the best so far loses now
+    margin = 0.125  # fewer threads win only when this much faster than the fastest count
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -78,9 +82,10 @@ class StepThreads:
                 return
             else:
                 s["todo"].pop(0)
-            if not s["todo"]:   # fastest after the warm-up step; ties to fewer threads
-                best = min(s["times"],
-                           key=lambda c: (statistics.median_low(s["times"][c][1:]), c))
+            if not s["todo"]:   # after the warm-up step: the most threads near the fastest
+                med = {c: statistics.median_low(t[1:]) for c, t in s["times"].items()}
+                fastest = min(med.values())
+                best = max(c for c, t in med.items() if t <= fastest * (1 + self.margin))
                 same = best == s["chosen"]
                 s["hold"] = min(2 * s["hold"], self.most_hold) if same else self.hold
                 s["chosen"], s["left"] = best, s["hold"]
@@ -90,10 +95,13 @@ class StepThreads:
         """Runs the body (one training step) on the chosen thread count and times it."""
         count = self.next_count(batch)
         before = _core._set_thread_cap(count)
+        held = count > 1 and _core._hold_team(1) > 0   # workers spin between its regions
         t0 = time.perf_counter()
         try:
             yield
         finally:
+            if held:
+                _core._hold_team(-1)
             _core._set_thread_cap(before)
         end = time.perf_counter()
         self.record(batch, count, end - t0, t0 - self._last_end > self.idle)
