@@ -6,7 +6,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <time.h>
 #include "gemm/pool.h"
 #include "gemm/threads.h"
 #include "tune/tune.h"
@@ -20,18 +19,11 @@
 static _Atomic int team_holds;
 static _Atomic int64_t hold_ended_ns;
 
-static int64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 int fastfc_hold_team(int delta)
 {
     const int holds = atomic_fetch_add(&team_holds, delta) + delta;
     if (delta < 0 && holds <= 0)
-        atomic_store_explicit(&hold_ended_ns, now_ns(), memory_order_relaxed);
+        atomic_store_explicit(&hold_ended_ns, fastfc_now_ns(), memory_order_relaxed);
     return holds;
 }
 
@@ -137,11 +129,11 @@ static uint64_t open_job(uint64_t seen)
  * is held), then sleeps on `wake`. */
 static void wait_for_job(uint64_t seen)
 {
-    const int64_t spin_ns = fastfc_tuned(FASTFC_T_POOL_SPIN_NS), t0 = now_ns();
+    const int64_t spin_ns = fastfc_tuned(FASTFC_T_POOL_SPIN_NS), t0 = fastfc_now_ns();
     for (int i = 1; !open_job(seen); i++) {
         cpu_relax();
         if (i % 64 == 0) {
-            const int64_t now = now_ns();
+            const int64_t now = fastfc_now_ns();
             if (now - t0 <= spin_ns) continue;
             if (!team_held(now)) break;
             sched_yield(); /* held: spin, but let a thread that wants this core have it */

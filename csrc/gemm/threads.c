@@ -16,7 +16,7 @@
  * harmless. Both values come from the tuning table; docs/tuning.md has the measurements. */
 static _Atomic int64_t team_stamp_ns;
 
-static int64_t now_ns(void)
+int64_t fastfc_now_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -25,12 +25,12 @@ static int64_t now_ns(void)
 
 int fastfc_team_ready(double work)
 {
-    int64_t now = now_ns(), last = atomic_exchange(&team_stamp_ns, now);
+    int64_t now = fastfc_now_ns(), last = atomic_exchange(&team_stamp_ns, now);
     return now - last < fastfc_tuned(FASTFC_T_NAP_NS) ||
            work >= (double)fastfc_tuned(FASTFC_T_NAP_SOLO_MNK);
 }
 
-void fastfc_team_done(void) { atomic_store(&team_stamp_ns, now_ns()); }
+void fastfc_team_done(void) { atomic_store(&team_stamp_ns, fastfc_now_ns()); }
 
 /* Thread-local: a Python thread counts its own calls and no two threads touch one counter. */
 static _Thread_local int64_t wide_regions;

@@ -9,6 +9,8 @@
 /* 1 when a team of threads should take `work` multiply-adds now: the team was busy
  * lately or the work is large enough to pay for waking it (stamps the call). */
 int fastfc_team_ready(double work);
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t fastfc_now_ns(void);
 /* Stamps the end of a parallel region: its workers spin for a while yet. */
 void fastfc_team_done(void);
 /* Counts, for the calling thread, a region in which a worker took part (fastfc_wide_regions). */
