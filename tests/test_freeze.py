@@ -200,3 +200,31 @@ def test_batchnorms_in_a_row_fold_in_their_order(head):
     assert [op[0] for op in frozen._ops] == ["dense"] * len(model.layers[:-3] + [1])
     want = model.forward(X)
     assert_close(frozen.forward(X), want, np.abs(want).max() + 1, 37, np.float32, factor=16)
+
+
+def test_predict_holds_the_team_while_it_runs_and_lets_go(keep_threads, monkeypatch):
+    """Workers spin through a prediction (its regions come tens of us apart); the hold
+    ends with the call, also when the pass fails."""
+    from fastfc import _core
+    from fastfc.model import plan as plan_mod
+    model, X, _ = trained(mlp())
+    frozen = model.freeze()
+    for threads, want in ((2, 1), (1, 0)):
+        fastfc.set_num_threads(threads)
+        seen = []
+        real = plan_mod.InferencePlans.plan
+
+        def spy(self, rows):
+            seen.append(_core._hold_team(0))
+            return real(self, rows)
+        monkeypatch.setattr(plan_mod.InferencePlans, "plan", spy)
+        frozen.forward(X)
+        assert seen == [want] and _core._hold_team(0) == 0
+
+        def broken(self, rows):
+            raise MemoryError("no buffers")
+        monkeypatch.setattr(plan_mod.InferencePlans, "plan", broken)
+        with pytest.raises(MemoryError):
+            frozen.forward(X)
+        assert _core._hold_team(0) == 0
+        monkeypatch.setattr(plan_mod.InferencePlans, "plan", real)

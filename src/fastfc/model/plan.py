@@ -13,6 +13,7 @@ import numpy as np
 from fastfc import _core
 from fastfc import layers as layers_mod
 from fastfc import losses as losses_mod
+from fastfc.model.step_threads import held_team
 
 # Activation layers the fused C passes run (folded into the Dense before them if it has
 # none); exact types: a subclass may compute something else than the activation it names.
@@ -141,13 +142,14 @@ class InferencePlans:
         n = X.shape[0]
         X = X.reshape(n, -1)
         rows = rows or row_block(n, self.widest, self.dtype.itemsize)
-        if n <= rows:   # one block: a small batch's time is mostly this wrapper's
-            return self.plan(n).forward(X).copy()
-        out = np.empty((n, self.n_out), self.dtype)
-        for i in range(0, n, rows):
-            xb = X[i:i + rows]
-            out[i:i + xb.shape[0]] = self.plan(xb.shape[0]).forward(xb)
-        return out
+        with held_team(_core.get_num_threads()):   # predict in a loop: calls ~30 us apart
+            if n <= rows:   # one block: a small batch's time is mostly this wrapper's
+                return self.plan(n).forward(X).copy()
+            out = np.empty((n, self.n_out), self.dtype)
+            for i in range(0, n, rows):
+                xb = X[i:i + rows]
+                out[i:i + xb.shape[0]] = self.plan(xb.shape[0]).forward(xb)
+            return out
 
 
 def inference_specs(layers: Sequence[layers_mod.Layer], input_shape: tuple) -> Optional[list]:

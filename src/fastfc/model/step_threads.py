@@ -21,6 +21,19 @@ from typing import Dict, List
 from fastfc import _core
 
 
+@contextlib.contextmanager
+def held_team(threads: int):
+    """Idle workers spin between the body's parallel regions and 1 ms after it (pool.c):
+    a step's or a forward's regions come tens of us apart with Python between, and a worker
+    woken from sleep on the 2-vCPU VM takes 30-50 us to join (docs/tuning.md)."""
+    held = threads > 1 and _core._hold_team(1) > 0
+    try:
+        yield
+    finally:
+        if held:
+            _core._hold_team(-1)
+
+
 class StepThreads:
     """Per batch size: the thread count for the next step, from the times of the last."""
     window = 5    # steps timed per candidate; the first is a warm-up (threads wake)
@@ -95,13 +108,11 @@ class StepThreads:
         """Runs the body (one training step) on the chosen thread count and times it."""
         count = self.next_count(batch)
         before = _core._set_thread_cap(count)
-        held = count > 1 and _core._hold_team(1) > 0   # workers spin between its regions
         t0 = time.perf_counter()
         try:
-            yield
+            with held_team(count):
+                yield
         finally:
-            if held:
-                _core._hold_team(-1)
             _core._set_thread_cap(before)
         end = time.perf_counter()
         self.record(batch, count, end - t0, t0 - self._last_end > self.idle)
