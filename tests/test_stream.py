@@ -216,3 +216,37 @@ def test_a_k_split_stream_gives_the_same_bits(isa):
             assert wide == str(threaded and threads != "1"), (run_bytes, part)
             results.add(digest)
     assert len(results) == 1, results
+
+
+# m < STREAM_READ_COST: W within half of one core's L2 is read by one thread, a larger W
+# by the team, each thread keeping its share in its own L2 (a 64 KiB L2 here).
+HALF_L2 = r"""
+import time
+import numpy as np
+import fastfc
+from fastfc import _core
+fastfc.set_num_threads(2)
+rng = np.random.default_rng(3)
+x = rng.standard_normal((1, 64)).astype(np.float32)
+out = []
+for n in (96, 160):   # 24 KiB and 40 KiB of float32 weights
+    w = rng.standard_normal((64, n)).astype(np.float32)
+    for wt in (w, fastfc.pack(w)):
+        teamed, end = False, time.perf_counter() + 1
+        while not teamed and time.perf_counter() < end:   # until a worker takes part
+            before = _core._wide_regions()
+            fastfc.linear(x, wt)
+            teamed = _core._wide_regions() > before
+        out.append(str(teamed))
+print(" ".join(out))
+"""
+
+
+def test_one_thread_reads_a_w_within_half_of_l2():
+    threaded = not fastfc.get_config()["openmp"].startswith("none")   # a serial build: none
+    env = dict(os.environ, FASTFC_L2="64K", FASTFC_MIN_PARALLEL_MNK="0",
+               FASTFC_NAP_SOLO_MNK="0")
+    r = subprocess.run([sys.executable, "-c", HALF_L2], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["False", "False", str(threaded), str(threaded)]

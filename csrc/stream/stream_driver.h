@@ -34,10 +34,12 @@ static int GF(stream_threads)(int nthreads, const GF(gemm_args) *g, int64_t unit
     double work = (double)g->k * g->n *
                   (g->m > FASTFC_STREAM_READ_COST ? g->m : FASTFC_STREAM_READ_COST);
     /* below READ_COST rows (reading W, not the multiply-adds, takes the time) a W within
-     * one core's L2 is read from there faster than a second core fetches its share from L3
+     * half of one core's L2 is read from there faster than a second core fetches its share
      * and joins (784x128 at batch 1: 8 us alone; a team waits 10-70 us for a worker whose
-     * vCPU is busy) */
-    if (g->m < FASTFC_STREAM_READ_COST && GF(b_bytes)(g) <= (double)fastfc_tuned(FASTFC_T_L2))
+     * vCPU is busy); a larger one does not stay there, and each core keeps its share in
+     * its own L2 (docs/tuning.md, "One thread while W fits half of L2") */
+    if (g->m < FASTFC_STREAM_READ_COST &&
+        GF(b_bytes)(g) <= (double)fastfc_tuned(FASTFC_T_L2) / 2)
         return 1;
     if (nt == 1 || work < (double)fastfc_tuned(FASTFC_T_MIN_PARALLEL_MNK) ||
         !fastfc_team_ready(work))
