@@ -64,9 +64,16 @@ def test_blocks_follow_the_caches(cpu, isa):
         b, name = cfg[dt], {"s": "float32", "d": "float64"}[dt]
         assert b["MC"] % b["MR"] == 0 and b["KC"] % 8 == 0 and b["NC"] % b["NR"] == 0
         assert t[f"{name} KC"][0] == b["KC"] and t[f"{name} KC"][1].startswith("model")
-        # A block in a quarter of L2, B block in a quarter of L3
+        # A block in a quarter of L2; B block in half of L2 where the AVX-512 kernels keep it
+        # there (A micro-panels in L1), else in a quarter of L3
         assert b["MC"] * b["KC"] * size <= _bytes(l2) // 4
-        assert b["KC"] * b["NC"] * size <= _bytes(l3) // 4
+        in_l2 = isa == "avx512"
+        home = _bytes(l2) // 2 if in_l2 else _bytes(l3) // 4
+        assert b["KC"] * b["NC"] * size <= home
+        fits = home // (b["KC"] * size) // b["NR"] * b["NR"]   # the most NR-wide panels
+        assert b["NC"] == max(b["NR"], min(fits, 16320 // b["NR"] * b["NR"]))
+        assert t[f"{name} NC"][1] == ("model: B block in half of L2" if in_l2
+                                      else "model: B block in a quarter of L3")
         # the B micro-panel takes its share of L1's ways, or (too wide for L1) 512 or 256 steps
         assert b["KC"] * b["NR"] * size <= _bytes(l1) or b["KC"] in (256, 512)
         if b["KC"] in (256, 512) and b["KC"] * b["NR"] * size > _bytes(l1):
@@ -93,6 +100,18 @@ def test_blocks_of_zen4_avx2_pinned():
     cfg = _config(FASTFC_ISA="avx2", FASTFC_L1D="32K", FASTFC_L1_WAYS=8, FASTFC_L2="1M",
                   FASTFC_L2_WAYS=8, FASTFC_L3="32M")
     assert (cfg["s"]["MC"], cfg["s"]["KC"], cfg["s"]["NC"]) == (204, 320, 6544)
+
+
+def test_blocks_of_the_xeon_avx512_pinned():
+    if "avx512" not in fastfc.get_config()["isas_supported"]:
+        pytest.skip("this CPU has no avx512")
+    # worked by hand (docs/tuning.md): 12/(12+32) of 11 ways = 3 ways of 4 KiB, 48 bytes a
+    # step -> KC 256; 512 KiB / 1 KiB -> MC 504; B block in 1 MiB: NC 1024; float64 8x24:
+    # 2 ways -> 128 steps, past L1 -> KC 512, MC 128, 1 MiB / 4 KiB = 256 -> NC 240
+    cfg = _config(FASTFC_ISA="avx512", FASTFC_L1D="48K", FASTFC_L1_WAYS=12, FASTFC_L2="2M",
+                  FASTFC_L2_WAYS=16, FASTFC_L3="480M")
+    assert (cfg["s"]["MC"], cfg["s"]["KC"], cfg["s"]["NC"]) == (504, 256, 1024)
+    assert (cfg["d"]["MC"], cfg["d"]["KC"], cfg["d"]["NC"]) == (128, 512, 240)
 
 
 def test_larger_caches_never_shrink_blocks():

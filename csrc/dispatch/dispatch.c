@@ -82,7 +82,8 @@ static int fma_lanes_per_cycle(int isa)
 static void use_table(const fastfc_isa_table *t, int isa)
 {
     active = *t;
-    fastfc_tune_init(t->s.mr, t->s.nr, t->d.mr, t->d.nr, fma_lanes_per_cycle(isa));
+    fastfc_tune_init(t->s.mr, t->s.nr, t->s.b_in_l2, t->d.mr, t->d.nr, t->d.b_in_l2,
+                     fma_lanes_per_cycle(isa));
     active.s.mc = (int)fastfc_tuned(FASTFC_T_MC_S);
     active.s.kc = (int)fastfc_tuned(FASTFC_T_KC_S);
     active.s.nc = (int)fastfc_tuned(FASTFC_T_NC_S);

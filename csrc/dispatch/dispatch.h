@@ -71,6 +71,10 @@ typedef struct {
     /* kc rows of one bf16 panel (columns i, i + NR/2 in a word) widened into a micro-panel */
     void (*bpairs)(float *dst, const uint16_t *src, int64_t kc, int NR);
     int scan_c; /* 1: the kernels have no NaN/Inf check (UKR_NO_CHECK); the GEMM scans C */
+    /* 1: a packed KC x NC block of B sits in L2 and each A micro-panel stays in L1 while
+     * the B micro-panels stream past it (BLIS skx / zen4); 0: each B micro-panel stays in
+     * L1 while the A micro-panels stream (BLIS haswell). Sets the loop order and NC. */
+    int b_in_l2;
     /* with scan_c: the largest |x[i]|, i < n (NaN when one is NaN), which bounds C from
      * the packed operands (gemm_template.h, bounds_c) */
     float (*maxabs)(const float *x, int64_t n);
@@ -88,6 +92,7 @@ typedef struct {
                     int NR); /* NULL: fp64 widens in the plain loop */
     void (*bpairs)(double *dst, const uint16_t *src, int64_t kc, int NR); /* NULL too */
     int scan_c;
+    int b_in_l2;
     double (*maxabs)(const double *x, int64_t n);
     fastfc_dpstream_t pstream;
     int pstream_max_m;

@@ -186,6 +186,38 @@ static int GF(bounds_c)(const GF(gemm_args) *g, int64_t kc, int64_t ma, int64_t 
            g->act == FASTFC_ACT_IDENTITY && g->pack_a && g->pack_b && (ma + nb) * kc < mc * nc;
 }
 
+/* What the tiles of one mc x nc block of C share. */
+typedef struct {
+    const GF(gemm_args) *g;
+    int64_t ic, jc, kc;
+    const GT *abuf, *arows; int64_t rs_arows;
+    GT beta; const GT *bias; /* bias: at column jc, NULL before the last K block */
+    int reg_act, post_act; int *ukr_check;
+} GF(block);
+
+/* The micro-kernel on the mr x nr tile at (ir, jr) of the block, B's micro-panel at bp
+ * (rows brs apart); first: the first tile of a pre-packed micro-panel (read from L3). */
+static inline void GF(tile)(const GF(block) *k, int64_t ir, int mr, int64_t jr, int nr,
+                            const GT *bp, int64_t brs, int first)
+{
+    const GF(gemm_args) *g = k->g;
+    const GCTX *x = g->ctx;
+    int height;
+    __typeof__(x->ukr) tile_ukr = GF(ukr_for_tile)(x, mr, nr, &height);
+    __typeof__(x->ukr) ukr = first && tile_ukr == x->ukr && x->ukr_first && !k->ukr_check
+                                 ? x->ukr_first : tile_ukr;
+    FASTFC_ASSERT(mr >= 1 && mr <= height && height <= x->mr);
+    const GT *ap = k->abuf + ir * k->kc;
+    int64_t ars = 1, acs = x->mr;
+    if (!g->pack_a && mr == height) {
+        ap = k->arows + ir * k->rs_arows; ars = k->rs_arows; acs = 1;
+    }
+    GT *cp = g->c + (k->ic + ir) * g->rsc + (k->jc + jr) * g->csc;
+    ukr(k->kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, mr, nr, g->alpha, k->beta,
+        k->bias ? k->bias + jr : NULL, k->reg_act, g->slope, k->ukr_check);
+    if (k->post_act) GF(post_act)(cp, g->rsc, g->csc, mr, nr, k->post_act);
+}
+
 /* Loops jr and ir around the micro-kernel for one mc x nc block of C; 1 when the check
  * (g->nonfinite) found a NaN or an Inf in it. */
 static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int64_t pc,
@@ -196,7 +228,6 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
     const GCTX *x = g->ctx;
     const int MR = x->mr, NR = x->nr;
     const int last = pc + kc >= g->k;
-    const GT beta = pc == 0 ? g->beta : (GT)1;
     const int reg_act = last && g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
     const int post_act = last && g->act > FASTFC_ACT_LEAKY_RELU ? g->act : 0;
     /* the check in the kernel's registers as it stores, or a scan of the block of C just
@@ -205,6 +236,8 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
     const int scan_c = last && g->nonfinite && !ukr_check;
     const int64_t ma = (mc + MR - 1) / MR * MR, nb = (nc + NR - 1) / NR * NR; /* packed */
     const int bound = scan_c && GF(bounds_c)(g, kc, ma, nb, mc, nc);
+    const GF(block) k = {g, ic, jc, kc, abuf, arows, rs_arows, pc == 0 ? g->beta : (GT)1,
+                         last && g->bias ? g->bias + jc : NULL, reg_act, post_act, ukr_check};
     GT bmax = 0; /* max |B| of the panels packed here */
     /* Streamed rows: a tile shorter than its kernel (which reads all its rows) reads a
      * zero-padded copy. Only the last tile can be one; the last two start here. */
@@ -216,6 +249,16 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
         if (mr < height)
             GF(pack_a)(abuf + ir * kc, arows + ir * rs_arows, rs_arows, 1, mr, kc, MR);
     }
+    if (x->b_in_l2 && (g->bp || (g->pack_b && !pack_b_here))) {
+        /* B's block is packed (in L2): each A micro-panel stays in L1 across it */
+        for (int64_t ir = 0, mr; ir < mc; ir += mr) {
+            mr = GF(tile_rows)(x, mc - ir, !g->pack_a);
+            for (int64_t jr = 0; jr < nc; jr += NR)
+                GF(tile)(&k, ir, (int)mr, jr, nc - jr < NR ? (int)(nc - jr) : NR,
+                         g->bp ? g->bp + (jc + jr) * g->k + pc * NR : bbuf + jr * kc, NR,
+                         g->bp && ir == 0);
+        }
+    } else
     for (int64_t jr = 0; jr < nc; jr += NR) {
         int nr = nc - jr < NR ? (int)(nc - jr) : NR;
         const GT *bp = bbuf + jr * kc;
@@ -236,23 +279,9 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
                 bp = edge_b;
             }
         }
-        const GT *bias = last && g->bias ? g->bias + jc + jr : NULL;
         for (int64_t ir = 0, mr; ir < mc; ir += mr) {
             mr = GF(tile_rows)(x, mc - ir, !g->pack_a);
-            int height;
-            __typeof__(x->ukr) tile_ukr = GF(ukr_for_tile)(x, (int)mr, nr, &height);
-            __typeof__(x->ukr) ukr = g->bp && ir == 0 && tile_ukr == x->ukr &&
-                                     x->ukr_first && !ukr_check ? x->ukr_first : tile_ukr;
-            FASTFC_ASSERT(mr >= 1 && ir + mr <= mc && mr <= height && height <= MR);
-            const GT *ap = abuf + ir * kc;
-            int64_t ars = 1, acs = MR;
-            if (!g->pack_a && mr == height) {
-                ap = arows + ir * rs_arows; ars = rs_arows; acs = 1;
-            }
-            GT *cp = g->c + (ic + ir) * g->rsc + (jc + jr) * g->csc;
-            ukr(kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, (int)mr, nr, g->alpha, beta, bias,
-                reg_act, g->slope, ukr_check);
-            if (post_act) GF(post_act)(cp, g->rsc, g->csc, mr, nr, post_act);
+            GF(tile)(&k, ir, (int)mr, jr, nr, bp, brs, g->bp && ir == 0);
         }
     }
     /* the block's rows are nc long: one call, not one per column panel (nr long) */

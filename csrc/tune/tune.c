@@ -216,14 +216,16 @@ static int64_t round_down(int64_t v, int64_t unit, int64_t lo, int64_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* MC, KC, NC for an MR x NR kernel on elements of `size` bytes (ids: MC, KC, NC). */
-static void derive_blocks(int mr, int nr, int size, int id_mc)
+/* MC, KC, NC for an MR x NR kernel on elements of `size` bytes (ids: MC, KC, NC);
+ * b_in_l2: the kernel's loop order keeps B's block in L2 (dispatch.h). */
+static void derive_blocks(int mr, int nr, int size, int id_mc, int b_in_l2)
 {
     const int64_t *v = tune_table.value;
     const int64_t l1 = v[FASTFC_T_L1D], w1 = v[FASTFC_T_L1_WAYS], l2 = v[FASTFC_T_L2];
     const int64_t way1 = l1 / w1;
     /* L1: one way for C, the rest shared by the KC x NR micro-panel of B (reused by every
-     * row tile) and the MR x KC micro-panels of A (streamed) in proportion to NR : MR */
+     * row tile) and the MR x KC micro-panels of A (streamed) in proportion to NR : MR;
+     * with b_in_l2 the roles swap and the shares stay */
     int64_t ways_b = (w1 - 1) * nr / (mr + nr);
     if (ways_b < 1) ways_b = 1;
     int64_t kc = round_down(ways_b * way1 / (nr * size), 8, 8, FASTFC_MAX_KC);
@@ -239,15 +241,19 @@ static void derive_blocks(int mr, int nr, int size, int id_mc)
     /* L2: the MC x KC block of A in a quarter of it; B's block streams through beside it
      * (half of L2 lost 10-20 % on an Intel L2: docs/tuning.md) */
     int64_t mc = round_down(l2 / 4 / (kc * size), mr, mr, FASTFC_MAX_MC / mr * mr);
-    /* L3: the KC x NC block of B in a quarter of it (it is shared with the other cores) */
+    /* the KC x NC block of B in half of L2 when the B micro-panels stream from there past
+     * an A micro-panel in L1 (docs/tuning.md, "B's block in L2"), else in a quarter of L3
+     * (it is shared with the other cores) */
     int64_t l3 = v[FASTFC_T_L3] > l2 ? v[FASTFC_T_L3] : 2 * l2;
-    int64_t nc = round_down(l3 / 4 / (kc * size), nr, nr, FASTFC_MAX_NC / nr * nr);
+    int64_t nc = round_down((b_in_l2 ? l2 / 2 : l3 / 4) / (kc * size), nr, nr,
+                            FASTFC_MAX_NC / nr * nr);
+    const char *nc_src = b_in_l2 ? "model: B block in half of L2" : "model: B block in a quarter of L3";
     tune_table.value[id_mc] = mc;
     tune_table.source[id_mc] = "model: A block in a quarter of L2";
     tune_table.value[id_mc + 1] = kc;
     tune_table.source[id_mc + 1] = kc_src;
     tune_table.value[id_mc + 2] = nc;
-    tune_table.source[id_mc + 2] = "model: B block in a quarter of L3";
+    tune_table.source[id_mc + 2] = nc_src;
     /* overrides: multiples of the tile, within the maxima and the caches */
     override(id_mc, "MC", mr, FASTFC_MAX_MC);
     override(id_mc + 1, "KC", 8, FASTFC_MAX_KC);
@@ -264,10 +270,8 @@ static void derive_blocks(int mr, int nr, int size, int id_mc)
         /* "refused" on the rows whose variable was set */
         const char *set[3] = {getenv("FASTFC_MC"), getenv("FASTFC_KC"), getenv("FASTFC_NC")};
         const char *refused[3] = {"model: A block in a quarter of L2 (override refused)",
-                                  "model (override refused)",
-                                  "model: B block in a quarter of L3 (override refused)"};
-        const char *kept[3] = {"model: A block in a quarter of L2", kc_src,
-                               "model: B block in a quarter of L3"};
+                                  "model (override refused)", "model (override refused)"};
+        const char *kept[3] = {"model: A block in a quarter of L2", kc_src, nc_src};
         for (int i = 0; i < 3; i++)
             tune_table.source[id_mc + i] = set[i] && *set[i] ? refused[i] : kept[i];
     }
@@ -276,13 +280,14 @@ static void derive_blocks(int mr, int nr, int size, int id_mc)
     b[2] = round_down(b[2], nr, nr, FASTFC_MAX_NC);
 }
 
-void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycle)
+void fastfc_tune_init(int smr, int snr, int sb_in_l2, int dmr, int dnr, int db_in_l2,
+                      int fma_lanes_per_cycle)
 {
     memset(&tune_table, 0, sizeof tune_table);
     warnings[0] = 0;
     read_caches();
-    derive_blocks(smr, snr, 4, FASTFC_T_MC_S);
-    derive_blocks(dmr, dnr, 8, FASTFC_T_MC_D);
+    derive_blocks(smr, snr, 4, FASTFC_T_MC_S, sb_in_l2);
+    derive_blocks(dmr, dnr, 8, FASTFC_T_MC_D, db_in_l2);
     int64_t *v = tune_table.value;
     const char **s = tune_table.source;
     const int64_t lanes = fma_lanes_per_cycle;

@@ -35,5 +35,6 @@ static inline int64_t fastfc_tuned(enum fastfc_tune_id id) { return fastfc_tune(
 /* Derives the table for kernels of MR x NR (float32: smr x snr, float64: dmr x dnr) with
  * `fma_lanes_per_cycle` float32 multiply-adds a cycle a core, from the caches (the
  * environment's FASTFC_L1D/L2/L3 first) and the overrides in the environment. */
-void fastfc_tune_init(int smr, int snr, int dmr, int dnr, int fma_lanes_per_cycle);
+void fastfc_tune_init(int smr, int snr, int sb_in_l2, int dmr, int dnr, int db_in_l2,
+                      int fma_lanes_per_cycle);
 #endif
