@@ -338,12 +338,15 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
     /* When all rows fit one MC block, each B micro-panel is used by one sweep of the
      * micro-kernel: pack it right before, so it goes from memory to L1 only once. */
     const int pack_b_here = g->pack_b && m1 - m0 <= MC && !g->b_from_memory;
+    /* NC bounds a block of B packed ahead (or pre-packed) that the AVX-512 order holds in
+     * L2; B micro-panels packed right before use or read in place need no block */
+    const int64_t ncb = x->b_in_l2 && !g->bp && (pack_b_here || !g->pack_b) ? n1 - n0 : NC;
     int bad = 0;
-    for (int64_t jc = n0; jc < n1; jc += NC) {
-        int64_t nc = n1 - jc < NC ? n1 - jc : NC;
+    for (int64_t jc = n0; jc < n1; jc += ncb) {
+        int64_t nc = n1 - jc < ncb ? n1 - jc : ncb;
         for (int64_t pc = 0; pc < g->k; pc += kcb) {
             int64_t kc = g->k - pc < kcb ? g->k - pc : kcb;
-            FASTFC_ASSERT(kc >= 1 && kc <= kmax && nc <= NC);
+            FASTFC_ASSERT(kc >= 1 && kc <= kmax && (nc <= NC || !(g->pack_b && !pack_b_here)));
             if (g->pack_b && !pack_b_here) {
                 GF(pack_b_at)(g, bbuf, pc, jc, kc, nc, x->nr, g->b_from_memory);
                 if (g->dz_operand == 2 && g->b_from_memory && g->csy == 1)
