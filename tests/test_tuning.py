@@ -92,26 +92,26 @@ def test_b_from_memory_is_a_quarter_of_l3_at_most_16_l2s(cpu):
     assert (source == "model: 16 x L2 (a quarter of L3 is more)") == (cpu == "xeon-spr")
 
 
-def test_blocks_of_zen4_avx2_pinned():
-    if "avx2" not in fastfc.get_config()["isas_supported"]:
-        pytest.skip("this CPU has no avx2")
-    # worked by hand (docs/tuning.md): 16/(6+16) of 7 ways = 5 ways of 4 KiB for 16 floats
-    # a step -> KC 320; 256 KiB / (320*4) = 204 -> MC 204; 8 MiB / 1280 = 6553 -> NC 6544
-    cfg = _config(FASTFC_ISA="avx2", FASTFC_L1D="32K", FASTFC_L1_WAYS=8, FASTFC_L2="1M",
-                  FASTFC_L2_WAYS=8, FASTFC_L3="32M")
-    assert (cfg["s"]["MC"], cfg["s"]["KC"], cfg["s"]["NC"]) == (204, 320, 6544)
-
-
-def test_blocks_of_the_xeon_avx512_pinned():
-    if "avx512" not in fastfc.get_config()["isas_supported"]:
-        pytest.skip("this CPU has no avx512")
-    # worked by hand (docs/tuning.md): 12/(12+32) of 11 ways = 3 ways of 4 KiB, 48 bytes a
-    # step -> KC 256; 512 KiB / 1 KiB -> MC 504; B block in 1 MiB: NC 1024; float64 8x24:
-    # 2 ways -> 128 steps, past L1 -> KC 512, MC 128, 1 MiB / 4 KiB = 256 -> NC 240
-    cfg = _config(FASTFC_ISA="avx512", FASTFC_L1D="48K", FASTFC_L1_WAYS=12, FASTFC_L2="2M",
-                  FASTFC_L2_WAYS=16, FASTFC_L3="480M")
-    assert (cfg["s"]["MC"], cfg["s"]["KC"], cfg["s"]["NC"]) == (504, 256, 1024)
-    assert (cfg["d"]["MC"], cfg["d"]["KC"], cfg["d"]["NC"]) == (128, 512, 240)
+# Worked by hand (docs/tuning.md). Zen 4, AVX2 6x16: 16/(6+16) of 7 ways = 5 ways of 4 KiB
+# for 16 floats a step -> KC 320; 256 KiB / (320*4) = 204 -> MC 204; 8 MiB / 1280 = 6553 ->
+# NC 6544. The Xeon, AVX-512 12x32 (the emulated path has its tiles and rules): 12/(12+32)
+# of 11 ways = 3 ways of 4 KiB, 48 bytes a step -> KC 256; 512 KiB / 1 KiB -> MC 504; B's
+# block in 1 MiB -> NC 1024; float64 8x24: 2 ways -> 128 steps, past L1 -> KC 512, MC 128,
+# 1 MiB / 4 KiB = 256 -> NC 240.
+@pytest.mark.parametrize("isa,caches,want", [
+    ("avx2", ("32K", 8, "1M", 8, "32M"), {"s": (204, 320, 6544)}),
+    ("avx512-emulated", ("48K", 12, "2M", 16, "480M"), {"s": (504, 256, 1024),
+                                                         "d": (128, 512, 240)}),
+])
+def test_blocks_worked_by_hand(isa, caches, want):
+    cfg = fastfc.get_config()
+    if isa not in cfg["isas_supported"] + cfg["isas_testable"]:
+        pytest.skip(f"this CPU or build has no {isa} path")
+    l1, w1, l2, w2, l3 = caches
+    cfg = _config(FASTFC_ISA=isa, FASTFC_L1D=l1, FASTFC_L1_WAYS=w1, FASTFC_L2=l2,
+                  FASTFC_L2_WAYS=w2, FASTFC_L3=l3)
+    for dt, blocks in want.items():
+        assert (cfg[dt]["MC"], cfg[dt]["KC"], cfg[dt]["NC"]) == blocks
 
 
 def test_larger_caches_never_shrink_blocks():
