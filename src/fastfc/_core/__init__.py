@@ -7,11 +7,11 @@ _plan    the training-step kernels and MLPPlan      _tuning   the per-CPU tuning
 """
 
 # Threads are fastfc's own pool (csrc/gemm/pool.c): idle workers spin POOL_SPIN_NS of the
-# tuning table (through a training step and 1 ms after), then sleep, and a region never
-# waits for a sleeping one (docs/tuning.md).
+# tuning table (through a training step or a prediction and 1 ms after), then sleep, and a
+# region never waits for a sleeping one (docs/tuning.md).
 # libgomp is still linked (omp_get_max_threads, OMP_THREAD_LIMIT) but runs no threads.
-WAIT_POLICY = ("fastfc's pool: idle workers spin POOL_SPIN_NS (through a training step and "
-               "1 ms after), then sleep")
+WAIT_POLICY = ("fastfc's pool: idle workers spin POOL_SPIN_NS (through a training step or "
+               "a prediction and 1 ms after), then sleep")
 from fastfc._core import _config  # noqa: F401,E402 - loads libfastfc_core
 from fastfc._core._config import (CPU_ISA, EMULATED_ISA, ISA, ISA_NAMES, _set_thread_cap,
                                   _hold_team,
