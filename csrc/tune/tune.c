@@ -247,7 +247,8 @@ static void derive_blocks(int mr, int nr, int size, int id_mc, int b_in_l2)
     int64_t l3 = v[FASTFC_T_L3] > l2 ? v[FASTFC_T_L3] : 2 * l2;
     int64_t nc = round_down((b_in_l2 ? l2 / 2 : l3 / 4) / (kc * size), nr, nr,
                             FASTFC_MAX_NC / nr * nr);
-    const char *nc_src = b_in_l2 ? "model: B block in half of L2" : "model: B block in a quarter of L3";
+    const char *nc_src = b_in_l2 ? "model: B block in half of L2"
+                                 : "model: B block in a quarter of L3";
     tune_table.value[id_mc] = mc;
     tune_table.source[id_mc] = "model: A block in a quarter of L2";
     tune_table.value[id_mc + 1] = kc;
@@ -270,7 +271,9 @@ static void derive_blocks(int mr, int nr, int size, int id_mc, int b_in_l2)
         /* "refused" on the rows whose variable was set */
         const char *set[3] = {getenv("FASTFC_MC"), getenv("FASTFC_KC"), getenv("FASTFC_NC")};
         const char *refused[3] = {"model: A block in a quarter of L2 (override refused)",
-                                  "model (override refused)", "model (override refused)"};
+                                  "model (override refused)",
+                                  b_in_l2 ? "model: B block in half of L2 (override refused)"
+                                          : "model: B block in a quarter of L3 (override refused)"};
         const char *kept[3] = {"model: A block in a quarter of L2", kc_src, nc_src};
         for (int i = 0; i < 3; i++)
             tune_table.source[id_mc + i] = set[i] && *set[i] ? refused[i] : kept[i];
