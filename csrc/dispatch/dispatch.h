@@ -135,7 +135,7 @@ extern const fastfc_isa_table fastfc_table_avx512_emulated;
 
 const fastfc_isa_table *fastfc_table(void);
 
-/* Adam for the plain build and for AVX2 (train/adam_template.h). */
+/* Adam for the plain build, AVX2 and AVX-512 (train/adam_template.h). */
 void fastfc_sadam_generic(int64_t lo, int64_t hi, float *p, const float *g, float *m, float *v,
                           const fastfc_adam_coef *k);
 void fastfc_dadam_generic(int64_t lo, int64_t hi, double *p, const double *g, double *m,
@@ -145,6 +145,10 @@ void fastfc_sadam_avx2(int64_t lo, int64_t hi, float *p, const float *g, float *
                        const fastfc_adam_coef *k);
 void fastfc_dadam_avx2(int64_t lo, int64_t hi, double *p, const double *g, double *m,
                        double *v, const fastfc_adam_coef *k);
+void fastfc_sadam_avx512(int64_t lo, int64_t hi, float *p, const float *g, float *m, float *v,
+                         const fastfc_adam_coef *k);
+void fastfc_dadam_avx512(int64_t lo, int64_t hi, double *p, const double *g, double *m,
+                         double *v, const fastfc_adam_coef *k);
 #endif
 
 /* Scalar dropout over elements [lo, hi): the reference every vector path must match. */

@@ -27,6 +27,30 @@ int fastfc_hold_team(int delta)
     return holds;
 }
 
+/* The FTZ and DAZ bits of MXCSR: a region's workers take the caller's, so a chunk rounds
+ * alike on every thread and the bits never depend on the thread count. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define FLUSH_BITS 0x8040u
+static unsigned flush_mode(void) { return _mm_getcsr() & FLUSH_BITS; }
+static void set_flush_mode(unsigned mode)
+{
+    const unsigned csr = _mm_getcsr();
+    if ((csr & FLUSH_BITS) != mode) _mm_setcsr((csr & ~FLUSH_BITS) | mode);
+}
+#else /* other CPUs compute with subnormals (IEEE) */
+#define FLUSH_BITS 0u
+static unsigned flush_mode(void) { return 0; }
+static void set_flush_mode(unsigned mode) { (void)mode; }
+#endif
+
+int fastfc_flush_subnormals(int on)
+{
+    const int before = flush_mode() != 0;
+    set_flush_mode(on ? FLUSH_BITS : 0);
+    return before;
+}
+
 static int run_alone(int64_t chunks, fastfc_chunk_fn fn, void *ctx)
 {
     int failed = 0;
@@ -86,6 +110,7 @@ static struct {
     int64_t chunks;
     int seats;                  /* threads the job takes, the caller among them */
     int caller_cpu;             /* where the caller opened it (-1: unknown) */
+    unsigned flush;             /* the caller's flush_mode() */
     _Atomic int seats_left;     /* workers the job still takes (seats - 1 at the start) */
     int homes;                  /* home ranges: min(seats, POOL_HOMES) */
     /* home h: part h of `homes` of the chunks (fastfc_thread_range), next[h] the next one */
@@ -182,6 +207,7 @@ static void *worker_main(void *arg)
         if ((s & 1) && (left = atomic_fetch_sub_explicit(&pool.seats_left, 1,
                                                          memory_order_relaxed)) > 0) {
             step_off(pool.caller_cpu);
+            set_flush_mode(pool.flush);
             take_chunks((pool.seats - left) % pool.homes, 1);
         }
         /* release: our chunks' writes and reads of the fields end before the caller's reuse */
@@ -249,6 +275,7 @@ int fastfc_pool_run(int nt, int64_t chunks, fastfc_chunk_fn fn, void *ctx)
 #else
     pool.caller_cpu = -1;
 #endif
+    pool.flush = flush_mode();
     atomic_store_explicit(&pool.seats_left, nt - 1, memory_order_relaxed);
     pool.homes = nt < POOL_HOMES ? nt : POOL_HOMES;
     for (int h = 0; h < pool.homes; h++) {

@@ -49,6 +49,10 @@ int fastfc_set_thread_cap(int cap);
  * held (a model's training step), idle workers spin through the gaps between its regions
  * instead of sleeping. */
 int fastfc_hold_team(int delta);
+/* 1: subnormal numbers are flushed to zero (x86's FTZ and DAZ) in the calling thread's
+ * arithmetic and in the chunks of the regions it opens; 0: IEEE. Returns the mode before.
+ * A model's training step flushes (docs/tuning.md, "Subnormal gradients"). */
+int fastfc_flush_subnormals(int on);
 /* Parallel regions with more than one thread that the calling thread has opened: lets
  * tests see that a team ran. */
 int64_t fastfc_wide_regions(void);

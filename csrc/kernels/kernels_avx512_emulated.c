@@ -21,10 +21,12 @@
 #define fastfc_sbf16_panels_avx512 fastfc_sbf16_panels_avx512emu
 #define fastfc_sbf16_panels_avx512_pairs fastfc_sbf16_panels_avx512emu_pairs
 #define fastfc_table_avx512 fastfc_table_avx512_emulated
-/* the check's AVX-512 file is not built for AVX2: this path checks with AVX2 */
+/* the check's and Adam's AVX-512 files are not built for AVX2: this path uses AVX2's */
 #define fastfc_snonfinite_avx512 fastfc_snonfinite_avx2
 #define fastfc_dnonfinite_avx512 fastfc_dnonfinite_avx2
 #define fastfc_snonfinite_rows_avx512 fastfc_snonfinite_rows_avx2
 #define fastfc_dnonfinite_rows_avx512 fastfc_dnonfinite_rows_avx2
+#define fastfc_sadam_avx512 fastfc_sadam_avx2
+#define fastfc_dadam_avx512 fastfc_dadam_avx2
 #define UKR_NO_CHECK /* the register check takes GCC minutes on emulated vectors */
 #include "kernels_avx512.c"

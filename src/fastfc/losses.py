@@ -64,9 +64,10 @@ def _labels(y, n_out, n):
         y = np.clip(y, -1, n_out)   # castable to int64; a label out of range stays out
     elif y.dtype.kind not in "iub":
         raise TypeError(f"y has dtype {y.dtype}; expected integer class labels")
-    # the fused C step reads the labels in place: contiguous (a no-op when they are);
-    # uint64 labels past the int64 range turn negative here, and out of range
-    labels = np.require(y, np.int64, ["C_CONTIGUOUS", "ALIGNED"])
+    # the fused C step reads the labels in place: int64 and contiguous (np.require, 0.7 us,
+    # only when they are not); uint64 labels past the int64 range turn negative, out of range
+    labels = (y if y.dtype == np.int64 and y.flags.c_contiguous and y.flags.aligned
+              else np.require(y, np.int64, ["C_CONTIGUOUS", "ALIGNED"]))
     if n and not _core._labels_in_range(labels, n_out):
         raise ValueError(f"labels must be in [0, {n_out}), got values in "
                          f"[{given.min()}, {given.max()}]")

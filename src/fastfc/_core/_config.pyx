@@ -204,9 +204,15 @@ def _set_thread_cap(int cap):
 
 
 def _hold_team(int delta):
-    """Adds delta to the holds on fastfc's team (a model's step holds it: workers spin
-    between its regions, not sleep); returns the holds now."""
+    """Adds delta to the holds on fastfc's team (a model's step and its predict hold it:
+    workers spin between their regions, not sleep); returns the holds now."""
     return fastfc_hold_team(delta)
+
+
+def _flush_subnormals(int on):
+    """1: this Python thread's fastfc calls (and their workers) flush subnormal numbers to
+    zero, 0: IEEE; returns the mode before. A model's training step flushes."""
+    return fastfc_flush_subnormals(on)
 
 
 def fma_peak_gflops(dtype=np.float32):

@@ -16,6 +16,7 @@ cdef extern from "fastfc.h" nogil:
     int fastfc_threads_allowed(int wanted)
     int fastfc_set_thread_cap(int cap)
     int fastfc_hold_team(int delta)
+    int fastfc_flush_subnormals(int on)
     int fastfc_tune_describe(char *buf, int len)
     const char *fastfc_tune_warnings()
     int fastfc_forked_single_thread()

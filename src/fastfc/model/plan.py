@@ -13,7 +13,7 @@ import numpy as np
 from fastfc import _core
 from fastfc import layers as layers_mod
 from fastfc import losses as losses_mod
-from fastfc.model.step_threads import held_team
+from fastfc.model.team import held_team
 
 # Activation layers the fused C passes run (folded into the Dense before them if it has
 # none); exact types: a subclass may compute something else than the activation it names.

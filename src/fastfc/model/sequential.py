@@ -25,6 +25,7 @@ from fastfc.model.frozen import FrozenModel
 from fastfc.model.inputs import as_2d_float
 from fastfc.model.plan import InferencePlans, PlanCache, fused_step, inference_specs
 from fastfc.model.step_threads import StepThreads
+from fastfc.model.subnormals import flushed_subnormals
 
 
 def applied_twice(layer: Any, loss: Any) -> Optional[str]:
@@ -295,14 +296,15 @@ class Sequential(Plain):
 
     def _apply_gradients(self):
         """The optimizer's update of the flat parameter buffer from the gradient buffer."""
-        self.optimizer.step(self._theta, self._dtheta)
+        with flushed_subnormals():
+            self.optimizer.step(self._theta, self._dtheta)
 
     def _gradients(self, x, y, count_correct=False):
         """Forward, loss and backward of a batch into the gradient buffer (no update):
         the mean loss and, when asked, the number of rows predicted right."""
         # the layers' buffers (z among them) hold this batch until it is counted: a
         # predict in another thread would overwrite what backward reads
-        with self._lock:
+        with self._lock, flushed_subnormals():
             plan = self._plan(x.shape[0])
             if plan is not None:
                 loss, z = self._fused_step(plan, x, y)
@@ -378,7 +380,9 @@ class Sequential(Plain):
         -----
         A later call goes on where this one stopped (the next shuffles and epochs of the
         learning-rate schedule). Whatever stops fit (an error in a callback, Ctrl-C) leaves
-        the model at its last finished step, and the error is raised.
+        the model at its last finished step, and the error is raised. Steps compute with
+        subnormal numbers flushed to zero (x86's FTZ and DAZ, as TensorFlow trains): such
+        gradients are below any update's rounding and ~100x slower to compute with.
         """
         return trainer.fit(self, X, y, epochs=epochs, batch_size=batch_size,
                            validation_data=validation_data, validation_split=validation_split,

@@ -12,31 +12,13 @@ threads must be faster by more than `margin`: the larger count is timed first, a
 first steps after an idle spell run slow (a 784-128-64-10 step at batch 256 timed 0.86-1.0
 ms on 2 threads in its window, 0.65-0.69 ms after; docs/tuning.md).
 """
-import contextlib
 import statistics
 import threading
 import time
 from typing import Dict, List
 
 from fastfc import _core
-
-
-class held_team:
-    """Idle workers spin between the body's parallel regions and 1 ms after it (pool.c):
-    a step's or a forward's regions come tens of us apart with Python between, and a worker
-    woken from sleep on the 2-vCPU VM takes 30-50 us to join (docs/tuning.md). A class, not
-    a generator: a one-row prediction takes 6 us, and the generator's frames took 0.9."""
-    __slots__ = ("held",)
-
-    def __init__(self, threads: int) -> None:
-        self.held = threads > 1
-
-    def __enter__(self) -> None:
-        self.held = self.held and _core._hold_team(1) > 0
-
-    def __exit__(self, *exc) -> None:
-        if self.held:
-            _core._hold_team(-1)
+from fastfc.model.team import held_team
 
 
 class StepThreads:
@@ -108,18 +90,31 @@ class StepThreads:
                 s["hold"] = min(2 * s["hold"], self.most_hold) if same else self.hold
                 s["chosen"], s["left"] = best, s["hold"]
 
-    @contextlib.contextmanager
-    def step(self, batch: int):
+    def step(self, batch: int) -> "TimedStep":
         """Runs the body (one training step) on the chosen thread count and times it."""
-        count = self.next_count(batch)
-        before = _core._set_thread_cap(count)
-        t0 = time.perf_counter()
-        try:
-            with held_team(count):
-                yield
-        finally:
-            _core._set_thread_cap(before)
-        end = time.perf_counter()
-        self.record(batch, count, end - t0, t0 - self._last_end > self.idle)
-        self._last_end = end
+        return TimedStep(self, batch)
 
+
+class TimedStep:
+    """StepThreads.step's context: a class, not a generator (its frames cost ~1 us of a
+    step that takes 130). A step that raises is not timed."""
+    __slots__ = ("threads", "batch", "count", "before", "team", "t0")
+
+    def __init__(self, threads: StepThreads, batch: int) -> None:
+        self.threads, self.batch = threads, batch
+
+    def __enter__(self) -> None:
+        self.count = self.threads.next_count(self.batch)
+        self.before = _core._set_thread_cap(self.count)
+        self.t0 = time.perf_counter()
+        self.team = held_team(self.count)
+        self.team.__enter__()
+
+    def __exit__(self, kind, *exc) -> None:
+        self.team.__exit__()
+        _core._set_thread_cap(self.before)
+        if kind is not None:
+            return
+        end, s = time.perf_counter(), self.threads
+        s.record(self.batch, self.count, end - self.t0, self.t0 - s._last_end > s.idle)
+        s._last_end = end
