@@ -53,8 +53,10 @@ def test_the_fastest_count_is_held_then_timed_again(keep_threads, fastest):
     times = {c: (1.0 if c == fastest else 2.0 + c) for c in (4, 2, 1)}
     used = _run(st, 32, times)
     w = st.window
-    # each candidate for a window, until one is far behind: one step of it, none after it
-    timing = {4: [4] * w + [2], 2: [4] * w + [2] * w + [1], 1: [4] * w + [2] * w + [1] * w}
+    # each candidate for a window, until one is far behind: one step of it, none after it;
+    # then the thread setting again (here far behind 1 thread)
+    timing = {4: [4] * w + [2], 2: [4] * w + [2] * w + [1],
+              1: [4] * w + [2] * w + [1] * w + [4, 4]}   # its warm-up, then behind
     t = len(timing[fastest])
     assert used[:t] == timing[fastest]
     assert used[t:t + st.hold] == [fastest] * st.hold
@@ -115,7 +117,7 @@ def test_the_warm_up_step_does_not_count_and_fewer_threads_win_by_a_margin(keep_
                                                                            two, chosen):
     fastfc.set_num_threads(2)
     st = StepThreads()
-    for c, first, rest in ((2, 9.0, two), (1, 1.0, 1.0)):   # 2 threads: a slow first step
+    for c, first, rest in ((2, 9.0, two), (1, 1.0, 1.0), (2, 9.0, two)):   # a slow first step
         for i in range(st.window):
             assert st.next_count(7) == c
             st.record(7, c, first if i == 0 else rest)
@@ -141,14 +143,30 @@ def test_a_step_after_an_idle_spell_starts_its_count_again(keep_threads):
     for i in range(st.window):
         assert st.next_count(5) == 1
         st.record(5, 1, 5.0)
+    for _ in range(2):             # timed again: its warm-up, then 9.0, far behind
+        assert st.next_count(5) == 2
+        st.record(5, 2, 9.0)
     assert st.next_count(5) == 1   # 2 threads' 9.0 after the spell, not the 1.0 before
+
+
+def test_the_thread_setting_is_timed_again_after_the_fewer_counts(keep_threads):
+    """A slow spell at the start (NumPy's BLAS threads spinning after its last call) makes
+    the first window of the most threads slow: its last window decides."""
+    fastfc.set_num_threads(2)
+    st = StepThreads()
+    assert StepThreads.timing_order(2) == [2, 1, 2] and StepThreads.timing_order(1) == [1]
+    for c, t in ((2, 1.5), (1, 1.2), (2, 1.0)):
+        for _ in range(st.window):
+            assert st.next_count(3) == c
+            st.record(3, c, t)
+    assert st._by_batch[3]["chosen"] == 2 and st.next_count(3) == 2
 
 
 def test_each_batch_size_and_thread_setting_is_timed_apart(keep_threads):
     fastfc.set_num_threads(2)
     st = StepThreads()
     _run(st, 32, {2: 5.0, 1: 1.0})
-    assert st.next_count(32) == 1
+    assert st._by_batch[32]["chosen"] == 1
     assert st.next_count(64) == 2         # a batch size not timed yet starts with all
     fastfc.set_num_threads(4)
     assert st.next_count(32) == 4         # a new setting: timed again from the top

@@ -6,11 +6,13 @@ read). Where a core pays much to take such lines back (the 2-vCPU VM of docs/tun
 "Writing what the other core has read": 7x, and changing from minute to minute), a second
 thread costs more than it saves. A step's bits do not depend on its thread count, so the
 count is chosen from the steps' own times: each candidate (the thread setting, halved down
-to 1) for a few steps, stopping at the first one far behind, then the fastest for the next
-`hold` steps (twice as many each time the same count wins again), then again. Fewer
-threads must be faster by more than `margin`: the larger count is timed first, and the
-first steps after an idle spell run slow (a 784-128-64-10 step at batch 256 timed 0.86-1.0
-ms on 2 threads in its window, 0.65-0.69 ms after; docs/tuning.md).
+to 1) for a few steps, stopping at the first one far behind, then the thread setting again
+(its last window counts), then the fastest for the next `hold` steps (twice as many each
+time the same count wins again), then again. Fewer threads must be faster by more than
+`margin`: the larger count is timed first, and the first steps after an idle spell, or
+beside NumPy's BLAS threads still spinning after its last call, run slow (a 784-128-64-10
+step at batch 256 timed 0.86-1.0 ms on 2 threads in its first window, 0.55-0.65 ms after;
+docs/tuning.md).
 """
 import statistics
 import threading
@@ -43,20 +45,26 @@ class StepThreads:
             out.append(out[-1] // 2)
         return out
 
+    @classmethod
+    def timing_order(cls, n: int) -> List[int]:
+        """The candidates, then n again: a slow spell at the start of the first window
+        (workers waking, another library's threads spinning) does not decide."""
+        return cls.candidates(n) + ([n] if n > 1 else [])
+
     def next_count(self, batch: int) -> int:
         """The thread count for the next step of this batch size."""
         n = _core.get_num_threads()
         with self._lock:
             s = self._by_batch.get(batch)
             if s is None or s["of"] != n:   # new, or set_num_threads changed it
-                s = self._by_batch[batch] = {"of": n, "todo": self.candidates(n),
-                                             "times": {}, "chosen": None, "left": 0,
-                                             "hold": self.hold}
+                s = self._by_batch[batch] = {"of": n, "todo": self.timing_order(n),
+                                             "times": {}, "fresh": True, "chosen": None,
+                                             "left": 0, "hold": self.hold}
             if not s["todo"]:
                 if s["left"] > 0:
                     s["left"] -= 1
                     return s["chosen"]
-                s["todo"], s["times"] = self.candidates(n), {}
+                s["todo"], s["times"], s["fresh"] = self.timing_order(n), {}, True
             return s["todo"][0]
 
     def record(self, batch: int, count: int, seconds: float, after_idle: bool = False) -> None:
@@ -66,14 +74,16 @@ class StepThreads:
             s = self._by_batch.get(batch)
             if s is None or not s["todo"] or s["todo"][0] != count:
                 return
-            if after_idle:
-                s["times"][count] = []
-            times = s["times"].setdefault(count, [])
+            if after_idle or s["fresh"]:   # a window of its own, the first step its warm-up
+                s["times"][count], s["fresh"] = [], False
+            times = s["times"][count]
             times.append(seconds)
             # the lower median of the steps after the warm-up: a slow step moves it least
             best = min((statistics.median_low(t[1:]) for c, t in s["times"].items()
                         if c != count), default=None)
-            if best is not None and min(times) > self.behind * best:
+            # the thread setting again after fewer: its first step wakes the workers
+            steps = times[1:] if count == s["of"] else times
+            if best is not None and steps and min(steps) > self.behind * best:
                 # far behind (a big step on fewer threads): it and the fewer threads after
                 # it lose at once, so that timing them costs a step or two, not windows
                 del s["times"][count]
@@ -82,6 +92,7 @@ class StepThreads:
                 return
             else:
                 s["todo"].pop(0)
+                s["fresh"] = True
             if not s["todo"]:   # after the warm-up step: the most threads near the fastest
                 med = {c: statistics.median_low(t[1:]) for c, t in s["times"].items()}
                 fastest = min(med.values())
