@@ -4,7 +4,6 @@ fastfc.linear stay IEEE, as NumPy (fastfc/model/subnormals.py)."""
 import platform
 
 import numpy as np
-import pytest
 
 import fastfc
 from fastfc import _core
@@ -33,13 +32,6 @@ def _tiny_gradients(threads):
     dz = (-2 * y / y.size).astype(np.float32)
     return (model.layers[0].grads["W"].copy(), _core._wide_regions() > regions,
             x.T @ dz)
-
-
-@pytest.fixture
-def keep_threads():
-    before = fastfc.get_num_threads()
-    yield
-    fastfc.set_num_threads(before)
 
 
 def test_a_step_stores_no_subnormal_gradient_on_any_thread_count(keep_threads):
