@@ -17,6 +17,11 @@
     T alpha, T beta, const T *bias, int act, T slope, int *nonfinite
 typedef void (*fastfc_sukr_t)(FASTFC_UKR_ARGS(float));
 typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
+/* The full-height kernel on packed A that also prefetches pf_lines cache lines from pf
+ * into L2, spread over its k steps (pre-packed B's next micro-panel: gemm_template.h). */
+typedef void (*fastfc_sukr_ahead_t)(FASTFC_UKR_ARGS(float), const float *pf, int64_t pf_lines);
+typedef void (*fastfc_dukr_ahead_t)(FASTFC_UKR_ARGS(double), const double *pf,
+                                    int64_t pf_lines);
 
 /* Small-batch kernel contract (stream/stream_template.h): C[:m, n0:n1] = act(A.B + bias)
  * with B read once, unpacked: row-major (csb == 1) or column-major (rsb == 1). Per element
@@ -71,9 +76,10 @@ typedef struct {
     /* kc rows of one bf16 panel (columns i, i + NR/2 in a word) widened into a micro-panel */
     void (*bpairs)(float *dst, const uint16_t *src, int64_t kc, int NR);
     int scan_c; /* 1: the kernels have no NaN/Inf check (UKR_NO_CHECK); the GEMM scans C */
-    /* 1: a packed KC x NC block of B sits in L2 and each A micro-panel stays in L1 while
-     * the B micro-panels stream past it (BLIS skx / zen4); 0: each B micro-panel stays in
-     * L1 while the A micro-panels stream (BLIS haswell). Sets the loop order and NC. */
+    /* 1: a KC x NC block of B packed ahead sits in L2 and each A micro-panel stays in L1
+     * while the B micro-panels stream past it (BLIS skx / zen4); 0: each B micro-panel
+     * stays in L1 while the A micro-panels stream (BLIS haswell), as pre-packed B always
+     * does. Sets the loop order and NC. */
     int b_in_l2;
     /* with scan_c: the largest |x[i]|, i < n (NaN when one is NaN), which bounds C from
      * the packed operands (gemm_template.h, bounds_c) */
@@ -81,6 +87,7 @@ typedef struct {
     fastfc_spstream_t pstream; /* a few rows against packed panels */
     int pstream_max_m;
     fastfc_sbpstream_t bpstream; /* the same against bfloat16 panels (pstream_max_m rows) */
+    fastfc_sukr_ahead_t ukr_ahead; /* NULL: pre-packed B is not read ahead */
 } fastfc_sctx;
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr, ukr_first;
@@ -97,6 +104,7 @@ typedef struct {
     fastfc_dpstream_t pstream;
     int pstream_max_m;
     fastfc_dbpstream_t bpstream; /* NULL: bf16 panels for double (C API only) take the GEMM */
+    fastfc_dukr_ahead_t ukr_ahead;
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

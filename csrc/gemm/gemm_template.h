@@ -196,9 +196,11 @@ typedef struct {
 } GF(block);
 
 /* The micro-kernel on the mr x nr tile at (ir, jr) of the block, B's micro-panel at bp
- * (rows brs apart); first: the first tile of a pre-packed micro-panel (read from L3). */
+ * (rows brs apart); first: the first tile of a pre-packed micro-panel (read from L3);
+ * pf: pf_lines cache lines that a full-height tile reads into L2 as it computes. */
 static inline void GF(tile)(const GF(block) *k, int64_t ir, int mr, int64_t jr, int nr,
-                            const GT *bp, int64_t brs, int first)
+                            const GT *bp, int64_t brs, int first, const GT *pf,
+                            int64_t pf_lines)
 {
     const GF(gemm_args) *g = k->g;
     const GCTX *x = g->ctx;
@@ -213,6 +215,13 @@ static inline void GF(tile)(const GF(block) *k, int64_t ir, int mr, int64_t jr, 
         ap = k->arows + ir * k->rs_arows; ars = k->rs_arows; acs = 1;
     }
     GT *cp = g->c + (k->ic + ir) * g->rsc + (k->jc + jr) * g->csc;
+    if (pf && ukr == x->ukr && !k->ukr_check && x->ukr_ahead) {
+        x->ukr_ahead(k->kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, mr, nr, g->alpha,
+                     k->beta, k->bias ? k->bias + jr : NULL, k->reg_act, g->slope, NULL, pf,
+                     pf_lines);
+        if (k->post_act) GF(post_act)(cp, g->rsc, g->csc, mr, nr, k->post_act);
+        return;
+    }
     ukr(k->kc, ap, ars, acs, bp, brs, cp, g->rsc, g->csc, mr, nr, g->alpha, k->beta,
         k->bias ? k->bias + jr : NULL, k->reg_act, g->slope, k->ukr_check);
     if (k->post_act) GF(post_act)(cp, g->rsc, g->csc, mr, nr, k->post_act);
@@ -249,14 +258,13 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
         if (mr < height)
             GF(pack_a)(abuf + ir * kc, arows + ir * rs_arows, rs_arows, 1, mr, kc, MR);
     }
-    if (x->b_in_l2 && (g->bp || (g->pack_b && !pack_b_here))) {
+    if (x->b_in_l2 && g->pack_b && !pack_b_here) {
         /* B's block is packed (in L2): each A micro-panel stays in L1 across it */
         for (int64_t ir = 0, mr; ir < mc; ir += mr) {
             mr = GF(tile_rows)(x, mc - ir, !g->pack_a);
             for (int64_t jr = 0; jr < nc; jr += NR)
                 GF(tile)(&k, ir, (int)mr, jr, nc - jr < NR ? (int)(nc - jr) : NR,
-                         g->bp ? g->bp + (jc + jr) * g->k + pc * NR : bbuf + jr * kc, NR,
-                         g->bp && ir == 0);
+                         bbuf + jr * kc, NR, 0, NULL, 0);
         }
     } else
     for (int64_t jr = 0; jr < nc; jr += NR) {
@@ -279,9 +287,21 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
                 bp = edge_b;
             }
         }
-        for (int64_t ir = 0, mr; ir < mc; ir += mr) {
+        /* Pre-packed B: the full-height tiles read the next micro-panel into L2, a share
+         * each, so its first tile does not wait on memory alone (docs/tuning.md,
+         * "Pre-packed weights read a micro-panel ahead"). */
+        const int64_t per = 64 / (int64_t)sizeof(GT), lines = kc * NR / per;
+        const int ahead = g->bp && x->ukr_ahead && jr + NR < nc;
+        int64_t rows = 0;
+        for (int64_t ir = 0, mr; ahead && ir < mc; ir += mr)
+            rows += (mr = GF(tile_rows)(x, mc - ir, !g->pack_a)) == MR;
+        for (int64_t ir = 0, mr, r = 0; ir < mc; ir += mr) {
             mr = GF(tile_rows)(x, mc - ir, !g->pack_a);
-            GF(tile)(&k, ir, (int)mr, jr, nr, bp, brs, g->bp && ir == 0);
+            const int64_t l0 = rows ? lines * r / rows : 0;
+            const int64_t l1 = rows ? lines * (r + 1) / rows : 0;
+            r += mr == MR;
+            GF(tile)(&k, ir, (int)mr, jr, nr, bp, brs, g->bp && ir == 0 && (!ahead || jr == 0),
+                     l1 > l0 ? bp + g->k * NR + l0 * per : NULL, l1 - l0);
         }
     }
     /* the block's rows are nc long: one call, not one per column panel (nr long) */
@@ -338,8 +358,8 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
     /* When all rows fit one MC block, each B micro-panel is used by one sweep of the
      * micro-kernel: pack it right before, so it goes from memory to L1 only once. */
     const int pack_b_here = g->pack_b && m1 - m0 <= MC && !g->b_from_memory;
-    /* NC bounds a block of B packed ahead (or pre-packed) that the AVX-512 order holds in
-     * L2; B micro-panels packed right before use or read in place need no block */
+    /* NC bounds a block of B packed ahead that the AVX-512 order holds in L2; B
+     * micro-panels packed right before use or read in place need no block */
     const int64_t ncb = x->b_in_l2 && !g->bp && (pack_b_here || !g->pack_b) ? n1 - n0 : NC;
     int bad = 0;
     for (int64_t jc = n0; jc < n1; jc += ncb) {

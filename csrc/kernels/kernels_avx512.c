@@ -21,6 +21,7 @@
 #define UKR_MR 12
 #define UKR_NV 2
 #define UKR_NAME fastfc_sgemm_avx512_12x32
+#define UKR_AHEAD
 #include "ukr_template.h"
 
 /* The same for the first tile of a micro-panel of pre-packed weights, read from L3: with B
@@ -66,6 +67,7 @@
 #define UKR_MR 8
 #define UKR_NV 3
 #define UKR_NAME fastfc_dgemm_avx512_8x24
+#define UKR_AHEAD
 #include "ukr_template.h"
 
 #define UKR_T double
@@ -197,12 +199,14 @@ const fastfc_isa_table fastfc_table_avx512 = {
           fastfc_sbf16_panels_avx512, .scan_c = SCAN_C, .b_in_l2 = 1, .maxabs = SMAXABS,
           .pstream = fastfc_sstream_avx512_panels, .pstream_max_m = 8,
           .bpstream = fastfc_sbstream_avx512_panels,
-          .bpairs = fastfc_sbf16_panels_avx512_pairs},
+          .bpairs = fastfc_sbf16_panels_avx512_pairs,
+          .ukr_ahead = fastfc_sgemm_avx512_12x32_ahead},
     .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24, NULL,
           {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24},
           {8, 16}, {fastfc_dgemm_avx512_8x8, fastfc_dgemm_avx512_8x16},
           fastfc_dstream_avx512, .scan_c = SCAN_C, .b_in_l2 = 1, .maxabs = DMAXABS,
-          .pstream = fastfc_dstream_avx512_panels, .pstream_max_m = 5},
+          .pstream = fastfc_dstream_avx512_panels, .pstream_max_m = 5,
+          .ukr_ahead = fastfc_dgemm_avx512_8x24_ahead},
     .fma_peak = fma_peak_avx512,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

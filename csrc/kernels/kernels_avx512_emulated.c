@@ -3,6 +3,8 @@
  * Test-only path: FASTFC_ISA=avx512-emulated. Slow (the accumulators spill). */
 #define fastfc_sgemm_avx512_12x32 fastfc_sgemm_avx512emu_12x32
 #define fastfc_sgemm_avx512_12x32_pfb fastfc_sgemm_avx512emu_12x32_pfb
+#define fastfc_sgemm_avx512_12x32_ahead fastfc_sgemm_avx512emu_12x32_ahead
+#define fastfc_dgemm_avx512_8x24_ahead fastfc_dgemm_avx512emu_8x24_ahead
 #define fastfc_dgemm_avx512_8x24 fastfc_dgemm_avx512emu_8x24
 #define fastfc_sgemm_avx512_8x32 fastfc_sgemm_avx512emu_8x32
 #define fastfc_sgemm_avx512_4x32 fastfc_sgemm_avx512emu_4x32

@@ -187,7 +187,7 @@ UKR_CAT(UKR_NAME, _store_tile)(UKR_VEC acc[UKR_MR][UKR_NV], UKR_T *c, int64_t rs
 }
 
 static inline __attribute__((always_inline)) void
-UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
+UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T), const UKR_T *pf, int64_t pf_lines)
 {
     UKR_VEC acc[UKR_MR][UKR_NV];
     UKR_UNROLLED for (int i = 0; i < UKR_MR; i++)
@@ -202,7 +202,17 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T))
             __builtin_prefetch(row + nr - 1, 1);
         }
 
-    for (int64_t p = 0; p < k; p++) {
+    /* pf_lines lines from pf into L2, one every `every` steps (UKR_AHEAD) */
+    const int64_t every = pf_lines > 0 && pf_lines < k ? k / pf_lines : 1;
+    const UKR_T *pf_end = pf ? pf + pf_lines * (64 / (int64_t)sizeof(UKR_T)) : NULL;
+    for (int64_t p = 0, due = every; p < k; p++) {
+        if (pf && --due == 0) {
+            due = every;
+            if (pf < pf_end) {
+                __builtin_prefetch(pf, 0, 2);
+                pf += 64 / sizeof(UKR_T);
+            }
+        }
 #ifdef UKR_PREFETCH_B
         /* B a page ahead: the first tile of a micro-panel read in place from L3 */
         UKR_UNROLLED for (int l = 0; l < UKR_NR; l += 64 / (int)sizeof(UKR_T))
@@ -246,10 +256,10 @@ static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _checked)(FASTFC_UKR_ARG
     if (a_rs != 1 || a_cs != UKR_MR)
 #endif
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope, nonfinite);
+                                 bias, act, slope, nonfinite, NULL, 0);
     else
         UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope, nonfinite);
+                                 bias, act, slope, nonfinite, NULL, 0);
 }
 #define UKR_CHECKED(...) if (nonfinite) { UKR_CAT(UKR_NAME, _checked)(__VA_ARGS__); return; }
 #else
@@ -266,10 +276,10 @@ static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
                 slope, nonfinite);
     if (a_cs == 1)
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope, NULL);
+                                 bias, act, slope, NULL, NULL, 0);
     else
         UKR_CAT(UKR_NAME, _body)(k, a, 1, a_cs, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope, NULL);
+                                 bias, act, slope, NULL, NULL, 0);
 }
 #else
 /* Packed A (a_rs = 1, a_cs = MR) with constant strides, and rows of x (a_cs = 1). */
@@ -277,7 +287,7 @@ static __attribute__((noinline)) void UKR_CAT(UKR_NAME, _packed)(FASTFC_UKR_ARGS
 {
     (void)a_rs; (void)a_cs; (void)nonfinite;
     UKR_CAT(UKR_NAME, _body)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                             bias, act, slope, NULL);
+                             bias, act, slope, NULL, NULL, 0);
 }
 
 static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
@@ -289,11 +299,27 @@ static void UKR_NAME(FASTFC_UKR_ARGS(UKR_T))
                                    beta, bias, act, slope, NULL);
     else
         UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
-                                 bias, act, slope, NULL);
+                                 bias, act, slope, NULL, NULL, 0);
+}
+#endif
+
+#ifdef UKR_AHEAD
+/* The full-height kernel that also reads pf_lines lines at pf into L2 (no check). */
+static void UKR_CAT(UKR_NAME, _ahead)(FASTFC_UKR_ARGS(UKR_T), const UKR_T *pf,
+                                      int64_t pf_lines)
+{
+    (void)nonfinite;
+    if (a_rs == 1 && a_cs == UKR_MR)
+        UKR_CAT(UKR_NAME, _body)(k, a, 1, UKR_MR, b, b_rs, c, rs_c, cs_c, mr, nr, alpha,
+                                 beta, bias, act, slope, NULL, pf, pf_lines);
+    else
+        UKR_CAT(UKR_NAME, _body)(k, a, a_rs, 1, b, b_rs, c, rs_c, cs_c, mr, nr, alpha, beta,
+                                 bias, act, slope, NULL, pf, pf_lines);
 }
 #endif
 
 #undef UKR_CHECKED
+#undef UKR_AHEAD
 #undef UKR_NR
 #undef UKR_VEC
 #undef UKR_IVEC
