@@ -17,8 +17,9 @@
     T alpha, T beta, const T *bias, int act, T slope, int *nonfinite
 typedef void (*fastfc_sukr_t)(FASTFC_UKR_ARGS(float));
 typedef void (*fastfc_dukr_t)(FASTFC_UKR_ARGS(double));
-/* The full-height kernel on packed A that also prefetches pf_lines cache lines from pf
- * into L2, spread over its k steps (pre-packed B's next micro-panel: gemm_template.h). */
+/* The full-height kernel (packed A or rows of x) that also prefetches pf_lines cache
+ * lines from pf into L2, spread over its k steps, at most one a step (pre-packed B's next
+ * micro-panel: gemm_template.h). */
 typedef void (*fastfc_sukr_ahead_t)(FASTFC_UKR_ARGS(float), const float *pf, int64_t pf_lines);
 typedef void (*fastfc_dukr_ahead_t)(FASTFC_UKR_ARGS(double), const double *pf,
                                     int64_t pf_lines);

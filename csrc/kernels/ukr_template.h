@@ -202,7 +202,7 @@ UKR_CAT(UKR_NAME, _body)(FASTFC_UKR_ARGS(UKR_T), const UKR_T *pf, int64_t pf_lin
             __builtin_prefetch(row + nr - 1, 1);
         }
 
-    /* pf_lines lines from pf into L2, one every `every` steps (UKR_AHEAD) */
+    /* pf_lines lines from pf into L2, one every `every` steps, at most k (UKR_AHEAD) */
     const int64_t every = pf_lines > 0 && pf_lines < k ? k / pf_lines : 1;
     const UKR_T *pf_end = pf ? pf + pf_lines * (64 / (int64_t)sizeof(UKR_T)) : NULL;
     for (int64_t p = 0, due = every; p < k; p++) {
