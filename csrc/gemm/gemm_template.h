@@ -447,6 +447,19 @@ static void GF(dz_sums_alone)(GF(gemm_args) g)
                                             g.dz_act, g.dz_slope, NULL, g.dz_sum);
 }
 
+/* Rows of a chunk's part come in multiples of the tallest edge kernel of at least 4 rows
+ * that divides MR (AVX-512 float 12x32: 4), so 64 rows on two threads are 32 + 32 (tiles
+ * 12, 12, 8), not 36 + 28 (one core idle a ninth of the call; docs/tuning.md, "Row parts
+ * in edge-kernel units"). A region's A packed once is in MR-row panels: MR. */
+static int GF(row_unit)(const GF(gemm_args) *g)
+{
+    const GCTX *x = g->ctx;
+    int unit = x->mr;
+    for (int i = 0; !g->ap && i < FASTFC_EDGE_KERNELS && x->edge_mr[i]; i++)
+        if (x->edge_mr[i] >= 4 && x->mr % x->edge_mr[i] == 0) unit = x->edge_mr[i];
+    return unit;
+}
+
 /* A product split in a cm x cn grid of chunks, for the pool. */
 typedef struct { const GF(gemm_args) *g; int cm, cn; size_t elems; } GF(gemm_chunks);
 
@@ -456,7 +469,7 @@ static int GF(gemm_chunk)(void *ctx, int64_t id)
     GT *buf = fastfc_thread_buffer(j->elems * sizeof(GT));
     if (!buf) return 1;
     int64_t m0, m1, n0, n1;
-    fastfc_thread_range((int)(id / j->cn), j->cm, j->g->m, j->g->ctx->mr, &m0, &m1);
+    fastfc_thread_range((int)(id / j->cn), j->cm, j->g->m, GF(row_unit)(j->g), &m0, &m1);
     fastfc_thread_range((int)(id % j->cn), j->cn, j->g->n, j->g->ctx->nr, &n0, &n1);
     if (m0 < m1 && n0 < n1) GF(gemm_range)(j->g, m0, m1, n0, n1, buf);
     return 0;
