@@ -287,11 +287,18 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
                 bp = edge_b;
             }
         }
-        /* Pre-packed B: the full-height tiles read the next micro-panel into L2, a share
-         * each, so its first tile does not wait on memory alone (docs/tuning.md,
-         * "Pre-packed weights read a micro-panel ahead"). */
-        const int64_t per = 64 / (int64_t)sizeof(GT), lines = kc * NR / per;
-        const int ahead = g->bp && x->ukr_ahead && jr + NR < nc;
+        /* Pre-packed B, or bfloat16 panels from memory: the full-height tiles read the
+         * next micro-panel into L2, a share each, so its first tile (or its widening) does
+         * not wait on memory alone (docs/tuning.md, "Pre-packed weights read a micro-panel
+         * ahead"). */
+        const int64_t per = 64 / (int64_t)sizeof(GT);
+        const GT *next = g->bp ? bp + g->k * NR : NULL;
+        int64_t lines = kc * NR / per;
+        if (g->bh_panels && pack_b_here && g->b_from_memory) {
+            next = (const GT *)(g->bh + (jc + jr + NR) * g->k + pc * NR);
+            lines = kc * NR * (int64_t)sizeof(uint16_t) / 64;
+        }
+        const int ahead = next && x->ukr_ahead && jr + NR < nc;
         int64_t rows = 0;
         for (int64_t ir = 0, mr; ahead && ir < mc; ir += mr)
             rows += (mr = GF(tile_rows)(x, mc - ir, !g->pack_a)) == MR;
@@ -301,7 +308,7 @@ static int GF(macro_kernel)(const GF(gemm_args) *g, int64_t ic, int64_t jc, int6
             const int64_t l1 = rows ? lines * (r + 1) / rows : 0;
             r += mr == MR;
             GF(tile)(&k, ir, (int)mr, jr, nr, bp, brs, g->bp && ir == 0 && (!ahead || jr == 0),
-                     l1 > l0 ? bp + g->k * NR + l0 * per : NULL, l1 - l0);
+                     l1 > l0 ? next + l0 * per : NULL, l1 - l0);
         }
     }
     /* the block's rows are nc long: one call, not one per column panel (nr long) */
@@ -356,8 +363,12 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
     /* the buffer (buffer_elems) holds panels of K steps up to the table's KC */
     FASTFC_ASSERT(kcb <= KC && mcb <= MC && MC % x->mr == 0 && NC % x->nr == 0);
     /* When all rows fit one MC block, each B micro-panel is used by one sweep of the
-     * micro-kernel: pack it right before, so it goes from memory to L1 only once. */
-    const int pack_b_here = g->pack_b && m1 - m0 <= MC && !g->b_from_memory;
+     * micro-kernel: pack it right before, so it goes from memory to L1 only once. B from
+     * memory is packed a block ahead, but bfloat16 panels for up to half of MC rows are
+     * widened a micro-panel at a time, the next one read ahead (docs/tuning.md, "bfloat16
+     * panels widened a micro-panel at a time"). */
+    const int pack_b_here = g->pack_b && m1 - m0 <= MC &&
+                            (!g->b_from_memory || (g->bh_panels && 2 * (m1 - m0) <= MC));
     /* NC bounds a block of B packed ahead that the AVX-512 order holds in L2; B
      * micro-panels packed right before use or read in place need no block */
     const int64_t ncb = x->b_in_l2 && !g->bp && (pack_b_here || !g->pack_b) ? n1 - n0 : NC;
