@@ -89,6 +89,9 @@ typedef struct {
     int pstream_max_m;
     fastfc_sbpstream_t bpstream; /* the same against bfloat16 panels (pstream_max_m rows) */
     fastfc_sukr_ahead_t ukr_ahead; /* NULL: pre-packed B is not read ahead */
+    /* kc rows of NR lanes of row-major B, rows rs apart, into a micro-panel (NULL: the
+     * plain copy) */
+    void (*copy_panel)(float *dst, const float *src, int64_t rs, int64_t kc);
 } fastfc_sctx;
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr, ukr_first;
@@ -106,6 +109,7 @@ typedef struct {
     int pstream_max_m;
     fastfc_dbpstream_t bpstream; /* NULL: bf16 panels for double (C API only) take the GEMM */
     fastfc_dukr_ahead_t ukr_ahead;
+    void (*copy_panel)(double *dst, const double *src, int64_t rs, int64_t kc);
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

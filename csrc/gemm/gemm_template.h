@@ -66,7 +66,8 @@ static void GF(pack_b_at)(const GF(gemm_args) *g, GT *restrict dst, int64_t pc, 
                           int64_t kc, int64_t nc, int NR, int by_rows)
 {
     if (!g->bh)
-        GF(pack_b)(dst, g->b + pc * g->rsb + j * g->csb, g->rsb, g->csb, kc, nc, NR, by_rows);
+        GF(pack_b)(dst, g->b + pc * g->rsb + j * g->csb, g->rsb, g->csb, kc, nc, NR, by_rows,
+                   g->ctx->copy_panel);
     else if (!g->bh_panels)
         GF(widen_b)(g, dst, g->bh + pc * g->rsb + j, g->rsb, kc, nc, NR);
     else /* whole zero-padded panels, j a multiple of NR; a row's word i holds columns i
@@ -128,7 +129,7 @@ static void GF(dz)(const GF(gemm_args) *g, GT *d, GT *ys, int64_t pc, int64_t kc
     int64_t y_step = step_y;
     if (g->dz_act != FASTFC_ACT_IDENTITY && lane_y != 1) { /* pack Y like the panel */
         if (in_a) GF(pack_a)(ys, y, g->rsy, g->csy, width, kc, lanes);
-        else GF(pack_b)(ys, y, g->rsy, g->csy, kc, width, lanes, 0);
+        else GF(pack_b)(ys, y, g->rsy, g->csy, kc, width, lanes, 0, NULL);
         y = ys; y_step = lanes;
     }
     GF(dz_panel)(d, lanes, y, y_step, kc, g->dz_act, g->dz_slope,
@@ -665,7 +666,7 @@ int G_CAT(G_CAT(fastfc_, GP), pack_panels)(const GT *w, int64_t rsw, int64_t csw
                                            int64_t n, GT *dst)
 {
     const int NR = fastfc_table()->GP.nr;
-    if (k > 0 && n > 0) GF(pack_b)(dst, w, rsw, csw, k, n, NR, 1);
+    if (k > 0 && n > 0) GF(pack_b)(dst, w, rsw, csw, k, n, NR, 1, NULL);
     return NR;
 }
 

@@ -179,6 +179,17 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
                           const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
 
 /* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
+#define CP_T float
+#define CP_NR 16
+#define CP_VEC 32
+#define CP_NAME fastfc_scopy_panel_avx2
+#include "pack/copy_panel_template.h"
+#define CP_T double
+#define CP_NR 8
+#define CP_VEC 32
+#define CP_NAME fastfc_dcopy_panel_avx2
+#include "pack/copy_panel_template.h"
+
 const fastfc_isa_table fastfc_table_avx2 = {
     .s = {6, 16, 0, 0, 0, fastfc_sgemm_avx2_6x16, fastfc_sgemm_avx2_6x16_pfb,
           {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16},
@@ -187,12 +198,13 @@ const fastfc_isa_table fastfc_table_avx2 = {
           fastfc_sbf16_panels_avx2, .scan_c = 1, .maxabs = fastfc_smaxabs_avx2,
           .pstream = fastfc_sstream_avx2_panels, .pstream_max_m = 6,
           .bpstream = fastfc_sbstream_avx2_panels,
-          .bpairs = fastfc_sbf16_panels_avx2_pairs},
+          .bpairs = fastfc_sbf16_panels_avx2_pairs, .copy_panel = fastfc_scopy_panel_avx2},
     .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8, NULL,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8},
           {4}, {fastfc_dgemm_avx2_6x4},
           fastfc_dstream_avx2, .scan_c = 1, .maxabs = fastfc_dmaxabs_avx2,
-          .pstream = fastfc_dstream_avx2_panels, .pstream_max_m = 6},
+          .pstream = fastfc_dstream_avx2_panels, .pstream_max_m = 6,
+          .copy_panel = fastfc_dcopy_panel_avx2},
     .fma_peak = fma_peak_avx2,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

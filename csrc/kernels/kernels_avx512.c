@@ -191,6 +191,17 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 #define SMAXABS NULL
 #define DMAXABS NULL
 #endif
+#define CP_T float
+#define CP_NR 32
+#define CP_VEC 64
+#define CP_NAME fastfc_scopy_panel_avx512
+#include "pack/copy_panel_template.h"
+#define CP_T double
+#define CP_NR 24
+#define CP_VEC 64
+#define CP_NAME fastfc_dcopy_panel_avx512
+#include "pack/copy_panel_template.h"
+
 const fastfc_isa_table fastfc_table_avx512 = {
     .s = {12, 32, 0, 0, 0, fastfc_sgemm_avx512_12x32, fastfc_sgemm_avx512_12x32_pfb,
           {4, 8}, {fastfc_sgemm_avx512_4x32, fastfc_sgemm_avx512_8x32},
@@ -200,13 +211,15 @@ const fastfc_isa_table fastfc_table_avx512 = {
           .pstream = fastfc_sstream_avx512_panels, .pstream_max_m = 8,
           .bpstream = fastfc_sbstream_avx512_panels,
           .bpairs = fastfc_sbf16_panels_avx512_pairs,
-          .ukr_ahead = fastfc_sgemm_avx512_12x32_ahead},
+          .ukr_ahead = fastfc_sgemm_avx512_12x32_ahead,
+          .copy_panel = fastfc_scopy_panel_avx512},
     .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24, NULL,
           {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24},
           {8, 16}, {fastfc_dgemm_avx512_8x8, fastfc_dgemm_avx512_8x16},
           fastfc_dstream_avx512, .scan_c = SCAN_C, .b_in_l2 = 1, .maxabs = DMAXABS,
           .pstream = fastfc_dstream_avx512_panels, .pstream_max_m = 5,
-          .ukr_ahead = fastfc_dgemm_avx512_8x24_ahead},
+          .ukr_ahead = fastfc_dgemm_avx512_8x24_ahead,
+          .copy_panel = fastfc_dcopy_panel_avx512},
     .fma_peak = fma_peak_avx512,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

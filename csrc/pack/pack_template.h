@@ -60,14 +60,18 @@ static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_
 
 /* kc x nc block of B -> micro-panels of NR columns, each k-major (b_rs = NR),
  * columns past nc zero-filled. by_rows: read row-major B along its rows (long runs)
- * rather than panel by panel, 8 rows at a time. */
+ * rather than panel by panel, 8 rows at a time. copy: the path's copy of a whole panel
+ * of row-major B (NULL: row by row here). */
 static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_t rsb,
                                        int64_t csb, int64_t kc, int64_t nc, int NR,
-                                       int by_rows)
+                                       int by_rows,
+                                       void (*copy)(PK_T *, const PK_T *, int64_t, int64_t))
 {
     const int64_t full = nc - nc % NR;
     if (csb == 1 && by_rows)
         PK_CAT(copy_panels_, PK_SUFFIX)(dst, b, rsb, kc, full, NR);
+    else if (csb == 1 && copy)
+        for (int64_t jr = 0; jr < full; jr += NR) copy(dst + jr * kc, b + jr, rsb, kc);
     else if (csb == 1)
         for (int64_t jr = 0; jr < full; jr += NR)
             for (int64_t p = 0; p < kc; p++)
