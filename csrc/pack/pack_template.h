@@ -27,12 +27,18 @@ static inline void PK_CAT(copy_row_, PK_SUFFIX)(PK_T *restrict d, const PK_T *re
  * each visit writes 8 steps of a panel in a run. */
 static inline void PK_CAT(copy_panels_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *src,
                                                    int64_t step, int64_t kc, int64_t lanes,
-                                                   int W)
+                                                   int W,
+                                                   void (*copy)(PK_T *, const PK_T *,
+                                                                int64_t, int64_t))
 {
     for (int64_t p0 = 0; p0 < kc; p0 += 8)
         for (int64_t l = 0; l < lanes; l += W)
-            for (int64_t p = p0; p < p0 + 8 && p < kc; p++)
-                PK_CAT(copy_row_, PK_SUFFIX)(dst + l * kc + p * W, src + l + p * step, W);
+            if (copy)
+                copy(dst + l * kc + p0 * W, src + l + p0 * step, step,
+                     kc - p0 < 8 ? kc - p0 : 8);
+            else
+                for (int64_t p = p0; p < p0 + 8 && p < kc; p++)
+                    PK_CAT(copy_row_, PK_SUFFIX)(dst + l * kc + p * W, src + l + p * step, W);
 }
 
 /* mc x kc block of A -> micro-panels of MR rows, each k-major (a_rs = 1, a_cs = MR),
@@ -43,7 +49,7 @@ static void PK_CAT(pack_a_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *a, int64_
     /* Column-major A (X^T of dW): long reads along columns, 8 at a time (one column at a
      * time writes to every panel in turn) */
     const int64_t by_columns = rsa == 1 && csa != 1 ? mc - mc % MR : 0;
-    PK_CAT(copy_panels_, PK_SUFFIX)(dst, a, csa, kc, by_columns, MR);
+    PK_CAT(copy_panels_, PK_SUFFIX)(dst, a, csa, kc, by_columns, MR, NULL);
     for (int64_t ir = by_columns; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? (int)(mc - ir) : MR;
         PK_T *d = dst + ir * kc;
@@ -69,7 +75,7 @@ static void PK_CAT(pack_b_, PK_SUFFIX)(PK_T *restrict dst, const PK_T *b, int64_
 {
     const int64_t full = nc - nc % NR;
     if (csb == 1 && by_rows)
-        PK_CAT(copy_panels_, PK_SUFFIX)(dst, b, rsb, kc, full, NR);
+        PK_CAT(copy_panels_, PK_SUFFIX)(dst, b, rsb, kc, full, NR, copy);
     else if (csb == 1 && copy)
         for (int64_t jr = 0; jr < full; jr += NR) copy(dst + jr * kc, b + jr, rsb, kc);
     else if (csb == 1)
