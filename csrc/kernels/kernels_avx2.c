@@ -178,7 +178,6 @@ void fastfc_sdropout_avx2(int64_t lo, int64_t hi, const float *x, uint64_t thr, 
 void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr, double scale,
                           const uint32_t key[2], const uint32_t stream[2], double *y, uint8_t *mask);
 
-/* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 #define CP_T float
 #define CP_NR 16
 #define CP_VEC 32
@@ -190,6 +189,7 @@ void fastfc_ddropout_avx2(int64_t lo, int64_t hi, const double *x, uint64_t thr,
 #define CP_NAME fastfc_dcopy_panel_avx2
 #include "pack/copy_panel_template.h"
 
+/* MC, KC, NC (0 here) come from the tuning table (csrc/tune/) at import */
 const fastfc_isa_table fastfc_table_avx2 = {
     .s = {6, 16, 0, 0, 0, fastfc_sgemm_avx2_6x16, fastfc_sgemm_avx2_6x16_pfb,
           {2, 4}, {fastfc_sgemm_avx2_2x16, fastfc_sgemm_avx2_4x16},

@@ -5,7 +5,7 @@
  * Define CP_T, CP_NR, CP_VEC (bytes of a vector register), CP_NAME before including. */
 #include <stdint.h>
 
-void CP_NAME(CP_T *restrict d, const CP_T *s, int64_t rs, int64_t kc)
+static void CP_NAME(CP_T *restrict d, const CP_T *s, int64_t rs, int64_t kc)
 {
     typedef CP_T vec __attribute__((vector_size(CP_VEC), aligned(sizeof(CP_T))));
     enum { VECS = CP_NR * sizeof(CP_T) / CP_VEC };
