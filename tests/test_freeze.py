@@ -138,6 +138,12 @@ def test_frozen_model_is_independent_pickles_and_saves(tmp_path):
         loaded = fastfc.load(tmp_path / f"{storage}.npz")
         assert isinstance(loaded, fastfc.FrozenModel) and loaded.storage == storage
         assert_identical(loaded.predict_proba(X), before)
+    joblib = pytest.importorskip("joblib")
+    for storage in ("float32", "bfloat16"):   # memory maps (joblib.Parallel's big arguments)
+        frozen = model.freeze(storage)
+        joblib.dump(frozen, tmp_path / "frozen.joblib")
+        back = joblib.load(tmp_path / "frozen.joblib", mmap_mode="r")
+        assert_identical(back.predict_proba(X), frozen.predict_proba(X))
     frozen = model.freeze()
     before = frozen.predict_proba(X)
     model.fit(X, y, epochs=1, verbose=0)   # training the model later changes nothing frozen

@@ -136,6 +136,7 @@ def _keras_reference(x, specs):
     """The Keras layers' maths in NumPy (float64)."""
     acts = {None: lambda z: z, "linear": lambda z: z, "relu": lambda z: np.maximum(z, 0),
             "tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+            "leaky_relu": lambda z: np.where(z > 0, z, 0.2 * z),   # keras's default slope
             "softmax": lambda z: np.exp(z - z.max(1, keepdims=True)) /
             np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)}
     for s in specs:
@@ -160,6 +161,8 @@ def test_from_keras(dtype):
                      rng.uniform(0.5, 2, 10)]},
         {"class": "Dropout", "rate": 0.25},
         {"class": "LeakyReLU", "negative_slope": 0.2},
+        {"class": "Dense", "units": 10, "activation": "leaky_relu",
+         "weights": [rng.normal(size=(10, 10)), rng.normal(size=10)]},
         {"class_name": "Dense", "config": {"units": 4, "activation": "softmax",
                                            "use_bias": True},
          "weights": [rng.normal(size=(10, 4)), rng.normal(size=4)]},

@@ -3,6 +3,7 @@ gets: layers or optimizers shared between models, hyperparameters out of range, 
 used before they have weights, files saved without a suffix."""
 import copy
 import gc
+import re
 import warnings
 
 import numpy as np
@@ -259,6 +260,41 @@ def test_float64_input_beyond_float32_range_is_named():
             model.predict(np.full((2, 4), 1e300))
     with pytest.raises(ValueError, match="X contains NaN or Inf"):
         model.predict(np.full((2, 4), np.inf))
+
+
+@pytest.mark.parametrize("loss", ["mse", "binary_cross_entropy"])
+def test_real_valued_targets_of_another_kind_are_named(loss):
+    X = blobs(6)[0]
+    model = fastfc.Sequential([fastfc.Dense(4, 1)], loss=loss)
+    before = [p.copy() for p in model.parameters()]
+    for y in (np.ones(6) + 0.5j, np.ones(6).astype("datetime64[D]"),
+              np.ones(6).astype("timedelta64[s]"), np.array(["1"] * 6), np.array([None] * 6)):
+        with pytest.raises(TypeError, match=rf"y has dtype {re.escape(str(y.dtype))}; "
+                                            "expected real-valued targets"):
+            model.fit(X, y, epochs=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(model.parameters(), before))
+
+
+def test_backward_needs_a_training_forward_of_the_same_rows():
+    X, y = blobs(8)
+    model = fastfc.Sequential([fastfc.Dense(4, 5, activation="relu"), fastfc.Dense(5, 3)])
+    g = np.ones((8, 3), np.float32)
+    with pytest.raises(ValueError, match=r"backward needs the activations of a forward"):
+        model.backward(g)                  # a fresh model
+    model.forward(X, training=True)
+    with pytest.raises(ValueError, match=r"grad has 7 rows; the last forward\(x, "
+                                         r"training=True\) had 8"):
+        model.backward(g[:7])
+    model.backward(g)
+    for run in (lambda: model.fit(X, y, epochs=1, verbose=0), lambda: model.forward(X),
+                lambda: model.evaluate(X, y)):
+        model.forward(X, training=True)
+        run()                              # the layers no longer hold that forward
+        with pytest.raises(ValueError, match=r"backward needs the activations"):
+            model.backward(g)
+    model.forward(X, training=True)
+    model.predict(X)                       # its own C plan: the layers keep the forward
+    model.backward(g)
 
 
 def test_validation_data_errors_say_so():

@@ -1,6 +1,7 @@
 """fastfc.sklearn against scikit-learn: check_estimator, the same results as scikit-learn's
 MLP in float64, sample weights as repeated rows, partial_fit, early stopping, pickling."""
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -160,6 +161,32 @@ def test_errors_are_sklearn_s(digits):
         MLPClassifier().fit(X, y, sample_weight=np.zeros(len(y)))
     with pytest.warns(ConvergenceWarning):
         MLPClassifier(max_iter=1).fit(X, y)
+
+
+def test_float64_values_past_float32_are_named_not_predicted_as_nan():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 3))
+    big = X[:3].copy()
+    big[0, 0] = 1e39                       # finite in float64, Inf in float32
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, X[:, 0] > 0.5)
+        reg.fit(X, X.sum(1))
+        for est in (clf, reg):
+            for method in ("predict", "predict_proba"):
+                if hasattr(est, method):
+                    with pytest.raises(ValueError, match="X holds values beyond the range "
+                                                         "of float32"):
+                        getattr(est, method)(big)
+            with pytest.raises(ValueError, match="X holds values beyond the range of float32"):
+                clone(est).fit(np.vstack([X, big]), np.zeros(43))
+        with pytest.raises(ValueError, match="y holds values beyond the range of float32"):
+            clone(reg).fit(X, np.full(40, 1e39))
+        reg64 = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, dtype="float64",
+                             random_state=0).fit(X, X.sum(1))
+        assert np.isfinite(reg64.predict(big)).all()
 
 
 def test_pickle_clone_pipeline_search(digits):

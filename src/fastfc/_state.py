@@ -43,10 +43,12 @@ def check_format(state: dict, cls: type) -> None:
 
 
 def writeable(value):
-    """`value` with every array in it writeable: pickle may give arrays back read-only
-    (joblib's memory maps, protocol-5 buffers), and training writes them in place."""
+    """`value` with every array in it a writeable ndarray: pickle may give arrays back
+    read-only or as memory maps (joblib's mmap_mode, protocol-5 buffers), training writes
+    them in place and the C plans take plain ndarrays."""
     if isinstance(value, np.ndarray):
-        return value if value.flags.writeable else np.array(value, subok=False)
+        plain = type(value) is np.ndarray and value.flags.writeable
+        return value if plain else np.array(value, subok=False)
     if isinstance(value, (list, tuple)):
         return type(value)(writeable(v) for v in value)
     if isinstance(value, dict):

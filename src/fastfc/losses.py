@@ -76,7 +76,10 @@ def _labels(y, n_out, n):
 
 def _float_targets(y, n_out, n):
     """Real-valued targets as an (n, n_out) array."""
-    y = np.ascontiguousarray(_rows(y, n), np.float64).reshape(n, -1)
+    y = _rows(y, n)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"y has dtype {y.dtype}; expected real-valued targets")
+    y = np.ascontiguousarray(y, np.float64).reshape(n, -1)
     if y.shape[1] != n_out:
         raise ValueError(f"y has {y.shape[1]} columns, the model outputs {n_out}")
     if not _core._all_finite(y):   # one C pass, as for X

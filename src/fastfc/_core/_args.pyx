@@ -36,7 +36,10 @@ cdef object _check_kind(str name, object a):
         if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE:
             return a
     else:
-        a = np.asarray(a)
+        try:
+            a = np.asarray(a)
+        except ValueError as e:   # a ragged list: NumPy's message, with the argument's name
+            raise ValueError(f"{name} is not a rectangular array: {e}") from None
     k = a.dtype.kind
     if k == "c":
         raise TypeError(f"{name} has complex dtype {a.dtype}; fastfc computes in float32 "

@@ -366,7 +366,8 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     x : array_like, shape (..., in_features)
         The forward pass's input.
     w : array_like or float PackedWeights, shape (in_features, out_features)
-        bfloat16 weights are for inference only (``TypeError``).
+        bfloat16 weights are for inference only (``TypeError``); with packed float weights,
+        `grad_y`, `x` and `y` must have their compute dtype (``TypeError``), as in `linear`.
     y : array_like, shape (..., out_features), optional
         The forward output; required unless the activation is the identity.
     activation : {None, "identity", "relu", "leaky_relu", "sigmoid", "tanh"}
@@ -392,7 +393,8 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
         Shapes that do not match, a non-identity activation without `y`, or `out` arrays
         that share memory.
     TypeError
-        A non-numeric dtype, or `out` that is not a 3-tuple of ndarrays or None.
+        A non-numeric dtype, an array of another dtype than packed weights compute in,
+        or `out` that is not a 3-tuple of ndarrays or None.
 
     Examples
     --------
@@ -408,6 +410,10 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     if pw is not None and cnp.PyArray_TYPE(<cnp.ndarray>pw[0]) == cnp.NPY_UINT16:
         raise TypeError(f"linear_backward: bfloat16 weights (w {w.shape}) are for inference; "
                         f"train with float32 weights and pack them to bfloat16 afterwards")
+    w_in = w
+    if pw is not None:   # one compute dtype, as in linear
+        _check_compute_dtype(<cnp.ndarray>grad_y, pw[1], "linear_backward", "grad_y", w)
+        _check_compute_dtype(<cnp.ndarray>x, pw[1], "linear_backward", "x", w)
     if pw is not None:   # panels are read forward only: dX reads W's rows as columns
         w = w.unpack() if cnp.PyArray_NDIM(<cnp.ndarray>pw[0]) == 3 else pw[0]
     w = _check_kind("w", w)
@@ -424,6 +430,8 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     arrays = [grad_y, x, w]
     if y is not None:   # checked and promoted even where the activation needs no y
         y = _check_kind("y", y)
+        if pw is not None:
+            _check_compute_dtype(<cnp.ndarray>y, pw[1], "linear_backward", "y", w_in)
         if y.shape != shape:
             raise ValueError(f"linear_backward: y has shape {y.shape}, expected {shape}")
         arrays.append(y)

@@ -32,8 +32,8 @@ def _activation_layers(act, i):
     if act not in _ACTS:
         raise unsupported("keras", i, f"activation {act!r}", SUPPORTED)
     return [] if _ACTS[act] is None else [
-        {"relu": L.ReLU, "tanh": L.Tanh, "sigmoid": L.Sigmoid, "leaky_relu": L.LeakyReLU}
-        [_ACTS[act]]()]
+        {"relu": L.ReLU, "tanh": L.Tanh, "sigmoid": L.Sigmoid,
+         "leaky_relu": lambda: L.LeakyReLU(0.2)}[_ACTS[act]]()]   # keras's leaky_relu: 0.2
 
 
 def _layers(spec, i):

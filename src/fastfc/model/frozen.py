@@ -16,6 +16,7 @@ from fastfc import activations, _core
 from fastfc import layers as layers_mod
 from fastfc import losses as losses_mod
 from fastfc._checks import integer
+from fastfc._state import writeable
 from fastfc.model.inputs import as_2d_float
 from fastfc.model.plan import InferencePlans, row_block
 from fastfc.packing import PackedWeights, _storage_name, from_bfloat16_bits, pack
@@ -258,7 +259,7 @@ class FrozenModel:
 
 def _restore(state: dict) -> FrozenModel:
     self = object.__new__(FrozenModel)
-    self.__dict__.update(state)
+    self.__dict__.update(writeable(state))   # joblib's memory maps: plain arrays for C
     self._link()
     return self
 

@@ -142,11 +142,13 @@ class Sequential(Plain):
     # rebuilt from the layers by _link: the flat buffers (the layers' arrays travel),
     # the C plans (pointers into the buffers), the loss-gradient buffer
     _not_copied = ("_theta", "_dtheta", "_plans", "_infer", "_grad_out", "_check_finite",
-                   "_grads_finite", "_lock", "_step_threads")
+                   "_grads_finite", "_lock", "_step_threads", "_backward_rows")
     # set by fit's non-finite guard: the fused backward checks the gradients in its C call
     # and leaves 1 (finite) or 0 in _grads_finite; -1: not checked there
     _check_finite = False
     _grads_finite = -1
+    # rows of the last forward(training=True) whose activations the layers still hold
+    _backward_rows = None
 
     def __init__(self, layers: Iterable[layers_mod.Layer],
                  loss: Union[str, losses_mod.Loss] = "softmax_cross_entropy",
@@ -262,6 +264,7 @@ class Sequential(Plain):
 
     def _forward(self, x, training=False):
         """The output of the last layer, which may be its buffer (the next call reuses it)."""
+        self._backward_rows = x.shape[0] if training else None
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
@@ -280,6 +283,13 @@ class Sequential(Plain):
         input, or None when the first layer is a Dense (training does not need it)."""
         grad = as_2d_float(grad, "grad", self.dtype, self.shapes[-1])
         with self._lock:
+            rows = self._backward_rows
+            if rows is None:
+                raise ValueError("backward needs the activations of a forward(x, training=True)"
+                                 " first (fit, evaluate and forward(x) replace them)")
+            if grad.shape[0] != rows:
+                raise ValueError(f"grad has {grad.shape[0]} rows; the last forward(x, "
+                                 f"training=True) had {rows}")
             return self._backward(grad)
 
     def _backward(self, grad):
@@ -316,6 +326,7 @@ class Sequential(Plain):
                 loss = self.loss(z, y, self._grad_out)
                 self._backward(self._grad_out)
             correct = self._correct(z, y) if count_correct else 0
+            self._backward_rows = None   # the update follows: backward would mix old and new
         return loss, correct
 
     def _correct(self, z, y):

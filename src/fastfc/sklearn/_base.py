@@ -18,6 +18,7 @@ from sklearn.utils.validation import _check_sample_weight
 
 import fastfc
 from fastfc.model import params
+from fastfc.model.inputs import as_2d_float
 from fastfc.sklearn import _solvers
 from fastfc.sklearn._outputs import OUT_ACTIVATIONS, OutputLoss
 
@@ -211,8 +212,7 @@ class BaseMLP(BaseEstimator):
                                                  ensure_non_negative=True)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
-        X = np.ascontiguousarray(X, dtype=self.dtype)
-        Y = np.ascontiguousarray(y, dtype=self.dtype)
+        X, Y = self._as_dtype(X, "X"), self._as_dtype(y, "y")
         layer_units = [X.shape[1]] + hidden_layer_sizes + [y.shape[1]]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -358,6 +358,11 @@ class BaseMLP(BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
 
     # ------------------------------------------------------------------ predict
+    def _as_dtype(self, X, name):
+        """Validated X in the model's dtype: a float64 value past float32's range is a
+        ValueError naming `name`, not an Inf that predicts NaN."""
+        return as_2d_float(X, name, self.dtype)
+
     def _output(self, X):
         """The output activation of the model for validated X of the model dtype. Calls
         fastfc.linear layer by layer, writing into no shared buffer (the model's layers

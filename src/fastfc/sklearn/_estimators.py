@@ -107,7 +107,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _proba(self, X):
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        p = self._output(np.asarray(X, dtype=self.dtype))
+        p = self._output(self._as_dtype(X, "X"))
         return p.ravel() if self.n_outputs_ == 1 else p
 
     def predict(self, X: Any) -> np.ndarray:
@@ -170,7 +170,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """The predicted values, (n_samples,) for one target."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        p = self._output(np.asarray(X, dtype=self.dtype))
+        p = self._output(self._as_dtype(X, "X"))
         return p.ravel() if p.shape[1] == 1 else p
 
     def _validation_score(self, X, Y, sample_weight):
