@@ -86,6 +86,57 @@ def test_lazy_inference_equals_local(client, dtype):
     np.testing.assert_array_equal(fdask.transform(model, X).compute(), model.forward(X))
 
 
+def test_each_prediction_has_keys_of_its_own(client):
+    """Two models, two inputs, a model trained since: no result shares a key with another
+    (a shared key hands one result's numbers to the other)."""
+    import dask
+    X, y = data(64)
+    m1, m2 = mlp(seed=1, p=0), mlp(seed=2, p=0)
+    Xd = da.from_array(X, chunks=(32, 10))
+    runs = [(m1, Xd, X), (m2, Xd, X), (m1, 2 * Xd, 2 * X)]
+    lazy = [fdask.predict_proba(m, xd) for m, xd, _ in runs]
+    assert len({a.name for a in lazy}) == 3
+    for got, (m, _, x) in zip(dask.compute(*lazy), runs):
+        np.testing.assert_array_equal(got, m.predict_proba(x))
+    before = fdask.predict_proba(m1, Xd).persist()
+    m1.fit(X, y, epochs=2, verbose=0)
+    after = fdask.predict_proba(m1, Xd).compute()
+    np.testing.assert_array_equal(after, m1.predict_proba(X))
+    assert not np.array_equal(after, before.compute())
+
+
+def test_transform_checks_x_and_leaves_the_model_alone(client):
+    """Building a transform graph runs nothing on the caller's model (a backward after it
+    gets the forward's gradients), and X is checked as predict checks it."""
+    X, _ = data(32)
+    g = np.random.default_rng(1).standard_normal((32, 3))
+    grads = []
+    for build in (False, True):
+        model = mlp(p=0)
+        model.forward(X, training=True)
+        if build:
+            fdask.transform(model, da.from_array(np.zeros((4, 10)), chunks=(2, 10)), layer=0)
+        model.backward(g)
+        grads.append([a.copy() for layer in model.layers for a in layer.grads.values()])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
+    bad = X.copy()
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN or Inf"):
+        fdask.transform(model, da.from_array(bad, chunks=(16, 10))).compute()
+    with pytest.raises(ValueError, match="X holds values beyond the range of float32"):
+        fdask.transform(model, da.from_array(np.full((4, 10), 1e300), chunks=(2, 10)),
+                        layer=0).compute()
+
+
+def test_a_model_whose_optimizer_does_not_save_still_predicts(client):
+    X, _ = data(40)
+    model = fastfc.Sequential([fastfc.Dense(10, 3)], seed=0,
+                              optimizer=fastfc.optim.SGD(lr=0.1, schedule=lambda e: 0.5))
+    got = fdask.predict_proba(model, da.from_array(X, chunks=(20, 10))).compute()
+    np.testing.assert_array_equal(got, model.predict_proba(X))
+
+
 def test_inference_from_a_dask_dataframe(client):
     dd = pytest.importorskip("dask.dataframe", reason="needs dask.dataframe")
     pd = pytest.importorskip("pandas", reason="needs pandas")
@@ -220,6 +271,20 @@ def test_a_worker_given_only_empty_chunks_trains_on_nothing(inproc_client):
     assert model.optimizer.t == local.optimizer.t
     np.testing.assert_allclose(model._theta, local._theta, rtol=0,
                                atol=tolerance(np.float64, local._theta, local.optimizer.t))
+
+
+def test_a_numpy_x_is_split_among_the_workers(client):
+    """A NumPy X (or a dask X of fewer row chunks than workers) is cut into one chunk per
+    worker: each step takes batch_size rows, not batch_size / n_workers from one worker."""
+    X, y = data(300)
+    for wrap in (lambda a: a, lambda a: da.from_array(a, chunks=(300,) + a.shape[1:])):
+        model, local = mlp(np.float64, p=0), mlp(np.float64, p=0)
+        fdask.fit(model, wrap(X), wrap(y), epochs=1, batch_size=32, shuffle=False)
+        for b in global_batches([150, 150], 16):
+            local.train_on_batch(X[b], y[b])
+        assert model.optimizer.t == local.optimizer.t == 10
+        np.testing.assert_allclose(model._theta, local._theta, rtol=0,
+                                   atol=tolerance(np.float64, local._theta, 10))
 
 
 def test_fit_after_an_early_stopped_fit_runs_every_epoch(client):

@@ -69,6 +69,11 @@ CASES = [
      lambda p, g: ref_adam(p, g, 0.01, b1=0.5, b2=0.8, eps=0.1)),
     (lambda: optim.AdamW(lr=0.01, betas=(0.6, 0.7), eps=0.05, weight_decay=0.2),
      lambda p, g: ref_adam(p, g, 0.01, b1=0.6, b2=0.7, eps=0.05, wd=0.2, decoupled=True)),
+    # an eps too small to hide a flushed moment: the IEEE step
+    (lambda: optim.Adam(lr=0.01, eps=0.0, weight_decay=0.1),
+     lambda p, g: ref_adam(p, g, 0.01, eps=0.0, wd=0.1)),
+    (lambda: optim.AdamW(lr=0.01, eps=1e-30, weight_decay=0.1),
+     lambda p, g: ref_adam(p, g, 0.01, eps=1e-30, wd=0.1, decoupled=True)),
 ]
 
 
@@ -158,3 +163,25 @@ def test_adam_stores_subnormal_moments_as_zero(dtype):
     want_p = ref.adam_update(p0, g, m0, v0, lr=1e-3, step=7)[0].astype(dtype)
     ok = ~np.isnan(want_p)
     np.testing.assert_allclose(p[ok], want_p[ok], rtol=8 * np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("dtype,x", [(np.float32, 1e-18), (np.float64, 1e-160)])
+@pytest.mark.parametrize("make,lr", [
+    (lambda x: optim.Adam(lr=1e-3, eps=0.0), 1e-3),
+    (lambda x: optim.AdamW(lr=1e-3, eps=x * 1e-12, weight_decay=0.0), 1e-3),
+    (lambda x: optim.RMSProp(lr=1e-2, eps=0.0), 1e-1),
+    (lambda x: optim.AdaGrad(lr=1e-3, eps=0.0), 1e-3)])
+def test_a_tiny_eps_keeps_a_tiny_gradients_step_near_lr(dtype, x, make, lr):
+    """Adam and the root-of-squares optimizers are scale-invariant: with an eps far under
+    the gradient a gradient whose square is subnormal still moves a weight by about lr
+    (RMSProp: lr / sqrt(1 - alpha)), as in PyTorch, not by Inf (a flushed moment under m)
+    or a huge finite step."""
+    import fastfc
+    model = fastfc.Sequential([fastfc.Dense(2, 1, use_bias=False)], loss="mse", dtype=dtype,
+                              optimizer=make(x), seed=0)
+    w0 = model.layers[0].params["W"].copy()
+    model.train_on_batch(np.full((1, 2), x, dtype), np.ones((1, 1), dtype))
+    step = model.layers[0].params["W"] - w0
+    np.testing.assert_allclose(step, lr, rtol=0.01)
+    assert model.optimizer.flushes_subnormals(dtype) is False
+    assert optim.Adam().flushes_subnormals(dtype) and optim.RMSProp().flushes_subnormals(dtype)

@@ -37,6 +37,14 @@ def saved_schedule(schedule: _ScheduleFn) -> bool:
     return schedule is None or type(schedule) in SCHEDULES.values()
 
 
+def _eps_hides_flush(eps: float, dtype, scale: float = 1.0) -> bool:
+    """True when eps (the denominator's floor) is at least the root of the dtype's smallest
+    normal number, times `scale` (Adam's largest bias correction), over its precision: a
+    squared gradient flushed to zero then moves the update by less than its rounding."""
+    fi = np.finfo(dtype)
+    return eps * float(fi.eps) >= math.sqrt(float(fi.tiny)) * scale
+
+
 class Optimizer(Plain):
     """Base class: ``step(params, grads)`` updates the flat ``params`` in place.
 
@@ -85,6 +93,16 @@ class Optimizer(Plain):
 
     def init_state(self, params):
         return ()
+
+    def flushes_subnormals(self, dtype) -> bool:
+        """Whether a step of a model of `dtype` may treat subnormal numbers as zero (a
+        step's arithmetic on them is ~100x slower): yes unless an eps too small to hide a
+        squared gradient flushed to zero would turn a tiny gradient into a huge step."""
+        eps = self._hyperparameters().get("eps")
+        return eps is None or _eps_hides_flush(eps, dtype, self._bias_correction())
+
+    def _bias_correction(self) -> float:
+        return 1.0
 
     def _hyperparameters(self):
         return {}
@@ -234,7 +252,9 @@ class Adam(Optimizer):
     One fused C pass over all parameters per step. A moment that falls under the dtype's
     smallest normal number (``np.finfo(dtype).tiny``) is stored as 0: arithmetic on
     subnormals is ~100x slower, and their share of an update is below the parameter's
-    rounding.
+    rounding. Not so with an eps under ``sqrt(tiny / (1 - beta2)) / finfo(dtype).eps``
+    (2.9e-11 in float32; eps=0, say): such a step runs in NumPy in IEEE arithmetic, as
+    PyTorch's, and a tiny gradient still moves a weight by about lr.
 
     Parameters
     ----------
@@ -271,9 +291,26 @@ class Adam(Optimizer):
     def init_state(self, params):
         return np.zeros_like(params), np.zeros_like(params)
 
+    def _bias_correction(self):
+        return 1 / math.sqrt(1 - self.beta2)   # of the root of v, at the first step
+
     def update(self, params, grads, m, v):
-        _core._adam_update(params, grads, m, v, self.lr, self.beta1, self.beta2, self.eps,
-                           self.weight_decay, self.decoupled, self.t)
+        if self.flushes_subnormals(params.dtype):
+            _core._adam_update(params, grads, m, v, self.lr, self.beta1, self.beta2,
+                               self.eps, self.weight_decay, self.decoupled, self.t)
+            return
+        # the C pass stores a moment under the smallest normal number as 0: with this eps,
+        # the same operations in NumPy, in IEEE arithmetic (a tiny eps: rare, and slower)
+        g = grads if self.decoupled else grads + self.weight_decay * params
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        if self.decoupled:
+            params *= 1 - self.lr * self.weight_decay
+        step_size = self.lr / (1 - self.beta1 ** self.t)
+        rbc2 = 1 / math.sqrt(1 - self.beta2 ** self.t)
+        params -= step_size * m / (np.sqrt(v) * rbc2 + self.eps)
 
 
 class AdamW(Adam):

@@ -122,6 +122,9 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
         raise ValueError(f"batch_size={batch_size} is not divisible by the {n_workers} "
                          f"workers: each takes batch_size / n_workers rows a step; use a "
                          f"multiple of {n_workers}")
+    if X.numblocks[0] < n_workers:   # a worker without rows would shrink the global batch
+        rows = -(-X.shape[0] // n_workers)
+        X, y = X.rechunk({0: rows}), y.rechunk({0: rows})
     validation = _validation(model, validation_data)
     callbacks = list(callbacks or [])
     seed = int(np.random.SeedSequence().entropy) if seed is None else integer(seed, "seed", 0)

@@ -2,6 +2,7 @@
 import numpy as np
 
 from fastfc.dask._inputs import as_row_chunked
+from fastfc.model.inputs import as_2d_float
 from fastfc.dask._shipping import ShippedModel, task_threads
 
 
@@ -9,7 +10,7 @@ def _model_key(model):
     """The model as one graph dependency: scattered to the cluster when a distributed
     client exists (each worker fetches it once), else one delayed key."""
     import dask
-    shipped = ShippedModel(model)
+    shipped = ShippedModel(model, inference=True)
     try:
         from distributed import default_client
         client = default_client()
@@ -43,7 +44,7 @@ def _outputs(model, block, what, layer):
         return model.predict(block)
     if what == "predict_proba":
         return model.predict_proba(block)
-    x = np.ascontiguousarray(block, dtype=model.dtype)
+    x = as_2d_float(block, "X", model.dtype, model.input_shape)   # as predict checks it
     for lay in model.layers[:layer + 1]:
         x = lay.forward(x, False)
     return np.array(x, copy=True)   # a layer's buffer is reused by the next call
@@ -65,14 +66,18 @@ def _map(model, X, what, layer=-1):
     if what != "transform":   # transform checked it
         check_model(model, what)
     X = as_row_chunked(X, "X", model)
-    # the output's dtype and per-row shape, from one row run here (cheap and exact)
-    meta = _outputs(model, np.zeros((1,) + X.shape[1:], model.dtype), what, layer)
+    # the output's dtype and per-row shape: a layer's from the model's shapes (running the
+    # caller's layers would replace the activations a backward reads), else one row run
+    meta = (np.zeros((1,) + tuple(model.shapes[layer]), model.dtype) if what == "transform"
+            else _outputs(model, np.zeros((1,) + X.shape[1:], model.dtype), what, layer))
     chunks = (X.chunks[0],) + tuple((n,) for n in meta.shape[1:])
     key = _model_key(model)
     # axes of X beyond the output's (all but rows for labels) go
     kw = {"drop_axis": list(range(meta.ndim, X.ndim))} if meta.ndim < X.ndim else {}
+    # token, not name: the keys hash the model's bytes and X, so another model, another X
+    # or the same model trained since never shares a key with this result
     return X.map_blocks(_run_block, key, what, layer, dtype=meta.dtype, chunks=chunks,
-                        meta=meta[:0], name=f"fastfc-{what}", **kw)
+                        meta=meta[:0], token=f"fastfc-{what}", **kw)
 
 
 def predict(model, X):

@@ -14,8 +14,9 @@ import warnings
 import fastfc
 
 
-def model_bytes(model):
-    """The model as bytes: a pickle where the model pickles, else ``save``'s .npz format."""
+def model_bytes(model, inference=False):
+    """The model as bytes: a pickle where the model pickles, else ``save``'s .npz format
+    (for `inference`, also without an optimizer that .npz cannot hold)."""
     try:
         return b"P" + pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     except (TypeError, AttributeError, pickle.PicklingError):
@@ -23,7 +24,8 @@ def model_bytes(model):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model.save(buf)
-        if caught:   # e.g. a custom optimizer: the workers would train with another
+        # e.g. a custom optimizer: the workers would train with another (inference: no use)
+        if caught and not inference:
             raise TypeError(f"fastfc.dask cannot send this model to the workers: "
                             f"{caught[0].message}")
         return b"Z" + buf.getvalue()
@@ -40,8 +42,8 @@ class ShippedModel:
     """The bytes of a model, sent to each worker once (a scattered future or one task
     key); ``model()`` is the calling thread's own copy, built on first use."""
 
-    def __init__(self, model):
-        self.data = model_bytes(model)
+    def __init__(self, model, inference=False):
+        self.data = model_bytes(model, inference)
         self.token = hashlib.sha1(self.data).hexdigest()
         self._local = threading.local()
 
@@ -96,7 +98,8 @@ def _worker_cores(worker):
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:   # not on Linux
         cpus = os.cpu_count() or 1
-    host = worker.address.rsplit(":", 1)[0].split("://")[-1]
+    from distributed.comm import get_address_host
+    host = get_address_host(worker.address)   # "::1" for tcp://[::1]:port, as the scheduler's
     workers = get_client().scheduler_info(n_workers=-1)["workers"].values()
     host_threads = sum(w["nthreads"] for w in workers if w["host"] == host)
     mine = worker.state.nthreads

@@ -306,7 +306,7 @@ class Sequential(Plain):
 
     def _apply_gradients(self):
         """The optimizer's update of the flat parameter buffer from the gradient buffer."""
-        with flushed_subnormals():
+        with flushed_subnormals(self.optimizer.flushes_subnormals(self.dtype)):
             self.optimizer.step(self._theta, self._dtheta)
 
     def _gradients(self, x, y, count_correct=False):

@@ -9,10 +9,13 @@ class flushed_subnormals:
     multiply-add on one took a ~100-cycle microcode assist: a 784-128-64-10 step at batch 32
     on a memorized batch ran 4-5x slower (docs/tuning.md, "Subnormal gradients").
     Predictions and fastfc.linear stay IEEE, as NumPy."""
-    __slots__ = ("before",)
+    __slots__ = ("on", "before")
+
+    def __init__(self, on: bool = True) -> None:
+        self.on = on   # False: IEEE arithmetic while held, whatever the mode before
 
     def __enter__(self) -> None:
-        self.before = _core._flush_subnormals(1)
+        self.before = _core._flush_subnormals(1 if self.on else 0)
 
     def __exit__(self, *exc) -> None:
         _core._flush_subnormals(self.before)
