@@ -49,8 +49,8 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
         weights when the fit fails; on success it ends with the trained weights, the
         optimizer's state (of the first worker's replica) and the dropout streams.
     X : dask.array.Array, dask DataFrame or array-like
-        Chunks hold whole rows (``X.rechunk({1: -1})`` otherwise); a NumPy array is
-        wrapped with ``dask.array.from_array`` (automatic row chunks).
+        Chunks hold whole rows (``X.rechunk({1: -1})`` otherwise); a NumPy array, or a
+        dask array of fewer row chunks than workers, is cut into one chunk per worker.
     y : dask.array.Array or array-like
         Targets with X's row chunks.
     epochs : int
