@@ -409,6 +409,16 @@ def test_bad_input(client):
                   client=client)
     with pytest.raises(TypeError, match="shuffle must be True or False"):
         fdask.fit(model, Xd, y, epochs=1, batch_size=8, shuffle="no", client=client)
+    before = model._theta.copy()
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    for val, want in [((X, y[:3]), r"validation_data: y has 3 rows but X has 64"),
+                      ((bad, y), r"validation_data: X contains NaN or Inf"),
+                      ((X[:, :4], y), r"validation_data: X has per-sample shape \(4,\)")]:
+        with pytest.raises(ValueError, match=want):   # before any epoch
+            fdask.fit(model, Xd, y, epochs=1, batch_size=8, validation_data=val,
+                      client=client)
+    np.testing.assert_array_equal(model._theta, before)
 
 
 def test_what_is_not_a_model_is_named():

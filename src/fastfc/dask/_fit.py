@@ -20,6 +20,7 @@ from fastfc.dask import _replica
 from fastfc.dask._inference import check_model
 from fastfc.dask._inputs import as_row_chunked, targets_like
 from fastfc.dask._shipping import model_bytes, model_from_bytes
+from fastfc.model.inputs import as_2d_float
 
 
 _AHEAD = 4   # rounds submitted beyond the one the driver waits for
@@ -190,10 +191,11 @@ def _validation(model, validation_data):
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
         raise ValueError("validation_data must be a pair (X_val, y_val)")
     xv, yv = (np.asarray(v.compute() if hasattr(v, "compute") else v) for v in validation_data)
-    if xv.shape[1:] != tuple(model.input_shape):
-        raise ValueError(f"validation X has per-sample shape {xv.shape[1:]}, the model was "
-                         f"built for {tuple(model.input_shape)}")
-    model.loss.check_targets(yv, model.n_outputs, xv.shape[0])
+    try:   # before any epoch, as model.fit checks it
+        as_2d_float(xv, "X", model.dtype, model.input_shape)
+        model.loss.check_targets(yv, model.n_outputs, xv.shape[0])
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"validation_data: {e}") from None
     return xv, yv
 
 
