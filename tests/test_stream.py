@@ -86,7 +86,11 @@ CASES = [(np.float32, 530, 37, "in_out", "C", "leaky_relu", True),   # k: 2 K bl
          (np.float32, 260, 33, "float32", "sliced", "sigmoid", False),   # packed fp32
          (np.float64, 530, 29, "float64", "F", "leaky_relu", True),     # packed fp64
          (np.float32, 530, 7, "in_out", "C", "relu", True),       # narrow: streamed to m 256
-         (np.float64, 260, 3, "out_in", "sliced", "tanh", True)]
+         (np.float64, 260, 3, "out_in", "sliced", "tanh", True),
+         # one vector of columns, up to 4 rows: several K blocks' sums at once
+         (np.float32, 2100, 9, "in_out", "C", "relu", True),
+         (np.float64, 4200, 5, "in_out", "sliced", None, False),
+         (np.float32, 2100, 16, "bfloat16", "C", "leaky_relu", True)]
 for dtype, k, n, wl, xl, act, with_bias in CASES:
     x = make(rng, (300, k), dtype, xl)
     w = make(rng, (k, n), dtype)
@@ -124,7 +128,7 @@ def test_rows_do_not_depend_on_the_batch(isa):
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["isa"] == isa
-    assert res["checks"] == 10 * 3 * 300 * 2
+    assert res["checks"] == 13 * 3 * 300 * 2
     assert res["failures"] == [], res["failures"]
 
 

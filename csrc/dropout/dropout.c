@@ -51,7 +51,9 @@ DEFINE_DROPOUT_SCALAR(double, d)
     static void P##dropout_bw_range(void *ctx, int64_t lo, int64_t hi)                    \
     {                                                                                     \
         const P##dropout_bw_job *j = ctx;                                                 \
-        for (int64_t i = lo; i < hi; i++) j->dx[i] = j->dy[i] * (j->mask[i] ? j->scale : (T)0); \
+        /* the factor from the mask's 0/1 (scale or 0, exactly): a branch on a random mask \
+         * mispredicted every other element, 8x NumPy's time at 4M elements */           \
+        for (int64_t i = lo; i < hi; i++) j->dx[i] = j->dy[i] * ((T)j->mask[i] * j->scale); \
     }                                                                                     \
     void fastfc_##P##dropout(int nthreads, int64_t n, const T *x, double p, uint64_t seed, \
                              uint64_t stream, T *y, uint8_t *mask)                        \

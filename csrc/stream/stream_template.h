@@ -320,8 +320,79 @@ static inline void ST_F(store)(int64_t m, const ST_T *acc, int64_t ldacc, ST_T *
         }
 }
 
+/* Sums in flight for columns that fit one vector: one chain per row waits on the FMA
+ * latency (1x4096x16: 4096 dependent multiply-adds, 0.46x NumPy), so K blocks run side by
+ * side, each (row, block) sum its own chain in p order; they go to C in block order, the
+ * bits of one block at a time. */
+#define ST_CHAINS 8
+
+/* The sums of G K blocks of kc rows from p0 for the M rows of A and columns
+ * [j0, j0 + width) (width <= VL) of row-major B: block g, row i at acc + (g*M + i)*VL.
+ * M, G: constants, so that the sums stay in registers and the loop has no branch. */
+static inline __attribute__((always_inline)) void
+ST_F(narrow_blocks)(const int M, const int G, int64_t p0, int64_t kc, int64_t j0, int width,
+                    const ST_T *a, int64_t rsa, int64_t csa, const ST_BT *b, int64_t rsb,
+                    ST_T *acc)
+{
+    ST_VEC s[ST_CHAINS];
+    _Pragma("GCC unroll 8") for (int c = 0; c < G * M; c++) s[c] = (ST_VEC){0};
+    for (int64_t p = 0; p < kc; p++)
+        _Pragma("GCC unroll 8") for (int g = 0; g < G; g++) {
+            const int64_t q = p0 + g * kc + p;
+            const ST_VEC w = ST_F(loadbn)(b + q * rsb + j0, width);
+            _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
+                s[g * M + i] += (a[i * rsa + q * csa] - (ST_VEC){0}) * w;
+        }
+    _Pragma("GCC unroll 8") for (int c = 0; c < G * M; c++) *(ST_VEC *)(acc + c * ST_VL) = s[c];
+}
+
+#define ST_NARROW_CASE(M)                                                                  \
+    case M:                                                                                \
+        if (nblk > 1)                                                                      \
+            ST_F(narrow_blocks)(M, ST_CHAINS / M, p0, kc, j0, width, a, rsa, csa, b, rsb,  \
+                                buf);                                                      \
+        else                                                                               \
+            ST_F(narrow_blocks)(M, 1, p0, kc, j0, width, a, rsa, csa, b, rsb, buf);        \
+        break;
+
+/* C[:, j0:j0+width] for m <= 4 rows and width <= VL over all of K: ST_CHAINS / m whole
+ * K blocks at a time, then the rest one block at a time. */
+static void ST_F(narrow)(int64_t m, int64_t j0, int width, int64_t k, int64_t kcb,
+                         const ST_T *a, int64_t rsa, int64_t csa, const ST_BT *b, int64_t rsb,
+                         ST_T *c, int64_t rsc, const ST_T *bias, int act, ST_T slope,
+                         ST_T *buf)
+{
+    const int G = ST_CHAINS / (int)(m == 3 ? 4 : m);
+    for (int64_t p0 = 0; p0 < k;) {
+        const int nblk = (k - p0) / kcb >= G ? G : 1;
+        const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
+        switch ((int)m) {
+            ST_NARROW_CASE(1)
+            ST_NARROW_CASE(2)
+            ST_NARROW_CASE(3)
+            ST_NARROW_CASE(4)
+        }
+        for (int g = 0; g < nblk; g++, p0 += kc) {
+            const int last = p0 + kc >= k;
+            ST_F(store)(m, buf + g * m * ST_VL, ST_VL, c + j0, rsc, width, p0 > 0,
+                        last && bias ? bias + j0 : NULL, last ? act : 0, slope);
+        }
+    }
+}
+#undef ST_NARROW_CASE
+
 static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
 {
+#ifdef ST_BF16
+    const int row_major = 1; /* bf16 weights are row-major */
+#else
+    const int row_major = csb == 1;
+#endif
+    if (row_major && n1 - n0 <= ST_VL && m <= 4 && k > kcb) {
+        ST_F(narrow)(m, n0, (int)(n1 - n0), k, kcb, a, rsa, csa, b, rsb, c, rsc, bias, act,
+                     slope, buf);
+        return;
+    }
     for (int64_t p0 = 0; p0 < k; p0 += kcb) {
         const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
         const int last = p0 + kc >= k;
