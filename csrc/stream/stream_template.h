@@ -362,7 +362,7 @@ static void ST_F(narrow)(int64_t m, int64_t j0, int width, int64_t k, int64_t kc
                          ST_T *c, int64_t rsc, const ST_T *bias, int act, ST_T slope,
                          ST_T *buf)
 {
-    const int G = ST_CHAINS / (int)(m == 3 ? 4 : m);
+    const int G = ST_CHAINS / (int)m;
     for (int64_t p0 = 0; p0 < k;) {
         const int nblk = (k - p0) / kcb >= G ? G : 1;
         const int64_t kc = k - p0 < kcb ? k - p0 : kcb;

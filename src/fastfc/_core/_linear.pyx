@@ -414,7 +414,7 @@ def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.0
     if pw is not None:   # one compute dtype, as in linear
         _check_compute_dtype(<cnp.ndarray>grad_y, pw[1], "linear_backward", "grad_y", w)
         _check_compute_dtype(<cnp.ndarray>x, pw[1], "linear_backward", "x", w)
-    if pw is not None:   # panels are read forward only: dX reads W's rows as columns
+        # panels are read forward only: dX reads W's rows as columns
         w = w.unpack() if cnp.PyArray_NDIM(<cnp.ndarray>pw[0]) == 3 else pw[0]
     w = _check_kind("w", w)
     cdef int act = _activation_code(activation, "linear_backward")

@@ -192,7 +192,7 @@ def _validation(model, validation_data):
         raise ValueError("validation_data must be a pair (X_val, y_val)")
     xv, yv = (np.asarray(v.compute() if hasattr(v, "compute") else v) for v in validation_data)
     try:   # before any epoch, as model.fit checks it
-        as_2d_float(xv, "X", model.dtype, model.input_shape)
+        xv = as_2d_float(xv, "X", model.dtype, model.input_shape)
         model.loss.check_targets(yv, model.n_outputs, xv.shape[0])
     except (ValueError, TypeError) as e:
         raise type(e)(f"validation_data: {e}") from None

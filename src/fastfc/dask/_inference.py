@@ -2,8 +2,8 @@
 import numpy as np
 
 from fastfc.dask._inputs import as_row_chunked
-from fastfc.model.inputs import as_2d_float
 from fastfc.dask._shipping import ShippedModel, task_threads
+from fastfc.model.inputs import as_2d_float
 
 
 def _model_key(model):
