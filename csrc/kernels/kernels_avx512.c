@@ -121,19 +121,29 @@
 static inline __attribute__((always_inline)) void transpose16_ps(const float *src, int64_t lds,
                                                                  float *dst, int64_t ld)
 {
+    /* rows addressed from four bases and base + index*scale: GCC otherwise keeps a pointer
+     * per row across the caller's loop, spills them and reloads one for each load */
+    const char *base[4];
+    const int64_t L = lds * (int64_t)sizeof(float), L3 = 3 * L;
+    base[0] = (const char *)src;
+    __asm__("" : "+r"(base[0]));
+    _Pragma("GCC unroll 3") for (int h = 1; h < 4; h++) base[h] = base[h - 1] + 4 * L;
+#define T16_ROW(h, a) ((const float *)(base[h] + ((a) == 3 ? L3 : (a) * L)))
+    __m512 y[4][4]; /* y[q][a]: piece q of rows a, a + 4, a + 8, a + 12 */
+    _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++)
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
+            y[q][a] = _mm512_broadcast_f32x4(_mm_loadu_ps(T16_ROW(0, a) + 4 * q));
+    _Pragma("GCC unroll 3") for (int h = 1; h < 4; h++)
+        _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++)
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
+                y[q][a] = _mm512_mask_broadcast_f32x4(y[q][a], (__mmask16)(0xF << (4 * h)),
+                                                      _mm_loadu_ps(T16_ROW(h, a) + 4 * q));
+#undef T16_ROW
     _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
-        __m512 y[4];
-        _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++) {
-            const float *s = src + a * lds + 4 * q;
-            __m512 z = _mm512_broadcast_f32x4(_mm_loadu_ps(s));
-            z = _mm512_mask_broadcast_f32x4(z, 0x00F0, _mm_loadu_ps(s + 4 * lds));
-            z = _mm512_mask_broadcast_f32x4(z, 0x0F00, _mm_loadu_ps(s + 8 * lds));
-            y[a] = _mm512_mask_broadcast_f32x4(z, 0xF000, _mm_loadu_ps(s + 12 * lds));
-        }
-        const __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(y[0], y[1])),
-                      t1 = _mm512_castps_pd(_mm512_unpackhi_ps(y[0], y[1])),
-                      t2 = _mm512_castps_pd(_mm512_unpacklo_ps(y[2], y[3])),
-                      t3 = _mm512_castps_pd(_mm512_unpackhi_ps(y[2], y[3]));
+        const __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(y[q][0], y[q][1])),
+                      t1 = _mm512_castps_pd(_mm512_unpackhi_ps(y[q][0], y[q][1])),
+                      t2 = _mm512_castps_pd(_mm512_unpacklo_ps(y[q][2], y[q][3])),
+                      t3 = _mm512_castps_pd(_mm512_unpackhi_ps(y[q][2], y[q][3]));
         float *d = dst + 4 * q * ld;
         _mm512_storeu_ps(d, _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)));
         _mm512_storeu_ps(d + ld, _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)));

@@ -6,7 +6,7 @@
  * ST_NAME_panels for B in panels; ST_PMAX * ST_PNV sums fit the registers), and
  * ST_BF16 for B stored as bfloat16 (row-major or panels; each weight widened to
  * ST_T exactly, so the arithmetic is that of the widened B); optionally
- * ST_TRANSPOSE_BLOCK(src, lds, dst, ld), the ISA file's VL x VL transpose of floats.
+ * ST_TRANSPOSE_BLOCK(src, lds, dst, ld), the ISA file's VL x VL transpose (else a generic one).
  * The contract is FASTFC_STREAM_ARGS_B in dispatch/dispatch.h.
  *
  * Each element of C gets exactly the GEMM's operations in the GEMM's order, so a row's
@@ -226,22 +226,74 @@ static inline __attribute__((always_inline)) void ST_F(transpose)(ST_VEC *t)
 #undef ST_HI
 }
 
-#ifdef ST_TRANSPOSE_BLOCK
+#ifndef ST_TRANSPOSE_BLOCK
+/* dst[r * ld + l] = src[l * lds + r] for a VL x VL block, where the ISA file has no faster
+ * one: a row per vector, transposed above. Rows from one opaque base, stepped: GCC
+ * otherwise keeps (and spills) a pointer per row. */
+static inline __attribute__((always_inline)) void ST_F(transpose_block)(const ST_T *src,
+                                                                        int64_t lds, ST_T *dst,
+                                                                        int64_t ld)
+{
+    ST_VEC t[ST_VL];
+    const char *row = (const char *)src;
+    _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++) {
+        __asm__("" : "+r"(row));
+        t[l] = *(const ST_VEC *)row;
+        row += lds * (int64_t)sizeof(ST_T);
+    }
+    ST_F(transpose)(t);
+    _Pragma("GCC unroll 16") for (int r = 0; r < ST_VL; r++) *(ST_VEC *)(dst + r * ld) = t[r];
+}
+#define ST_TRANSPOSE_BLOCK ST_F(transpose_block)
+#endif
+
 /* Column-major B: each of the block's VL columns 8 lines ahead, once per line. */
 static inline __attribute__((always_inline)) void ST_F(prefetch_cols)(const ST_T *col,
                                                                       int64_t csb, int64_t p)
 {
-    if ((p + ST_VL) % ST_LINE < ST_VL)
-        _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++)
-            __builtin_prefetch(col + l * csb + p + 8 * ST_LINE, 0, 2);
+    if ((p + ST_VL) % ST_LINE >= ST_VL) return;
+    /* from one opaque base: GCC otherwise keeps (and spills) a pointer per column */
+    const char *base = (const char *)(col + p + 8 * ST_LINE);
+    const int64_t L = csb * (int64_t)sizeof(ST_T);
+    _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l += 2) {
+        __asm__("" : "+r"(base));
+        __builtin_prefetch(base, 0, 2);
+        __builtin_prefetch(base + L, 0, 2);
+        base += 2 * L;
+    }
 }
-#endif
+
+/* Up to ST_DIRECT_M rows of A, blocks of column-major B go from the registers into the
+ * sums, without the tile: one K block of the columns [j0, j0 + width) (whole vectors, at
+ * most ST_DIRECT_COLS) side by side, each block's sums one chain of VL multiply-adds whose
+ * latency the other columns' blocks hide (one column at a time waited on it). */
+#define ST_DIRECT_COLS (4 * ST_VL)
+static inline void ST_F(direct_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j0,
+                                     int64_t width, const ST_T *a, int64_t rsa, int64_t csa,
+                                     const ST_T *b, int64_t csb, ST_T *acc, int64_t ldacc)
+{
+    const ST_T *cols = b + j0 * csb + p0;
+    int64_t p = 0;
+    for (; p + ST_VL <= kc; p += ST_VL)
+        for (int64_t v = 0; v < width; v += ST_VL) {
+            ST_F(prefetch_cols)(cols + v * csb, csb, p);
+            ST_VEC t[ST_VL];
+            ST_TRANSPOSE_BLOCK(cols + v * csb + p, csb, (ST_T *)t, ST_VL);
+            ST_F(fma_rows)(m, a + (p0 + p) * csa, rsa, csa, t, ST_VL, acc + v, ldacc, p == 0);
+        }
+    for (; p < kc; p++)
+        for (int64_t v = 0; v < width; v += ST_VL) {
+            ST_VEC w;
+            _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++)
+                w[l] = cols[(v + l) * csb + p];
+            ST_F(fma_rows)(m, a + (p0 + p) * csa, rsa, csa, &w, 1, acc + v, ldacc, p == 0);
+        }
+}
 
 /* The same for column-major B (b[p + j*csb]: the transposed view of an (out, in) array,
  * each column of B a contiguous row): ST_TILE columns at a time are read along their rows
  * in VL x VL blocks, transposed in registers into a row-major kc x ST_TILE tile, and the
- * tile goes through block_rows: the arithmetic is that of row-major B. Up to ST_DIRECT_M
- * rows of A, each block goes from the registers into the same sums, without the tile. */
+ * tile goes through block_rows: the arithmetic is that of row-major B. */
 static inline void ST_F(block_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j0,
                                     int64_t width, const ST_T *a, int64_t rsa, int64_t csa,
                                     const ST_T *b, int64_t csb, ST_T *acc, int64_t ldacc,
@@ -254,30 +306,11 @@ static inline void ST_F(block_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j
             const int lanes = tw - v < ST_VL ? (int)(tw - v) : ST_VL;
             const ST_T *col = b + (j0 + t0 + v) * csb + p0;
             int64_t p = 0;
-#ifdef ST_TRANSPOSE_BLOCK /* the ISA file's transpose of a whole block, loads included */
-            if (lanes == ST_VL && m <= ST_DIRECT_M) {
-                /* few rows: each block's columns multiplied as they come, no tile */
-                ST_T *s = acc + t0 + v;
-                for (; p + ST_VL <= kc; p += ST_VL) {
-                    ST_F(prefetch_cols)(col, csb, p);
-                    ST_VEC t[ST_VL];
-                    ST_TRANSPOSE_BLOCK(col + p, csb, (ST_T *)t, ST_VL);
-                    ST_F(fma_rows)(m, a + (p0 + p) * csa, rsa, csa, t, ST_VL, s, ldacc, p == 0);
-                }
-                for (; p < kc; p++) {
-                    ST_VEC w;
-                    _Pragma("GCC unroll 16") for (int l = 0; l < ST_VL; l++)
-                        w[l] = col[l * csb + p];
-                    ST_F(fma_rows)(m, a + (p0 + p) * csa, rsa, csa, &w, 1, s, ldacc, p == 0);
-                }
-                continue;
-            }
             if (lanes == ST_VL)
                 for (; p + ST_VL <= kc; p += ST_VL) {
                     ST_F(prefetch_cols)(col, csb, p);
                     ST_TRANSPOSE_BLOCK(col + p, csb, tile + p * ST_TILE + v, ST_TILE);
                 }
-#endif
             if (vt == tw) vt = v;
             for (; p + ST_VL <= kc; p += ST_VL) {
                 ST_VEC t[ST_VL];
@@ -393,6 +426,25 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
                      slope, buf);
         return;
     }
+#ifndef ST_BF16
+    if (!row_major && m <= ST_DIRECT_M) {
+        /* a tile of columns through every K block before the next: each column of B (a row
+         * of W) read in one run, which the prefetches 8 lines ahead keep up with */
+        const int64_t whole = n0 + (n1 - n0) / ST_VL * ST_VL,
+                      tile = cw < ST_DIRECT_COLS ? cw : ST_DIRECT_COLS;
+        for (int64_t j0 = n0; j0 < whole; j0 += tile) {
+            const int64_t width = whole - j0 < tile ? whole - j0 : tile;
+            for (int64_t p0 = 0; p0 < k; p0 += kcb) {
+                const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
+                const int last = p0 + kc >= k;
+                ST_F(direct_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw);
+                ST_F(store)(m, buf, cw, c + j0, rsc, width, p0 > 0,
+                            last && bias ? bias + j0 : NULL, last ? act : 0, slope);
+            }
+        }
+        n0 = whole; /* the last columns, less than a vector, below */
+    }
+#endif
     for (int64_t p0 = 0; p0 < k; p0 += kcb) {
         const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
         const int last = p0 + kc >= k;
@@ -545,6 +597,7 @@ static void ST_CAT(ST_NAME, _panels)(FASTFC_PSTREAM_ARGS_B(ST_T, ST_BT))
 #undef ST_TILE
 #undef ST_TRANSPOSE_BLOCK
 #undef ST_DIRECT_M
+#undef ST_DIRECT_COLS
 #undef ST_LINE
 #undef ST_T
 #undef ST_IT
