@@ -89,6 +89,9 @@ CASES = [(np.float32, 530, 37, "in_out", "C", "leaky_relu", True),   # k: 2 K bl
          (np.float64, 260, 3, "out_in", "sliced", "tanh", True),
          # W^T up to 4 rows: tiles of 4 vectors through every K block, then the last columns
          (np.float32, 530, 70, "out_in", "C", "relu", True),
+         # one output column: past the narrow stream, C^T = w^T.x^T streams the rows of x
+         (np.float32, 530, 1, "in_out", "C", "relu", True),
+         (np.float64, 1100, 1, "in_out", "F", "leaky_relu", True),
          # one vector of columns, up to 4 rows: several K blocks' sums at once
          (np.float32, 2100, 9, "in_out", "C", "relu", True),
          (np.float64, 4200, 5, "in_out", "sliced", None, False),
@@ -130,7 +133,7 @@ def test_rows_do_not_depend_on_the_batch(isa):
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["isa"] == isa
-    assert res["cases"] >= 14 and res["checks"] == res["cases"] * 3 * 300 * 2
+    assert res["cases"] >= 16 and res["checks"] == res["cases"] * 3 * 300 * 2
     assert res["failures"] == [], res["failures"]
 
 

@@ -450,6 +450,28 @@ static void GF(transpose)(GF(gemm_args) *g)
     g->rsy = t.csy; g->csy = t.rsy;
 }
 
+/* C = act(A.b + bias) for one column b and many rows: the micro-kernel would fill one
+ * lane of NR (4096x4096x1: 2.4x NumPy's time). As C^T = b^T.A^T it is the stream kernel's
+ * one row against the rows of A read once, with the GEMM's operations in its order (the
+ * bits of any batch); the bias, one number, becomes a row of copies. Returns 1 when the
+ * stream does not take it. */
+static int GF(single_column)(int nthreads, const GF(gemm_args) *g)
+{
+    GF(gemm_args) t = *g;
+    GF(transpose)(&t);
+    t.bias = NULL;
+    if (!GF(streams)(&t)) return 1;
+    GT *row = NULL;
+    if (g->bias) {
+        if (!(row = malloc((size_t)g->m * sizeof(GT)))) return -1;
+        for (int64_t i = 0; i < g->m; i++) row[i] = g->bias[0];
+        t.bias = row;
+    }
+    const int failed = GF(stream)(nthreads, &t);
+    free(row);
+    return failed ? -1 : 0;
+}
+
 /* Without a product (m, n or k is 0), the sums of dZ are made in a pass of their own
  * (over B's rows: dY in A is B of the transposed product). */
 static void GF(dz_sums_alone)(GF(gemm_args) g)
@@ -559,6 +581,10 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
         return GF(scale_after)(nthreads, g); /* several K blocks: scaled once at the end */
     if (GF(streams)(&g)) return GF(stream)(nthreads, &g); /* small batches: B unpacked */
     if (GF(panel_streams)(&g)) return GF(panel_stream)(nthreads, &g); /* or packed */
+    if (n == 1 && !g.bp && !g.bh && !g.dz_operand) { /* one output column, forward */
+        const int r = GF(single_column)(nthreads, &g);
+        if (r <= 0) return r;
+    }
     const fastfc_isa_table *t = fastfc_table();
     /* Bias-free products (the bias is per column of C) may run as C^T = B^T.A^T, which
      * packs the small operand and streams the rows of the big one on full-width tiles:
