@@ -535,3 +535,19 @@ def test_one_dimensional_x(rng, dtype):
     got = fastfc.linear_backward(gy, x, w, y=y, activation="tanh")
     assert got[0].shape == (70,)
     check_backward(got, gy, x, w, y, "tanh", dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lx", ["C", "sliced", "negative"])
+@pytest.mark.parametrize("wl", ["C", "F", "packed"])
+def test_one_sample_is_the_row_of_a_batch(rng, dtype, lx, wl):
+    """A 1-D x (no 2-D views made) gives the bits of the same row as a batch of one."""
+    x = layout(make(rng, (1100,), dtype), lx)
+    w = layout(make(rng, (1100, 65), dtype), "F" if wl == "F" else "C")
+    w = fastfc.pack(w) if wl == "packed" else w
+    b = make(rng, (65,), dtype)
+    for bias in (b, None):
+        got = fastfc.linear(x, w, bias, activation="relu")
+        assert got.shape == (65,) and got.dtype == np.dtype(dtype)
+        assert_identical(got, fastfc.linear(x[None, :], w, bias, activation="relu")[0])
+    check_forward(got, x, np.asarray(w) if wl != "packed" else w.unpack(), None, "relu", dtype)

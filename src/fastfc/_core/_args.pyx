@@ -97,9 +97,10 @@ cdef cnp.ndarray _empty2(cnp.npy_intp rows, cnp.npy_intp cols, int typenum):
 
 
 cdef object _check_out(object out, tuple shape, int typenum, str fn):
+    """shape None: the caller has checked it."""
     if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
         raise TypeError(f"{fn}: out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != shape:
+    if shape is not None and out.shape != shape:
         raise ValueError(f"{fn}: out has shape {out.shape}, expected {shape}")
     if not _is_native(out, typenum):
         raise TypeError(f"{fn}: out has dtype {out.dtype}, expected {_dtype(typenum)} "

@@ -50,14 +50,20 @@ cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha
                     double beta, cnp.ndarray c, object bias, int act,
                     double slope) except -1:
     """c = act(alpha*op(a)@op(b) + beta*c + bias) for 2-D arrays already checked."""
-    cdef int64_t m = cnp.PyArray_DIMS(c)[0], n = cnp.PyArray_DIMS(c)[1]
-    cdef int64_t k = cnp.PyArray_DIMS(a)[0] if ta else cnp.PyArray_DIMS(a)[1]
-    cdef int64_t rsa = _es(a, 1 if ta else 0), csa = _es(a, 0 if ta else 1)
+    return _gemm_ptrs(cnp.PyArray_DIMS(c)[0], cnp.PyArray_DIMS(c)[1],
+                      cnp.PyArray_DIMS(a)[0] if ta else cnp.PyArray_DIMS(a)[1],
+                      cnp.PyArray_DATA(a), _es(a, 1 if ta else 0), _es(a, 0 if ta else 1),
+                      b, tb, alpha, beta, cnp.PyArray_DATA(c), _es(c, 0), _es(c, 1),
+                      cnp.PyArray_TYPE(c), bias, act, slope)
+
+
+cdef int _gemm_ptrs(int64_t m, int64_t n, int64_t k, void *pa, int64_t rsa, int64_t csa,
+                    cnp.ndarray b, bint tb, double alpha, double beta, void *pc, int64_t rsc,
+                    int64_t csc, int ctype, object bias, int act, double slope) except -1:
+    """The same from A's and C's pointers and element strides (C of type ctype): a 1-D x
+    and its result need no 2-D views."""
     cdef int64_t rsb = _es(b, 1 if tb else 0), csb = _es(b, 0 if tb else 1)
-    cdef int64_t rsc = _es(c, 0), csc = _es(c, 1)
-    cdef void *pa = cnp.PyArray_DATA(a)
     cdef void *pb = cnp.PyArray_DATA(b)
-    cdef void *pc = cnp.PyArray_DATA(c)
     cdef void *pbias = NULL if bias is None else cnp.PyArray_DATA(<cnp.ndarray>bias)
     cdef int nt = num_threads(), rc
     cdef int nr
@@ -68,7 +74,7 @@ cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha
                 rc = fastfc_sgemm_bf16_panels(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa,
                                               <uint16_t *>pb, nr, <float>beta, <float *>pc,
                                               rsc, csc, <float *>pbias, act, <float>slope)
-        elif cnp.PyArray_TYPE(c) == cnp.NPY_FLOAT:
+        elif ctype == cnp.NPY_FLOAT:
             with nogil:
                 rc = fastfc_sgemm_panels(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa,
                                          <float *>pb, nr, <float>beta, <float *>pc, rsc, csc,
@@ -80,13 +86,13 @@ cdef int _gemm_call(cnp.ndarray a, bint ta, cnp.ndarray b, bint tb, double alpha
                                          <double *>pbias, act, slope)
         if rc == -2:
             raise RuntimeError(f"fastfc: weights packed in panels {nr} wide, this path reads "
-                               f"{_panel_width(cnp.PyArray_TYPE(c))}: pack them again")
+                               f"{_panel_width(ctype)}: pack them again")
     elif cnp.PyArray_TYPE(b) == cnp.NPY_UINT16:   # bfloat16 weights, row-major (k, n)
         with nogil:
             rc = fastfc_sgemm_bf16(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa,
                                    <uint16_t *>pb, rsb, <float>beta, <float *>pc, rsc, csc,
                                    <float *>pbias, act, <float>slope)
-    elif cnp.PyArray_TYPE(c) == cnp.NPY_FLOAT:
+    elif ctype == cnp.NPY_FLOAT:
         with nogil:
             rc = fastfc_sgemm(nt, m, n, k, <float>alpha, <float *>pa, rsa, csa, <float *>pb,
                               rsb, csb, <float>beta, <float *>pc, rsc, csc, <float *>pbias,
@@ -325,13 +331,21 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
         if b_float_array and b.itemsize > cnp.PyArray_ITEMSIZE(<cnp.ndarray>x):
             _check_compute_dtype(b, dt, "linear", "b", w_in)
     cdef int64_t rows = _batch_rows(x)
-    x2 = _as_2d(_operand(x, dt), rows, nin)
+    xo = _operand(x, dt)
     wd = _operand(w, dt) if pw is None else w
     bd = None
     if b is not None:
         bd = _operand(b, dt)
         if cnp.PyArray_STRIDES(<cnp.ndarray>bd)[0] != cnp.PyArray_ITEMSIZE(<cnp.ndarray>bd):
             bd = np.ascontiguousarray(bd)
+    cdef cnp.ndarray res
+    if out is None and cnp.PyArray_NDIM(<cnp.ndarray>x) == 1:   # one sample: no 2-D views
+        res = _empty1(nout, dt)
+        _gemm_ptrs(1, nout, nin, cnp.PyArray_DATA(<cnp.ndarray>xo), nin,
+                   _es(<cnp.ndarray>xo, 0), wd, False, 1.0, 0.0, cnp.PyArray_DATA(res), nout,
+                   1, dt, bd, act, slope)
+        return res
+    x2 = _as_2d(xo, rows, nin)
     if out is None:
         if cnp.PyArray_NDIM(<cnp.ndarray>x) == 2:
             return _gemm_into(x2, False, wd, False, 1.0, 0.0, _empty2(rows, nout, dt), bd,
@@ -340,13 +354,18 @@ def linear(x, w, b=None, *, activation=None, out=None, negative_slope=0.01):
         _gemm_into(x2, False, wd, False, 1.0, 0.0, res.reshape(rows, nout), bd, act, slope,
                    None)
         return res
-    shape = x.shape[:-1] + (nout,)
-    _check_out(out, shape, dt, "linear")
+    if not (type(out) is np.ndarray and cnp.PyArray_NDIM(<cnp.ndarray>out) == 2 and
+            cnp.PyArray_NDIM(<cnp.ndarray>x) == 2 and
+            cnp.PyArray_DIMS(<cnp.ndarray>out)[0] == rows and
+            cnp.PyArray_DIMS(<cnp.ndarray>out)[1] == nout):   # else the shapes' tuples
+        _check_out(out, x.shape[:-1] + (nout,), dt, "linear")
+    else:
+        _check_out(out, None, dt, "linear")
     out2 = _view_2d(out, rows, nout)
     if out2 is None:  # strides that no 2-D view can express
         tmp = _empty2(rows, nout, dt)
         _gemm_into(x2, False, wd, False, 1.0, 0.0, tmp, bd, act, slope, None)
-        out[...] = tmp.reshape(shape)
+        out[...] = tmp.reshape(out.shape)
         return out
     _gemm_into(x2, False, wd, False, 1.0, 0.0, out2, bd, act, slope, arrays)
     return out
