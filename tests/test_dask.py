@@ -409,6 +409,11 @@ def test_bad_input(client):
                   client=client)
     with pytest.raises(TypeError, match="shuffle must be True or False"):
         fdask.fit(model, Xd, y, epochs=1, batch_size=8, shuffle="no", client=client)
+    # y of the wrong width: said on the client, with all of y's rows, not a partition's
+    with pytest.raises(ValueError, match=re.escape("one-hot (64, 3), got shape (64, 4)")):
+        fdask.fit(model, Xd, np.zeros((64, 4)), epochs=1, batch_size=8, client=client)
+    with pytest.raises(TypeError, match="expected integer class labels"):
+        fdask.fit(model, Xd, np.array(["a"] * 64), epochs=1, batch_size=8, client=client)
     before = model._theta.copy()
     bad = X.copy()
     bad[0, 0] = np.nan

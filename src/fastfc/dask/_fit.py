@@ -30,6 +30,18 @@ class DistributedFitError(RuntimeError):
     """A worker left, a task failed or a step timed out during ``fastfc.dask.fit``."""
 
 
+def _check_target_shape(model, y):
+    """y's width and dtype against the loss on the client, before any worker starts (a
+    worker's error would quote its partition's rows): checked on no rows, and on a
+    zero-stride view of y's whole shape for the message."""
+    try:
+        model.loss.check_targets(np.zeros((0,) + y.shape[1:], y.dtype), model.n_outputs, 0)
+    except ValueError:
+        whole = np.broadcast_to(np.zeros((), y.dtype), y.shape)
+        model.loss.check_targets(whole, model.n_outputs, y.shape[0])
+        raise
+
+
 def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, client=None,
         validation_data=None, callbacks=None, step_timeout=300.0):
     """Train `model` on a Dask cluster, data-parallel and synchronous.
@@ -111,6 +123,7 @@ def fit(model, X, y, epochs, batch_size, sync_every=1, shuffle=True, seed=None, 
     if X.shape[0] == 0:
         raise ValueError(f"X is empty (shape {X.shape})")
     y = targets_like(y, X)
+    _check_target_shape(model, y)
     shuffle, step_timeout = flag(shuffle, "shuffle"), positive(step_timeout, "step_timeout")
     epochs = integer(epochs, "epochs", 0)
     batch_size = integer(batch_size, "batch_size", 1)
