@@ -414,6 +414,14 @@ def test_bad_input(client):
         fdask.fit(model, Xd, np.zeros((64, 4)), epochs=1, batch_size=8, client=client)
     with pytest.raises(TypeError, match="expected integer class labels"):
         fdask.fit(model, Xd, np.array(["a"] * 64), epochs=1, batch_size=8, client=client)
+    for loss, width in (("mse", 3), ("mse", 1), ("binary_cross_entropy", 1)):
+        reg = fastfc.Sequential([fastfc.Dense(10, width)], loss=loss, seed=0)
+        shape = (64,) if width == 1 else (64, width)
+        fdask.fit(reg, Xd, np.zeros(shape), epochs=1, batch_size=8, client=client)
+        with pytest.raises(ValueError, match=f"y has {width + 1} columns, the model outputs "
+                                             f"{width}"):
+            fdask.fit(reg, Xd, np.zeros((64, width + 1)), epochs=1, batch_size=8,
+                      client=client)
     before = model._theta.copy()
     bad = X.copy()
     bad[0, 0] = np.nan

@@ -79,9 +79,10 @@ def _float_targets(y, n_out, n):
     y = _rows(y, n)
     if y.dtype.kind not in "biuf":
         raise TypeError(f"y has dtype {y.dtype}; expected real-valued targets")
-    y = np.ascontiguousarray(y, np.float64).reshape(n, -1)
-    if y.shape[1] != n_out:
-        raise ValueError(f"y has {y.shape[1]} columns, the model outputs {n_out}")
+    cols = int(np.prod(y.shape[1:], dtype=np.int64))   # 1 for a 1-D y
+    if cols != n_out:   # before the copy: y may be a zero-stride view of a shape
+        raise ValueError(f"y has {cols} columns, the model outputs {n_out}")
+    y = np.ascontiguousarray(y, np.float64).reshape(n, cols)
     if not _core._all_finite(y):   # one C pass, as for X
         raise ValueError("y contains NaN or Inf")
     return y

@@ -33,7 +33,8 @@ class DistributedFitError(RuntimeError):
 def _check_target_shape(model, y):
     """y's width and dtype against the loss on the client, before any worker starts (a
     worker's error would quote its partition's rows): checked on no rows, and on a
-    zero-stride view of y's whole shape for the message."""
+    zero-stride view of y's whole shape for the message (the losses check shapes before
+    they copy)."""
     try:
         model.loss.check_targets(np.zeros((0,) + y.shape[1:], y.dtype), model.n_outputs, 0)
     except ValueError:
