@@ -418,6 +418,7 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
 {
 #ifdef ST_BF16
     const int row_major = 1; /* bf16 weights are row-major */
+    (void)csb;
 #else
     const int row_major = csb == 1;
 #endif
@@ -427,22 +428,28 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
         return;
     }
 #ifndef ST_BF16
-    if (!row_major && m <= ST_DIRECT_M) {
+    if (!row_major) {
         /* a tile of columns through every K block before the next: each column of B (a row
-         * of W) read in one run, which the prefetches 8 lines ahead keep up with */
-        const int64_t whole = n0 + (n1 - n0) / ST_VL * ST_VL,
-                      tile = cw < ST_DIRECT_COLS ? cw : ST_DIRECT_COLS;
+         * of W) read in one run, which the prefetches 8 lines ahead keep up with. Up to
+         * ST_DIRECT_M rows whole vectors go without the tile, the last columns below */
+        const int direct = m <= ST_DIRECT_M;
+        const int64_t whole = direct ? n0 + (n1 - n0) / ST_VL * ST_VL : n1,
+                      most = direct ? ST_DIRECT_COLS : ST_TILE, tile = cw < most ? cw : most;
         for (int64_t j0 = n0; j0 < whole; j0 += tile) {
             const int64_t width = whole - j0 < tile ? whole - j0 : tile;
             for (int64_t p0 = 0; p0 < k; p0 += kcb) {
                 const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
                 const int last = p0 + kc >= k;
-                ST_F(direct_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw);
+                if (direct)
+                    ST_F(direct_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw);
+                else
+                    ST_F(block_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw,
+                                     buf + m * cw);
                 ST_F(store)(m, buf, cw, c + j0, rsc, width, p0 > 0,
                             last && bias ? bias + j0 : NULL, last ? act : 0, slope);
             }
         }
-        n0 = whole; /* the last columns, less than a vector, below */
+        n0 = whole;
     }
 #endif
     for (int64_t p0 = 0; p0 < k; p0 += kcb) {
@@ -451,12 +458,11 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
         for (int64_t j0 = n0; j0 < n1; j0 += cw) {
             const int64_t width = n1 - j0 < cw ? n1 - j0 : cw;
 #ifdef ST_BF16
-            (void)csb; /* bf16 weights are row-major */
             ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw, pf);
 #else
-            if (csb == 1)
+            if (row_major)
                 ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw, pf);
-            else
+            else /* the last columns of a direct pass, less than a vector */
                 ST_F(block_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw,
                                  buf + m * cw);
 #endif
