@@ -41,7 +41,7 @@
  * 64 streams of B in flight at most. */
 #define ST_TILE FASTFC_STREAM_TILE
 /* Rows of A up to which blocks of column-major B skip the tile (ST_TRANSPOSE_BLOCK) */
-#define ST_DIRECT_M 4
+#define ST_DIRECT_M 8
 
 typedef ST_T ST_VEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(sizeof(ST_T))));
 typedef ST_IT ST_IVEC __attribute__((vector_size(ST_VL * sizeof(ST_T)), aligned(sizeof(ST_T))));
