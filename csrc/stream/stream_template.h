@@ -431,41 +431,33 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
     if (!row_major) {
         /* a tile of columns through every K block before the next: each column of B (a row
          * of W) read in one run, which the prefetches 8 lines ahead keep up with. Up to
-         * ST_DIRECT_M rows whole vectors go without the tile, the last columns below */
+         * ST_DIRECT_M rows a tile's whole vectors skip the transposed tile */
         const int direct = m <= ST_DIRECT_M;
-        const int64_t whole = direct ? n0 + (n1 - n0) / ST_VL * ST_VL : n1,
-                      most = direct ? ST_DIRECT_COLS : ST_TILE, tile = cw < most ? cw : most;
-        for (int64_t j0 = n0; j0 < whole; j0 += tile) {
-            const int64_t width = whole - j0 < tile ? whole - j0 : tile;
+        const int64_t most = direct ? ST_DIRECT_COLS : ST_TILE, tile = cw < most ? cw : most;
+        for (int64_t j0 = n0; j0 < n1; j0 += tile) {
+            const int64_t width = n1 - j0 < tile ? n1 - j0 : tile,
+                          whole = direct ? width / ST_VL * ST_VL : 0;
             for (int64_t p0 = 0; p0 < k; p0 += kcb) {
                 const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
                 const int last = p0 + kc >= k;
-                if (direct)
-                    ST_F(direct_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw);
-                else
-                    ST_F(block_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw,
-                                     buf + m * cw);
+                if (whole)
+                    ST_F(direct_cols)(m, p0, kc, j0, whole, a, rsa, csa, b, csb, buf, cw);
+                if (whole < width)
+                    ST_F(block_cols)(m, p0, kc, j0 + whole, width - whole, a, rsa, csa, b,
+                                     csb, buf + whole, cw, buf + m * cw);
                 ST_F(store)(m, buf, cw, c + j0, rsc, width, p0 > 0,
                             last && bias ? bias + j0 : NULL, last ? act : 0, slope);
             }
         }
-        n0 = whole;
+        return;
     }
 #endif
-    for (int64_t p0 = 0; p0 < k; p0 += kcb) {
+    for (int64_t p0 = 0; p0 < k; p0 += kcb) { /* row-major B */
         const int64_t kc = k - p0 < kcb ? k - p0 : kcb;
         const int last = p0 + kc >= k;
         for (int64_t j0 = n0; j0 < n1; j0 += cw) {
             const int64_t width = n1 - j0 < cw ? n1 - j0 : cw;
-#ifdef ST_BF16
             ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw, pf);
-#else
-            if (row_major)
-                ST_F(block_rows)(m, p0, kc, j0, width, a, rsa, csa, b, rsb, buf, cw, pf);
-            else /* the last columns of a direct pass, less than a vector */
-                ST_F(block_cols)(m, p0, kc, j0, width, a, rsa, csa, b, csb, buf, cw,
-                                 buf + m * cw);
-#endif
             ST_F(store)(m, buf, cw, c + j0, rsc, width, p0 > 0, last && bias ? bias + j0 : NULL,
                         last ? act : 0, slope);
         }
