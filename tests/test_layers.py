@@ -1,3 +1,4 @@
+import re
 import numpy as np
 import pytest
 
@@ -204,3 +205,23 @@ def test_layer_bad_hyperparameters():
         fastfc.Dropout("0.5")
     with pytest.raises(ValueError, match=r"Dropout: p must be in \[0, 1\), got nan"):
         fastfc.Dropout(float("nan"))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_checks_the_width_before_changing_its_statistics(rng, training):
+    bn = fastfc.BatchNorm(3)
+    bn.init_params(rng, np.float64)
+    bn.running_mean[:] = 1.0
+    for bad in (np.ones((4, 2)), np.zeros((4, 1)), np.float64(2.0)):
+        with pytest.raises(ValueError, match=r"BatchNorm expects 3 features, got input "
+                                             rf"shape {re.escape(str(np.shape(bad)))}"):
+            bn.forward(bad, training=training)
+    np.testing.assert_array_equal(bn.running_mean, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(bn.running_var, [1.0, 1.0, 1.0])
+
+
+def test_dense_backward_before_forward():
+    dense = fastfc.Dense(3, 4)
+    dense.init_params(np.random.default_rng(0), np.float32)
+    with pytest.raises(RuntimeError, match=r"Dense\(3 -> 4\).backward needs a forward first"):
+        dense.backward(np.ones((2, 4), np.float32))

@@ -413,3 +413,20 @@ def test_a_last_layer_that_the_loss_applies_again_is_refused(tail, loss):
                                          r"that the loss \w+ applies to the logits itself"):
         fastfc.Sequential([fastfc.Dense(4, 3)] + tail(), loss=loss)
     fastfc.Sequential([fastfc.Dense(4, 3)] + tail(), loss="mse")   # probabilities as outputs
+
+
+def test_a_failed_initializer_leaves_the_layers_as_they_came():
+    """Layers are given weights one by one: when a later one's initializer fails, the
+    earlier ones go back to no weights, and a later model draws them from its own seed
+    and dtype."""
+    def bad_init(rng, shape, fan_in, fan_out, dtype):
+        return np.zeros((1, 1))
+    first, bn = fastfc.Dense(3, 4), fastfc.BatchNorm(4)
+    with pytest.raises(ValueError, match=r"init .* returned shape \(1, 1\), expected \(4, 2\)"):
+        fastfc.Sequential([first, bn, fastfc.Dense(4, 2, init=bad_init)], seed=0)
+    assert not first.params and not bn.params and bn.running_mean is None
+    model = fastfc.Sequential([first, bn, fastfc.Dense(4, 2)], seed=7, dtype=np.float64)
+    fresh = fastfc.Sequential([fastfc.Dense(3, 4), fastfc.BatchNorm(4), fastfc.Dense(4, 2)],
+                              seed=7, dtype=np.float64)
+    np.testing.assert_array_equal(model._theta, fresh._theta)
+    assert model._theta.dtype == np.float64

@@ -185,3 +185,16 @@ def test_a_tiny_eps_keeps_a_tiny_gradients_step_near_lr(dtype, x, make, lr):
     np.testing.assert_allclose(step, lr, rtol=0.01)
     assert model.optimizer.flushes_subnormals(dtype) is False
     assert optim.Adam().flushes_subnormals(dtype) and optim.RMSProp().flushes_subnormals(dtype)
+
+
+def test_step_checks_its_arrays():
+    opt = optim.Adam()
+    with pytest.raises(TypeError, match="takes two float ndarrays, got list and list"):
+        opt.step([1.0], [1.0])
+    p = np.ones(3, np.float32)
+    for g, shown in ((np.ones(4, np.float32), r"float32\(4,\)"), (np.ones(3), r"float64\(3,\)")):
+        with pytest.raises(ValueError, match=rf"grads must match params: got {shown} for "
+                                             r"float32\(3,\)"):
+            opt.step(p, g)
+    np.testing.assert_array_equal(p, 1.0)
+    assert opt.t == 0 and opt.state is None

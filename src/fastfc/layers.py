@@ -171,6 +171,8 @@ class Dense(Layer):
                              negative_slope=self.negative_slope, out=self._y)
 
     def backward(self, grad):
+        if self._x is None:
+            raise RuntimeError(f"{self.describe()}.backward needs a forward first")
         if self.needs_input_grad:
             self._gx = _buffer(self._gx, self._x.shape, grad.dtype)
         gb = self.grads.get("b")
@@ -386,7 +388,12 @@ class BatchNorm(Layer):
         self.running_var = np.ones(self.num_features, dtype)
 
     def forward(self, x, training=False):
-        params, axes = self._params(), tuple(range(x.ndim - 1))
+        params = self._params()
+        x = _as_float(x, params["gamma"].dtype)
+        if x.ndim == 0 or x.shape[-1] != self.num_features:
+            raise ValueError(f"{self.describe()} expects {self.num_features} features, got "
+                             f"input shape {x.shape}")
+        axes = tuple(range(x.ndim - 1))
         if training:
             n = x.size // self.num_features
             if n < 2:

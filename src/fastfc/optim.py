@@ -82,6 +82,15 @@ class Optimizer(Plain):
             self.lr = self.base_lr * non_negative(self.schedule(epoch), f"schedule({epoch})")
 
     def step(self, params, grads):
+        """One update of the float array `params` in place from `grads` (same shape and
+        dtype; a model passes its flat parameter and gradient buffers)."""
+        if not isinstance(params, np.ndarray) or not isinstance(grads, np.ndarray) or \
+                params.dtype.kind != "f":
+            raise TypeError(f"step(params, grads) takes two float ndarrays, got "
+                            f"{type(params).__name__} and {type(grads).__name__}")
+        if grads.shape != params.shape or grads.dtype != params.dtype:
+            raise ValueError(f"grads must match params: got {grads.dtype}{grads.shape} for "
+                             f"{params.dtype}{params.shape}")
         largest = float(np.finfo(params.dtype).max)
         if self.lr > largest:   # Inf in the dtype: every weight it moves would be Inf
             raise ValueError(f"lr = {self.lr!r} overflows the model's {params.dtype} "

@@ -201,6 +201,17 @@ class Sequential(Plain):
         if len(shape) != 1:
             raise ValueError(f"the last layer must output vectors, got per-sample shape {shape}")
         self.n_outputs = shape[0]
+        saved = [dict(layer.__dict__) for layer in self.layers]
+        try:
+            self._init_layers()
+        except BaseException:   # an initializer failed: the layers as they came
+            for layer, state in zip(self.layers, saved):
+                layer.__dict__.clear()
+                layer.__dict__.update(state)
+            raise
+
+    def _init_layers(self):
+        """The layers' parameters, dtypes, running statistics and dropout seeds."""
         rng = np.random.default_rng(self.seed)
         for i, layer in enumerate(self.layers):
             layer.dtype = self.dtype
