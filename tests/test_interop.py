@@ -462,3 +462,32 @@ def test_to_onnx_opset_range_and_integral_types():
     for bad in (newest + 1, 99, True, 17.0, "17"):
         with pytest.raises(ValueError, match=rf"opset must be an int from 13 .* to {newest}"):
             fastfc.to_onnx(model, opset=bad)
+
+
+@pytest.mark.parametrize("loss,proba", [("softmax_cross_entropy", _softmax),
+                                        ("binary_cross_entropy",
+                                         lambda z: 1 / (1 + np.exp(-z)))])
+def test_exports_end_with_what_predict_proba_applies(loss, proba):
+    """A loss that applies the Softmax/Sigmoid keeps it out of the layers: the exported
+    network appends it (its output is predict_proba), or leaves it off with logits=True."""
+    model = fastfc.Sequential([fastfc.Dense(7, 6, activation="tanh"), fastfc.Dense(6, 3)],
+                              loss=loss, dtype=np.float64, seed=3)
+    logits = model.layers[1].forward(model.layers[0].forward(X7)).copy()
+    np.testing.assert_allclose(model.predict_proba(X7), proba(logits), rtol=1e-12)
+    torch = pytest.importorskip("torch", reason="the torch extra")
+    for flag, want in ((False, proba(logits)), (True, logits)):
+        with torch.no_grad():
+            got = fastfc.to_torch(model, logits=flag)(torch.from_numpy(X7)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    with pytest.raises(TypeError, match="logits must be True or False, got 'yes'"):
+        fastfc.to_torch(model, logits="yes")
+    pytest.importorskip("onnx", reason="the onnx extra")
+    ort = pytest.importorskip("onnxruntime", reason="the onnx extra")
+    for flag, want in ((False, proba(logits)), (True, logits)):
+        data = fastfc.to_onnx(model, logits=flag)
+        got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+            None, {"input": X7})[0]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+        back = fastfc.from_onnx(data, loss=loss)   # the appended layer is dropped again
+        assert type(back.layers[-1]) is fastfc.Dense
+        np.testing.assert_allclose(back.predict_proba(X7), proba(logits), rtol=1e-12)

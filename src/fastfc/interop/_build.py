@@ -71,6 +71,18 @@ def float_dtype(dtype):
     return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
 
 
+def proba_activation(model, logits):
+    """What predict_proba applies after the layers ("softmax", "sigmoid"), which an export
+    appends so that its output is predict_proba's; None when `logits` or for the other
+    losses (their outputs are the layers')."""
+    if not isinstance(logits, (bool, np.bool_)):
+        raise TypeError(f"logits must be True or False, got {logits!r}")
+    if logits:
+        return None
+    return {losses.SoftmaxCrossEntropy: "softmax",
+            losses.SigmoidBinaryCrossEntropy: "sigmoid"}.get(type(model.loss))
+
+
 def exportable(model, caller):
     """The Sequential `caller` exports: `model`, or the network of a fitted MLP (as
     from_sklearn builds it, output activation included); else a TypeError."""

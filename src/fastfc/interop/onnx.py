@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fastfc import layers as L
-from fastfc.interop._build import exportable, running_stats, sequential, set_params, unsupported
+from fastfc.interop._build import (exportable, proba_activation, running_stats, sequential,
+                                   set_params, unsupported)
 
 if TYPE_CHECKING:
     from fastfc.model.sequential import Sequential
@@ -31,7 +32,7 @@ def _onnx():
     return onnx
 
 
-def to_onnx(model: "Sequential", opset: int = 17) -> bytes:
+def to_onnx(model: "Sequential", opset: int = 17, logits: bool = False) -> bytes:
     """The model as a serialized ONNX ModelProto.
 
     Dense layers on 1-D samples are Gemm nodes, on N-d samples MatMul + Add.
@@ -42,6 +43,10 @@ def to_onnx(model: "Sequential", opset: int = 17) -> bytes:
         Or a fitted MLPClassifier/MLPRegressor, exported as ``from_sklearn`` builds it.
     opset : int, default 17
         The ONNX operator set version of the graph, 13 to what the installed onnx knows.
+    logits : bool, default False
+        With a loss that applies a Softmax (softmax_cross_entropy) or Sigmoid
+        (binary_cross_entropy) to the layers' outputs, the graph ends with it, so that
+        "output" is predict_proba; True leaves it off.
 
     Returns
     -------
@@ -64,6 +69,7 @@ def to_onnx(model: "Sequential", opset: int = 17) -> bytes:
         raise ValueError(f"opset must be an int from 13 (Softmax over the last axis) to "
                          f"{newest} (the installed onnx's newest), got {opset!r}")
     opset = operator.index(opset)
+    last = proba_activation(model, logits)
     elem = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
     nodes, inits, cur, shape = [], [], "input", tuple(model.input_shape)
 
@@ -112,6 +118,9 @@ def to_onnx(model: "Sequential", opset: int = 17) -> bytes:
                               "Dense, ReLU, Tanh, Sigmoid, LeakyReLU, Softmax, Dropout, "
                               "Flatten, BatchNorm on 1-D samples")
         shape = tuple(layer.output_shape(shape))
+    if last:
+        node("Softmax" if last == "softmax" else "Sigmoid", [cur], "proba",
+             **({"axis": -1} if last == "softmax" else {}))
     nodes[-1].output[0] = "output"      # a Sequential has a layer, each layer a node
     graph = helper.make_graph(
         nodes, "fastfc", [helper.make_tensor_value_info("input", elem, ["N", *model.input_shape])],

@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 from fastfc import layers as L
-from fastfc.interop._build import exportable, running_stats, sequential, set_params, unsupported
+from fastfc.interop._build import (exportable, proba_activation, running_stats, sequential,
+                                   set_params, unsupported)
 
 if TYPE_CHECKING:
     from fastfc.model.sequential import Sequential
@@ -107,13 +108,18 @@ def from_torch(module: Any, input_shape: Optional[Sequence[int]] = None,
     return model
 
 
-def to_torch(model: "Sequential") -> Any:
+def to_torch(model: "Sequential", logits: bool = False) -> Any:
     """The torch ``nn.Sequential`` of a fastfc Sequential.
 
     Parameters
     ----------
     model : Sequential
         Or a fitted MLPClassifier/MLPRegressor, exported as ``from_sklearn`` builds it.
+    logits : bool, default False
+        With a loss that applies a Softmax (softmax_cross_entropy) or Sigmoid
+        (binary_cross_entropy) to the layers' outputs, the network ends with it, so that
+        it outputs predict_proba; True leaves it off (logits, for torch's
+        CrossEntropyLoss / BCEWithLogitsLoss).
 
     Returns
     -------
@@ -125,6 +131,7 @@ def to_torch(model: "Sequential") -> Any:
     model = exportable(model, "to_torch")
     nn = torch.nn
     dtype = torch.float64 if model.dtype == np.float64 else torch.float32
+    last = proba_activation(model, logits)
     acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
     modules = []
     for i, layer in enumerate(model.layers):
@@ -165,5 +172,7 @@ def to_torch(model: "Sequential") -> Any:
             raise unsupported("fastfc", i, layer.describe(),
                               "Dense, ReLU, Tanh, Sigmoid, LeakyReLU, Softmax, Dropout, "
                               "Flatten, BatchNorm")
+    if last:
+        modules.append(nn.Softmax(dim=-1) if last == "softmax" else nn.Sigmoid())
     return nn.Sequential(*modules).eval()
 
