@@ -551,3 +551,31 @@ def test_one_sample_is_the_row_of_a_batch(rng, dtype, lx, wl):
         assert got.shape == (65,) and got.dtype == np.dtype(dtype)
         assert_identical(got, fastfc.linear(x[None, :], w, bias, activation="relu")[0])
     check_forward(got, x, np.asarray(w) if wl != "packed" else w.unpack(), None, "relu", dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [1, 63, 64, 65, 100, 200, 1000])
+def test_one_output_column(rng, dtype, k):
+    """w of shape (k, 1): contiguous rows of x from k = 64 are dot products, their lanes
+    summed in a tree (stream/dot_template.h); others stream as C^T = w^T.x^T. Either way
+    within the reference's bound, and the same bits for w given, strided and packed, and
+    for every row alone or in any order (the kernel takes rows in pairs: a product left
+    unfused in one of them once moved a row's result by an ulp in one row of 20)."""
+    for m in (1, 7, 65, 300):
+        for lx in ("C", "F", "sliced"):
+            x, w = make(rng, (m, k), dtype, lx), make(rng, (k, 1), dtype)
+            b = make(rng, (1,), dtype)
+            for act in (None, "relu", "tanh"):
+                got = fastfc.linear(x, w, b, activation=act)
+                check_forward(got, x, w, b, act, dtype)
+                for w2 in (layout(w, "sliced"), layout(w, "negative"), fastfc.pack(w)):
+                    assert_identical(fastfc.linear(x, w2, b, activation=act), got)
+                rows = range(m) if m < 100 else sorted({0, m // 2, m - 1})
+                for i in rows:
+                    assert_identical(fastfc.linear(x[i:i + 1], w, b, activation=act), got[i:i + 1])
+                for i in sorted({0, m // 2, m - 1}):
+                    assert_identical(fastfc.linear(x[i], w, b, activation=act), got[i])
+                    assert_identical(fastfc.linear(x[:i + 1], w, b, activation=act),
+                                     got[:i + 1])
+                rev = fastfc.linear(layout(x[::-1], lx), w, b, activation=act)   # re-paired
+                assert_identical(rev[::-1], got)

@@ -89,8 +89,11 @@ CASES = [(np.float32, 530, 37, "in_out", "C", "leaky_relu", True),   # k: 2 K bl
          (np.float64, 260, 3, "out_in", "sliced", "tanh", True),
          # W^T up to 4 rows: tiles of 4 vectors through every K block, then the last columns
          (np.float32, 530, 70, "out_in", "C", "relu", True),
-         # one output column: past the narrow stream, C^T = w^T.x^T streams the rows of x
+         # one output column: rows of x contiguous and k >= 64 are dot products (lanes
+         # summed in a tree), packed weights too; else C^T = w^T.x^T streams x's rows
          (np.float32, 530, 1, "in_out", "C", "relu", True),
+         (np.float64, 1100, 1, "float64", "C", "tanh", True),
+         (np.float32, 63, 1, "in_out", "C", None, True),
          (np.float64, 1100, 1, "in_out", "F", "leaky_relu", True),
          # one vector of columns, up to 4 rows: several K blocks' sums at once
          (np.float32, 2100, 9, "in_out", "C", "relu", True),

@@ -51,6 +51,13 @@ typedef void (*fastfc_sstream_t)(FASTFC_STREAM_ARGS(float));
 typedef void (*fastfc_dstream_t)(FASTFC_STREAM_ARGS(double));
 /* The same with B in bfloat16 (uint16_t bits, row-major), widened exactly as it is read:
  * the results are those of the fp32 kernel on the widened B. None for fp64 (NULL). */
+/* One output column (stream/dot_template.h): c[i*rsc] = the dot product of row i of A
+ * (rows rsa apart, contiguous) with w, for i < m; lanes summed in a fixed order that
+ * depends on k alone. */
+typedef void (*fastfc_sdot_t)(int64_t m, int64_t k, const float *a, int64_t rsa,
+                              const float *w, float *c, int64_t rsc);
+typedef void (*fastfc_ddot_t)(int64_t m, int64_t k, const double *a, int64_t rsa,
+                              const double *w, double *c, int64_t rsc);
 typedef void (*fastfc_sbstream_t)(FASTFC_STREAM_ARGS_B(float, uint16_t));
 typedef void (*fastfc_dbstream_t)(FASTFC_STREAM_ARGS_B(double, uint16_t));
 
@@ -92,6 +99,7 @@ typedef struct {
     /* kc rows of NR lanes of row-major B, rows rs apart, into a micro-panel (NULL: the
      * plain copy) */
     void (*copy_panel)(float *dst, const float *src, int64_t rs, int64_t kc);
+    fastfc_sdot_t dot; /* one output column */
 } fastfc_sctx;
 typedef struct {
     int mr, nr, mc, kc, nc; fastfc_dukr_t ukr, ukr_first;
@@ -110,6 +118,7 @@ typedef struct {
     fastfc_dbpstream_t bpstream; /* NULL: bf16 panels for double (C API only) take the GEMM */
     fastfc_dukr_ahead_t ukr_ahead;
     void (*copy_panel)(double *dst, const double *src, int64_t rs, int64_t kc);
+    fastfc_ddot_t dot;
 } fastfc_dctx;
 
 /* Adam / AdamW: g += l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

@@ -450,11 +450,77 @@ static void GF(transpose)(GF(gemm_args) *g)
     g->rsy = t.csy; g->csy = t.rsy;
 }
 
-/* C = act(A.b + bias) for one column b and many rows: the micro-kernel would fill one
- * lane of NR (4096x4096x1: 2.4x NumPy's time). As C^T = b^T.A^T it is the stream kernel's
- * one row against the rows of A read once, with the GEMM's operations in its order (the
- * bits of any batch); the bias, one number, becomes a row of copies. Returns 1 when the
- * stream does not take it. */
+/* C = act(A.b + bias) for one column b (a regression head), forward, rows of A contiguous
+ * and at least FASTFC_DOT_MIN_K long: each row's dot product on the ctx's dot kernel, its
+ * sum split over lanes in an order set by k alone (stream/dot_template.h), so a row's bits
+ * depend on neither the batch nor the threads. The GEMM's one chain per element had to
+ * transpose such rows into lanes (128x4096x1: 0.40x NumPy); other rows keep it (an F-order
+ * A streams its columns; lanes would cost 2-3x: docs/tuning.md, "One output column"), and
+ * below FASTFC_DOT_MIN_K a row's lanes cost more to add up than the transposes. */
+#define FASTFC_DOT_MIN_K 64
+#define DOT_ROWS_UNIT 8
+typedef struct { const GF(gemm_args) *g; const GT *w; int64_t chunks; } GF(dot_job);
+
+static int GF(dot_chunk)(void *ctx, int64_t id)
+{
+    const GF(dot_job) *j = ctx;
+    const GF(gemm_args) *g = j->g;
+    int64_t r0, r1;
+    fastfc_thread_range((int)id, (int)j->chunks, g->m, DOT_ROWS_UNIT, &r0, &r1);
+    g->ctx->dot(r1 - r0, g->k, g->a + r0 * g->rsa, g->rsa, j->w, g->c + r0 * g->rsc, g->rsc);
+    for (int64_t i = r0; i < r1; i++) {
+        GT *v = g->c + i * g->rsc;
+        if (g->bias) *v += g->bias[0];
+        *v = G_CAT(act_, GP)(*v, g->act, g->slope);
+    }
+    if (g->nonfinite && GF(nonfinite_block)(g->c + r0 * g->rsc, g->rsc, g->csc, r1 - r0, 1))
+        __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static int GF(dot_column)(int nthreads, const GF(gemm_args) *g)
+{
+    const int64_t k = g->k;
+    const GT *w = g->b;
+    GT *copy = NULL;
+    if (g->bp || g->bh || g->rsb != 1) { /* a panel's column (NR apart), bf16, strided */
+        const int64_t step = g->bp || g->bh_panels ? g->ctx->nr : g->rsb;
+        if (!(copy = malloc((size_t)k * sizeof(GT)))) return -1;
+        for (int64_t p = 0; p < k; p++) {
+            if (g->bh) { /* widened exactly, as packing bf16 B does */
+                const uint32_t bits = (uint32_t)g->bh[p * step] << 16;
+                float f;
+                memcpy(&f, &bits, sizeof f);
+                copy[p] = (GT)f;
+            } else {
+                copy[p] = (g->bp ? g->bp : g->b)[p * step];
+            }
+        }
+        w = copy;
+    }
+    int nt = fastfc_threads_allowed(nthreads);
+    const double work = (double)g->m * k;
+    if (nt > 1 && (work < (double)fastfc_tuned(FASTFC_T_MIN_PARALLEL_MNK) ||
+                   !fastfc_team_ready(work)))
+        nt = 1;
+    GF(dot_job) job = {g, w, 1};
+    int failed;
+    if (nt == 1) {
+        failed = GF(dot_chunk)(&job, 0);
+    } else {
+        job.chunks = fastfc_chunk_count(nt, (g->m + DOT_ROWS_UNIT - 1) / DOT_ROWS_UNIT);
+        failed = fastfc_pool_run(nt, job.chunks, GF(dot_chunk), &job);
+    }
+    free(copy);
+    return failed ? -1 : 0;
+}
+#undef DOT_ROWS_UNIT
+
+/* C = act(A.b + bias) for one column b and many rows, rows of A not contiguous or short:
+ * the micro-kernel would fill one lane of NR (4096x4096x1: 2.4x NumPy's time). As C^T =
+ * b^T.A^T it is the stream kernel's one row against the rows of A read once, with the
+ * GEMM's operations in its order (the bits of any batch); the bias, one number, becomes a
+ * row of copies. Returns 1 when the stream does not take it. */
 static int GF(single_column)(int nthreads, const GF(gemm_args) *g)
 {
     GF(gemm_args) t = *g;
@@ -579,9 +645,12 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     if (k <= 0) { GF(gemm_no_k)(&g); return 0; }
     if (g.alpha != 1 && k > GF(k_block)(k, g.ctx->kc) && !g.dz_operand && !g.nonfinite)
         return GF(scale_after)(nthreads, g); /* several K blocks: scaled once at the end */
+    const int forward_column = n == 1 && !g.dz_operand; /* one output column */
+    if (forward_column && g.alpha == 1 && g.beta == 0 && g.csa == 1 && k >= FASTFC_DOT_MIN_K)
+        return GF(dot_column)(nthreads, &g);
     if (GF(streams)(&g)) return GF(stream)(nthreads, &g); /* small batches: B unpacked */
     if (GF(panel_streams)(&g)) return GF(panel_stream)(nthreads, &g); /* or packed */
-    if (n == 1 && !g.bp && !g.bh && !g.dz_operand) { /* one output column, forward */
+    if (forward_column && !g.bp && !g.bh) {
         const int r = GF(single_column)(nthreads, &g);
         if (r <= 0) return r;
     }

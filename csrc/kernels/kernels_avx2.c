@@ -169,6 +169,16 @@ static inline __attribute__((always_inline)) void transpose8_ps(const float *src
 #define ST_NAME fastfc_dstream_avx2
 #include "stream/stream_template.h"
 
+#define DOT_T float
+#define DOT_VL 8
+#define DOT_NAME fastfc_sdot_avx2
+#include "stream/dot_template.h"
+
+#define DOT_T double
+#define DOT_VL 4
+#define DOT_NAME fastfc_ddot_avx2
+#include "stream/dot_template.h"
+
 #define PEAK_VL_F 8
 #define PEAK_NAME fma_peak_avx2
 #include "peak_template.h"
@@ -198,13 +208,14 @@ const fastfc_isa_table fastfc_table_avx2 = {
           fastfc_sbf16_panels_avx2, .scan_c = 1, .maxabs = fastfc_smaxabs_avx2,
           .pstream = fastfc_sstream_avx2_panels, .pstream_max_m = 6,
           .bpstream = fastfc_sbstream_avx2_panels,
-          .bpairs = fastfc_sbf16_panels_avx2_pairs, .copy_panel = fastfc_scopy_panel_avx2},
+          .bpairs = fastfc_sbf16_panels_avx2_pairs, .copy_panel = fastfc_scopy_panel_avx2,
+          .dot = fastfc_sdot_avx2},
     .d = {6, 8, 0, 0, 0, fastfc_dgemm_avx2_6x8, NULL,
           {2, 4}, {fastfc_dgemm_avx2_2x8, fastfc_dgemm_avx2_4x8},
           {4}, {fastfc_dgemm_avx2_6x4},
           fastfc_dstream_avx2, .scan_c = 1, .maxabs = fastfc_dmaxabs_avx2,
           .pstream = fastfc_dstream_avx2_panels, .pstream_max_m = 6,
-          .copy_panel = fastfc_dcopy_panel_avx2},
+          .copy_panel = fastfc_dcopy_panel_avx2, .dot = fastfc_ddot_avx2},
     .fma_peak = fma_peak_avx2,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

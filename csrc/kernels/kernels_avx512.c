@@ -182,6 +182,16 @@ static inline __attribute__((always_inline)) void transpose16_ps(const float *sr
 #define ST_NAME fastfc_dstream_avx512
 #include "stream/stream_template.h"
 
+#define DOT_T float
+#define DOT_VL 16
+#define DOT_NAME fastfc_sdot_avx512
+#include "stream/dot_template.h"
+
+#define DOT_T double
+#define DOT_VL 8
+#define DOT_NAME fastfc_ddot_avx512
+#include "stream/dot_template.h"
+
 #define PEAK_VL_F 16
 #define PEAK_NAME fma_peak_avx512
 #include "peak_template.h"
@@ -222,14 +232,14 @@ const fastfc_isa_table fastfc_table_avx512 = {
           .bpstream = fastfc_sbstream_avx512_panels,
           .bpairs = fastfc_sbf16_panels_avx512_pairs,
           .ukr_ahead = fastfc_sgemm_avx512_12x32_ahead,
-          .copy_panel = fastfc_scopy_panel_avx512},
+          .copy_panel = fastfc_scopy_panel_avx512, .dot = fastfc_sdot_avx512},
     .d = {8, 24, 0, 0, 0, fastfc_dgemm_avx512_8x24, NULL,
           {2, 4}, {fastfc_dgemm_avx512_2x24, fastfc_dgemm_avx512_4x24},
           {8, 16}, {fastfc_dgemm_avx512_8x8, fastfc_dgemm_avx512_8x16},
           fastfc_dstream_avx512, .scan_c = SCAN_C, .b_in_l2 = 1, .maxabs = DMAXABS,
           .pstream = fastfc_dstream_avx512_panels, .pstream_max_m = 5,
           .ukr_ahead = fastfc_dgemm_avx512_8x24_ahead,
-          .copy_panel = fastfc_dcopy_panel_avx512},
+          .copy_panel = fastfc_dcopy_panel_avx512, .dot = fastfc_ddot_avx512},
     .fma_peak = fma_peak_avx512,
     .sdropout = fastfc_sdropout_avx2,
     .ddropout = fastfc_ddropout_avx2,

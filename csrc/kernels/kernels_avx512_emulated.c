@@ -24,6 +24,8 @@
 #define fastfc_sbf16_panels_avx512_pairs fastfc_sbf16_panels_avx512emu_pairs
 #define fastfc_scopy_panel_avx512 fastfc_scopy_panel_avx512emu
 #define fastfc_dcopy_panel_avx512 fastfc_dcopy_panel_avx512emu
+#define fastfc_sdot_avx512 fastfc_sdot_avx512emu
+#define fastfc_ddot_avx512 fastfc_ddot_avx512emu
 #define fastfc_table_avx512 fastfc_table_avx512_emulated
 /* the check's and Adam's AVX-512 files are not built for AVX2: this path uses AVX2's */
 #define fastfc_snonfinite_avx512 fastfc_snonfinite_avx2

@@ -83,6 +83,16 @@
 #define ST_NAME fastfc_dstream_generic
 #include "stream/stream_template.h"
 
+#define DOT_T float
+#define DOT_VL 4
+#define DOT_NAME fastfc_sdot_generic
+#include "stream/dot_template.h"
+
+#define DOT_T double
+#define DOT_VL 2
+#define DOT_NAME fastfc_ddot_generic
+#include "stream/dot_template.h"
+
 #define PEAK_VL_F 4
 #define PEAK_NAME fma_peak_generic
 #include "peak_template.h"
@@ -94,10 +104,11 @@ const fastfc_isa_table fastfc_table_generic = {
           fastfc_sstream_generic, fastfc_sbstream_generic,
           fastfc_sbf16_panels_generic, .pstream = fastfc_sstream_generic_panels, .pstream_max_m = 6,
           .bpstream = fastfc_sbstream_generic_panels,
-          .bpairs = fastfc_sbf16_panels_generic_pairs},
+          .bpairs = fastfc_sbf16_panels_generic_pairs, .dot = fastfc_sdot_generic},
     .d = {4, 4, 0, 0, 0, fastfc_dgemm_generic_4x4, NULL, {2}, {fastfc_dgemm_generic_2x4},
           {2}, {fastfc_dgemm_generic_4x2},
-          fastfc_dstream_generic, .pstream = fastfc_dstream_generic_panels, .pstream_max_m = 6},
+          fastfc_dstream_generic, .pstream = fastfc_dstream_generic_panels, .pstream_max_m = 6,
+          .dot = fastfc_ddot_generic},
     .fma_peak = fma_peak_generic,
     .sdropout = fastfc_sdropout_scalar,
     .ddropout = fastfc_ddropout_scalar,
