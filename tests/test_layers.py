@@ -1,3 +1,5 @@
+import copy
+import pickle
 import re
 import numpy as np
 import pytest
@@ -223,5 +225,6 @@ def test_batchnorm_checks_the_width_before_changing_its_statistics(rng, training
 def test_dense_backward_before_forward():
     dense = fastfc.Dense(3, 4)
     dense.init_params(np.random.default_rng(0), np.float32)
-    with pytest.raises(RuntimeError, match=r"Dense\(3 -> 4\).backward needs a forward first"):
-        dense.backward(np.ones((2, 4), np.float32))
+    for layer in (dense, copy.deepcopy(dense), pickle.loads(pickle.dumps(dense))):
+        with pytest.raises(RuntimeError, match=r"Dense\(3 -> 4\).backward needs a forward"):
+            layer.backward(np.ones((2, 4), np.float32))

@@ -579,3 +579,39 @@ def test_one_output_column(rng, dtype, k):
                                      got[:i + 1])
                 rev = fastfc.linear(layout(x[::-1], lx), w, b, activation=act)   # re-paired
                 assert_identical(rev[::-1], got)
+            if dtype == np.float32:   # bfloat16 weights: the bits of the widened ones
+                pw = fastfc.pack(w, "bfloat16")
+                got = fastfc.linear(x, pw, b)
+                assert_identical(got, fastfc.linear(x, pw.unpack(), b))
+                assert_identical(fastfc.linear(x[m - 1:], pw, b), got[m - 1:])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_output_column_on_threads(rng, dtype, keep_threads):
+    x, w, b = make(rng, (1000, 700), dtype), make(rng, (700, 1), dtype), make(rng, (1,), dtype)
+    outs = []
+    for threads in (1, 2, 3):
+        fastfc.set_num_threads(threads)
+        outs.append(fastfc.linear(x, w, b, activation="relu"))
+        assert_identical(fastfc.linear(x[333:334], w, b, activation="relu"), outs[-1][333:334])
+    check_forward(outs[0], x, w, b, "relu", dtype)
+    for got in outs[1:]:
+        assert_identical(got, outs[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_row_with_a_strided_out_is_the_row_of_a_batch(rng, dtype):
+    """A column-strided out= keeps W^T at one row off the stream: the product runs as
+    C^T = W.x^T, one column, in the GEMM's order (not the one-column dot kernel's)."""
+    x, wt = make(rng, (2, 100), dtype), make(rng, (65, 100), dtype)
+    for gemm in (False, True):
+        rows = []
+        for m in (1, 2):
+            out = np.empty((m, 130), dtype)[:, ::2]
+            if gemm:
+                fastfc.gemm(x[:m], wt, trans_b=True, out=out)
+            else:
+                fastfc.linear(x[:m], wt.T, out=out)
+            rows.append(out[0].copy())
+        assert_identical(rows[0], rows[1])
+        assert_identical(rows[0], fastfc.linear(x[0], wt.T))

@@ -196,5 +196,11 @@ def test_step_checks_its_arrays():
         with pytest.raises(ValueError, match=rf"grads must match params: got {shown} for "
                                              r"float32\(3,\)"):
             opt.step(p, g)
+    for params, g in ((np.ones(6, np.float32)[::2], np.ones(3, np.float32)),
+                      (p, np.ones(6, np.float32)[::2]), (np.ones(3, np.float32), None)):
+        if g is None:   # read-only params
+            params.flags.writeable, g = False, np.ones(3, np.float32)
+        with pytest.raises(ValueError, match="must be C-contiguous and params writable"):
+            opt.step(params, g)
     np.testing.assert_array_equal(p, 1.0)
     assert opt.t == 0 and opt.state is None

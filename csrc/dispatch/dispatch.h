@@ -51,6 +51,8 @@ typedef void (*fastfc_sstream_t)(FASTFC_STREAM_ARGS(float));
 typedef void (*fastfc_dstream_t)(FASTFC_STREAM_ARGS(double));
 /* The same with B in bfloat16 (uint16_t bits, row-major), widened exactly as it is read:
  * the results are those of the fp32 kernel on the widened B. None for fp64 (NULL). */
+typedef void (*fastfc_sbstream_t)(FASTFC_STREAM_ARGS_B(float, uint16_t));
+typedef void (*fastfc_dbstream_t)(FASTFC_STREAM_ARGS_B(double, uint16_t));
 /* One output column (stream/dot_template.h): c[i*rsc] = the dot product of row i of A
  * (rows rsa apart, contiguous) with w, for i < m; lanes summed in a fixed order that
  * depends on k alone. */
@@ -58,8 +60,6 @@ typedef void (*fastfc_sdot_t)(int64_t m, int64_t k, const float *a, int64_t rsa,
                               const float *w, float *c, int64_t rsc);
 typedef void (*fastfc_ddot_t)(int64_t m, int64_t k, const double *a, int64_t rsa,
                               const double *w, double *c, int64_t rsc);
-typedef void (*fastfc_sbstream_t)(FASTFC_STREAM_ARGS_B(float, uint16_t));
-typedef void (*fastfc_dbstream_t)(FASTFC_STREAM_ARGS_B(double, uint16_t));
 
 /* edge[i] computes a tile of at most edge_mr[i] rows (ascending; 0 ends the list): the
  * last rows of a block, so that 2 rows cost 2 rows of work, not MR, or the last two tiles

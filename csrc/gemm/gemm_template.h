@@ -28,6 +28,9 @@ typedef struct {
      * pack it again): K block pc's MR-row panels at ap + pc * (m rounded up to MR), the
      * panel of row i (a multiple of MR) i * kc further */
     GT *ap;
+    /* 1: the caller's product run as C^T = B^T.A^T, whose one column is one row of the
+     * caller's C: the GEMM's order, never the dot kernel's (a row's bits at m = 1 and 2) */
+    int transposed;
 } GF(gemm_args);
 
 #include <float.h>
@@ -646,7 +649,8 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     if (g.alpha != 1 && k > GF(k_block)(k, g.ctx->kc) && !g.dz_operand && !g.nonfinite)
         return GF(scale_after)(nthreads, g); /* several K blocks: scaled once at the end */
     const int forward_column = n == 1 && !g.dz_operand; /* one output column */
-    if (forward_column && g.alpha == 1 && g.beta == 0 && g.csa == 1 && k >= FASTFC_DOT_MIN_K)
+    if (forward_column && !g.transposed && g.alpha == 1 && g.beta == 0 && g.csa == 1 &&
+        k >= FASTFC_DOT_MIN_K)
         return GF(dot_column)(nthreads, &g);
     if (GF(streams)(&g)) return GF(stream)(nthreads, &g); /* small batches: B unpacked */
     if (GF(panel_streams)(&g)) return GF(panel_stream)(nthreads, &g); /* or packed */
@@ -663,6 +667,7 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     const int narrow_out = g.csa != 1 && g.rsa == 1 && g.csb == 1 && n <= 2 * t->GP.mr && n < m;
     if (!g.bias && !g.bh && !g.bp && (narrow_batch || narrow_out)) {
         GF(transpose)(&g);
+        g.transposed = 1;
         return GF(gemm_run)(nthreads, g);
     }
     /* Rows of x stream into the kernel unpacked, unless their stride crowds a panel's

@@ -110,6 +110,7 @@ class Dense(Layer):
     (4, 2)
     """
     _not_copied = Layer._not_copied + ("_x", "_y", "_gx")
+    _x = None   # not copied or pickled: a copy's backward needs a forward first
     _user_callables = ("_init_fn",)
 
     def __init__(self, in_features: int, out_features: int, activation: Optional[str] = None,

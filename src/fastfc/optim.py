@@ -91,6 +91,10 @@ class Optimizer(Plain):
         if grads.shape != params.shape or grads.dtype != params.dtype:
             raise ValueError(f"grads must match params: got {grads.dtype}{grads.shape} for "
                              f"{params.dtype}{params.shape}")
+        if not (params.flags.c_contiguous and grads.flags.c_contiguous and
+                params.flags.writeable):
+            raise ValueError("step(params, grads) updates params in place: both must be "
+                             "C-contiguous and params writable")
         largest = float(np.finfo(params.dtype).max)
         if self.lr > largest:   # Inf in the dtype: every weight it moves would be Inf
             raise ValueError(f"lr = {self.lr!r} overflows the model's {params.dtype} "

@@ -177,8 +177,7 @@ class Sequential(Plain):
                             f"{input_shape!r}")
         self.input_shape = tuple(integer(s, "input_shape", 1) for s in input_shape)
         _check_free(self.layers, self.optimizer)
-        self._build()
-        self._link()   # once built: a failed call owns nothing
+        self._build()   # and linked: a failed call owns nothing
         # fit() goes on where the last call stopped: the next shuffle, the next epoch of the
         # learning-rate schedule (two calls of one epoch train as one call of two)
         self._shuffle_rng = np.random.default_rng(self.seed + 1)
@@ -204,6 +203,7 @@ class Sequential(Plain):
         saved = [dict(layer.__dict__) for layer in self.layers]
         try:
             self._init_layers()
+            self._link()
         except BaseException:   # an initializer failed: the layers as they came
             for layer, state in zip(self.layers, saved):
                 layer.__dict__.clear()
