@@ -43,6 +43,15 @@ typedef struct {
 #define DZ_SUFFIX GP
 #include "pack/dz_template.h"
 
+/* One bfloat16 weight (its bits) widened, exactly. */
+static inline GT GF(widen)(uint16_t h)
+{
+    const uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return (GT)f;
+}
+
 /* kc x nc of bf16 B (rows rsb apart) widened (exact) into panels of NR columns. */
 static void GF(widen_b)(const GF(gemm_args) *g, GT *restrict dst, const uint16_t *src,
                         int64_t rsb, int64_t kc, int64_t nc, int NR)
@@ -55,12 +64,8 @@ static void GF(widen_b)(const GF(gemm_args) *g, GT *restrict dst, const uint16_t
         const int nr = nc - jr < NR ? (int)(nc - jr) : NR;
         GT *d = dst + jr * kc;
         for (int64_t p = 0; p < kc; p++)
-            for (int c = 0; c < NR; c++) {
-                const uint32_t bits = c < nr ? (uint32_t)src[p * rsb + jr + c] << 16 : 0;
-                float f;
-                memcpy(&f, &bits, sizeof f);
-                d[p * NR + c] = (GT)f;
-            }
+            for (int c = 0; c < NR; c++)
+                d[p * NR + c] = c < nr ? GF(widen)(src[p * rsb + jr + c]) : 0;
     }
 }
 
@@ -489,16 +494,8 @@ static int GF(dot_column)(int nthreads, const GF(gemm_args) *g)
     if (g->bp || g->bh || g->rsb != 1) { /* a panel's column (NR apart), bf16, strided */
         const int64_t step = g->bp || g->bh_panels ? g->ctx->nr : g->rsb;
         if (!(copy = malloc((size_t)k * sizeof(GT)))) return -1;
-        for (int64_t p = 0; p < k; p++) {
-            if (g->bh) { /* widened exactly, as packing bf16 B does */
-                const uint32_t bits = (uint32_t)g->bh[p * step] << 16;
-                float f;
-                memcpy(&f, &bits, sizeof f);
-                copy[p] = (GT)f;
-            } else {
-                copy[p] = (g->bp ? g->bp : g->b)[p * step];
-            }
-        }
+        for (int64_t p = 0; p < k; p++)
+            copy[p] = g->bh ? GF(widen)(g->bh[p * step]) : (g->bp ? g->bp : g->b)[p * step];
         w = copy;
     }
     int nt = fastfc_threads_allowed(nthreads);

@@ -204,7 +204,7 @@ class Sequential(Plain):
         try:
             self._init_layers()
             self._link()
-        except BaseException:   # an initializer failed: the layers as they came
+        except BaseException:   # an initializer or the link failed: the layers as they came
             for layer, state in zip(self.layers, saved):
                 layer.__dict__.clear()
                 layer.__dict__.update(state)
