@@ -75,6 +75,9 @@ def test_from_torch_refuses_what_it_cannot_honour():
     nn = torch.nn
     with pytest.raises(ValueError, match=r"torch layer 1 \(Conv1d.*supported: Linear"):
         fastfc.from_torch(nn.Sequential(nn.Linear(4, 4), nn.Conv1d(1, 1, 1)))
+    with pytest.raises(ValueError, match=r"torch layer 1 \(LeakyReLU with negative_slope "
+                                         r"-0.1: .*supported: Linear"):
+        fastfc.from_torch(nn.Sequential(nn.Linear(4, 3), nn.LeakyReLU(-0.1)))
     with pytest.raises(ValueError, match=r"torch layer 2 \(Softmax"):
         fastfc.from_torch(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Softmax(dim=0)))
     with pytest.raises(ValueError, match=r"torch layer 2 \(Dense.*expects 6 input features"):
@@ -185,6 +188,10 @@ def test_from_keras_refuses():
     w = [np.ones((3, 2)), np.zeros(2)]
     with pytest.raises(ValueError, match=r"keras layer 1 \(Conv2D\) is not supported"):
         fastfc.from_keras([{"class": "Dense", "weights": w}, {"class": "Conv2D"}])
+    with pytest.raises(ValueError, match=r"keras layer 1 \(LeakyReLU with negative_slope "
+                                         r"-0.2: .*supported: Dense"):
+        fastfc.from_keras([{"class": "Dense", "weights": w},
+                           {"class": "LeakyReLU", "negative_slope": -0.2}])
     with pytest.raises(ValueError, match=r"keras layer 0 \(activation 'gelu'"):
         fastfc.from_keras([{"class": "Dense", "activation": "gelu", "weights": w}])
     with pytest.raises(ValueError, match=r"keras layer 1 \(Dense.*expects 4 input features"):

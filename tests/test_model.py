@@ -296,6 +296,32 @@ def test_fused_activation_layers_split_over_threads(keep_threads, act, threads):
     np.testing.assert_allclose(fused._theta, plain._theta, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", [None, "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_deep_first_layer_split_by_k_trains_bit_for_bit(keep_threads, dtype, act, threads):
+    """A training forward whose weights span several K blocks is split by K on a team
+    (partial sums added in block order): the same bits as the layer-by-layer step's
+    linear, which splits by columns."""
+    fastfc.set_num_threads(threads)
+    def make():
+        return fastfc.Sequential([fastfc.Dense(1500, 65, activation=act), fastfc.Dense(65, 3)],
+                                 optimizer=fastfc.optim.Adam(lr=0.01), seed=3, dtype=dtype)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((33, 1500)), rng.integers(0, 3, 33)
+    fused, plain = make(), _layer_by_layer(make())
+    teamed = False
+    for step in range(50):  # until a step got a team, as above
+        want = plain.train_on_batch(X, y)
+        before = _core._wide_regions()
+        assert fused.train_on_batch(X, y) == want
+        teamed |= _core._wide_regions() > before
+        if teamed and step >= 1:
+            break
+    assert teamed
+    np.testing.assert_array_equal(fused._theta, plain._theta)
+
+
 def test_models_without_a_fused_path_run_layer_by_layer():
     X, y = blobs(40)
     for layers in ([fastfc.Dense(6, 5), fastfc.BatchNorm(5), fastfc.Dense(5, 3)],

@@ -204,3 +204,23 @@ def test_step_checks_its_arrays():
             opt.step(params, g)
     np.testing.assert_array_equal(p, 1.0)
     assert opt.t == 0 and opt.state is None
+
+
+@pytest.mark.parametrize("make", [lambda: optim.Adam(lr=0.1), lambda: optim.RMSProp(lr=0.1),
+                                  lambda: optim.SGD(lr=0.1, momentum=0.9),
+                                  lambda: optim.AdaGrad(lr=0.1)])
+def test_a_step_on_other_params_changes_nothing(make):
+    """Params of another shape or dtype than the state's are refused before the step is
+    counted or the state decayed: the next steps are those of an optimizer never misused."""
+    used, clean = make(), make()
+    pu, pc, g = np.ones(4, np.float32), np.ones(4, np.float32), np.full(4, 0.5, np.float32)
+    used.step(pu, g)
+    clean.step(pc, g)
+    for other in (np.ones(3, np.float32), np.ones(4)):
+        with pytest.raises(ValueError, match=r"do not match this optimizer's state "
+                                             r"\(float32\(4,\)\)"):
+            used.step(other, np.ones_like(other))
+    used.step(pu, g)
+    clean.step(pc, g)
+    assert used.t == clean.t == 2
+    np.testing.assert_array_equal(pu, pc)

@@ -147,6 +147,20 @@ def test_partial_fit_and_warm_start(digits):
         est.set_params(warm_start=True, hidden_layer_sizes=(5,)).fit(X, y)
 
 
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_a_changed_dtype_is_refused_before_anything_changes(digits, how):
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(7,), max_iter=3, random_state=0,
+                        warm_start=True).fit(X[:200], y[:200])
+    n_iter, t, coefs = est.n_iter_, est.t_, [c.copy() for c in est.coefs_]
+    est.set_params(dtype="float64")
+    with pytest.raises(ValueError, match="the network is float32, dtype is now float64"):
+        est.fit(X[:200], y[:200]) if how == "warm_start" else est.partial_fit(X[:50], y[:50])
+    assert (est.n_iter_, est.t_) == (n_iter, t)
+    for got, want in zip(est.coefs_, coefs):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_errors_are_sklearn_s(digits):
     X, y = digits
     with pytest.raises(ValueError, match="hidden_layer_sizes must be > 0"):

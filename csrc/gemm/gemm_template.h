@@ -31,6 +31,7 @@ typedef struct {
     /* 1: the caller's product run as C^T = B^T.A^T, whose one column is one row of the
      * caller's C: the GEMM's order, never the dot kernel's (a row's bits at m = 1 and 2) */
     int transposed;
+    int ksplit; /* split by K where it fits (ksplit_driver.h): the weights change by rows */
 } GF(gemm_args);
 
 #include <float.h>
@@ -637,6 +638,8 @@ static int GF(scale_after)(int nthreads, GF(gemm_args) g)
     return failed;
 }
 
+#include "gemm/ksplit_driver.h"
+
 static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
 {
     const int64_t m = g.m, n = g.n, k = g.k;
@@ -689,6 +692,7 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
         GF(gemm_range)(&g, 0, m, 0, n, buf);
         return 0;
     }
+    if (GF(ksplit_fits)(&g, nt)) return GF(gemm_ksplit)(nt, &g, elems) ? -1 : 0;
     if (GF(pack_a_once)(&g, nt, cn)) return -1;
     /* Chunks of whole micro-tiles, each thread's home range first, then what is left of
      * the others': a thread without a core (NumPy's BLAS spinning beside) holds up one
@@ -705,6 +709,19 @@ int G_CAT(G_CAT(fastfc_, GP), gemm)(int nthreads, int64_t m, int64_t n, int64_t 
 {
     GF(gemm_args) g = {&fastfc_table()->GP, m, n, k, alpha, beta, a, rsa, csa, b, rsb, csb,
                        c, rsc, csc, bias, act, slope};
+    return GF(gemm_run)(nthreads, g);
+}
+
+/* A layer's forward product in training (alpha 1, beta 0): as fastfc_?gemm, split by K
+ * where it fits, since the optimizer updates the weights in row ranges (ksplit_driver.h). */
+int G_CAT(G_CAT(fastfc_, GP), gemm_trained)(int nthreads, int64_t m, int64_t n, int64_t k,
+                                            const GT *a, int64_t rsa, const GT *b,
+                                            int64_t rsb, GT *c, int64_t rsc, const GT *bias,
+                                            int act, GT slope)
+{
+    GF(gemm_args) g = {&fastfc_table()->GP, m, n, k, 1, 0, a, rsa, 1, b, rsb, 1,
+                       c, rsc, 1, bias, act, slope};
+    g.ksplit = 1;
     return GF(gemm_run)(nthreads, g);
 }
 

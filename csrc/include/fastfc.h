@@ -114,6 +114,16 @@ int fastfc_dgemm_bf16_panels(int nthreads, int64_t m, int64_t n, int64_t k, doub
                              int64_t rsc, int64_t csc, const double *bias, int act,
                              double slope);
 
+/* A layer's forward product in training, C = act(A.B + bias) (row-major, unit column
+ * strides): the bits of fastfc_?gemm's, split by K where the optimizer's row ranges of B
+ * make that pay. */
+int fastfc_sgemm_trained(int nthreads, int64_t m, int64_t n, int64_t k, const float *a,
+                         int64_t rsa, const float *b, int64_t rsb, float *c, int64_t rsc,
+                         const float *bias, int act, float slope);
+int fastfc_dgemm_trained(int nthreads, int64_t m, int64_t n, int64_t k, const double *a,
+                         int64_t rsa, const double *b, int64_t rsb, double *c, int64_t rsc,
+                         const double *bias, int act, double slope);
+
 /* Two independent products C = A*B (alpha 1, beta 0, no epilogue): the backward pass's
  * dX and dW. Small ones on two threads run side by side, each whole on its own core (no
  * split, no duplicated packing); otherwise one after the other with all threads. Pointers are

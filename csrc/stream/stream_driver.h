@@ -110,19 +110,19 @@ static void GF(split_sum)(const GF(stream_split) *j, int64_t n0, int64_t n1)
 {
     const GF(gemm_args) *g = j->g;
     const int64_t m = g->m, n = g->n;
-    for (int64_t blk = 1; blk < j->blocks; blk++)
-        for (int64_t i = 0; i < m; i++) {
+    const GT slope = g->slope;
+    for (int64_t i = 0; i < m; i++) { /* row by row, each in L1 from its first sum on */
+        GT *c = g->c + i * g->rsc;
+        for (int64_t blk = 1; blk < j->blocks; blk++) {
             const GT *p = j->part + ((blk - 1) * m + i) * n;
-            GT *c = g->c + i * g->rsc;
             for (int64_t col = n0; col < n1; col++) c[col] = p[col] + c[col];
         }
-    for (int64_t i = 0; g->bias && i < m; i++)
-        for (int64_t col = n0; col < n1; col++) g->c[i * g->rsc + col] += g->bias[col];
-    for (int64_t i = 0; g->act && i < m; i++)
-        for (int64_t col = n0; col < n1; col++) {
-            GT *v = g->c + i * g->rsc + col;
-            *v = G_CAT(act_, GP)(*v, g->act, g->slope);
-        }
+        for (int64_t col = n0; g->bias && col < n1; col++) c[col] += g->bias[col];
+#define SPLIT_ACT(A) \
+    for (int64_t col = n0; col < n1; col++) c[col] = G_CAT(act_, GP)(c[col], A, slope)
+        if (g->act) FASTFC_FOR_ACT(g->act, SPLIT_ACT)
+#undef SPLIT_ACT
+    }
     if (g->nonfinite && GF(nonfinite_block)(g->c + n0, g->rsc, 1, m, n1 - n0))
         __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
 }

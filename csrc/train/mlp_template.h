@@ -22,6 +22,8 @@ int MF(mlp_forward)(int nthreads, int64_t batch, const MT *x, int n, fastfc_laye
                      : l->wp ? MF(gemm_panels)(nthreads, batch, l->out, l->in, 1, h, l->in, 1,
                                                l->wp, l->wnr, 0, y, l->out, 1, l->b, l->act,
                                                (MT)l->slope)
+                     : l->gw ? MF(gemm_trained)(nthreads, batch, l->out, l->in, h, l->in, l->w,
+                                                l->out, y, l->out, l->b, l->act, (MT)l->slope)
                      : MF(gemm)(nthreads, batch, l->out, l->in, 1, h, l->in, 1, l->w, l->out,
                                 1, 0, y, l->out, 1, l->b, l->act, (MT)l->slope);
             if (rc) return rc;

@@ -101,6 +101,11 @@ class Optimizer(Plain):
                              f"(largest {largest:.4g})")
         if self.state is None:
             self.state = self.init_state(params)
+        for s in self.state:   # before the step is counted: a refused call changes nothing
+            if s.shape != params.shape or s.dtype != params.dtype:
+                raise ValueError(f"params ({params.dtype}{params.shape}) do not match this "
+                                 f"optimizer's state ({s.dtype}{s.shape}): it steps the "
+                                 f"parameters it first stepped; make another for others")
         self.t += 1
         self.update(params, grads, *self.state)
 

@@ -14,6 +14,15 @@ def unsupported(source, index, what, supported):
                       f"{supported}")
 
 
+def leaky_relu(slope, source, index, supported):
+    """The LeakyReLU of an imported slope, or the ValueError naming the layer."""
+    try:
+        return layers_mod.LeakyReLU(slope)
+    except (TypeError, ValueError) as e:
+        raise unsupported(source, index, f"LeakyReLU with negative_slope {slope!r}: {e}",
+                          supported) from None
+
+
 def set_params(layer, index, source, **arrays):
     """Give `layer` its parameters (copies, in its dtype later), or a ValueError naming
     the layer when a shape is not the one it needs."""

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 from fastfc import layers as L
-from fastfc.interop._build import float_dtype, running_stats, sequential, set_params, \
-    unsupported
+from fastfc.interop._build import float_dtype, leaky_relu, running_stats, sequential, \
+    set_params, unsupported
 
 if TYPE_CHECKING:
     from fastfc.model.sequential import Sequential
@@ -61,7 +61,8 @@ def _layers(spec, i):
             and not cfg.get("negative_slope"):
         return [L.ReLU()]
     if kind == "LeakyReLU":
-        return [L.LeakyReLU(cfg.get("negative_slope", cfg.get("alpha", 0.3)))]
+        slope = cfg.get("negative_slope", cfg.get("alpha", 0.3))
+        return [leaky_relu(slope, "keras", i, SUPPORTED)]
     if kind == "Softmax" and cfg.get("axis", -1) == -1:
         return [L.Softmax()]
     if kind == "Dropout":

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 from fastfc import layers as L
-from fastfc.interop._build import (exportable, proba_activation, running_stats, sequential,
-                                   set_params, unsupported)
+from fastfc.interop._build import (exportable, leaky_relu, proba_activation, running_stats,
+                                   sequential, set_params, unsupported)
 
 if TYPE_CHECKING:
     from fastfc.model.sequential import Sequential
@@ -45,7 +45,7 @@ def _layer(module, i, nn):
     if type(module) in simple:
         return simple[type(module)]()
     if type(module) is nn.LeakyReLU:
-        return L.LeakyReLU(module.negative_slope)
+        return leaky_relu(module.negative_slope, "torch", i, SUPPORTED)
     if type(module) is nn.Dropout:
         return L.Dropout(module.p)
     if type(module) is nn.Flatten and module.start_dim == 1 and module.end_dim == -1:

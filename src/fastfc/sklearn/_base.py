@@ -220,6 +220,10 @@ class BaseMLP(BaseEstimator):
         elif layer_units != self._layer_units:
             raise ValueError(f"warm_start/partial_fit: the network has layer sizes "
                              f"{self._layer_units}, this call needs {layer_units}")
+        elif np.dtype(self.dtype) != self._model._theta.dtype:
+            raise ValueError(f"warm_start/partial_fit: the network is "
+                             f"{self._model._theta.dtype}, dtype is now {np.dtype(self.dtype)}; "
+                             f"set dtype back or fit from scratch (warm_start=False)")
         self.n_outputs_ = y.shape[1]
         with _Threads(self.n_threads):
             if self.solver == "lbfgs":
