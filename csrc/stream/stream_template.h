@@ -265,22 +265,54 @@ static inline __attribute__((always_inline)) void ST_F(prefetch_cols)(const ST_T
 
 /* Up to ST_DIRECT_M rows of A, blocks of column-major B go from the registers into the
  * sums, without the tile: one K block of the columns [j0, j0 + width) (whole vectors, at
- * most ST_DIRECT_COLS) side by side, each block's sums one chain of VL multiply-adds whose
- * latency the other columns' blocks hide (one column at a time waited on it). */
-#define ST_DIRECT_COLS (4 * ST_VL)
+ * most ST_DIRECT_COLS) side by side, each block's sums one chain of VL multiply-adds. The
+ * ST_DIRECT_G blocks of a step are transposed first and their chains then interleaved
+ * (fma_groups): one block at a time waited on each chain's latency (docs/tuning.md). */
+#define ST_DIRECT_G 4
+#define ST_DIRECT_COLS (ST_DIRECT_G * ST_VL)
+
+/* fma_rows for ST_DIRECT_G blocks of VL columns side by side (t[g]: block g, row r at
+ * t[g][r]; its sums at acc + g*VL): per row of A the groups' chains interleaved. */
+static inline __attribute__((always_inline)) void
+ST_F(fma_groups)(int64_t m, const ST_T *a, int64_t rsa, int64_t csa,
+                 ST_VEC (*t)[ST_VL], ST_T *acc, int64_t ldacc, int zero)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const ST_T *ai = a + i * rsa;
+        ST_VEC s[ST_DIRECT_G];
+        _Pragma("GCC unroll 4") for (int g = 0; g < ST_DIRECT_G; g++)
+            s[g] = zero ? (ST_VEC){0} : *(const ST_VEC *)(acc + i * ldacc + g * ST_VL);
+        _Pragma("GCC unroll 16") for (int r = 0; r < ST_VL; r++) {
+            const ST_VEC x = ai[r * csa] - (ST_VEC){0}; /* x - 0 is x: a broadcast */
+            _Pragma("GCC unroll 4") for (int g = 0; g < ST_DIRECT_G; g++) s[g] += x * t[g][r];
+        }
+        _Pragma("GCC unroll 4") for (int g = 0; g < ST_DIRECT_G; g++)
+            *(ST_VEC *)(acc + i * ldacc + g * ST_VL) = s[g];
+    }
+}
+
 static inline void ST_F(direct_cols)(int64_t m, int64_t p0, int64_t kc, int64_t j0,
                                      int64_t width, const ST_T *a, int64_t rsa, int64_t csa,
                                      const ST_T *b, int64_t csb, ST_T *acc, int64_t ldacc)
 {
     const ST_T *cols = b + j0 * csb + p0;
     int64_t p = 0;
-    for (; p + ST_VL <= kc; p += ST_VL)
+    for (; p + ST_VL <= kc; p += ST_VL) {
+        ST_VEC t[ST_DIRECT_G][ST_VL];
+        if (width == ST_DIRECT_COLS) {
+            _Pragma("GCC unroll 4") for (int g = 0; g < ST_DIRECT_G; g++) {
+                ST_F(prefetch_cols)(cols + g * ST_VL * csb, csb, p);
+                ST_TRANSPOSE_BLOCK(cols + g * ST_VL * csb + p, csb, (ST_T *)t[g], ST_VL);
+            }
+            ST_F(fma_groups)(m, a + (p0 + p) * csa, rsa, csa, t, acc, ldacc, p == 0);
+            continue;
+        }
         for (int64_t v = 0; v < width; v += ST_VL) {
             ST_F(prefetch_cols)(cols + v * csb, csb, p);
-            ST_VEC t[ST_VL];
-            ST_TRANSPOSE_BLOCK(cols + v * csb + p, csb, (ST_T *)t, ST_VL);
-            ST_F(fma_rows)(m, a + (p0 + p) * csa, rsa, csa, t, ST_VL, acc + v, ldacc, p == 0);
+            ST_TRANSPOSE_BLOCK(cols + v * csb + p, csb, (ST_T *)t[0], ST_VL);
+            ST_F(fma_rows)(m, a + (p0 + p) * csa, rsa, csa, t[0], ST_VL, acc + v, ldacc, p == 0);
         }
+    }
     for (; p < kc; p++)
         for (int64_t v = 0; v < width; v += ST_VL) {
             ST_VEC w;
