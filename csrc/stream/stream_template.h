@@ -265,10 +265,11 @@ static inline __attribute__((always_inline)) void ST_F(prefetch_cols)(const ST_T
 
 /* Up to ST_DIRECT_M rows of A, blocks of column-major B go from the registers into the
  * sums, without the tile: one K block of the columns [j0, j0 + width) (whole vectors, at
- * most ST_DIRECT_COLS) side by side, each block's sums one chain of VL multiply-adds. The
- * ST_DIRECT_G blocks of a step are transposed first and their chains then interleaved
- * (fma_groups): one block at a time waited on each chain's latency (docs/tuning.md). */
-#define ST_DIRECT_G 4
+ * most ST_DIRECT_COLS) side by side, each block's sums one chain of VL multiply-adds. From
+ * two rows of A the ST_DIRECT_G blocks of a step are transposed first and their chains
+ * then interleaved (fma_groups); one row of A reads a block at a time: fewer rows of W in
+ * flight read faster there (docs/tuning.md, "W^T blocks transposed first"). */
+#define ST_DIRECT_G 2
 #define ST_DIRECT_COLS (ST_DIRECT_G * ST_VL)
 
 /* fma_rows for ST_DIRECT_G blocks of VL columns side by side (t[g]: block g, row r at
@@ -465,7 +466,8 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
          * of W) read in one run, which the prefetches 8 lines ahead keep up with. Up to
          * ST_DIRECT_M rows a tile's whole vectors skip the transposed tile */
         const int direct = m <= ST_DIRECT_M;
-        const int64_t most = direct ? ST_DIRECT_COLS : ST_TILE, tile = cw < most ? cw : most;
+        const int64_t most = !direct ? ST_TILE : m == 1 ? ST_VL : ST_DIRECT_COLS,
+                      tile = cw < most ? cw : most;
         for (int64_t j0 = n0; j0 < n1; j0 += tile) {
             const int64_t width = n1 - j0 < tile ? n1 - j0 : tile,
                           whole = direct ? width / ST_VL * ST_VL : 0;
