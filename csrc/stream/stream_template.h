@@ -267,10 +267,12 @@ static inline __attribute__((always_inline)) void ST_F(prefetch_cols)(const ST_T
  * sums, without the tile: one K block of the columns [j0, j0 + width) (whole vectors, at
  * most ST_DIRECT_COLS) side by side, each block's sums one chain of VL multiply-adds. From
  * two rows of A the ST_DIRECT_G blocks of a step are transposed first and their chains
- * then interleaved (fma_groups); one row of A reads a block at a time: fewer rows of W in
- * flight read faster there (docs/tuning.md, "W^T blocks transposed first"). */
+ * then interleaved (fma_groups); one row of A reads 16 columns at a time (one AVX-512
+ * float block): fewer rows of W in flight read faster there, fewer than 16 slower
+ * (docs/tuning.md, "W^T blocks transposed first"). */
 #define ST_DIRECT_G 2
 #define ST_DIRECT_COLS (ST_DIRECT_G * ST_VL)
+#define ST_DIRECT_ROW1 16 /* columns a tile at one row of A (VL <= 16) */
 
 /* fma_rows for ST_DIRECT_G blocks of VL columns side by side (t[g]: block g, row r at
  * t[g][r]; its sums at acc + g*VL): per row of A the groups' chains interleaved. */
@@ -466,7 +468,7 @@ static void ST_NAME(FASTFC_STREAM_ARGS_B(ST_T, ST_BT))
          * of W) read in one run, which the prefetches 8 lines ahead keep up with. Up to
          * ST_DIRECT_M rows a tile's whole vectors skip the transposed tile */
         const int direct = m <= ST_DIRECT_M;
-        const int64_t most = !direct ? ST_TILE : m == 1 ? ST_VL : ST_DIRECT_COLS,
+        const int64_t most = !direct ? ST_TILE : m == 1 ? ST_DIRECT_ROW1 : ST_DIRECT_COLS,
                       tile = cw < most ? cw : most;
         for (int64_t j0 = n0; j0 < n1; j0 += tile) {
             const int64_t width = n1 - j0 < tile ? n1 - j0 : tile,
@@ -630,6 +632,8 @@ static void ST_CAT(ST_NAME, _panels)(FASTFC_PSTREAM_ARGS_B(ST_T, ST_BT))
 #undef ST_TRANSPOSE_BLOCK
 #undef ST_DIRECT_M
 #undef ST_DIRECT_COLS
+#undef ST_DIRECT_ROW1
+#undef ST_DIRECT_G
 #undef ST_LINE
 #undef ST_T
 #undef ST_IT
