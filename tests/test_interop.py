@@ -286,6 +286,11 @@ def test_from_onnx_refuses_what_it_cannot_honour():
                                  helper.make_node("MatMul", ["h", "w"], ["y"])], {"w": w}))
     with pytest.raises(ValueError, match=r"ONNX layer 0 \(MatMul.*B is not an initializer"):
         fastfc.from_onnx(_graph([helper.make_node("MatMul", ["x", "x"], ["y"])], {}))
+    with pytest.raises(ValueError, match=r"ONNX layer 1 \(LeakyReLU with negative_slope "
+                                         r"-0.1.*supported: a chain"):
+        fastfc.from_onnx(_graph([helper.make_node("MatMul", ["x", "w"], ["h"]),
+                                 helper.make_node("LeakyRelu", ["h"], ["y"], alpha=-0.1)],
+                                {"w": w}))
     with pytest.raises(TypeError, match="bytes, a path or an onnx.ModelProto"):
         fastfc.from_onnx(42)
 

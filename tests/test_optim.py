@@ -224,3 +224,22 @@ def test_a_step_on_other_params_changes_nothing(make):
     clean.step(pc, g)
     assert used.t == clean.t == 2
     np.testing.assert_array_equal(pu, pc)
+
+
+def test_a_subclass_keeps_a_state_of_its_own():
+    """Optimizer subclasses may hold any state (a float64 master copy, a list): only the
+    built-in states are checked against params."""
+    class Master(optim.Optimizer):
+        def init_state(self, params):
+            return params.astype(np.float64), []
+
+        def update(self, params, grads, master, log):
+            master -= self.lr * grads
+            params[...] = master
+            log.append(self.t)
+
+    opt, p = Master(lr=0.5), np.ones(3, np.float32)
+    for _ in range(2):
+        opt.step(p, np.ones(3, np.float32))
+    np.testing.assert_array_equal(p, 0.0)
+    assert opt.state[1] == [1, 2]

@@ -159,6 +159,11 @@ def test_a_changed_dtype_is_refused_before_anything_changes(digits, how):
     assert (est.n_iter_, est.t_) == (n_iter, t)
     for got, want in zip(est.coefs_, coefs):
         np.testing.assert_array_equal(got, want)
+    copy = pickle.loads(pickle.dumps(est))   # keeps the weights' dtype, not the parameter's
+    assert copy.coefs_[0].dtype == np.float32
+    with pytest.raises(ValueError, match="the network is float32, dtype is now float64"):
+        copy.partial_fit(X[:50], y[:50])
+    assert (copy.n_iter_, copy.t_) == (n_iter, t)
 
 
 def test_errors_are_sklearn_s(digits):

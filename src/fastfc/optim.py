@@ -101,7 +101,10 @@ class Optimizer(Plain):
                              f"(largest {largest:.4g})")
         if self.state is None:
             self.state = self.init_state(params)
-        for s in self.state:   # before the step is counted: a refused call changes nothing
+        # the states of this module's init_state are arrays like params (a subclass's may
+        # be anything); checked before the step counts: a refused call changes nothing
+        ours = getattr(type(self).init_state, "__module__", None) == __name__
+        for s in self.state if ours else ():
             if s.shape != params.shape or s.dtype != params.dtype:
                 raise ValueError(f"params ({params.dtype}{params.shape}) do not match this "
                                  f"optimizer's state ({s.dtype}{s.shape}): it steps the "

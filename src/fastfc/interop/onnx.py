@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fastfc import layers as L
-from fastfc.interop._build import (exportable, proba_activation, running_stats, sequential,
-                                   set_params, unsupported)
+from fastfc.interop._build import (exportable, leaky_relu, proba_activation, running_stats,
+                                   sequential, set_params, unsupported)
 
 if TYPE_CHECKING:
     from fastfc.model.sequential import Sequential
@@ -243,7 +243,7 @@ def from_onnx(source: Any, loss: Any = "mse") -> "Sequential":
         elif op in ("Relu", "Tanh", "Sigmoid"):
             layers.append({"Relu": L.ReLU, "Tanh": L.Tanh, "Sigmoid": L.Sigmoid}[op]())
         elif op == "LeakyRelu":
-            layers.append(L.LeakyReLU(a.get("alpha", 0.01)))
+            layers.append(leaky_relu(a.get("alpha", 0.01), "ONNX", at, SUPPORTED))
         elif op == "Softmax" and a.get("axis", -1) in (-1, rank):
             layers.append(L.Softmax())
         elif op == "Flatten" and a.get("axis", 1) == 1:

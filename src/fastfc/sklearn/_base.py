@@ -102,10 +102,10 @@ class BaseMLP(BaseEstimator):
     }
 
     # ------------------------------------------------------------------ the model
-    def _build_model(self, layer_units):
+    def _build_model(self, layer_units, dtype=None):
         """The fastfc Sequential of layer_units: Dense layers with the hidden activation
         (then BatchNorm and Dropout when asked) and a last Dense without activation (the
-        output activation is the loss's)."""
+        output activation is the loss's), in `dtype` (default: the dtype parameter)."""
         act, layers = _HIDDEN[self.activation], []
         for i, (n_in, n_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
             hidden = i < len(layer_units) - 2
@@ -122,7 +122,7 @@ class BaseMLP(BaseEstimator):
         self._loss_fn = OutputLoss(self.out_activation_, is_classifier(self))
         seed = self._dropout_seed if self.dropout else 0
         self._model = fastfc.Sequential(layers, loss=self._loss_fn, seed=seed,
-                                        dtype=np.dtype(self.dtype))
+                                        dtype=np.dtype(self.dtype if dtype is None else dtype))
         dense = [l for l in self._model.layers if isinstance(l, fastfc.Dense)]
         self.coefs_ = [l.params["W"] for l in dense]            # views into _model._theta
         self.intercepts_ = [l.params["b"] for l in dense]
@@ -395,7 +395,8 @@ class BaseMLP(BaseEstimator):
         super().__setstate__(state)
         if model_state is not None:
             theta, stats, calls = model_state
-            self._build_model(self._layer_units)
+            # in the weights' dtype: the dtype parameter may have been set since
+            self._build_model(self._layer_units, theta.dtype)
             params.restore(self._model.layers, self._model._theta,
                            params.Snapshot(theta, stats))
             for layer, c in zip(self._model.layers, calls):
