@@ -78,6 +78,8 @@ def test_from_torch_refuses_what_it_cannot_honour():
     with pytest.raises(ValueError, match=r"torch layer 1 \(LeakyReLU with negative_slope "
                                          r"-0.1: .*supported: Linear"):
         fastfc.from_torch(nn.Sequential(nn.Linear(4, 3), nn.LeakyReLU(-0.1)))
+    with pytest.raises(ValueError, match=r"torch layer 1 \(Dropout with p 1.0: .*supported"):
+        fastfc.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Dropout(1.0)))
     with pytest.raises(ValueError, match=r"torch layer 2 \(Softmax"):
         fastfc.from_torch(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Softmax(dim=0)))
     with pytest.raises(ValueError, match=r"torch layer 2 \(Dense.*expects 6 input features"):
@@ -192,6 +194,10 @@ def test_from_keras_refuses():
                                          r"-0.2: .*supported: Dense"):
         fastfc.from_keras([{"class": "Dense", "weights": w},
                            {"class": "LeakyReLU", "negative_slope": -0.2}])
+    with pytest.raises(ValueError, match=r"keras layer 1 \(Dropout with rate 1.0: .*supported"):
+        fastfc.from_keras([{"class": "Dense", "weights": w}, {"class": "Dropout", "rate": 1.0}])
+    with pytest.raises(TypeError, match=r"keras layer 0 \(Dense\(3 -> 2\)\): W has dtype <U1"):
+        fastfc.from_keras([{"class": "Dense", "weights": [np.full((3, 2), "a"), np.zeros(2)]}])
     with pytest.raises(ValueError, match=r"keras layer 0 \(activation 'gelu'"):
         fastfc.from_keras([{"class": "Dense", "activation": "gelu", "weights": w}])
     with pytest.raises(ValueError, match=r"keras layer 1 \(Dense.*expects 4 input features"):
@@ -293,6 +299,10 @@ def test_from_onnx_refuses_what_it_cannot_honour():
                                 {"w": w}))
     with pytest.raises(TypeError, match="bytes, a path or an onnx.ModelProto"):
         fastfc.from_onnx(42)
+    with pytest.raises(ValueError, match="the bytes is not an ONNX model"):
+        fastfc.from_onnx(b"not an onnx file \x00\x01\x02")
+    with pytest.raises(ValueError, match=r"the bytes is not an ONNX model \(no graph\)"):
+        fastfc.from_onnx(b"")
 
 
 def test_to_onnx_refuses():

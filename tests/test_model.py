@@ -299,26 +299,34 @@ def test_fused_activation_layers_split_over_threads(keep_threads, act, threads):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("act", [None, "relu", "sigmoid", "tanh"])
 @pytest.mark.parametrize("threads", [2, 3])
-def test_a_deep_first_layer_split_by_k_trains_bit_for_bit(keep_threads, dtype, act, threads):
-    """A training forward whose weights span several K blocks is split by K on a team
-    (partial sums added in block order): the same bits as the layer-by-layer step's
-    linear, which splits by columns."""
+@pytest.mark.parametrize("front", [0, 2])
+def test_a_deep_layer_split_by_k_trains_bit_for_bit(keep_threads, dtype, act, threads, front):
+    """A training forward whose weights span several K blocks (two a thread, the last one
+    short) is split by K on a team (partial sums added in block order), and Adam updates
+    each thread's rows of them on that thread, the parameters before and after them on the
+    first (a ring that wraps when a small layer comes first): the same bits as the
+    layer-by-layer step's linear, which splits by columns, and its evenly split Adam."""
     fastfc.set_num_threads(threads)
+    k = 2 * threads * fastfc.get_config()[f"blocks_{np.dtype(dtype).name}"]["KC"] - 7
     def make():
-        return fastfc.Sequential([fastfc.Dense(1500, 65, activation=act), fastfc.Dense(65, 3)],
+        layers = [fastfc.Dense(front, k)] if front else []
+        return fastfc.Sequential(layers + [fastfc.Dense(k, 65, activation=act),
+                                           fastfc.Dense(65, 3)],
                                  optimizer=fastfc.optim.Adam(lr=0.01), seed=3, dtype=dtype)
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((33, 1500)), rng.integers(0, 3, 33)
+    X, y = rng.standard_normal((33, front or k)), rng.integers(0, 3, 33)
     fused, plain = make(), _layer_by_layer(make())
-    teamed = False
-    for step in range(50):  # until a step got a team, as above
+    cuts = None
+    for step in range(50):  # until a step split by K on a team, as above
         want = plain.train_on_batch(X, y)
-        before = _core._wide_regions()
         assert fused.train_on_batch(X, y) == want
-        teamed |= _core._wide_regions() > before
-        if teamed and step >= 1:
+        cuts = _core._row_owner_cuts(fused._theta, threads)
+        if cuts is not None and step >= 1:
             break
-    assert teamed
+    w = fused.layers[-2].params["W"]   # its rows, thread by thread, then the rest on the first
+    start = (w.ctypes.data - fused._theta.ctypes.data) // w.itemsize
+    assert cuts is not None and cuts[0] == cuts[-1] == start + w.size
+    assert all(start < c < start + w.size and c % 65 == start % 65 for c in cuts[1:-1])
     np.testing.assert_array_equal(fused._theta, plain._theta)
 
 

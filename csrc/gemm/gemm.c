@@ -3,6 +3,7 @@
 #include "epilogue/act.h"
 #include "gemm/pool.h"
 #include "gemm/threads.h"
+#include "train/row_owners.h"
 
 #define GT float
 #define GP s

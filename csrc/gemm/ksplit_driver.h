@@ -41,7 +41,8 @@ static int GF(ksplit_fits)(const GF(gemm_args) *g, int nt)
                (double)fastfc_tuned(FASTFC_T_L2) / 4;
 }
 
-/* The K-split run (ksplit_fits): 0 done, 1 failed. The sum on one core: two column groups,
+/* The K-split run (ksplit_fits): 0 done, 1 failed. Which thread reads which rows of W is
+ * noted for the optimizer (train/row_owners.h). The sum on one core: two column groups,
  * each summed by its last chunk, measured no faster. */
 static int GF(gemm_ksplit)(int nt, const GF(gemm_args) *g, size_t elems)
 {
@@ -52,6 +53,15 @@ static int GF(gemm_ksplit)(int nt, const GF(gemm_args) *g, size_t elems)
     atomic_init(&left, blocks);
     GF(stream_split) job = {g, g->a, g->rsa, g->csa, kcb, 0, blocks, 1, elems * sizeof(GT),
                             g->ctx->nr, 0, part, &left};
+    if (g->rsb == g->n && nt <= FASTFC_ROW_OWNERS_MAX_SEATS) { /* seat s: home range s */
+        int64_t first[FASTFC_ROW_OWNERS_MAX_SEATS + 1], b1;
+        for (int s = 0; s < nt; s++) {
+            fastfc_thread_range(s, nt, blocks, 1, &first[s], &b1);
+            first[s] *= kcb;
+        }
+        first[nt] = g->k;
+        fastfc_note_row_owners(g->b, g->n, sizeof(GT), nt, first);
+    }
     const int failed = fastfc_pool_run(nt, blocks, GF(gemm_kchunk), &job) != 0;
     free(part);
     return failed;

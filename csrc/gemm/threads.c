@@ -121,6 +121,33 @@ void fastfc_parallel_ranges(int nt, int64_t n, int unit, fastfc_range_fn fn, voi
     fastfc_pool_run(nt, j.chunks, range_chunk, &j);
 }
 
+/* A ring pass: chunk s is seat s's interval, whole. */
+typedef struct { fastfc_range_fn fn; void *ctx; int64_t n; const int64_t *cuts; } ring_job;
+
+static int ring_chunk(void *ctx, int64_t s)
+{
+    const ring_job *j = ctx;
+    const int64_t lo = j->cuts[s], hi = j->cuts[s + 1];
+    if (lo < hi) {
+        j->fn(j->ctx, lo, hi);
+    } else if (lo > hi) { /* past the end, on from the start */
+        if (lo < j->n) j->fn(j->ctx, lo, j->n);
+        if (hi > 0) j->fn(j->ctx, 0, hi);
+    }
+    return 0;
+}
+
+void fastfc_parallel_ring(int nt, int64_t n, int unit, const int64_t *cuts, fastfc_range_fn fn,
+                          void *ctx)
+{
+    if (!cuts || nt <= 1) {
+        fastfc_parallel_ranges(nt, n, unit, fn, ctx);
+        return;
+    }
+    ring_job j = {fn, ctx, n, cuts};
+    fastfc_pool_run(nt, nt, ring_chunk, &j);
+}
+
 int fastfc_elementwise_threads(int nthreads, int64_t work)
 {
     int nt = fastfc_threads_allowed(nthreads);

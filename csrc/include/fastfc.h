@@ -6,6 +6,7 @@
  * parallel regions it opened. */
 #ifndef FASTFC_H
 #define FASTFC_H
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -56,6 +57,10 @@ int fastfc_flush_subnormals(int on);
 /* Parallel regions with more than one thread that the calling thread has opened: lets
  * tests see that a team ran. */
 int64_t fastfc_wide_regions(void);
+/* Where an update of the flat buffer p (n elements of `elem` bytes) on nt threads cuts it
+ * so that each thread takes the rows of W it read in the last K-split training forward
+ * (train/row_owners.h; cuts: nt + 1): 1, or 0 when it splits p evenly. */
+int fastfc_row_owner_cuts(const void *p, int64_t n, size_t elem, int nt, int64_t *cuts);
 
 /* C = alpha*A*B + beta*C, then (bias, activation) on the result.
  * A is m x k at a[i*rsa + p*csa]; B is k x n; C is m x n. C is not read when beta == 0.

@@ -5,6 +5,7 @@
 #include "fastfc.h"
 #include "dispatch/dispatch.h"
 #include "gemm/threads.h"
+#include "train/row_owners.h"
 
 /* The check reads ~16 elements a cycle (AVX-512; 8 with SSE2): it takes a team only past
  * ~0.5 M elements, where halving it pays for the region (a 784-128-64-10 MLP's 109 k
@@ -116,7 +117,8 @@ DEFINE_ALL_FINITE(double, d)
 /* Adam / AdamW (PyTorch's formulation), in place over flat parameter buffers, the loop
  * split over threads in the path's ISA: g += wd*p (L2, when !decoupled);
  * m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p *= 1 - lr*wd (when decoupled);
- * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). */
+ * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). Each thread takes the rows of the weights
+ * it read in the last training forward where they lie in p (row_owners.h). */
 #define DEFINE_ADAM(T, P)                                                                  \
     typedef struct { T *p; const T *g; T *m, *v; const fastfc_adam_coef *k; } P##adam_job; \
     static void P##adam_range(void *ctx, int64_t lo, int64_t hi)                           \
@@ -133,7 +135,9 @@ DEFINE_ALL_FINITE(double, d)
                                     decoupled ? 0 : wd, decoupled ? 1 - lr * wd : 1};      \
         int nt = fastfc_elementwise_threads(nthreads, n);                                  \
         P##adam_job j = {p, g, m, v, &k};                                                  \
-        fastfc_parallel_ranges(nt, n, 64, P##adam_range, &j);                              \
+        int64_t cuts[FASTFC_ROW_OWNERS_MAX_SEATS + 1];                                     \
+        const int owned = fastfc_row_owner_cuts(p, n, sizeof(T), nt, cuts);                \
+        fastfc_parallel_ring(nt, n, 64, owned ? cuts : NULL, P##adam_range, &j);           \
     }
 
 DEFINE_ADAM(float, s)

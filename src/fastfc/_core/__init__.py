@@ -14,7 +14,7 @@ WAIT_POLICY = ("fastfc's pool: idle workers spin POOL_SPIN_NS (through a trainin
                "a prediction and 1 ms after), then sleep")
 from fastfc._core import _config  # noqa: F401,E402 - loads libfastfc_core
 from fastfc._core._config import (CPU_ISA, EMULATED_ISA, ISA, ISA_NAMES, _set_thread_cap,
-                                  _hold_team, _flush_subnormals,
+                                  _hold_team, _flush_subnormals, _row_owner_cuts,
                                   _wide_regions, fma_peak_gflops, get_config, get_num_threads,
                                   philox4x32_10, set_num_threads)
 from fastfc._core._tuning import forked_single_thread, tuning_table

@@ -197,6 +197,17 @@ def _wide_regions():
     return fastfc_wide_regions()
 
 
+def _row_owner_cuts(p, int nt):
+    """Where Adam on nt threads cuts the flat buffer p (an ndarray): the list of nt + 1 cuts
+    following the rows of the last K-split training forward, or None for an even split."""
+    cdef cnp.ndarray a = p
+    cdef int64_t cuts[65]
+    if nt < 2 or nt > 64 or not fastfc_row_owner_cuts(cnp.PyArray_DATA(a), a.size, a.itemsize,
+                                                      nt, cuts):
+        return None
+    return [cuts[i] for i in range(nt + 1)]
+
+
 def _set_thread_cap(int cap):
     """At most `cap` threads for the calls this Python thread makes (0: no cap); returns
     the cap before. Leaves set_num_threads alone: a model's step uses it for its calls."""

@@ -14,13 +14,13 @@ def unsupported(source, index, what, supported):
                       f"{supported}")
 
 
-def leaky_relu(slope, source, index, supported):
-    """The LeakyReLU of an imported slope, or the ValueError naming the layer."""
+def built(make, what, source, index, supported):
+    """make(): a layer from the source's settings, or the ValueError naming the layer and
+    the setting fastfc refuses (a dropout rate of 1, a negative slope)."""
     try:
-        return layers_mod.LeakyReLU(slope)
+        return make()
     except (TypeError, ValueError) as e:
-        raise unsupported(source, index, f"LeakyReLU with negative_slope {slope!r}: {e}",
-                          supported) from None
+        raise unsupported(source, index, f"{what}: {e}", supported) from None
 
 
 def set_params(layer, index, source, **arrays):
@@ -29,6 +29,9 @@ def set_params(layer, index, source, **arrays):
     want = layer.param_shapes()
     for name, value in arrays.items():
         value = np.array(value, copy=True)
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"{source} layer {index} ({layer.describe()}): {name} has dtype "
+                            f"{value.dtype}; expected real numbers")
         if value.shape != want[name]:
             raise ValueError(f"{source} layer {index} ({layer.describe()}): {name} has shape "
                              f"{value.shape}, expected {want[name]}")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 from fastfc import layers as L
-from fastfc.interop._build import float_dtype, leaky_relu, running_stats, sequential, \
+from fastfc.interop._build import built, float_dtype, running_stats, sequential, \
     set_params, unsupported
 
 if TYPE_CHECKING:
@@ -62,11 +62,14 @@ def _layers(spec, i):
         return [L.ReLU()]
     if kind == "LeakyReLU":
         slope = cfg.get("negative_slope", cfg.get("alpha", 0.3))
-        return [leaky_relu(slope, "keras", i, SUPPORTED)]
+        return [built(lambda: L.LeakyReLU(slope), f"LeakyReLU with negative_slope {slope!r}",
+                      "keras", i, SUPPORTED)]
     if kind == "Softmax" and cfg.get("axis", -1) == -1:
         return [L.Softmax()]
     if kind == "Dropout":
-        return [L.Dropout(cfg.get("rate", 0.5))]
+        rate = cfg.get("rate", 0.5)
+        return [built(lambda: L.Dropout(rate), f"Dropout with rate {rate!r}", "keras", i,
+                      SUPPORTED)]
     if kind == "Flatten":
         return [L.Flatten()]
     if kind == "BatchNormalization" and cfg.get("axis", -1) in (-1, [-1]):
@@ -76,8 +79,9 @@ def _layers(spec, i):
                              f"{len(weights)}")
         gamma, beta, mean, var = weights
         # Keras: moving = momentum * moving + (1 - momentum) * batch
-        bn = L.BatchNorm(gamma.shape[0], momentum=1 - cfg.get("momentum", 0.99),
-                         eps=cfg.get("epsilon", 1e-3))
+        bn = built(lambda: L.BatchNorm(gamma.shape[0], momentum=1 - cfg.get("momentum", 0.99),
+                                       eps=cfg.get("epsilon", 1e-3)),
+                   "BatchNormalization", "keras", i, SUPPORTED)
         set_params(bn, i, "keras", gamma=gamma, beta=beta)
         running_stats(bn, i, "keras", mean, var)
         return [bn]

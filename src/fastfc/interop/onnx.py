@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fastfc import layers as L
-from fastfc.interop._build import (exportable, leaky_relu, proba_activation, running_stats,
+from fastfc.interop._build import (built, exportable, proba_activation, running_stats,
                                    sequential, set_params, unsupported)
 
 if TYPE_CHECKING:
@@ -135,9 +135,20 @@ def _load(onnx, source):
     if isinstance(source, onnx.ModelProto):
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return onnx.load_from_string(bytes(source))
-    if isinstance(source, (str, os.PathLike)):
-        return onnx.load(os.fspath(source))
+        read, what = (lambda: onnx.load_from_string(bytes(source))), "the bytes"
+    elif isinstance(source, (str, os.PathLike)):
+        read, what = (lambda: onnx.load(os.fspath(source))), f"{os.fspath(source)!r}"
+    else:
+        read = None
+    if read is not None:
+        from google.protobuf.message import DecodeError   # onnx's parser
+        try:
+            proto = read()
+        except DecodeError as e:
+            raise ValueError(f"from_onnx: {what} is not an ONNX model ({e})") from None
+        if not proto.HasField("graph"):   # empty input parses as an empty model
+            raise ValueError(f"from_onnx: {what} is not an ONNX model (no graph)")
+        return proto
     raise TypeError(f"from_onnx takes bytes, a path or an onnx.ModelProto, got "
                     f"{type(source).__name__}")
 
@@ -243,7 +254,9 @@ def from_onnx(source: Any, loss: Any = "mse") -> "Sequential":
         elif op in ("Relu", "Tanh", "Sigmoid"):
             layers.append({"Relu": L.ReLU, "Tanh": L.Tanh, "Sigmoid": L.Sigmoid}[op]())
         elif op == "LeakyRelu":
-            layers.append(leaky_relu(a.get("alpha", 0.01), "ONNX", at, SUPPORTED))
+            slope = a.get("alpha", 0.01)
+            layers.append(built(lambda: L.LeakyReLU(slope),
+                                f"LeakyReLU with negative_slope {slope!r}", "ONNX", at, SUPPORTED))
         elif op == "Softmax" and a.get("axis", -1) in (-1, rank):
             layers.append(L.Softmax())
         elif op == "Flatten" and a.get("axis", 1) == 1:
@@ -253,12 +266,14 @@ def from_onnx(source: Any, loss: Any = "mse") -> "Sequential":
                                   not initializer(i, node, 2, "training_mode")):
             ratio = initializer(i, node, 1, "ratio") if len(node.input) > 1 and node.input[1] \
                 else 0.5
-            layers.append(L.Dropout(float(ratio)))
+            layers.append(built(lambda: L.Dropout(float(ratio)), f"Dropout with ratio {ratio!r}",
+                                "ONNX", at, SUPPORTED))
         elif op == "BatchNormalization" and rank == 1 and not a.get("training_mode", 0):
             gamma, beta, mean, var = (initializer(i, node, k, n) for k, n in
                                       enumerate(("scale", "B", "mean", "var"), 1))
-            bn = L.BatchNorm(gamma.shape[0], momentum=1 - a.get("momentum", 0.9),
-                             eps=a.get("epsilon", 1e-5))
+            bn = built(lambda: L.BatchNorm(gamma.shape[0], momentum=1 - a.get("momentum", 0.9),
+                                           eps=a.get("epsilon", 1e-5)),
+                       "BatchNormalization", "ONNX", at, SUPPORTED)
             set_params(bn, i, "ONNX", gamma=gamma, beta=beta)
             running_stats(bn, i, "ONNX", mean, var)
             layers.append(bn)

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 from fastfc import layers as L
-from fastfc.interop._build import (exportable, leaky_relu, proba_activation, running_stats,
+from fastfc.interop._build import (built, exportable, proba_activation, running_stats,
                                    sequential, set_params, unsupported)
 
 if TYPE_CHECKING:
@@ -45,16 +45,20 @@ def _layer(module, i, nn):
     if type(module) in simple:
         return simple[type(module)]()
     if type(module) is nn.LeakyReLU:
-        return leaky_relu(module.negative_slope, "torch", i, SUPPORTED)
+        return built(lambda: L.LeakyReLU(module.negative_slope),
+                     f"LeakyReLU with negative_slope {module.negative_slope!r}", "torch", i,
+                     SUPPORTED)
     if type(module) is nn.Dropout:
-        return L.Dropout(module.p)
+        return built(lambda: L.Dropout(module.p), f"Dropout with p {module.p!r}", "torch", i,
+                     SUPPORTED)
     if type(module) is nn.Flatten and module.start_dim == 1 and module.end_dim == -1:
         return L.Flatten()
     if type(module) is nn.Softmax and module.dim in (-1, 1):
         return L.Softmax()
     if type(module) is nn.BatchNorm1d and module.track_running_stats \
             and module.momentum is not None:
-        bn = L.BatchNorm(module.num_features, momentum=module.momentum, eps=module.eps)
+        bn = built(lambda: L.BatchNorm(module.num_features, momentum=module.momentum,
+                                       eps=module.eps), "BatchNorm1d", "torch", i, SUPPORTED)
         n = module.num_features
         gamma = _array(module.weight) if module.affine else np.ones(n)
         beta = _array(module.bias) if module.affine else np.zeros(n)

@@ -1,0 +1,65 @@
+/* The rows each thread read in the last K-split forward (row_owners.h), behind a seqlock:
+ * a reader that races a writer sees no note, never half of one. */
+#include <stdatomic.h>
+#include "train/row_owners.h"
+
+#define MAX_SEATS FASTFC_ROW_OWNERS_MAX_SEATS
+
+static struct {
+    _Atomic unsigned seq; /* odd while a writer fills the note */
+    _Atomic(const char *) w;
+    _Atomic int64_t row_elems, elem;
+    _Atomic int nt;
+    _Atomic int64_t first[MAX_SEATS + 1];
+} note;
+
+void fastfc_note_row_owners(const void *w, int64_t row_elems, size_t elem, int nt,
+                            const int64_t *first)
+{
+    unsigned s = atomic_load_explicit(&note.seq, memory_order_relaxed);
+    /* a second writer at the same time leaves the note to the first */
+    if (nt < 2 || nt > MAX_SEATS || (s & 1) ||
+        !atomic_compare_exchange_strong_explicit(&note.seq, &s, s + 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return;
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&note.w, (const char *)w, memory_order_relaxed);
+    atomic_store_explicit(&note.row_elems, row_elems, memory_order_relaxed);
+    atomic_store_explicit(&note.elem, (int64_t)elem, memory_order_relaxed);
+    atomic_store_explicit(&note.nt, nt, memory_order_relaxed);
+    for (int i = 0; i <= nt; i++)
+        atomic_store_explicit(&note.first[i], first[i], memory_order_relaxed);
+    atomic_store_explicit(&note.seq, s + 2, memory_order_release);
+}
+
+int fastfc_row_owner_cuts(const void *p, int64_t n, size_t elem, int nt, int64_t *cuts)
+{
+    const unsigned s = atomic_load_explicit(&note.seq, memory_order_acquire);
+    if ((s & 1) || nt < 2 || atomic_load_explicit(&note.nt, memory_order_relaxed) != nt)
+        return 0;
+    const char *w = atomic_load_explicit(&note.w, memory_order_relaxed);
+    const int64_t re = atomic_load_explicit(&note.row_elems, memory_order_relaxed);
+    const int64_t size = atomic_load_explicit(&note.elem, memory_order_relaxed);
+    int64_t first[MAX_SEATS + 1];
+    for (int i = 0; i <= nt; i++)
+        first[i] = atomic_load_explicit(&note.first[i], memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&note.seq, memory_order_relaxed) != s) return 0;
+    const char *base = p;
+    if (size != (int64_t)elem || w < base || w >= base + n * (int64_t)elem ||
+        (w - base) % (int64_t)elem || re <= 0 || first[0] != 0)
+        return 0;
+    const int64_t off = (w - base) / (int64_t)elem;
+    for (int i = 0; i < nt; i++)
+        if (first[i + 1] < first[i]) return 0;
+    if (first[nt] > (n - off) / re) return 0; /* the rows run past the buffer */
+    cuts[0] = cuts[nt] = (off + first[nt] * re) % n;
+    for (int i = 1; i < nt; i++) cuts[i] = off + first[i] * re;
+    int64_t total = 0;
+    for (int i = 0; i < nt; i++) { /* modular lengths: seat 0 wraps around */
+        const int64_t len = ((cuts[i + 1] - cuts[i]) % n + n) % n;
+        if (4 * len * nt > 5 * n) return 0;
+        total += len;
+    }
+    return total == n; /* not so when one seat would take the whole ring */
+}
