@@ -302,10 +302,11 @@ def test_fused_activation_layers_split_over_threads(keep_threads, act, threads):
 @pytest.mark.parametrize("front", [0, 2])
 def test_a_deep_layer_split_by_k_trains_bit_for_bit(keep_threads, dtype, act, threads, front):
     """A training forward whose weights span several K blocks (two a thread, the last one
-    short) is split by K on a team (partial sums added in block order), and Adam updates
-    each thread's rows of them on that thread, the parameters before and after them on the
-    first (a ring that wraps when a small layer comes first): the same bits as the
-    layer-by-layer step's linear, which splits by columns, and its evenly split Adam."""
+    short) is split by K on a team (partial sums added in block order), its dW by the same
+    rows, and Adam updates each thread's rows on that thread, the parameters before and
+    after them on the first (a ring that wraps when a small layer comes first): the same
+    bits as the layer-by-layer step's linear, which splits by columns, its dW by a grid and
+    its Adam evenly."""
     fastfc.set_num_threads(threads)
     k = 2 * threads * fastfc.get_config()[f"blocks_{np.dtype(dtype).name}"]["KC"] - 7
     def make():
@@ -328,6 +329,9 @@ def test_a_deep_layer_split_by_k_trains_bit_for_bit(keep_threads, dtype, act, th
     assert cuts is not None and cuts[0] == cuts[-1] == start + w.size
     assert all(start < c < start + w.size and c % 65 == start % 65 for c in cuts[1:-1])
     np.testing.assert_array_equal(fused._theta, plain._theta)
+    fastfc.set_num_threads(1)   # a forward not split by K: Adam splits evenly again
+    fused.train_on_batch(X, y)
+    assert _core._row_owner_cuts(fused._theta, threads) is None
 
 
 def test_models_without_a_fused_path_run_layer_by_layer():

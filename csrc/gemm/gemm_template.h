@@ -32,6 +32,7 @@ typedef struct {
      * caller's C: the GEMM's order, never the dot kernel's (a row's bits at m = 1 and 2) */
     int transposed;
     int ksplit; /* split by K where it fits (ksplit_driver.h): the weights change by rows */
+    const int64_t *rows; int row_seats; /* see fastfc_gemm_spec */
 } GF(gemm_args);
 
 #include <float.h>
@@ -578,6 +579,29 @@ static int GF(gemm_chunk)(void *ctx, int64_t id)
 
 static int GF(gemm_run)(int nthreads, GF(gemm_args) g);
 
+/* Seat s's rows of C (gemm_args.rows), whole. */
+static int GF(gemm_seat_rows)(void *ctx, int64_t s)
+{
+    const GF(gemm_chunks) *j = ctx;
+    GT *buf = fastfc_thread_buffer(j->elems * sizeof(GT));
+    if (!buf) return 1;
+    if (j->g->rows[s] < j->g->rows[s + 1])
+        GF(gemm_range)(j->g, j->g->rows[s], j->g->rows[s + 1], 0, j->g->n, buf);
+    return 0;
+}
+
+/* 1 when C's rows go to the seats given (gemm_args.rows): nt of them, covering C, each
+ * starting on a row part's unit (the tiles of the grid's row parts). */
+static int GF(seat_rows_fit)(const GF(gemm_args) *g, int nt)
+{
+    if (!g->rows || g->row_seats != nt || g->transposed || g->ap || g->rows[0] != 0 ||
+        g->rows[nt] != g->m)
+        return 0;
+    for (int s = 0; s < nt; s++)
+        if (g->rows[s + 1] < g->rows[s] || g->rows[s] % GF(row_unit)(g)) return 0;
+    return 1;
+}
+
 /* A region's A packed once (gemm_args.ap), in parts: K block c / parts, rows part c % parts. */
 typedef struct { const GF(gemm_args) *g; GT *ap; int64_t kcb, ma; int parts; } GF(a_once);
 
@@ -693,6 +717,10 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
         return 0;
     }
     if (GF(ksplit_fits)(&g, nt)) return GF(gemm_ksplit)(nt, &g, elems) ? -1 : 0;
+    if (GF(seat_rows_fit)(&g, nt)) {
+        GF(gemm_chunks) seats = {&g, nt, 1, elems};
+        return fastfc_pool_run(nt, nt, GF(gemm_seat_rows), &seats) ? -1 : 0;
+    }
     if (GF(pack_a_once)(&g, nt, cn)) return -1;
     /* Chunks of whole micro-tiles, each thread's home range first, then what is left of
      * the others': a thread without a core (NumPy's BLAS spinning beside) holds up one
@@ -722,6 +750,7 @@ int G_CAT(G_CAT(fastfc_, GP), gemm_trained)(int nthreads, int64_t m, int64_t n, 
     GF(gemm_args) g = {&fastfc_table()->GP, m, n, k, 1, 0, a, rsa, 1, b, rsb, 1,
                        c, rsc, 1, bias, act, slope};
     g.ksplit = 1;
+    fastfc_forget_row_owners(b); /* noted again when split by K (ksplit_driver.h) */
     return GF(gemm_run)(nthreads, g);
 }
 
@@ -798,6 +827,7 @@ static int G_CAT(GP, gemm_spec)(int nthreads, const fastfc_gemm_spec *s)
     g.y = s->y; g.rsy = s->rsy; g.csy = s->csy;
     g.dz_sum = s->dz_sum;
     g.nonfinite = s->nonfinite;
+    g.rows = s->rows; g.row_seats = s->row_seats;
     if (g.dz_act == FASTFC_ACT_IDENTITY && !g.dz_sum) g.dz_operand = 0; /* dZ is dY */
     return GF(gemm_run)(nthreads, g);
 }

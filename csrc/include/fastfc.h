@@ -139,7 +139,8 @@ int fastfc_dgemm_trained(int nthreads, int64_t m, int64_t n, int64_t k, const do
  * dZ = act'(Y) * dY, Y being the forward output laid out like the operand (strides rsy,
  * csy); dz_sum (may be NULL) receives dZ summed over K in order, one sum per row of A or
  * column of B (db, when K is the batch). nonfinite (may be NULL): set to 1 when C is left
- * holding a NaN or an Inf (never cleared), checked as C is written, while it is in cache. */
+ * holding a NaN or an Inf (never cleared), checked as C is written, while it is in cache.
+ * rows: dW's rows on the threads that read those rows of W in the forward (row_owners.h). */
 typedef struct {
     int64_t m, n, k;
     const void *a; int64_t rsa, csa;
@@ -149,6 +150,8 @@ typedef struct {
     const void *y; int64_t rsy, csy;
     void *dz_sum;
     int *nonfinite;
+    /* not NULL: on row_seats threads, rows [rows[s], rows[s + 1]) of C on seat s, one chunk */
+    const int64_t *rows; int row_seats;
 } fastfc_gemm_spec;
 int fastfc_sgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1);
 int fastfc_dgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1);

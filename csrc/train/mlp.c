@@ -1,5 +1,6 @@
 #include <stddef.h>
 #include "fastfc.h"
+#include "train/row_owners.h"
 
 #define MT float
 #define MP s

@@ -13,38 +13,72 @@ static struct {
     _Atomic int64_t first[MAX_SEATS + 1];
 } note;
 
+/* The note to write (its sequence number), or 0 when another writer holds it (that one
+ * leaves its note). */
+static unsigned begin_write(void)
+{
+    unsigned s = atomic_load_explicit(&note.seq, memory_order_relaxed);
+    if ((s & 1) || !atomic_compare_exchange_strong_explicit(&note.seq, &s, s + 1,
+                                                           memory_order_acquire,
+                                                           memory_order_relaxed))
+        return 0;
+    atomic_thread_fence(memory_order_release);
+    return s + 2;
+}
+
+void fastfc_forget_row_owners(const void *w)
+{
+    unsigned s;
+    if (atomic_load_explicit(&note.w, memory_order_relaxed) != (const char *)w ||
+        !atomic_load_explicit(&note.nt, memory_order_relaxed) || !(s = begin_write()))
+        return;
+    if (atomic_load_explicit(&note.w, memory_order_relaxed) == (const char *)w)
+        atomic_store_explicit(&note.nt, 0, memory_order_relaxed);
+    atomic_store_explicit(&note.seq, s, memory_order_release);
+}
+
 void fastfc_note_row_owners(const void *w, int64_t row_elems, size_t elem, int nt,
                             const int64_t *first)
 {
-    unsigned s = atomic_load_explicit(&note.seq, memory_order_relaxed);
-    /* a second writer at the same time leaves the note to the first */
-    if (nt < 2 || nt > MAX_SEATS || (s & 1) ||
-        !atomic_compare_exchange_strong_explicit(&note.seq, &s, s + 1, memory_order_acquire,
-                                                 memory_order_relaxed))
-        return;
-    atomic_thread_fence(memory_order_release);
+    unsigned s;
+    if (nt < 2 || nt > MAX_SEATS || !(s = begin_write())) return;
     atomic_store_explicit(&note.w, (const char *)w, memory_order_relaxed);
     atomic_store_explicit(&note.row_elems, row_elems, memory_order_relaxed);
     atomic_store_explicit(&note.elem, (int64_t)elem, memory_order_relaxed);
     atomic_store_explicit(&note.nt, nt, memory_order_relaxed);
     for (int i = 0; i <= nt; i++)
         atomic_store_explicit(&note.first[i], first[i], memory_order_relaxed);
-    atomic_store_explicit(&note.seq, s + 2, memory_order_release);
+    atomic_store_explicit(&note.seq, s, memory_order_release);
+}
+
+/* The note (seats, or 0 when a writer raced us), its weights and rows. */
+static int read_note(const char **w, int64_t *re, int64_t *elem, int64_t *first)
+{
+    const unsigned s = atomic_load_explicit(&note.seq, memory_order_acquire);
+    const int nt = atomic_load_explicit(&note.nt, memory_order_relaxed);
+    if ((s & 1) || nt < 2 || nt > MAX_SEATS) return 0;
+    *w = atomic_load_explicit(&note.w, memory_order_relaxed);
+    *re = atomic_load_explicit(&note.row_elems, memory_order_relaxed);
+    *elem = atomic_load_explicit(&note.elem, memory_order_relaxed);
+    for (int i = 0; i <= nt; i++)
+        first[i] = atomic_load_explicit(&note.first[i], memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&note.seq, memory_order_relaxed) == s ? nt : 0;
+}
+
+int fastfc_row_owner_rows(const void *w, int64_t *first)
+{
+    const char *noted;
+    int64_t re, elem;
+    const int nt = read_note(&noted, &re, &elem, first);
+    return nt && noted == (const char *)w ? nt : 0;
 }
 
 int fastfc_row_owner_cuts(const void *p, int64_t n, size_t elem, int nt, int64_t *cuts)
 {
-    const unsigned s = atomic_load_explicit(&note.seq, memory_order_acquire);
-    if ((s & 1) || nt < 2 || atomic_load_explicit(&note.nt, memory_order_relaxed) != nt)
-        return 0;
-    const char *w = atomic_load_explicit(&note.w, memory_order_relaxed);
-    const int64_t re = atomic_load_explicit(&note.row_elems, memory_order_relaxed);
-    const int64_t size = atomic_load_explicit(&note.elem, memory_order_relaxed);
-    int64_t first[MAX_SEATS + 1];
-    for (int i = 0; i <= nt; i++)
-        first[i] = atomic_load_explicit(&note.first[i], memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&note.seq, memory_order_relaxed) != s) return 0;
+    const char *w;
+    int64_t re, size, first[MAX_SEATS + 1];
+    if (read_note(&w, &re, &size, first) != nt) return 0;
     const char *base = p;
     if (size != (int64_t)elem || w < base || w >= base + n * (int64_t)elem ||
         (w - base) % (int64_t)elem || re <= 0 || first[0] != 0)

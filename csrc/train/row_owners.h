@@ -13,6 +13,10 @@
  * elements of `elem` bytes, contiguous) on seat s of nt (pool.h), first[nt] the last row. */
 void fastfc_note_row_owners(const void *w, int64_t row_elems, size_t elem, int nt,
                             const int64_t *first);
+/* Drops the note of w: its forward ran another way (not split by K, another team). */
+void fastfc_forget_row_owners(const void *w);
+/* Seats (nt) when the noted rows are those of w, copied to first[0..nt]; else 0. */
+int fastfc_row_owner_rows(const void *w, int64_t *first);
 /* Cuts on the ring of a flat buffer for an update (declared in fastfc.h): seat s takes
  * [cuts[s], cuts[s + 1]) modulo n, its rows of the noted weights, and seat 0 (the caller,
  * which ran the small layers) the parameters outside them too. 0 when no noted weights lie
