@@ -697,9 +697,9 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
     /* Rows of x stream into the kernel unpacked, unless their stride crowds a panel's
      * rows into a few L1 sets and more than two column tiles read it again. B is packed
      * unless at most two row tiles reuse it (a streamed row of w straddles cache lines and
-     * its rows share L1 sets) and it fits half of L2: read in place past that, its rows
-     * came from memory at strides the prefetchers do not follow (24x4096x4096 0.90x NumPy
-     * in place, 1.47x packed). Figures: docs/tuning.md. */
+     * its rows share L1 sets) and it fits half of L2; a larger one is packed, since read in
+     * place its rows came from memory at strides the prefetchers do not follow
+     * (24x4096x4096 0.90x NumPy in place, 1.47x packed). Figures: docs/tuning.md. */
     g.b_from_memory = k * n * (int64_t)sizeof(GT) > fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
     g.pack_a = g.csa != 1 || (GF(rows_crowd_l1)(g.rsa * (int64_t)sizeof(GT), g.ctx->mr) &&
                               n > 2 * g.ctx->nr)

@@ -40,7 +40,7 @@ int64_t fastfc_chunk_count(int nt, int64_t units);
 typedef void (*fastfc_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void fastfc_parallel_ranges(int nt, int64_t n, int unit, fastfc_range_fn fn, void *ctx);
 /* The same over [0, n) seen as a ring cut at cuts[0..nt] (cuts[nt] == cuts[0]), each in
- * [0, n): seat s of the pool takes [cuts[s], cuts[s + 1]) modulo n, wrapping past n to 0,
+ * [0, n]: seat s of the pool takes [cuts[s], cuts[s + 1]) modulo n, wrapping past n to 0,
  * as one chunk (one done early would take the end of another's part, which the other had
  * in its cache: Adam 30 -> 38 us at four chunks a seat). cuts NULL: fastfc_parallel_ranges. */
 void fastfc_parallel_ring(int nt, int64_t n, int unit, const int64_t *cuts, fastfc_range_fn fn,

@@ -140,7 +140,9 @@ int fastfc_dgemm_trained(int nthreads, int64_t m, int64_t n, int64_t k, const do
  * csy); dz_sum (may be NULL) receives dZ summed over K in order, one sum per row of A or
  * column of B (db, when K is the batch). nonfinite (may be NULL): set to 1 when C is left
  * holding a NaN or an Inf (never cleared), checked as C is written, while it is in cache.
- * rows: dW's rows on the threads that read those rows of W in the forward (row_owners.h). */
+ * rows (a hint; NULL: the GEMM's own split): dW's rows on the seats that read those rows of
+ * W in the forward (row_owners.h), taken when row_seats is the GEMM's thread count and each
+ * part starts on its row unit. Zero the fields a caller does not set. */
 typedef struct {
     int64_t m, n, k;
     const void *a; int64_t rsa, csa;
@@ -150,7 +152,7 @@ typedef struct {
     const void *y; int64_t rsy, csy;
     void *dz_sum;
     int *nonfinite;
-    /* not NULL: on row_seats threads, rows [rows[s], rows[s + 1]) of C on seat s, one chunk */
+    /* not NULL: on row_seats seats, rows [rows[s], rows[s + 1]) of C on seat s, one chunk */
     const int64_t *rows; int row_seats;
 } fastfc_gemm_spec;
 int fastfc_sgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1);

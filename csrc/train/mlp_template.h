@@ -54,7 +54,7 @@ int MF(mlp_backward)(int nthreads, int64_t batch, const MT *x, MT *g, int n, fas
             if (i > lowest)
                 dx = (fastfc_gemm_spec){batch, l->in, l->out, g, l->out, 1, l->w, 1, l->out,
                                         l->gx, l->in, 1, 1, l->act, l->slope, l->y, l->out, 1};
-            /* dW's rows on the threads that read W's in the forward, where Adam takes them */
+            /* dW's rows on the seats that read W's in the forward, where Adam takes them */
             int64_t rows[FASTFC_ROW_OWNERS_MAX_SEATS + 1];
             if ((dw.row_seats = fastfc_row_owner_rows(l->w, rows))) dw.rows = rows;
             if (MF(gemm_pair)(nthreads, &dx, &dw)) return -1;

@@ -1,6 +1,6 @@
-/* Which thread read which rows of a layer's weights in the last training forward split by
- * K (gemm/ksplit_driver.h), so that the optimizer updates those rows on the same threads:
- * an update on the other core paid for every line that crossed (784-128-64-10 at batch 32:
+/* Which seat of the pool (pool.h) read which rows of a layer's weights in the last training
+ * forward split by K (gemm/ksplit_driver.h), so that the optimizer updates those rows on the
+ * same seats: an update on the other core paid for every line that crossed (784-128-64-10 at batch 32:
  * Adam after the gradients 22 -> 34 us; docs/tuning.md, "Adam on the forward's threads"). */
 #ifndef FASTFC_ROW_OWNERS_H
 #define FASTFC_ROW_OWNERS_H
@@ -10,7 +10,9 @@
 #define FASTFC_ROW_OWNERS_MAX_SEATS 64 /* notes of wider teams are not kept */
 
 /* The last K-split forward read rows [first[s], first[s + 1]) of w (rows of `row_elems`
- * elements of `elem` bytes, contiguous) on seat s of nt (pool.h), first[nt] the last row. */
+ * elements of `elem` bytes, contiguous) on seat s of nt, first[nt] the end of the rows.
+ * Seat 0 is the caller and a lone worker seat 1; wider teams' workers take seats in the
+ * order they join a region, so past two threads a seat is the same thread only by luck. */
 void fastfc_note_row_owners(const void *w, int64_t row_elems, size_t elem, int nt,
                             const int64_t *first);
 /* Drops the note of w: its forward ran another way (not split by K, another team). */

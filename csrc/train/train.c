@@ -117,8 +117,8 @@ DEFINE_ALL_FINITE(double, d)
 /* Adam / AdamW (PyTorch's formulation), in place over flat parameter buffers, the loop
  * split over threads in the path's ISA: g += wd*p (L2, when !decoupled);
  * m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p *= 1 - lr*wd (when decoupled);
- * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). Each thread takes the rows of the weights
- * it read in the last training forward where they lie in p (row_owners.h). */
+ * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). Each seat of the pool takes the rows of the
+ * weights it read in the last training forward where they lie in p (row_owners.h). */
 #define DEFINE_ADAM(T, P)                                                                  \
     typedef struct { T *p; const T *g; T *m, *v; const fastfc_adam_coef *k; } P##adam_job; \
     static void P##adam_range(void *ctx, int64_t lo, int64_t hi)                           \

@@ -3,6 +3,7 @@
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memset
 
 from fastfc._core.capi cimport *
 from fastfc._core._args cimport (
@@ -529,7 +530,8 @@ cdef int _gemm_pair(cnp.ndarray dy, cnp.ndarray y, int act, double slope, cnp.nd
     """dx = dz @ w.T (skipped when dx is None) and dw = x.T @ dz, side by side, where
     dz = act'(y) * dy is made as dy is packed, and db = dz summed over rows with it."""
     cdef fastfc_gemm_spec s0, s1
-    s0.m = s0.n = s0.k = 0
+    memset(&s0, 0, sizeof(s0))   # all zero first: what is not set below (rows) stays so
+    memset(&s1, 0, sizeof(s1))
     s0.dz_operand, s1.dz_operand = 1, 2
     s0.act = s1.act = act
     s0.slope = s1.slope = slope

@@ -69,6 +69,8 @@ cdef extern from "fastfc.h" nogil:
         int64_t rsy, csy
         void *dz_sum
         int *nonfinite
+        const int64_t *rows
+        int row_seats
     int fastfc_sgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1)
     int fastfc_dgemm_pair(int nthreads, const fastfc_gemm_spec *s0, const fastfc_gemm_spec *s1)
     void fastfc_sdropout(int nthreads, int64_t n, const float *x, double p, uint64_t seed,
