@@ -178,6 +178,8 @@ def test_errors_are_sklearn_s(digits):
         MLPClassifier(solver="lbfgs", dropout=0.2).fit(X, y)
     with pytest.raises(ValueError, match="at least one non-zero"):
         MLPClassifier().fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(ValueError, match="Negative values in data passed to .sample_weight"):
+        MLPClassifier().fit(X, y, sample_weight=np.r_[-0.5, np.ones(len(y) - 1)])
     with pytest.warns(ConvergenceWarning):
         MLPClassifier(max_iter=1).fit(X, y)
 

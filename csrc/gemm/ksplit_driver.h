@@ -41,7 +41,7 @@ static int GF(ksplit_fits)(const GF(gemm_args) *g, int nt)
                (double)fastfc_tuned(FASTFC_T_L2) / 4;
 }
 
-/* The K-split run (ksplit_fits): 0 done, 1 failed. Which thread reads which rows of W is
+/* The K-split run (ksplit_fits): 0 done, 1 failed. Which seat reads which rows of W is
  * noted for the optimizer (train/row_owners.h). The sum on one core: two column groups,
  * each summed by its last chunk, measured no faster. */
 static int GF(gemm_ksplit)(int nt, const GF(gemm_args) *g, size_t elems)

@@ -182,7 +182,9 @@ class BaseMLP(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Fit the model to X and y (class labels or a label indicator matrix for the
-        classifier, one or several real targets for the regressor); returns self."""
+        classifier, one or several real targets for the regressor); returns self.
+        sample_weight: a weight of k counts as k copies of the row; a negative one (which
+        scikit-learn's MLP takes) raises ValueError."""
         self._validate_params()
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
