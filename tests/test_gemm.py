@@ -61,6 +61,25 @@ def test_large_sizes(rng, dtype, m, k, n):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_rows_a_power_of_two_apart(rng, keep_threads, dtype, threads):
+    """Rows of x 4 KiB apart (a panel's rows all in one L1 set) and more of them than an A
+    block: packed or streamed by the path's rule, the bits of the same x at a stride a cache
+    line longer, which always streams."""
+    m, k, n = 1100, 1024, 100
+    a, b = operands(rng, m, k, n, dtype)
+    padded = np.empty((m, k + 16), dtype)[:, :k]
+    padded[...] = a
+    fastfc.set_num_threads(threads)
+    got = fastfc.gemm(a, b)
+    check(got, a, b, False, False, dtype)
+    assert_identical(got, fastfc.gemm(padded, b))
+    bias = make(rng, (n,), dtype)
+    assert_identical(fastfc.linear(a, b, bias, activation="relu"),
+                     fastfc.linear(padded, b, bias, activation="relu"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("la", LAYOUTS)
 @pytest.mark.parametrize("lb", LAYOUTS)
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])

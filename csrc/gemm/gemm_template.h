@@ -13,6 +13,7 @@ typedef struct {
     GT *c; int64_t rsc, csc;
     const GT *bias; int act; GT slope;
     int pack_a, pack_b;
+    int a_held_unpacked; /* A packed for L2's sake only: see gemm_range */
     int b_from_memory; /* B is far larger than the caches: read it in long runs */
     /* operand 1 (A) or 2 (B) holds dY, made dZ as it is packed: see fastfc_gemm_spec */
     int dz_operand, dz_act; GT dz_slope;
@@ -343,16 +344,23 @@ static inline int64_t GF(even_block)(int64_t len, int64_t most, int64_t unit)
 
 static inline int64_t GF(k_block)(int64_t k, int64_t KC) { return GF(even_block)(k, KC, 8); }
 
-/* 1 when MR rows `stride` bytes apart fall into one L1 set more often than the ways
- * left beside B's panel and C allow (a multiple of the way size: all in one set), or the
- * stride is a multiple of 8 KiB (measured on Zen 3's 6-row AVX2 panels). */
-static int GF(rows_crowd_l1)(int64_t stride, int mr)
+/* The most of `rows` rows `stride` bytes apart that fall into one L1 set (a multiple of
+ * the way size, L1d / ways: all of them). */
+static int64_t GF(rows_per_l1_set)(int64_t stride, int rows)
 {
-    const int64_t ways = fastfc_tuned(FASTFC_T_L1_WAYS);
-    const int64_t way = fastfc_tuned(FASTFC_T_L1D) / ways;
+    const int64_t way = fastfc_tuned(FASTFC_T_L1D) / fastfc_tuned(FASTFC_T_L1_WAYS);
     int64_t a = stride, b = way;
     while (b) { int64_t t = a % b; a = b; b = t; } /* a = gcd(stride, way) */
-    return stride % 8192 == 0 || (mr * a + way - 1) / way > ways - 2;
+    return (rows * a + way - 1) / way;
+}
+
+/* 1 when MR rows `stride` bytes apart fall into one L1 set more often than the ways
+ * left beside B's panel and C allow, or the stride is a multiple of 8 KiB (measured on
+ * Zen 3's 6-row AVX2 panels). */
+static int GF(rows_crowd_l1)(int64_t stride, int mr)
+{
+    return stride % 8192 == 0 ||
+           GF(rows_per_l1_set)(stride, mr) > fastfc_tuned(FASTFC_T_L1_WAYS) - 2;
 }
 
 #include "stream/stream_driver.h"
@@ -383,6 +391,16 @@ static void GF(gemm_range)(const GF(gemm_args) *g, int64_t m0, int64_t m1, int64
     /* NC bounds a block of B packed ahead that the AVX-512 order holds in L2; B
      * micro-panels packed right before use or read in place need no block */
     const int64_t ncb = x->b_in_l2 && !g->bp && (pack_b_here || !g->pack_b) ? n1 - n0 : NC;
+    /* Crowded rows of A are packed for a block of A that stays in L2 while B's micro-panels
+     * pass. In the order where one micro-panel of A stays in L1 across B's block from L2
+     * (macro_kernel), its rows only need an L1 set's ways (a_held_unpacked): streamed, the
+     * copy is saved (2048^3 float64 on 2 threads +15 %, docs/tuning.md). */
+    GF(gemm_args) held;
+    if (g->a_held_unpacked && x->b_in_l2 && g->pack_b && !pack_b_here && !g->ap) {
+        held = *g;
+        held.pack_a = 0;
+        g = &held;
+    }
     int bad = 0;
     for (int64_t jc = n0; jc < n1; jc += ncb) {
         int64_t nc = n1 - jc < ncb ? n1 - jc : ncb;
@@ -701,9 +719,13 @@ static int GF(gemm_run)(int nthreads, GF(gemm_args) g)
      * place its rows came from memory at strides the prefetchers do not follow
      * (24x4096x4096 0.90x NumPy in place, 1.47x packed). Figures: docs/tuning.md. */
     g.b_from_memory = k * n * (int64_t)sizeof(GT) > fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
-    g.pack_a = g.csa != 1 || (GF(rows_crowd_l1)(g.rsa * (int64_t)sizeof(GT), g.ctx->mr) &&
-                              n > 2 * g.ctx->nr)
+    const int crowd = g.csa == 1 && n > 2 * g.ctx->nr &&
+                      GF(rows_crowd_l1)(g.rsa * (int64_t)sizeof(GT), g.ctx->mr);
+    g.pack_a = g.csa != 1 || crowd
                || (g.dz_operand == 1 && (g.csy != 1 || g.dz_sum)); /* else dZ rows */
+    g.a_held_unpacked = crowd && g.dz_operand != 1 &&
+                        GF(rows_per_l1_set)(g.rsa * (int64_t)sizeof(GT), g.ctx->mr) <=
+                            fastfc_tuned(FASTFC_T_L1_WAYS);
     g.pack_b = !g.bp && (!(g.csb == 1 && m <= 2 * g.ctx->mr) || g.dz_operand == 2 || g.bh ||
                          k * n * (int64_t)sizeof(GT) > fastfc_tuned(FASTFC_T_L2) / 2);
 
