@@ -63,9 +63,9 @@ def test_large_sizes(rng, dtype, m, k, n):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_rows_a_power_of_two_apart(rng, keep_threads, dtype, threads):
-    """Rows of x 4 KiB apart (a panel's rows all in one L1 set) and more of them than an A
-    block: packed or streamed by the path's rule, the bits of the same x at a stride a cache
-    line longer, which always streams."""
+    """Rows of x 4 KiB (float32) or 8 KiB apart, so a panel's rows all fall in one L1 set,
+    and more of them than an A block: packed or streamed by the path's rule, the bits of the
+    same x at a stride a cache line longer, whose rows never crowd a set."""
     m, k, n = 1100, 1024, 100
     a, b = operands(rng, m, k, n, dtype)
     padded = np.empty((m, k + 16), dtype)[:, :k]
