@@ -175,9 +175,10 @@ def test_the_stream_threshold_does_not_change_results():
 
 
 # Rows of W too short for column chunks split K too (STREAM_RUN_BYTES): each K block's sum
-# goes to C or a partial sum, added in block order. Same bits as one thread and as column
-# chunks, for every thread count. The children take a team for small W (a 64 KiB L2 and no
-# work threshold) and count the regions a worker took part in.
+# goes to C or a partial sum, added in block order (by the group's last chunk: a group
+# of columns per thread at least, where rows span pages). Same bits as one thread and as
+# column chunks, for every thread count. The children take a team for small W (a 64 KiB
+# L2 and no work threshold) and count the regions a worker took part in.
 KSPLIT = r"""
 import hashlib, sys
 import numpy as np
@@ -190,7 +191,8 @@ for threads in (1, 2, 3):
     h = hashlib.sha256()
     wide = _core._wide_regions()
     for m, k, n, act in [(1, 1100, 70, "relu"), (5, 530, 33, "leaky_relu"),
-                         (8, 777, 130, "tanh"), (16, 600, 45, None)]:
+                         (8, 777, 130, "tanh"), (16, 600, 45, None),
+                         (1, 2304, 2064, "relu")]:   # more K blocks than chunks: groups
         for dtype in (np.float32, np.float64):
             x = rng.standard_normal((m, k)).astype(dtype)
             w = rng.standard_normal((k, n)).astype(dtype)

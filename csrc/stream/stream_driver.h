@@ -230,10 +230,13 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
             const int64_t blocks = (k + kcb - 1) / kcb;
             int64_t groups = (units + run_units - 1) / run_units;
             /* few K blocks split in column groups too, runs of a page at least: 3 chunks
-             * on 2 threads left one idle a third of 1x768x3072 (docs/tuning.md) */
+             * on 2 threads left one idle a third of 1x768x3072; and a group per thread,
+             * as the last chunk of a group adds up its partial sums while the others
+             * wait: 8x4096x11008 38-40 -> 41-44 GB/s (docs/tuning.md) */
             const int64_t balanced = (chunks + blocks - 1) / blocks,
+                          spread = balanced > nt ? balanced : nt,
                           most = units / (4096 / unit_bytes);
-            const int64_t want = balanced < most ? balanced : most;
+            const int64_t want = spread < most ? spread : most;
             if (groups < want) groups = want;
             if (groups * blocks < nt) groups = (nt + blocks - 1) / blocks;
             failed = GF(stream_ksplit)(nt, g, a, rsa, csa, kcb, cw, bytes, unit,
