@@ -142,20 +142,25 @@ def test_rows_do_not_depend_on_the_batch(isa):
 
 # The path is a table entry (FASTFC_STREAM_MAX_M): streaming nothing, or up to 64 rows,
 # gives the same bits as the default split, since the stream kernel does the GEMM's
-# operations in its order. Children print the results' bytes digest.
+# operations in its order; so does streaming twice the rows of a W past B_FROM_MEMORY (0:
+# every W). Children print the results' bytes digest.
 DIGEST = r"""
 import hashlib, sys
 import numpy as np
 import fastfc
 rng = np.random.default_rng(4)
 h = hashlib.sha256()
-for m, k, n in [(1, 300, 70), (5, 530, 33), (16, 260, 130), (40, 300, 17), (40, 300, 7),
-                (200, 530, 9)]:
+for m, k, n in [(1, 300, 70), (5, 530, 33), (16, 260, 130), (24, 530, 70), (32, 300, 33),
+                (40, 300, 17), (40, 300, 7), (200, 530, 9)]:
     x = rng.standard_normal((m, k)).astype(np.float32)
     w = rng.standard_normal((k, n)).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)
+    gy = rng.standard_normal((m, n)).astype(np.float32)
     for wt in (w, np.ascontiguousarray(w.T).T, fastfc.pack(w, "bfloat16")):
-        h.update(fastfc.linear(x, wt, b, activation="relu").tobytes())
+        y = fastfc.linear(x, wt, b, activation="relu")
+        h.update(y.tobytes())
+        if not isinstance(wt, fastfc.PackedWeights):   # dX = dZ.W^T streams too
+            h.update(fastfc.linear_backward(gy, x, wt, y=y, activation="relu")[0].tobytes())
 print(fastfc.get_config()["tuning"]["STREAM_MAX_M"][0], h.hexdigest())
 """
 

@@ -6,6 +6,12 @@
 #include <string.h>
 #include "stream/stream.h"
 
+/* Bytes of B, the weights the stream reads. */
+static double GF(b_bytes)(const GF(gemm_args) *g)
+{
+    return (double)g->k * g->n * (g->bh ? 2 : (int)sizeof(GT));
+}
+
 /* 1 when the product goes to the stream kernel: few rows of A, B row- or column-major,
  * C row-major, alpha 1 and beta 0 (what linear and dX = dZ.W^T ask), no sums of dZ. */
 static int GF(streams)(const GF(gemm_args) *g)
@@ -15,17 +21,15 @@ static int GF(streams)(const GF(gemm_args) *g)
      * narrow kernels) */
     const int narrow = 2 * g->n <= g->ctx->nr && g->m <= 4 * FASTFC_STREAM_MAX_M &&
                        !GF(rows_crowd_l1)(g->rsa * (int64_t)sizeof(GT), g->ctx->mr);
+    /* a B packed from memory leaves a core's reads idle while it computes the block it
+     * packed; streamed, W is read at the multiply-adds' pace: twice the rows there
+     * (24x4096x4096 237 -> 293 GFLOP/s, docs/tuning.md, "Streams up to 32 rows") */
+    const int far = GF(b_bytes)(g) > (double)fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
     return !g->bp && !g->bh_panels &&
            (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) &&
-           (g->m <= FASTFC_STREAM_MAX_M || narrow) && g->alpha == 1 && g->beta == 0 &&
-           g->csc == 1 && (g->csb == 1 || g->rsb == 1) && g->dz_operand != 2 &&
+           (g->m <= (far ? 2 : 1) * FASTFC_STREAM_MAX_M || narrow) && g->alpha == 1 &&
+           g->beta == 0 && g->csc == 1 && (g->csb == 1 || g->rsb == 1) && g->dz_operand != 2 &&
            !(g->dz_operand == 1 && g->dz_sum);
-}
-
-/* Bytes of B, the weights the stream reads. */
-static double GF(b_bytes)(const GF(gemm_args) *g)
-{
-    return (double)g->k * g->n * (g->bh ? 2 : (int)sizeof(GT));
 }
 
 static int GF(stream_threads)(int nthreads, const GF(gemm_args) *g, int64_t unit)
