@@ -61,6 +61,7 @@ int64_t fastfc_wide_regions(void);
  * so that each thread takes the rows of W it read in the last K-split training forward
  * (train/row_owners.h; cuts: nt + 1): 1, or 0 when it splits p evenly. */
 int fastfc_row_owner_cuts(const void *p, int64_t n, size_t elem, int nt, int64_t *cuts);
+#define FASTFC_ROW_OWNERS_MAX_SEATS 64 /* notes of wider teams are not kept */
 
 /* C = alpha*A*B + beta*C, then (bias, activation) on the result.
  * A is m x k at a[i*rsa + p*csa]; B is k x n; C is m x n. C is not read when beta == 0.

@@ -6,8 +6,7 @@
 #define FASTFC_ROW_OWNERS_H
 #include <stddef.h>
 #include <stdint.h>
-
-#define FASTFC_ROW_OWNERS_MAX_SEATS 64 /* notes of wider teams are not kept */
+#include "fastfc.h" /* FASTFC_ROW_OWNERS_MAX_SEATS, fastfc_row_owner_cuts */
 
 /* The last K-split forward read rows [first[s], first[s + 1]) of w (rows of `row_elems`
  * elements of `elem` bytes, contiguous) on seat s of nt, first[nt] the end of the rows.
@@ -23,5 +22,4 @@ int fastfc_row_owner_rows(const void *w, int64_t *first);
  * [cuts[s], cuts[s + 1]) modulo n, its rows of the noted weights, and seat 0 (the caller,
  * which ran the small layers) the parameters outside them too. 0 when no noted weights lie
  * in p for nt seats, or when a seat would take over 5/4 of an even share. */
-#include "fastfc.h"
 #endif

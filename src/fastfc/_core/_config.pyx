@@ -201,9 +201,10 @@ def _row_owner_cuts(p, int nt):
     """Where Adam on nt threads cuts the flat buffer p (an ndarray): the list of nt + 1 cuts
     following the rows of the last K-split training forward, or None for an even split."""
     cdef cnp.ndarray a = p
-    cdef int64_t cuts[65]
-    if nt < 2 or nt > 64 or not fastfc_row_owner_cuts(cnp.PyArray_DATA(a), a.size, a.itemsize,
-                                                      nt, cuts):
+    cdef int64_t cuts[FASTFC_ROW_OWNERS_MAX_SEATS + 1]
+    if nt < 2 or nt > FASTFC_ROW_OWNERS_MAX_SEATS:
+        return None
+    if not fastfc_row_owner_cuts(cnp.PyArray_DATA(a), a.size, a.itemsize, nt, cuts):
         return None
     return [cuts[i] for i in range(nt + 1)]
 

@@ -22,6 +22,7 @@ cdef extern from "fastfc.h" nogil:
     int fastfc_forked_single_thread()
     int64_t fastfc_wide_regions()
     int fastfc_row_owner_cuts(const void *p, int64_t n, size_t elem, int nt, int64_t *cuts)
+    enum: FASTFC_ROW_OWNERS_MAX_SEATS
     int fastfc_sgemm(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
                      const float *a, int64_t rsa, int64_t csa,
                      const float *b, int64_t rsb, int64_t csb, float beta,
