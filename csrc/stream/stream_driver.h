@@ -1,7 +1,8 @@
-/* The small-batch path of gemm_run: C = act(A.B + bias) for m <= FASTFC_STREAM_MAX_M with
- * B (the weights) never packed. Each thread owns a range of columns, whole cache lines of
- * C, and streams its part of B once through the ISA's stream kernel (dispatch.h). Included
- * by gemm_template.h, instantiated per dtype (GF, GT, GP). */
+/* The small-batch path of gemm_run: C = act(A.B + bias) for m <= FASTFC_STREAM_MAX_M (twice
+ * that for a B past B_FROM_MEMORY) with B (the weights) never packed. Each thread owns a
+ * range of columns, whole cache lines of C, and streams its part of B once through the
+ * ISA's stream kernel (dispatch.h). Included by gemm_template.h, instantiated per dtype
+ * (GF, GT, GP). */
 #include <stdlib.h>
 #include <string.h>
 #include "stream/stream.h"
