@@ -146,6 +146,7 @@ def test_rows_do_not_depend_on_the_batch(isa):
 # every W). Children print the results' bytes digest.
 DIGEST = r"""
 import hashlib, sys
+import ml_dtypes
 import numpy as np
 import fastfc
 rng = np.random.default_rng(4)
@@ -156,10 +157,11 @@ for m, k, n in [(1, 300, 70), (5, 530, 33), (16, 260, 130), (24, 530, 70), (32, 
     w = rng.standard_normal((k, n)).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)
     gy = rng.standard_normal((m, n)).astype(np.float32)
-    for wt in (w, np.ascontiguousarray(w.T).T, fastfc.pack(w, "bfloat16")):
+    for wt in (w, np.ascontiguousarray(w.T).T, fastfc.pack(w, "bfloat16"),
+               w.astype(ml_dtypes.bfloat16)):   # bfloat16 rows streamed as they are
         y = fastfc.linear(x, wt, b, activation="relu")
         h.update(y.tobytes())
-        if not isinstance(wt, fastfc.PackedWeights):   # dX = dZ.W^T streams too
+        if isinstance(wt, np.ndarray) and wt.dtype.kind == "f":   # dX = dZ.W^T streams too
             h.update(fastfc.linear_backward(gy, x, wt, y=y, activation="relu")[0].tobytes())
 print(fastfc.get_config()["tuning"]["STREAM_MAX_M"][0], h.hexdigest())
 """
