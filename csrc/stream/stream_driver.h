@@ -13,6 +13,13 @@ static double GF(b_bytes)(const GF(gemm_args) *g)
     return (double)g->k * g->n * (g->bh ? 2 : (int)sizeof(GT));
 }
 
+/* 1 for a B past B_FROM_MEMORY: read from memory, where the stream prefetches it and takes
+ * up to twice STREAM_MAX_M rows. */
+static int GF(b_far)(const GF(gemm_args) *g)
+{
+    return GF(b_bytes)(g) > (double)fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
+}
+
 /* 1 when the product goes to the stream kernel: few rows of A, B row- or column-major,
  * C row-major, alpha 1 and beta 0 (what linear and dX = dZ.W^T ask), no sums of dZ. */
 static int GF(streams)(const GF(gemm_args) *g)
@@ -25,10 +32,9 @@ static int GF(streams)(const GF(gemm_args) *g)
     /* a B packed from memory leaves a core's reads idle while it computes the block it
      * packed; streamed, W is read at the multiply-adds' pace: twice the rows there
      * (24x4096x4096 237 -> 293 GFLOP/s, docs/tuning.md, "Streams up to 32 rows") */
-    const int far = GF(b_bytes)(g) > (double)fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
     return !g->bp && !g->bh_panels &&
            (g->bh ? g->ctx->bstream != NULL : g->ctx->stream != NULL) &&
-           (g->m <= (far ? 2 : 1) * FASTFC_STREAM_MAX_M || narrow) && g->alpha == 1 &&
+           (g->m <= (GF(b_far)(g) ? 2 : 1) * FASTFC_STREAM_MAX_M || narrow) && g->alpha == 1 &&
            g->beta == 0 && g->csc == 1 && (g->csb == 1 || g->rsb == 1) && g->dz_operand != 2 &&
            !(g->dz_operand == 1 && g->dz_sum);
 }
@@ -207,7 +213,7 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
     }
     const int nt = GF(stream_threads)(nthreads, g, unit);
     /* B from memory is prefetched; from the L3, prefetches only cost (docs/tuning.md) */
-    const int pf = GF(b_bytes)(g) > (double)fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
+    const int pf = GF(b_far)(g);
     const size_t bytes = (size_t)(m * cw + FASTFC_STREAM_TILE * kcb) * sizeof(GT);
     int failed = 0;
     if (nt == 1) {
