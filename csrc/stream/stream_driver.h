@@ -226,6 +226,7 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
          * lose bandwidth when short (docs/tuning.md): below STREAM_RUN_BYTES K is split too */
         const int64_t unit_bytes = unit * (g->bh ? 2 : (int64_t)sizeof(GT)); /* of a row of B */
         const int64_t units = (g->n + unit - 1) / unit;
+        const int64_t pages = units / (4096 / unit_bytes); /* parts a page of each row wide */
         /* a column of column-major B is one run whatever the chunks: K is split only
          * where there are too few columns to share (1x4096x4096 W^T: 27 -> 31 GB/s) */
         const int col_major = g->csb != 1;
@@ -245,9 +246,8 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
              * as the last chunk of a group adds up its partial sums while the others
              * wait: 8x4096x11008 38-40 -> 41-44 GB/s (docs/tuning.md) */
             const int64_t balanced = (chunks + blocks - 1) / blocks,
-                          spread = balanced > nt ? balanced : nt,
-                          most = units / (4096 / unit_bytes);
-            const int64_t want = spread < most ? spread : most;
+                          spread = balanced > nt ? balanced : nt;
+            const int64_t want = spread < pages ? spread : pages;
             if (groups < want) groups = want;
             if (groups * blocks < nt) groups = (nt + blocks - 1) / blocks;
             failed = GF(stream_ksplit)(nt, g, a, rsa, csa, kcb, cw, bytes, unit,
@@ -256,9 +256,7 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         if (failed < 0) {
             /* a chunk reads at least a page of each row of B, at any rows: 32x25088x4096
              * 238 -> 260 GFLOP/s with 4 KiB runs, not 2 (docs/tuning.md) */
-            const int64_t page_units = 4096 / unit_bytes;
-            if (!col_major && chunks > units / page_units)
-                chunks = units / page_units > nt ? units / page_units : nt;
+            if (!col_major && chunks > pages) chunks = pages > nt ? pages : nt;
             GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw, bytes, chunks, (int)unit, pf};
             failed = fastfc_pool_run(nt, chunks, GF(stream_chunk), &job);
         }
