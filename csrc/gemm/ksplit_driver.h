@@ -51,8 +51,9 @@ static int GF(gemm_ksplit)(int nt, const GF(gemm_args) *g, size_t elems)
     if (!part) return 1;
     _Atomic int64_t left;
     atomic_init(&left, blocks);
-    GF(stream_split) job = {g, g->a, g->rsa, g->csa, kcb, 0, blocks, 1, elems * sizeof(GT),
-                            g->ctx->nr, 0, part, &left};
+    GF(stream_split) job = {.g = g, .a = g->a, .rsa = g->rsa, .csa = g->csa, .kcb = kcb,
+                            .blocks = blocks, .groups = 1, .bytes = elems * sizeof(GT),
+                            .unit = g->ctx->nr, .part = part, .left = &left};
     if (g->rsb == g->n && nt <= FASTFC_ROW_OWNERS_MAX_SEATS) { /* seat s: home range s */
         int64_t first[FASTFC_ROW_OWNERS_MAX_SEATS + 1], b1;
         for (int s = 0; s < nt; s++) {

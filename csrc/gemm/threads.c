@@ -158,15 +158,16 @@ int fastfc_elementwise_threads(int nthreads, int64_t work)
 }
 
 /* Slot 0: each thread's pack buffers; slot 1: a region's A packed once, held by the
- * thread that runs the region (so a chunk's slot 0 never moves under it). */
-typedef struct { void *p[2]; size_t bytes[2]; } thread_buf;
+ * thread that runs the region (so a chunk's slot 0 never moves under it); slot 2: a
+ * thread's copy of the rows of x that a stream reads (stream_driver.h). */
+typedef struct { void *p[3]; size_t bytes[3]; } thread_buf;
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 
 static void free_buf(void *v)
 {
     thread_buf *t = v;
-    for (int i = 0; i < 2; i++) free(t->p[i]);
+    for (int i = 0; i < 3; i++) free(t->p[i]);
     free(t);
 }
 static void make_key(void) { pthread_key_create(&buf_key, free_buf); }

@@ -7,6 +7,14 @@
 #include <string.h>
 #include "stream/stream.h"
 
+#ifndef FASTFC_STREAM_CALLS
+#define FASTFC_STREAM_CALLS
+/* Streamed calls so far, of either dtype, and the last one whose rows of x the calling
+ * thread copied into its scratch slot 2 (rows_apart). */
+static _Atomic int64_t stream_calls;
+static _Thread_local int64_t stream_rows_copied = -1;
+#endif
+
 /* Bytes of B, the weights the stream reads. */
 static double GF(b_bytes)(const GF(gemm_args) *g)
 {
@@ -68,6 +76,21 @@ static void GF(stream_done)(const GF(gemm_args) *g, int reg_act, int64_t n0, int
         __atomic_store_n(g->nonfinite, 1, __ATOMIC_RELAXED);
 }
 
+/* Rows of x whose stride crowds L1 sets, read from a copy at a stride one line longer
+ * (16x1024x10 13 -> 9 us): `ld`, 0 for none. Each thread copies them once per call (`call`)
+ * into its own scratch: one copy shared by the cores lost 20 % at 16x4096x4096 in every
+ * other process, as the next call rewrote lines the other core held (docs/tuning.md). */
+static const GT *GF(rows_apart)(const GT *a, int64_t rsa, int64_t m, int64_t k, int64_t ld,
+                                int64_t call)
+{
+    if (!ld) return a;
+    GT *x = fastfc_thread_scratch(2, (size_t)(m * ld) * sizeof(GT));
+    if (x && stream_rows_copied != call)
+        for (int64_t i = 0; i < m; i++) memcpy(x + i * ld, a + i * rsa, (size_t)k * sizeof(GT));
+    stream_rows_copied = x ? call : -1;
+    return x;
+}
+
 static void GF(stream_part)(const GF(gemm_args) *g, const GT *a, int64_t rsa, int64_t csa,
                             int64_t n0, int64_t n1, int64_t kcb, int64_t cw, GT *buf, int pf)
 {
@@ -85,7 +108,7 @@ static void GF(stream_part)(const GF(gemm_args) *g, const GT *a, int64_t rsa, in
 typedef struct {
     const GF(gemm_args) *g;
     const GT *a;
-    int64_t rsa, csa, kcb, cw;
+    int64_t rsa, csa, kcb, cw, ld, call;
     size_t bytes;
     int64_t chunks;
     int unit, pf;
@@ -98,7 +121,11 @@ static int GF(stream_chunk)(void *ctx, int64_t id)
     if (!buf) return 1;
     int64_t n0, n1;
     fastfc_thread_range((int)id, (int)j->chunks, j->g->n, j->unit, &n0, &n1);
-    if (n0 < n1) GF(stream_part)(j->g, j->a, j->rsa, j->csa, n0, n1, j->kcb, j->cw, buf, j->pf);
+    const GT *a = GF(rows_apart)(j->a, j->rsa, j->g->m, j->g->k, j->ld, j->call);
+    if (!a) return 1;
+    if (n0 < n1)
+        GF(stream_part)(j->g, a, j->ld ? j->ld : j->rsa, j->csa, n0, n1, j->kcb, j->cw, buf,
+                        j->pf);
     return 0;
 }
 
@@ -110,7 +137,7 @@ static int GF(stream_chunk)(void *ctx, int64_t id)
 typedef struct {
     const GF(gemm_args) *g;
     const GT *a;
-    int64_t rsa, csa, kcb, cw, blocks, groups;
+    int64_t rsa, csa, kcb, cw, ld, call, blocks, groups;
     size_t bytes;
     int unit, pf;
     GT *part;              /* blocks - 1 partial sums of m x n, rows n apart */
@@ -143,7 +170,9 @@ static int GF(split_chunk)(void *ctx, int64_t id)
     const GF(stream_split) *j = ctx;
     const GF(gemm_args) *g = j->g;
     GT *buf = fastfc_thread_buffer(j->bytes);
-    if (!buf) return 1;
+    const GT *a = GF(rows_apart)(j->a, j->rsa, g->m, g->k, j->ld, j->call);
+    if (!buf || !a) return 1;
+    const int64_t rsa = j->ld ? j->ld : j->rsa;
     const int64_t grp = id / j->blocks, blk = id % j->blocks, p0 = blk * j->kcb;
     const int64_t kc = g->k - p0 < j->kcb ? g->k - p0 : j->kcb;
     int64_t n0, n1;
@@ -152,10 +181,10 @@ static int GF(split_chunk)(void *ctx, int64_t id)
     const int64_t rsd = blk ? g->n : g->rsc;
     /* row p0 of B: b + p0*rsb, row- or column-major (rsb 1) */
     if (g->bh)
-        g->ctx->bstream(g->m, n0, n1, kc, kc, j->a + p0 * j->csa, j->rsa, j->csa,
+        g->ctx->bstream(g->m, n0, n1, kc, kc, a + p0 * j->csa, rsa, j->csa,
                         g->bh + p0 * g->rsb, g->rsb, 1, dst, rsd, NULL, 0, 0, buf, j->cw, j->pf);
     else
-        g->ctx->stream(g->m, n0, n1, kc, kc, j->a + p0 * j->csa, j->rsa, j->csa,
+        g->ctx->stream(g->m, n0, n1, kc, kc, a + p0 * j->csa, rsa, j->csa,
                        g->b + p0 * g->rsb, g->rsb, g->csb, dst, rsd, NULL, 0, 0, buf, j->cw,
                        j->pf);
     /* acq_rel: the group's other blocks are seen by the chunk that adds them up */
@@ -166,8 +195,8 @@ static int GF(split_chunk)(void *ctx, int64_t id)
 
 /* The K-split run: 0 done, 1 failed, -1 not taken (no memory for the partial sums). */
 static int GF(stream_ksplit)(int nt, const GF(gemm_args) *g, const GT *a, int64_t rsa,
-                             int64_t csa, int64_t kcb, int64_t cw, size_t bytes, int64_t unit,
-                             int64_t groups, int pf)
+                             int64_t csa, int64_t kcb, int64_t cw, int64_t ld, int64_t call,
+                             size_t bytes, int64_t unit, int64_t groups, int pf)
 {
     const int64_t blocks = (g->k + kcb - 1) / kcb;
     GT *part = malloc((size_t)((blocks - 1) * g->m * g->n) * sizeof(GT));
@@ -175,8 +204,8 @@ static int GF(stream_ksplit)(int nt, const GF(gemm_args) *g, const GT *a, int64_
     int failed = -1;
     if (part && left) {
         for (int64_t i = 0; i < groups; i++) atomic_init(&left[i], blocks);
-        GF(stream_split) job = {g, a, rsa, csa, kcb, cw, blocks, groups, bytes, (int)unit, pf,
-                                part, left};
+        GF(stream_split) job = {g, a, rsa, csa, kcb, cw, ld, call, blocks, groups, bytes,
+                                (int)unit, pf, part, left};
         failed = fastfc_pool_run(nt, blocks * groups, GF(split_chunk), &job) != 0;
     }
     free(part);
@@ -202,15 +231,10 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
     }
     /* rows of x that share L1 sets (a stride a multiple of the way size) are read from a
      * copy at a stride one line longer: 16x1024x10 13 -> 9 us (docs/tuning.md) */
-    GT *xcopy = NULL;
-    if (!dz && csa == 1 && m > 1 && GF(rows_crowd_l1)(rsa * (int64_t)sizeof(GT), (int)m)) {
-        const int64_t ld = k + unit;
-        xcopy = malloc((size_t)(m * ld) * sizeof(GT));
-        if (!xcopy) return -1;
-        for (int64_t i = 0; i < m; i++)
-            memcpy(xcopy + i * ld, a + i * rsa, (size_t)k * sizeof(GT));
-        a = xcopy; rsa = ld;
-    }
+    int64_t ld = 0;
+    if (!dz && csa == 1 && m > 1 && GF(rows_crowd_l1)(rsa * (int64_t)sizeof(GT), (int)m))
+        ld = k + unit;
+    const int64_t call = atomic_fetch_add(&stream_calls, 1);
     const int nt = GF(stream_threads)(nthreads, g, unit);
     /* B from memory is prefetched; from the L3, prefetches only cost (docs/tuning.md) */
     const int pf = GF(b_far)(g);
@@ -218,8 +242,9 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
     int failed = 0;
     if (nt == 1) {
         GT *buf = fastfc_thread_buffer(bytes);
-        if (buf) GF(stream_part)(g, a, rsa, csa, 0, g->n, kcb, cw, buf, pf);
-        failed = !buf;
+        const GT *x = GF(rows_apart)(a, rsa, m, k, ld, call);
+        if (buf && x) GF(stream_part)(g, x, ld ? ld : rsa, csa, 0, g->n, kcb, cw, buf, pf);
+        failed = !buf || !x;
     } else {
         /* chunks from the pool (whole cache lines of C): a thread without a core
          * holds up one chunk, not a share. Column chunks read runs of each row of B, which
@@ -250,19 +275,18 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
             const int64_t want = spread < pages ? spread : pages;
             if (groups < want) groups = want;
             if (groups * blocks < nt) groups = (nt + blocks - 1) / blocks;
-            failed = GF(stream_ksplit)(nt, g, a, rsa, csa, kcb, cw, bytes, unit,
+            failed = GF(stream_ksplit)(nt, g, a, rsa, csa, kcb, cw, ld, call, bytes, unit,
                                        groups < units ? groups : units, pf);
         }
         if (failed < 0) {
             /* a chunk reads at least a page of each row of B, at any rows: 32x25088x4096
              * 238 -> 260 GFLOP/s with 4 KiB runs, not 2 (docs/tuning.md) */
             if (!col_major && chunks > pages) chunks = pages > nt ? pages : nt;
-            GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw, bytes, chunks, (int)unit, pf};
+            GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw, ld, call, bytes, chunks, (int)unit, pf};
             failed = fastfc_pool_run(nt, chunks, GF(stream_chunk), &job);
         }
     }
     free(dz);
-    free(xcopy);
     return failed ? -1 : 0;
 }
 
