@@ -79,6 +79,9 @@ def test_blocks_follow_the_caches(cpu, isa):
         if b["KC"] in (256, 512) and b["KC"] * b["NR"] * size > _bytes(l1):
             assert t[f"{name} KC"][1] == f"model: panel past L1, {b['KC']} steps"
             assert b["KC"] == 512 or 512 * (b["MR"] + b["NR"]) * size > _bytes(l2) // 4
+        # where B's micro-panels run from L2 (the AVX-512 order), 512 steps at least
+        if in_l2:
+            assert b["KC"] >= 512 or 512 * (b["MR"] + b["NR"]) * size > _bytes(l2) // 4
 
 
 @pytest.mark.parametrize("cpu", sorted(CPUS))
@@ -95,12 +98,12 @@ def test_b_from_memory_is_a_quarter_of_l3_at_most_16_l2s(cpu):
 # Worked by hand (docs/tuning.md). Zen 4, AVX2 6x16: 16/(6+16) of 7 ways = 5 ways of 4 KiB
 # for 16 floats a step -> KC 320; 256 KiB / (320*4) = 204 -> MC 204; 8 MiB / 1280 = 6553 ->
 # NC 6544. The Xeon, AVX-512 12x32 (the emulated path has its tiles and rules): 12/(12+32)
-# of 11 ways = 3 ways of 4 KiB, 48 bytes a step -> KC 256; 512 KiB / 1 KiB -> MC 504; B's
-# block in 1 MiB -> NC 1024; float64 8x24: 2 ways -> 128 steps, past L1 -> KC 512, MC 128,
-# 1 MiB / 4 KiB = 256 -> NC 240.
+# of 11 ways = 3 ways of 4 KiB, 48 bytes a step -> 256 steps, but B's micro-panels run from
+# L2 in this order -> KC 512; 512 KiB / 2 KiB -> MC 252; B's block in 1 MiB -> NC 512;
+# float64 8x24: 2 ways -> 128 steps, past L1 -> KC 512, MC 128, 1 MiB / 4 KiB = 256 -> NC 240.
 @pytest.mark.parametrize("isa,caches,want", [
     ("avx2", ("32K", 8, "1M", 8, "32M"), {"s": (204, 320, 6544)}),
-    ("avx512-emulated", ("48K", 12, "2M", 16, "480M"), {"s": (504, 256, 1024),
+    ("avx512-emulated", ("48K", 12, "2M", 16, "480M"), {"s": (252, 512, 512),
                                                          "d": (128, 512, 240)}),
 ])
 def test_blocks_worked_by_hand(isa, caches, want):
@@ -224,13 +227,14 @@ def test_blocks_beyond_the_caches_are_refused():
     cfg = _config(FASTFC_MC="4000", FASTFC_KC="2048")
     assert any("exceed the caches" in w for w in cfg["warnings"]), cfg["warnings"]
     assert cfg["s"] == derived["s"]
-    # the refused rows are the ones set: KC alone here (MC and NC keep their sources); float64's
-    # A block (a quarter of L2 at KC 512) just fits at KC 2048, so it is taken
+    # the refused rows are the ones set: MC alone here (KC and NC keep their sources)
     caches = dict(FASTFC_L2="1M", FASTFC_L3="32M")
-    cfg = _config(FASTFC_KC="2048", **caches)
+    cfg = _config(FASTFC_MC="4000", **caches)
     assert cfg["s"] == _config(**caches)["s"]
-    assert "refused" in cfg["tuning"]["float32 KC"][1]
-    assert "refused" not in cfg["tuning"]["float32 MC"][1] + cfg["tuning"]["float32 NC"][1]
+    assert "refused" in cfg["tuning"]["float32 MC"][1]
+    assert "refused" not in cfg["tuning"]["float32 KC"][1] + cfg["tuning"]["float32 NC"][1]
+    # a block that just fits is taken: float64's A block (a quarter of L2 at KC 512) at KC 2048
+    cfg = _config(FASTFC_KC="2048", **caches)
     assert cfg["d"]["KC"] == 2048 and cfg["d"]["MC"] * 2048 * 8 == 1 << 20
 
 
