@@ -50,6 +50,29 @@ def test_small_batches_match_the_reference(dtype, wl, threads, keep_threads):
             assert_close(gx, want, gemm_scale(abs(gy), abs(w).T), n, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [2, 8, 16])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_crowded_rows_of_x_stream_like_padded_ones(dtype, m, threads, keep_threads):
+    """Rows of x 8 or 16 KiB apart, which each thread copies a line apart once per call: the
+    bits of the same x at a padded stride, call after call with x changed in place between
+    (a copy kept from the call before would be stale), K split at 2 and 8 rows."""
+    rng = np.random.default_rng(m)
+    k, n = 2048, 1040   # W of 8.5 or 17 MB: a team streams it
+    w = make(rng, (k, n), dtype)
+    b = make(rng, (n,), dtype)
+    x = np.empty((m, k), dtype)
+    padded = np.empty((m, k + 16), dtype)[:, :k]
+    fastfc.set_num_threads(threads)
+    for _ in range(3):
+        x[...] = rng.standard_normal((m, k))
+        padded[...] = x
+        y = fastfc.linear(x, w, b, activation="relu")
+        assert np.array_equal(y, fastfc.linear(padded, w, b, activation="relu"))
+        assert_close(y, ref.linear(x, w, b, activation="relu"), gemm_scale(x, w) + abs(b),
+                     k + 1, dtype)
+
+
 def test_streamed_weights_are_not_modified_and_nan_propagates():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 300)).astype(np.float32)

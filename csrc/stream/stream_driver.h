@@ -229,12 +229,11 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
                                                 g->dz_act, g->dz_slope, dz, NULL);
         a = dz; rsa = k; csa = 1;
     }
-    /* rows of x that share L1 sets (a stride a multiple of the way size) are read from a
-     * copy at a stride one line longer: 16x1024x10 13 -> 9 us (docs/tuning.md) */
+    /* rows of x that share L1 sets (a stride a multiple of the way size): rows_apart */
     int64_t ld = 0;
     if (!dz && csa == 1 && m > 1 && GF(rows_crowd_l1)(rsa * (int64_t)sizeof(GT), (int)m))
         ld = k + unit;
-    const int64_t call = atomic_fetch_add(&stream_calls, 1);
+    const int64_t call = ld ? atomic_fetch_add(&stream_calls, 1) : 0;
     const int nt = GF(stream_threads)(nthreads, g, unit);
     /* B from memory is prefetched; from the L3, prefetches only cost (docs/tuning.md) */
     const int pf = GF(b_far)(g);
