@@ -295,11 +295,14 @@ def test_show_config_prints_the_table(capsys):
 
 
 def _child_work():
-    """In a child process: products checked against the reference; whether a team ran."""
+    """In a child process: products checked against the reference; whether a team ran.
+    They are past NAP_SOLO_MNK, so the nap rule never keeps them on one thread (a call of
+    the test-only emulated AVX-512 path lasts longer than NAP_NS: each would follow a nap)."""
     fastfc.set_num_threads(2)
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((300, 400)).astype(np.float32)
-    w = rng.standard_normal((400, 300)).astype(np.float32)
+    side = round(fastfc.get_config()["tuning"]["NAP_SOLO_MNK"][0] ** (1 / 3)) + 12
+    x = rng.standard_normal((side, side + 100)).astype(np.float32)
+    w = rng.standard_normal((side + 100, side)).astype(np.float32)
     before = _core._wide_regions()
     end = time.monotonic() + 5
     for _ in range(3):  # then on until a worker takes part: one may start late on a busy VM
