@@ -88,6 +88,21 @@ def test_rows_do_not_depend_on_the_batch(keep_threads):
             assert_identical(model.predict_proba(X, batch_size=13), model.predict_proba(X))
 
 
+@pytest.mark.parametrize("dtype,hidden", [(np.float32, 2048), (np.float64, 1024)])
+def test_hidden_rows_kept_apart_give_the_same_bits(dtype, hidden, keep_threads):
+    """Hidden rows of 8 KiB (a whole number of L1 ways) crowd L1 sets: the plan keeps them a
+    line apart for the next Dense, which reads them in place. The bits are the layer-by-layer
+    forward's."""
+    model, X, _ = trained(mlp(hidden=(hidden, hidden)), rows=70, dtype=dtype, epochs=1)
+    frozen = model.freeze()
+    for threads in (1, 2, 3):
+        fastfc.set_num_threads(threads)
+        want = model.forward(X)
+        assert_identical(frozen.forward(X), want)
+        assert_identical(frozen.forward(X[:9]), want[:9])
+        assert_identical(model.predict_proba(X), model.loss.proba(want))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_activation_layers_compute_as_the_fused_ones(dtype):
     """A Tanh or Sigmoid layer after a Dense gives forward() the bits that predict() and

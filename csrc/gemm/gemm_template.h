@@ -838,6 +838,15 @@ int G_CAT(G_CAT(fastfc_, GP), pack_panels)(const GT *w, int64_t rsw, int64_t csw
     return NR;
 }
 
+/* Rows of `cols` elements a line further apart where they crowd L1 sets for this path's
+ * tiles: 64x3072x768 on packed weights 390 -> 434 GFLOP/s (docs/tuning.md). */
+int64_t G_CAT(G_CAT(fastfc_, GP), rows_ld)(int64_t cols)
+{
+    const GCTX *x = &fastfc_table()->GP;
+    return cols > 2 * x->nr && GF(rows_crowd_l1)(cols * (int64_t)sizeof(GT), x->mr)
+               ? cols + 64 / (int64_t)sizeof(GT) : cols;
+}
+
 /* The panel width of this path (what fastfc_?pack_panels packs for). */
 int G_CAT(G_CAT(fastfc_, GP), panel_width)(void) { return fastfc_table()->GP.nr; }
 

@@ -107,6 +107,10 @@ int fastfc_dpack_panels(const double *w, int64_t rsw, int64_t csw, int64_t k, in
                         double *dst);
 int fastfc_spanel_width(void);
 int fastfc_dpanel_width(void);
+/* The row stride for a buffer of `cols`-element rows that a product reads as its x: cols,
+ * or a cache line more where such rows crowd L1 sets (the GEMM would pack them). */
+int64_t fastfc_srows_ld(int64_t cols);
+int64_t fastfc_drows_ld(int64_t cols);
 /* The same with bfloat16 panels: the bits of the rounded weights in fastfc_?pack_panels'
  * panels, except that word i of each panel row holds columns i (low half) and i + nr/2;
  * results equal fastfc_?gemm_bf16's. -2: nr not the path's panel width. */
@@ -235,6 +239,9 @@ typedef struct {
     /* DENSE, training: not NULL: the backward sets it to 1 when gw or gb holds a NaN or an
      * Inf (never cleared: layers may share one flag), gw checked as the GEMM writes it */
     int *nonfinite;
+    /* y's row stride, out when 0; an inference plan pads the rows that the next Dense
+     * reads (fastfc_?rows_ld) */
+    int64_t ldy;
 } fastfc_layer;
 
 /* Forward through n layers from x (batch, L[0].in); the result is L[n-1].y. */

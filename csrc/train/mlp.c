@@ -1,4 +1,5 @@
 #include <stddef.h>
+#include "debug.h"
 #include "fastfc.h"
 #include "train/row_owners.h"
 

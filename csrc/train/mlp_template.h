@@ -8,26 +8,34 @@
 int MF(mlp_forward)(int nthreads, int64_t batch, const MT *x, int n, fastfc_layer *L)
 {
     const MT *h = x;
+    int64_t ldh = n ? L[0].in : 0; /* h's row stride */
     for (int i = 0; i < n; i++) {
         const fastfc_layer *l = &L[i];
         MT *y = l->y;
+        const int64_t ldy = l->ldy ? l->ldy : l->out;
         if (l->kind == FASTFC_LAYER_DENSE) {
             int rc = l->wh && l->wnr
-                         ? MF(gemm_bf16_panels)(nthreads, batch, l->out, l->in, 1, h, l->in, 1,
-                                                l->wh, l->wnr, 0, y, l->out, 1, l->b, l->act,
+                         ? MF(gemm_bf16_panels)(nthreads, batch, l->out, l->in, 1, h, ldh, 1,
+                                                l->wh, l->wnr, 0, y, ldy, 1, l->b, l->act,
                                                 (MT)l->slope)
-                     : l->wh ? MF(gemm_bf16)(nthreads, batch, l->out, l->in, 1, h, l->in, 1,
-                                             l->wh, l->out, 0, y, l->out, 1, l->b, l->act,
+                     : l->wh ? MF(gemm_bf16)(nthreads, batch, l->out, l->in, 1, h, ldh, 1,
+                                             l->wh, l->out, 0, y, ldy, 1, l->b, l->act,
                                              (MT)l->slope)
-                     : l->wp ? MF(gemm_panels)(nthreads, batch, l->out, l->in, 1, h, l->in, 1,
-                                               l->wp, l->wnr, 0, y, l->out, 1, l->b, l->act,
+                     : l->wp ? MF(gemm_panels)(nthreads, batch, l->out, l->in, 1, h, ldh, 1,
+                                               l->wp, l->wnr, 0, y, ldy, 1, l->b, l->act,
                                                (MT)l->slope)
-                     : l->gw ? MF(gemm_trained)(nthreads, batch, l->out, l->in, h, l->in, l->w,
-                                                l->out, y, l->out, l->b, l->act, (MT)l->slope)
-                     : MF(gemm)(nthreads, batch, l->out, l->in, 1, h, l->in, 1, l->w, l->out,
-                                1, 0, y, l->out, 1, l->b, l->act, (MT)l->slope);
+                     : l->gw ? MF(gemm_trained)(nthreads, batch, l->out, l->in, h, ldh, l->w,
+                                                l->out, y, ldy, l->b, l->act, (MT)l->slope)
+                     : MF(gemm)(nthreads, batch, l->out, l->in, 1, h, ldh, 1, l->w, l->out,
+                                1, 0, y, ldy, 1, l->b, l->act, (MT)l->slope);
             if (rc) return rc;
-        } else if (l->kind == FASTFC_LAYER_DROPOUT) {
+            h = y;
+            ldh = ldy;
+            continue;
+        }
+        /* elementwise layers see whole rows: the plan pads only what a Dense reads */
+        FASTFC_ASSERT(ldh == l->in && ldy == l->out);
+        if (l->kind == FASTFC_LAYER_DROPOUT) {
             MF(dropout)(nthreads, batch * l->in, h, l->p, l->seed, l->stream, y, l->mask);
         } else {
             MF(act_forward)(nthreads, batch * l->in, h, l->act, (MT)l->slope, y);

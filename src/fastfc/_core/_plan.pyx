@@ -210,7 +210,7 @@ cdef class MLPPlan:
         self._keep = []
         cdef int i, t = self.typenum
         cdef fastfc_layer *l
-        cdef int64_t features = -1
+        cdef int64_t features = -1, ld
         self.inference = any(sp["kind"] == "dense" and sp.get("gw") is None for sp in specs)
         if self.inference and any(sp["kind"] == "dense" and sp.get("gw") is not None
                                   for sp in specs):
@@ -266,9 +266,15 @@ cdef class MLPPlan:
             if l.kind != FASTFC_LAYER_DROPOUT:
                 l.act = _activation_code(spec["act"], "MLPPlan")
                 l.slope = _slope(spec.get("slope", 0.01), "MLPPlan")
-            y = _empty2(batch, l.out, t)
+            ld = l.out
+            if self.inference and l.kind == FASTFC_LAYER_DENSE and i + 1 < self.n and \
+                    specs[i + 1]["kind"] == "dense":   # the next Dense reads these rows in place
+                ld = fastfc_srows_ld(l.out) if t == cnp.NPY_FLOAT else fastfc_drows_ld(l.out)
+            y = _empty2(batch, ld, t)
             l.y = cnp.PyArray_DATA(y)
+            l.ldy = ld
             self._keep.append(y)
+            y = y[:, :l.out]
             if l.kind == FASTFC_LAYER_DROPOUT:
                 mask = np.empty((batch, l.in_), np.uint8)
                 l.mask = <uint8_t *>cnp.PyArray_DATA(<cnp.ndarray>mask)

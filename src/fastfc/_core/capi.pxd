@@ -47,6 +47,8 @@ cdef extern from "fastfc.h" nogil:
                             double *dst)
     int fastfc_spanel_width()
     int fastfc_dpanel_width()
+    int64_t fastfc_srows_ld(int64_t cols)
+    int64_t fastfc_drows_ld(int64_t cols)
     int fastfc_sgemm_bf16_panels(int nthreads, int64_t m, int64_t n, int64_t k, float alpha,
                                  const float *a, int64_t rsa, int64_t csa,
                                  const uint16_t *panels, int nr, float beta, float *c,
@@ -123,6 +125,7 @@ cdef extern from "fastfc.h" nogil:
         const void *wp
         int wnr
         int *nonfinite
+        int64_t ldy
     int fastfc_smlp_forward(int nthreads, int64_t batch, const float *x, int n, fastfc_layer *L)
     int fastfc_dmlp_forward(int nthreads, int64_t batch, const double *x, int n,
                             fastfc_layer *L)
