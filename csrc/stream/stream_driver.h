@@ -281,7 +281,8 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
             /* a chunk reads at least a page of each row of B, at any rows: 32x25088x4096
              * 238 -> 260 GFLOP/s with 4 KiB runs, not 2 (docs/tuning.md) */
             if (!col_major && chunks > pages) chunks = pages > nt ? pages : nt;
-            GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw, ld, call, bytes, chunks, (int)unit, pf};
+            GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw,
+                                     ld, call, bytes, chunks, (int)unit, pf};
             failed = fastfc_pool_run(nt, chunks, GF(stream_chunk), &job);
         }
     }
