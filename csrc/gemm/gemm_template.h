@@ -843,8 +843,8 @@ int G_CAT(G_CAT(fastfc_, GP), pack_panels)(const GT *w, int64_t rsw, int64_t csw
 int64_t G_CAT(G_CAT(fastfc_, GP), rows_ld)(int64_t cols)
 {
     const GCTX *x = &fastfc_table()->GP;
-    return cols > 2 * x->nr && GF(rows_crowd_l1)(cols * (int64_t)sizeof(GT), x->mr)
-               ? cols + 64 / (int64_t)sizeof(GT) : cols;
+    return GF(rows_crowd_l1)(cols * (int64_t)sizeof(GT), x->mr) ? cols + 64 / (int64_t)sizeof(GT)
+                                                                : cols;
 }
 
 /* The panel width of this path (what fastfc_?pack_panels packs for). */
