@@ -77,17 +77,19 @@ static void GF(stream_done)(const GF(gemm_args) *g, int reg_act, int64_t n0, int
 }
 
 /* Rows of x whose stride crowds L1 sets, read from a copy at a stride one line longer
- * (16x1024x10 13 -> 9 us): `ld`, 0 for none. Each thread copies them once per call (`call`)
- * into its own scratch: one copy shared by the cores lost 20 % at 16x4096x4096 in every
- * other process, as the next call rewrote lines the other core held (docs/tuning.md). */
-static const GT *GF(rows_apart)(const GT *a, int64_t rsa, int64_t m, int64_t k, int64_t ld,
+ * (16x1024x10 13 -> 9 us): `ld`, 0 for none; *rsa becomes the stride read. Each thread
+ * copies them once per call (`call`) into its own scratch: one copy shared by the cores lost
+ * 20 % at 16x4096x4096 in every other process, as the next call rewrote lines the other
+ * core held (docs/tuning.md). */
+static const GT *GF(rows_apart)(const GT *a, int64_t *rsa, int64_t m, int64_t k, int64_t ld,
                                 int64_t call)
 {
     if (!ld) return a;
     GT *x = fastfc_thread_scratch(2, (size_t)(m * ld) * sizeof(GT));
     if (x && stream_rows_copied != call)
-        for (int64_t i = 0; i < m; i++) memcpy(x + i * ld, a + i * rsa, (size_t)k * sizeof(GT));
+        for (int64_t i = 0; i < m; i++) memcpy(x + i * ld, a + i * *rsa, (size_t)k * sizeof(GT));
     stream_rows_copied = x ? call : -1;
+    *rsa = ld;
     return x;
 }
 
@@ -121,11 +123,10 @@ static int GF(stream_chunk)(void *ctx, int64_t id)
     if (!buf) return 1;
     int64_t n0, n1;
     fastfc_thread_range((int)id, (int)j->chunks, j->g->n, j->unit, &n0, &n1);
-    const GT *a = GF(rows_apart)(j->a, j->rsa, j->g->m, j->g->k, j->ld, j->call);
+    int64_t rsa = j->rsa;
+    const GT *a = GF(rows_apart)(j->a, &rsa, j->g->m, j->g->k, j->ld, j->call);
     if (!a) return 1;
-    if (n0 < n1)
-        GF(stream_part)(j->g, a, j->ld ? j->ld : j->rsa, j->csa, n0, n1, j->kcb, j->cw, buf,
-                        j->pf);
+    if (n0 < n1) GF(stream_part)(j->g, a, rsa, j->csa, n0, n1, j->kcb, j->cw, buf, j->pf);
     return 0;
 }
 
@@ -170,9 +171,9 @@ static int GF(split_chunk)(void *ctx, int64_t id)
     const GF(stream_split) *j = ctx;
     const GF(gemm_args) *g = j->g;
     GT *buf = fastfc_thread_buffer(j->bytes);
-    const GT *a = GF(rows_apart)(j->a, j->rsa, g->m, g->k, j->ld, j->call);
+    int64_t rsa = j->rsa;
+    const GT *a = GF(rows_apart)(j->a, &rsa, g->m, g->k, j->ld, j->call);
     if (!buf || !a) return 1;
-    const int64_t rsa = j->ld ? j->ld : j->rsa;
     const int64_t grp = id / j->blocks, blk = id % j->blocks, p0 = blk * j->kcb;
     const int64_t kc = g->k - p0 < j->kcb ? g->k - p0 : j->kcb;
     int64_t n0, n1;
@@ -241,8 +242,9 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
     int failed = 0;
     if (nt == 1) {
         GT *buf = fastfc_thread_buffer(bytes);
-        const GT *x = GF(rows_apart)(a, rsa, m, k, ld, call);
-        if (buf && x) GF(stream_part)(g, x, ld ? ld : rsa, csa, 0, g->n, kcb, cw, buf, pf);
+        int64_t rsx = rsa;
+        const GT *x = GF(rows_apart)(a, &rsx, m, k, ld, call);
+        if (buf && x) GF(stream_part)(g, x, rsx, csa, 0, g->n, kcb, cw, buf, pf);
         failed = !buf || !x;
     } else {
         /* chunks from the pool (whole cache lines of C): a thread without a core
