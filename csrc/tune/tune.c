@@ -229,15 +229,16 @@ static void derive_blocks(int mr, int nr, int size, int id_mc, int b_in_l2)
     int64_t ways_b = (w1 - 1) * nr / (mr + nr);
     if (ways_b < 1) ways_b = 1;
     int64_t kc = round_down(ways_b * way1 / (nr * size), 8, 8, FASTFC_MAX_KC);
-    /* A panel too wide for L1 at 256 steps runs from the L2, which feeds these kernels at
-     * full rate (docs/tuning.md): then depth only amortizes each block's pass over C and
-     * packing restarts, so 512 (256 where the L2 is too small for it). With b_in_l2, B's
-     * micro-panels always run from L2: 512 steps too (the Xeon's 256: -2-5 %). */
+    /* Past L1 the micro-panels run from L2, which feeds these kernels at a fraction of its
+     * rate on every x86 core since Haswell (docs/tuning.md): depth then only amortizes each
+     * block's pass over C and packing restarts, so 512 steps (256 where the L2 is too small
+     * for it), for every kernel: the Xeon's AVX-512 256 lost 2-5 %, Zen 3's AVX2 320 1-4 %. */
     const char *kc_src = "model: B micro-panel in L1 ways";
-    for (int64_t floor = 512; (kc < 256 || (b_in_l2 && kc < 512)) && floor >= 256; floor /= 2)
+    for (int64_t floor = 512; floor >= 256 && kc < floor; floor /= 2)
         if (floor * (int64_t)(mr + nr) * size <= l2 / 4) {
             kc = floor;
             kc_src = floor == 512 ? "model: panel past L1, 512 steps" : "model: panel past L1, 256 steps";
+            break;
         }
     /* L2: the MC x KC block of A in a quarter of it; B's block streams through beside it
      * (half of L2 lost 10-20 % on an Intel L2: docs/tuning.md) */
