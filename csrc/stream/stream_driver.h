@@ -218,8 +218,17 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
 {
     const int64_t m = g->m, k = g->k, unit = 64 / sizeof(GT);
     const int64_t kcb = GF(k_block)(k, g->ctx->kc); /* the GEMM's K blocks */
-    int64_t cw = FASTFC_STREAM_ACC_BYTES / (m * (int64_t)sizeof(GT)) / unit * unit;
+    /* B from memory is prefetched; from the L3, prefetches only cost (docs/tuning.md) */
+    const int pf = GF(b_far)(g);
+    /* where reading B from memory takes the time, the sums may spill to L2 so that each
+     * row of B is read in longer runs (8x4096x4096: 25 -> 34 GB/s, docs/tuning.md) */
+    int64_t acc_bytes = FASTFC_STREAM_ACC_BYTES;
+    if (pf && m < 2 * FASTFC_STREAM_READ_COST &&
+        acc_bytes < fastfc_tuned(FASTFC_T_STREAM_RUN_BYTES))
+        acc_bytes = fastfc_tuned(FASTFC_T_STREAM_RUN_BYTES);
+    int64_t cw = acc_bytes / (m * (int64_t)sizeof(GT)) / unit * unit;
     if (cw < unit) cw = unit;
+    if (cw > (g->n + unit - 1) / unit * unit) cw = (g->n + unit - 1) / unit * unit;
     const GT *a = g->a;
     int64_t rsa = g->rsa, csa = g->csa;
     GT *dz = NULL;
@@ -236,8 +245,6 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         ld = k + unit;
     const int64_t call = ld ? atomic_fetch_add(&stream_calls, 1) : 0;
     const int nt = GF(stream_threads)(nthreads, g, unit);
-    /* B from memory is prefetched; from the L3, prefetches only cost (docs/tuning.md) */
-    const int pf = GF(b_far)(g);
     const size_t bytes = (size_t)(m * cw + FASTFC_STREAM_TILE * kcb) * sizeof(GT);
     int failed = 0;
     if (nt == 1) {

@@ -350,16 +350,21 @@ def _gemm_table(title, case, shapes, flops_per, args, out):
 def _small_batch_table(args, out):
     """fp32 forward, m <= 16 against large W, as given (streamed unpacked) and packed once
     (fastfc.pack: the panels kernel): ratios to NumPy and, where W is larger than the L3,
-    fastfc's weight bytes per second as a fraction of the measured read bandwidth."""
+    fastfc's weight bytes per second as a fraction of the read bandwidth measured right
+    before each such W (the host's bandwidth moves by 2x within minutes on a shared VM)."""
     bw = read_bandwidth(args.threads)
     l3 = l3_bytes()
     print(f"\nsmall batches, float32 linear + bias + relu, W as given and packed once "
           f"(fastfc.pack); read bandwidth {bw / 1e9:.1f} GB/s (parallel sum over 1 GiB, "
-          f"{args.threads} threads), L3 {'unknown' if l3 is None else f'{l3 >> 20} MiB'}")
+          f"{args.threads} threads; measured again before each W past the L3), "
+          f"L3 {'unknown' if l3 is None else f'{l3 >> 20} MiB'}")
     print(f"{'shape m x k x n':>18}{'fastfc GB/s':>13}{'packed GB/s':>13}{'numpy GB/s':>12}"
-          f"{'vs numpy':>10}{'packed':>8}{'of bandwidth':>14}{'packed':>8}")
+          f"{'vs numpy':>10}{'packed':>8}{'of bandwidth':>14}{'packed':>8}{'read GB/s':>11}")
     rows = []
     for k, n in QUICK_SMALL_WEIGHTS if args.quick else SMALL_WEIGHTS:
+        big = l3 is not None and 4 * k * n > l3
+        if big:
+            bw = read_bandwidth(args.threads)
         for m in SMALL_BATCHES:
             fns = forward_case(m, k, n, packed=True)
             fns.pop("torch", None)
@@ -367,16 +372,16 @@ def _small_batch_table(args, out):
             wbytes = 4 * k * n
             gbs = {lib: wbytes / t[lib] / 1e9 for lib in t}
             ratio = {lib: t["numpy"] / t[lib] for lib in ("fastfc", "packed")}
-            big = l3 is not None and wbytes > l3
             frac = {lib: wbytes / t[lib] / bw if big else None for lib in ("fastfc", "packed")}
             rows.append({"shape": [m, k, n], "seconds": t, "ratio": {"numpy": ratio["fastfc"]},
                          "packed_ratio": {"numpy": ratio["packed"]},
                          "bandwidth_fraction": frac["fastfc"],
-                         "packed_bandwidth_fraction": frac["packed"]})
+                         "packed_bandwidth_fraction": frac["packed"],
+                         "read_bandwidth": bw if big else None})
             print(f"{f'{m}x{k}x{n}':>18}{gbs['fastfc']:13.1f}{gbs['packed']:13.1f}"
                   f"{gbs['numpy']:12.1f}{ratio['fastfc']:9.2f}x{ratio['packed']:7.2f}x"
-                  + (f"{100 * frac['fastfc']:13.0f}%{100 * frac['packed']:7.0f}%" if big else ""),
-                  flush=True)
+                  + (f"{100 * frac['fastfc']:13.0f}%{100 * frac['packed']:7.0f}%"
+                     f"{bw / 1e9:11.1f}" if big else ""), flush=True)
     summary = {}
     for key, label in (("ratio", ""), ("packed_ratio", "packed_")):
         ratios = [r[key]["numpy"] for r in rows]

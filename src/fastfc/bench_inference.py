@@ -20,15 +20,18 @@ QUICK_MLP_BATCHES = [1, 64]
 
 def bf16_table(args, out):
     """m <= 8 against W in bfloat16 (fastfc.pack): ratios to NumPy fp32 and to fastfc
-    fp32, and weight bytes per second against the measured read bandwidth."""
+    fp32, and weight bytes per second against the read bandwidth measured right before
+    each W past the L3."""
     bw = read_bandwidth(args.threads)
     l3 = l3_bytes()
     print(f"\nbfloat16 weights (fastfc.pack(w, 'bfloat16')), float32 x, linear + bias + relu; "
-          f"read bandwidth {bw / 1e9:.1f} GB/s")
+          f"read bandwidth {bw / 1e9:.1f} GB/s (again before each W past the L3)")
     print(f"{'shape m x k x n':>18}{'bf16 GB/s':>11}{'vs numpy':>10}{'vs fp32':>9}"
-          f"{'of bandwidth':>14}")
+          f"{'of bandwidth':>14}{'read GB/s':>11}")
     rows = []
     for k, n in QUICK_SMALL_WEIGHTS if args.quick else SMALL_WEIGHTS:
+        if l3 is not None and 4 * k * n > l3:
+            bw = read_bandwidth(args.threads)
         rng = np.random.default_rng(0)
         w = rng.standard_normal((k, n)).astype(np.float32)
         pw = fastfc.pack(w, "bfloat16")
@@ -47,10 +50,10 @@ def bf16_table(args, out):
             frac = wbytes / t["bf16"] / bw if l3 is not None and 2 * wbytes > l3 else None
             r = {"numpy": t["numpy"] / t["bf16"], "fastfc_fp32": t["fp32"] / t["bf16"]}
             rows.append({"shape": [m, k, n], "seconds": t, "ratio": r,
-                         "bandwidth_fraction": frac})
+                         "bandwidth_fraction": frac, "read_bandwidth": bw if frac else None})
             print(f"{f'{m}x{k}x{n}':>18}{wbytes / t['bf16'] / 1e9:11.1f}{r['numpy']:9.2f}x"
-                  f"{r['fastfc_fp32']:8.2f}x" + (f"{100 * frac:13.0f}%" if frac else ""),
-                  flush=True)
+                  f"{r['fastfc_fp32']:8.2f}x"
+                  + (f"{100 * frac:13.0f}%{bw / 1e9:11.1f}" if frac else ""), flush=True)
     big = [r["ratio"]["numpy"] for r in rows if r["bandwidth_fraction"] is not None]
     summary = {"geomean": geomean([r["ratio"]["numpy"] for r in rows]),
                "min": min(r["ratio"]["numpy"] for r in rows),
