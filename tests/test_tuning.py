@@ -101,10 +101,11 @@ def test_b_from_memory_is_a_quarter_of_l3_at_most_16_l2s(cpu):
 # Worked by hand (docs/tuning.md). Zen 4, AVX2 6x16: 16/(6+16) of 7 ways = 5 ways of 4 KiB
 # for 16 floats a step -> 320 steps, but 512 steps of both panels (44 KiB) fit a quarter of
 # L2 -> KC 512; 256 KiB / (512*4) = 128 -> MC 126; 8 MiB / 2 KiB -> NC 4096; float64 6x8:
-# KC 512, MC 60, NC 2048. The Xeon, AVX-512 12x32 (the emulated path has its tiles and rules): 12/(12+32)
-# of 11 ways = 3 ways of 4 KiB, 48 bytes a step -> 256 steps, but B's micro-panels run from
-# L2 in this order -> KC 512; 512 KiB / 2 KiB -> MC 252; B's block in 1 MiB -> NC 512;
-# float64 8x24: 2 ways -> 128 steps, past L1 -> KC 512, MC 128, 1 MiB / 4 KiB = 256 -> NC 240.
+# KC 512, MC 60, NC 2048. The Xeon, AVX-512 12x32 (the emulated path has its tiles and rules):
+# 12/(12+32) of 11 ways = 3 ways of 4 KiB, 48 bytes a step -> 256 steps, but B's
+# micro-panels run from L2 in this order -> KC 512; 512 KiB / 2 KiB -> MC 252; B's block in
+# 1 MiB -> NC 512; float64 8x24: 2 ways -> 128 steps, past L1 -> KC 512, MC 128, 1 MiB / 4 KiB
+# = 256 -> NC 240.
 @pytest.mark.parametrize("isa,caches,want", [
     ("avx2", ("32K", 8, "1M", 8, "32M"), {"s": (126, 512, 4096), "d": (60, 512, 2048)}),
     ("avx512-emulated", ("48K", 12, "2M", 16, "480M"), {"s": (252, 512, 512),
