@@ -297,3 +297,46 @@ def test_one_thread_reads_a_w_within_half_of_l2():
                        env=env, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["False", "False", str(threaded), str(threaded)]
+
+
+# Rows past the panels kernel's height run in passes over a step of panels at a time
+# (stream_driver.h, panel_part); with a 64 KiB L2 and a 64 KiB B_FROM_MEMORY every step is
+# one panel, so each pass crosses many step boundaries.
+PASSES = r"""
+import json
+import numpy as np
+import fastfc
+from fastfc import reference as ref
+rng = np.random.default_rng(8)
+fails = []
+for dtype, wl, k, n in [(np.float32, None, 530, 70), (np.float64, None, 300, 37),
+                        (np.float32, "bfloat16", 530, 70)]:
+    x = rng.standard_normal((40, k)).astype(dtype)
+    w = rng.standard_normal((k, n)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    pw = fastfc.pack(w, wl)
+    want = ref.linear(x.astype(np.float64), w, b, activation="relu")
+    scale = np.abs(x).astype(np.float64) @ np.abs(w) + np.abs(b)
+    for threads in (1, 2, 3):
+        fastfc.set_num_threads(threads)
+        full = fastfc.linear(x, pw, b, activation="relu")
+        # bfloat16: the bound of pack's docstring, against the weights before rounding
+        tol = ((2.0 ** -8 + (k + 2) * 2.0 ** -24) * scale if wl else
+               4 * np.finfo(dtype).eps * (np.sqrt(k) * scale + np.abs(want)))
+        if not (np.abs(full - want) <= tol).all():
+            fails.append(f"{dtype.__name__} {wl} threads {threads}: against the reference")
+        for m in range(1, 25):
+            if not np.array_equal(fastfc.linear(x[:m], pw, b, activation="relu"), full[:m]):
+                fails.append(f"{dtype.__name__} {wl} threads {threads}: batch {m}")
+print(json.dumps(fails))
+"""
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_passes_of_rows_over_steps_of_panels(isa):
+    env = dict(os.environ, FASTFC_ISA=isa, FASTFC_L2="64K", FASTFC_B_FROM_MEMORY="64K",
+               FASTFC_MIN_PARALLEL_MNK="0", FASTFC_NAP_SOLO_MNK="0")
+    r = subprocess.run([sys.executable, "-c", PASSES], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == []

@@ -217,6 +217,7 @@ static int GF(stream_ksplit)(int nt, const GF(gemm_args) *g, const GT *a, int64_
 static int GF(stream)(int nthreads, const GF(gemm_args) *g)
 {
     const int64_t m = g->m, k = g->k, unit = 64 / sizeof(GT);
+    const int64_t units = (g->n + unit - 1) / unit; /* cache lines of a row of C */
     const int64_t kcb = GF(k_block)(k, g->ctx->kc); /* the GEMM's K blocks */
     /* B from memory is prefetched; from the L3, prefetches only cost (docs/tuning.md) */
     const int pf = GF(b_far)(g);
@@ -228,7 +229,7 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         acc_bytes = fastfc_tuned(FASTFC_T_STREAM_RUN_BYTES);
     int64_t cw = acc_bytes / (m * (int64_t)sizeof(GT)) / unit * unit;
     if (cw < unit) cw = unit;
-    if (cw > (g->n + unit - 1) / unit * unit) cw = (g->n + unit - 1) / unit * unit;
+    if (cw > units * unit) cw = units * unit;
     const GT *a = g->a;
     int64_t rsa = g->rsa, csa = g->csa;
     GT *dz = NULL;
@@ -258,7 +259,6 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
          * holds up one chunk, not a share. Column chunks read runs of each row of B, which
          * lose bandwidth when short (docs/tuning.md): below STREAM_RUN_BYTES K is split too */
         const int64_t unit_bytes = unit * (g->bh ? 2 : (int64_t)sizeof(GT)); /* of a row of B */
-        const int64_t units = (g->n + unit - 1) / unit;
         const int64_t pages = units / (4096 / unit_bytes); /* parts a page of each row wide */
         /* a column of column-major B is one run whatever the chunks: K is split only
          * where there are too few columns to share (1x4096x4096 W^T: 27 -> 31 GB/s) */
@@ -301,12 +301,14 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
 
 /* A few rows against packed panels (g->bp, or bfloat16 ones), for m <= the ctx's
  * pstream_max_m, alpha 1, beta 0 and C row-major: the panels kernel (stream_template.h),
- * chunks of whole panels. bfloat16 panels take twice the rows, in two passes: the GEMM
- * would widen each micro-panel into memory first (16x4096x4096: 190 GF/s against fp32's
- * 275; docs/tuning.md). */
+ * chunks of whole panels. Twice the rows, in two passes, for bfloat16 panels (the GEMM
+ * would widen each micro-panel into memory first: 16x4096x4096 190 GF/s against fp32's
+ * 275) and where the micro-kernel is no taller (AVX2: 7 rows were a 6-row tile and a
+ * 1-row one, as slow; the frozen FFN at batch 8 1.02 -> 0.81 ms; docs/tuning.md). */
 static int GF(panel_streams)(const GF(gemm_args) *g)
 {
-    const int most = g->ctx->pstream_max_m * (g->bh_panels ? 2 : 1);
+    const int passes = g->bh_panels || g->ctx->pstream_max_m >= g->ctx->mr ? 2 : 1;
+    const int most = g->ctx->pstream_max_m * passes;
     return (g->bh_panels ? g->ctx->bpstream != NULL : g->bp && g->ctx->pstream) &&
            g->m <= most && g->alpha == 1 && g->beta == 0 && g->csc == 1 && !g->dz_operand;
 }
@@ -314,15 +316,29 @@ static int GF(panel_streams)(const GF(gemm_args) *g)
 static void GF(panel_part)(const GF(gemm_args) *g, int64_t kcb, int64_t n0, int64_t n1)
 {
     const int reg_act = g->act <= FASTFC_ACT_LEAKY_RELU ? g->act : 0;
-    const int64_t most = g->ctx->pstream_max_m;
-    for (int64_t r = 0; r < g->m; r += most) { /* the same operations per row, any pass */
-        const int64_t rows = g->m - r < most ? g->m - r : most;
-        if (g->bh_panels)
-            g->ctx->bpstream(rows, n0, n1, g->k, kcb, g->a + r * g->rsa, g->rsa, g->csa,
-                             g->bh, g->c + r * g->rsc, g->rsc, g->bias, reg_act, g->slope);
-        else
-            g->ctx->pstream(rows, n0, n1, g->k, kcb, g->a + r * g->rsa, g->rsa, g->csa,
-                            g->bp, g->c + r * g->rsc, g->rsc, g->bias, reg_act, g->slope);
+    const int64_t most = g->ctx->pstream_max_m, nr = g->ctx->nr;
+    /* a second pass of rows reads the panels again, a step of them at a time: as many as
+     * fit half of L2, or up to the 4 that a pass of few rows reads side by side where a
+     * sixteenth of L3 holds them; never from memory twice (docs/tuning.md) */
+    int64_t step = n1 - n0;
+    if (g->m > most) {
+        const int64_t panel = g->k * nr * (g->bh_panels ? 2 : (int64_t)sizeof(GT));
+        int64_t fit = fastfc_tuned(FASTFC_T_L2) / 2 / panel;
+        const int64_t in_l3 = fastfc_tuned(FASTFC_T_B_FROM_MEMORY) / 4 / panel;
+        if (fit < 4 && fit < in_l3) fit = in_l3 < 4 ? in_l3 : 4;
+        step = (fit > 1 ? fit : 1) * nr;
+    }
+    for (int64_t j0 = n0; j0 < n1; j0 += step) {
+        const int64_t j1 = n1 - j0 < step ? n1 : j0 + step;
+        for (int64_t r = 0; r < g->m; r += most) { /* the same operations per row, any pass */
+            const int64_t rows = g->m - r < most ? g->m - r : most;
+            if (g->bh_panels)
+                g->ctx->bpstream(rows, j0, j1, g->k, kcb, g->a + r * g->rsa, g->rsa, g->csa,
+                                 g->bh, g->c + r * g->rsc, g->rsc, g->bias, reg_act, g->slope);
+            else
+                g->ctx->pstream(rows, j0, j1, g->k, kcb, g->a + r * g->rsa, g->rsa, g->csa,
+                                g->bp, g->c + r * g->rsc, g->rsc, g->bias, reg_act, g->slope);
+        }
     }
     GF(stream_done)(g, reg_act, n0, n1);
 }

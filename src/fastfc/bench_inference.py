@@ -30,7 +30,8 @@ def bf16_table(args, out):
           f"{'of bandwidth':>14}{'read GB/s':>11}")
     rows = []
     for k, n in QUICK_SMALL_WEIGHTS if args.quick else SMALL_WEIGHTS:
-        if l3 is not None and 4 * k * n > l3:
+        big = l3 is not None and 4 * k * n > l3  # the fp32 W past the L3
+        if big:
             bw = read_bandwidth(args.threads)
         rng = np.random.default_rng(0)
         w = rng.standard_normal((k, n)).astype(np.float32)
@@ -47,18 +48,18 @@ def bf16_table(args, out):
                    "numpy": lambda: np.maximum(x @ w + b, 0)}
             t = compare(fns, rounds=args.rounds, pause=args.pause)
             wbytes = 2 * k * n
-            frac = wbytes / t["bf16"] / bw if l3 is not None and 2 * wbytes > l3 else None
+            frac = wbytes / t["bf16"] / bw if big else None
             r = {"numpy": t["numpy"] / t["bf16"], "fastfc_fp32": t["fp32"] / t["bf16"]}
             rows.append({"shape": [m, k, n], "seconds": t, "ratio": r,
                          "bandwidth_fraction": frac, "read_bandwidth": bw if frac else None})
             print(f"{f'{m}x{k}x{n}':>18}{wbytes / t['bf16'] / 1e9:11.1f}{r['numpy']:9.2f}x"
                   f"{r['fastfc_fp32']:8.2f}x"
                   + (f"{100 * frac:13.0f}%{bw / 1e9:11.1f}" if frac else ""), flush=True)
-    big = [r["ratio"]["numpy"] for r in rows if r["bandwidth_fraction"] is not None]
+    past = [r["ratio"]["numpy"] for r in rows if r["bandwidth_fraction"] is not None]
     summary = {"geomean": geomean([r["ratio"]["numpy"] for r in rows]),
                "min": min(r["ratio"]["numpy"] for r in rows),
-               "geomean_beyond_l3": geomean(big) if big else None,
-               "min_beyond_l3": min(big) if big else None}
+               "geomean_beyond_l3": geomean(past) if past else None,
+               "min_beyond_l3": min(past) if past else None}
     print(f"{'geomean':>18}{'':11}{summary['geomean']:9.2f}x   (W past the L3: "
           f"{summary['geomean_beyond_l3'] or float('nan'):.2f}x, min "
           f"{summary['min_beyond_l3'] or float('nan'):.2f}x)")
