@@ -18,12 +18,6 @@ SIZES = [(0, 7, 5), (1, 1, 1), (7, 17, 63), (17, 65, 7), (63, 300, 65), (65, 103
          (16, 1030, 130)]
 
 
-def bf16_bound(x, w, b, k):
-    """PackedWeights' bound: (2**-8 + (k + 1) * 2**-24) * (|x| @ |w| + |b|), plus tiny."""
-    scale = gemm_scale(x, w) + (0 if b is None else np.abs(b.astype(np.float64)))
-    return (2.0 ** -8 + (k + 2) * 2.0 ** -24) * scale + np.finfo(np.float32).tiny
-
-
 # ------------------------------------------------------------------ rounding
 SPECIALS32 = np.array([0x00000000, 0x80000000, 0x00000001, 0x807FFFFF, 0x00008000,
                        0x3F808000, 0x3F818000, 0x3F80C000, 0x3F807FFF, 0x7F7FFFFF,
@@ -248,7 +242,7 @@ def test_bfloat16_weights_within_the_bound(threads, keep_threads):
         exact = x.astype(np.float64) @ w.astype(np.float64) + b
         got = fastfc.linear(x, pw, b)
         assert got.dtype == np.float32
-        assert (np.abs(got - exact) <= bf16_bound(x, w, b, k)).all()
+        assert (np.abs(got - exact) <= ref.bf16_bound(x, w, b)).all()
         # the kernels widen bf16 exactly: the same as float32 weights holding the bf16 values
         wb = pw.unpack()
         for act in ACTS:
@@ -323,7 +317,7 @@ def test_bfloat16_linear_hypothesis(m, k, n, act):
     w = rng.standard_normal((k, n)).astype(np.float32)
     pw = fastfc.pack(w, "bfloat16")
     got = fastfc.linear(x, pw)
-    assert (np.abs(got - x.astype(np.float64) @ w) <= bf16_bound(x, w, None, k)).all()
+    assert (np.abs(got - x.astype(np.float64) @ w) <= ref.bf16_bound(x, w)).all()
     assert_identical(fastfc.linear(x, pw, activation=act),
                      fastfc.linear(x, pw.unpack(), activation=act))
 

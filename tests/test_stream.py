@@ -320,8 +320,7 @@ for dtype, wl, k, n in [(np.float32, None, 530, 70), (np.float64, None, 300, 37)
     for threads in (1, 2, 3):
         fastfc.set_num_threads(threads)
         full = fastfc.linear(x, pw, b, activation="relu")
-        # bfloat16: the bound of pack's docstring, against the weights before rounding
-        tol = ((2.0 ** -8 + (k + 2) * 2.0 ** -24) * scale if wl else
+        tol = (ref.bf16_bound(x, w, b) if wl else
                4 * np.finfo(dtype).eps * (np.sqrt(k) * scale + np.abs(want)))
         if not (np.abs(full - want) <= tol).all():
             fails.append(f"{dtype.__name__} {wl} threads {threads}: against the reference")

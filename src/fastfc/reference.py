@@ -51,6 +51,17 @@ def linear(x, w, b=None, *, activation=None, negative_slope=0.01):
     return activate(z, activation, negative_slope)
 
 
+def bf16_bound(x, w, b=None):
+    """The bound of PackedWeights' docstring on |linear(x, pack(w, 'bfloat16'), b) -
+    (x @ w + b)|: (2**-8 + (k + 2) * 2**-24) * (|x| @ |w| + |b|), plus float32's tiny,
+    with w the weights before rounding."""
+    scale = np.abs(np.asarray(x, np.float64)) @ np.abs(np.asarray(w, np.float64))
+    if b is not None:
+        scale = scale + np.abs(np.asarray(b, np.float64))
+    k = np.shape(w)[0]
+    return (2.0 ** -8 + (k + 2) * 2.0 ** -24) * scale + np.finfo(np.float32).tiny
+
+
 def linear_backward(grad_y, x, w, *, y=None, activation=None, negative_slope=0.01):
     arrays = [grad_y, x, w] + ([] if y is None else [y])
     dt = result_dtype(*arrays)
