@@ -219,8 +219,10 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
     const int64_t m = g->m, k = g->k, unit = 64 / sizeof(GT);
     const int64_t units = (g->n + unit - 1) / unit; /* cache lines of a row of C */
     const int64_t kcb = GF(k_block)(k, g->ctx->kc); /* the GEMM's K blocks */
-    /* B from memory is prefetched; from the L3, prefetches only cost (docs/tuning.md) */
-    const int pf = GF(b_far)(g);
+    /* B that the L3 holds from call to call is not prefetched, where prefetches only cost;
+     * past twice B_FROM_MEMORY (half the L3) it is (1x768x3072: 40 -> 56 GB/s,
+     * docs/tuning.md, "Prefetching W past half the L3") */
+    const int pf = GF(b_bytes)(g) > 2.0 * fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
     /* where reading B from memory takes the time, the sums may spill to L2 so that each
      * row of B is read in longer runs (8x4096x4096: 25 -> 34 GB/s, docs/tuning.md) */
     int64_t acc_bytes = FASTFC_STREAM_ACC_BYTES;
@@ -274,14 +276,24 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         if (read_bound && k > kcb && units < chunks * run_units) { /* split K as well */
             const int64_t blocks = (k + kcb - 1) / kcb;
             int64_t groups = (units + run_units - 1) / run_units;
-            /* few K blocks split in column groups too, runs of a page at least: 3 chunks
-             * on 2 threads left one idle a third of 1x768x3072; and a group per thread,
-             * as the last chunk of a group adds up its partial sums while the others
-             * wait: 8x4096x11008 38-40 -> 41-44 GB/s (docs/tuning.md) */
-            const int64_t balanced = (chunks + blocks - 1) / blocks,
-                          spread = balanced > nt ? balanced : nt;
-            const int64_t want = spread < pages ? spread : pages;
-            if (groups < want) groups = want;
+            if (m <= FASTFC_STREAM_READ_COST / 2) {
+                /* up to READ_COST / 2 rows the partial sums are a few rows of C, and whole
+                 * rows of B read faster than parts: K blocks alone where they give each
+                 * thread CHUNKS_PER_THREAD, else the fewest groups that share them evenly
+                 * (1x4096x4096: 22 -> 24 GB/s, docs/tuning.md, "Whole rows at a few rows") */
+                while (blocks < fastfc_tuned(FASTFC_T_CHUNKS_PER_THREAD) * nt &&
+                       groups * blocks % nt)
+                    groups++;
+            } else {
+                /* few K blocks split in column groups too, runs of a page at least: 3
+                 * chunks on 2 threads left one idle a third of 1x768x3072; and a group per
+                 * thread, as the last chunk of a group adds up its partial sums while the
+                 * others wait: 8x4096x11008 38-40 -> 41-44 GB/s (docs/tuning.md) */
+                const int64_t balanced = (chunks + blocks - 1) / blocks,
+                              spread = balanced > nt ? balanced : nt;
+                const int64_t want = spread < pages ? spread : pages;
+                if (groups < want) groups = want;
+            }
             if (groups * blocks < nt) groups = (nt + blocks - 1) / blocks;
             failed = GF(stream_ksplit)(nt, g, a, rsa, csa, kcb, cw, ld, call, bytes, unit,
                                        groups < units ? groups : units, pf);
