@@ -21,8 +21,8 @@ static double GF(b_bytes)(const GF(gemm_args) *g)
     return (double)g->k * g->n * (g->bh ? 2 : (int)sizeof(GT));
 }
 
-/* 1 for a B past B_FROM_MEMORY: read from memory, where the stream prefetches it and takes
- * up to twice STREAM_MAX_M rows. */
+/* 1 for a B past B_FROM_MEMORY: read from memory, where the stream takes up to twice
+ * STREAM_MAX_M rows (it prefetches only past twice that: GF(stream)). */
 static int GF(b_far)(const GF(gemm_args) *g)
 {
     return GF(b_bytes)(g) > (double)fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
