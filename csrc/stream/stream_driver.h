@@ -300,8 +300,10 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
         }
         if (failed < 0) {
             /* a chunk reads at least a page of each row of B, at any rows: 32x25088x4096
-             * 238 -> 260 GFLOP/s with 4 KiB runs, not 2 (docs/tuning.md) */
-            if (!col_major && chunks > pages) chunks = pages > nt ? pages : nt;
+             * 238 -> 260 GFLOP/s with 4 KiB runs, not 2 (docs/tuning.md); as many chunks
+             * for each thread: 3 pages on 2 threads left one idle a third of 16x768x3072
+             * (5.6 -> 6.9-8.2 GB/s, docs/tuning.md, "Pages shared evenly") */
+            if (!col_major && chunks > pages) chunks = pages > nt ? pages / nt * nt : nt;
             GF(stream_chunks) job = {g, a, rsa, csa, kcb, cw,
                                      ld, call, bytes, chunks, (int)unit, pf};
             failed = fastfc_pool_run(nt, chunks, GF(stream_chunk), &job);

@@ -156,6 +156,16 @@ ST_F(fma_wide)(int64_t m, const ST_T *a, int64_t rsa, int64_t csa, const ST_BT *
     }
 }
 
+/* Prefetch one step (ST_NV vectors) of the ST_ROWS rows of B at w, ST_PREFETCH_PASSES
+ * passes ahead; prefetch never faults: rows past B are harmless. */
+static inline __attribute__((always_inline)) void ST_F(prefetch_step)(const ST_BT *w,
+                                                                      int64_t rsw)
+{
+    _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++)
+        _Pragma("GCC unroll 4") for (int l = 0; l < ST_NV * ST_VL; l += ST_LINE)
+            __builtin_prefetch(w + (r + ST_ROWS * ST_PREFETCH_PASSES) * rsw + l, 0, 2);
+}
+
 /* fma_wide for one row of A across [0, width) of the ST_ROWS rows of B at w: its values
  * broadcast once a pass, not once a step (docs/tuning.md, "One row's values broadcast
  * once a pass"); returns the columns done, whole steps of ST_NV vectors. */
@@ -166,10 +176,7 @@ static inline int64_t ST_F(row_wide)(const ST_T *a, int64_t csa, const ST_BT *w,
     _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++) x[r] = a[r * csa] - (ST_VEC){0};
     int64_t v = 0;
     for (; v + ST_NV * ST_VL <= width; v += ST_NV * ST_VL) {
-        if (pf)
-            _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++)
-                _Pragma("GCC unroll 4") for (int l = 0; l < ST_NV * ST_VL; l += ST_LINE)
-                    __builtin_prefetch(w + (r + ST_ROWS * ST_PREFETCH_PASSES) * rsw + v + l, 0, 2);
+        if (pf) ST_F(prefetch_step)(w + v, rsw);
         ST_VEC s[ST_NV];
         _Pragma("GCC unroll 4") for (int j = 0; j < ST_NV; j++)
             s[j] = zero ? (ST_VEC){0} : *(const ST_VEC *)(acc + v + j * ST_VL);
@@ -195,12 +202,7 @@ static inline void ST_F(block_rows)(int64_t m, int64_t p0, int64_t kc, int64_t j
         const ST_T *ap = a + (p0 + p) * csa;
         int64_t v = m == 1 ? ST_F(row_wide)(ap, csa, w, rsb, width, acc, p == 0, pf) : 0;
         for (; v + ST_NV * ST_VL <= width; v += ST_NV * ST_VL) {
-            /* prefetch never faults: rows past B are harmless */
-            if (pf)
-                _Pragma("GCC unroll 8") for (int r = 0; r < ST_ROWS; r++)
-                    _Pragma("GCC unroll 4") for (int l = 0; l < ST_NV * ST_VL; l += ST_LINE)
-                        __builtin_prefetch(w + (r + ST_ROWS * ST_PREFETCH_PASSES) * rsb + v + l,
-                                           0, 2);
+            if (pf) ST_F(prefetch_step)(w + v, rsb);
             ST_F(fma_wide)(m, ap, rsa, csa, w + v, rsb, acc + v, ldacc, p == 0);
         }
         for (; v < width; v += ST_VL) {
