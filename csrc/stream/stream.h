@@ -4,7 +4,7 @@
 #define FASTFC_STREAM_H
 #include "tune/tune.h"
 
-/* products with at most this many rows stream B, twice as many past B_FROM_MEMORY
+/* products with at most this many rows stream B, twice as many past twice B_FROM_MEMORY
  * (FASTFC_STREAM_MAX_M overrides) */
 #define FASTFC_STREAM_MAX_M fastfc_tuned(FASTFC_T_STREAM_MAX_M)
 /* bytes of the m x cw accumulators a pass updates */

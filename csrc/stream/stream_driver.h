@@ -1,5 +1,5 @@
 /* The small-batch path of gemm_run: C = act(A.B + bias) for m <= FASTFC_STREAM_MAX_M (twice
- * that for a B past B_FROM_MEMORY) with B (the weights) never packed. Each thread owns a
+ * that for a B from memory: b_far) with B (the weights) never packed. Each thread owns a
  * range of columns, whole cache lines of C, and streams its part of B once through the
  * ISA's stream kernel (dispatch.h). Included by gemm_template.h, instantiated per dtype
  * (GF, GT, GP). */
@@ -21,11 +21,13 @@ static double GF(b_bytes)(const GF(gemm_args) *g)
     return (double)g->k * g->n * (g->bh ? 2 : (int)sizeof(GT));
 }
 
-/* 1 for a B past B_FROM_MEMORY: read from memory, where the stream takes up to twice
- * STREAM_MAX_M rows (it prefetches only past twice that: GF(stream)). */
+/* 1 for a B past twice B_FROM_MEMORY (half the L3): read from memory on every call, so
+ * the stream prefetches it and takes up to twice STREAM_MAX_M rows. A B the L3 keeps
+ * packs from there faster: 24x768x3072 streamed 4.4 GB/s, packed by the GEMM 6.6
+ * (docs/tuning.md, "Twice the rows only from memory"). */
 static int GF(b_far)(const GF(gemm_args) *g)
 {
-    return GF(b_bytes)(g) > (double)fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
+    return GF(b_bytes)(g) > 2.0 * fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
 }
 
 /* 1 when the product goes to the stream kernel: few rows of A, B row- or column-major,
@@ -219,10 +221,9 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
     const int64_t m = g->m, k = g->k, unit = 64 / sizeof(GT);
     const int64_t units = (g->n + unit - 1) / unit; /* cache lines of a row of C */
     const int64_t kcb = GF(k_block)(k, g->ctx->kc); /* the GEMM's K blocks */
-    /* B that the L3 holds from call to call is not prefetched, where prefetches only cost;
-     * past twice B_FROM_MEMORY (half the L3) it is (1x768x3072: 40 -> 56 GB/s,
-     * docs/tuning.md, "Prefetching W past half the L3") */
-    const int pf = GF(b_bytes)(g) > 2.0 * fastfc_tuned(FASTFC_T_B_FROM_MEMORY);
+    /* B that the L3 holds from call to call is not prefetched, where prefetches only cost
+     * (1x768x3072: 40 -> 56 GB/s, docs/tuning.md, "Prefetching W past half the L3") */
+    const int pf = GF(b_far)(g);
     /* where reading B from memory takes the time, the sums may spill to L2 so that each
      * row of B is read in longer runs (8x4096x4096: 25 -> 34 GB/s, docs/tuning.md) */
     int64_t acc_bytes = FASTFC_STREAM_ACC_BYTES;
@@ -293,6 +294,10 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
                               spread = balanced > nt ? balanced : nt;
                 const int64_t want = spread < pages ? spread : pages;
                 if (groups < want) groups = want;
+                /* whole rounds of chunks: 3 K blocks in 3 groups were 9 chunks on 2 threads
+                 * (6x1536x4096: 15-16 -> 17-18 GB/s, docs/tuning.md, "Whole rounds of
+                 * K-split chunks") */
+                while (groups * blocks % nt && groups < pages) groups++;
             }
             if (groups * blocks < nt) groups = (nt + blocks - 1) / blocks;
             failed = GF(stream_ksplit)(nt, g, a, rsa, csa, kcb, cw, ld, call, bytes, unit,

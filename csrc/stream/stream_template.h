@@ -613,8 +613,19 @@ ST_F(panel_rows)(const int M, const int G, int64_t n0, int64_t n1, int64_t k, in
     }
 }
 
-#define ST_PG(M) (ST_PACC / ((M) * ST_PNV) > 4 ? 4 : ST_PACC / ((M) * ST_PNV) < 1 ? 1 : \
-                  ST_PACC / ((M) * ST_PNV))
+#define ST_PG_SUMS(M) (ST_PACC / ((M) * ST_PNV) > 4 ? 4 : ST_PACC / ((M) * ST_PNV) < 1 ? 1 : \
+                       ST_PACC / ((M) * ST_PNV))
+#ifdef ST_BF16
+/* widened weights take registers beside the sums, x and the mask: with 16 (AVX2, SSE) the
+ * inner loops of 1-3 rows spilled to the stack (docs/tuning.md, "bfloat16 panels without
+ * spills"); 32 (AVX-512) hold every G the sums allow */
+#define ST_PREGS (ST_VL * (int)sizeof(ST_T) >= 64 ? 32 : 16)
+#define ST_PG_REGS(M) ((ST_PREGS - 2) / (((M) + 1) * ST_PNV) < 1 ? 1 \
+                       : (ST_PREGS - 2) / (((M) + 1) * ST_PNV))
+#define ST_PG(M) (ST_PG_SUMS(M) < ST_PG_REGS(M) ? ST_PG_SUMS(M) : ST_PG_REGS(M))
+#else
+#define ST_PG(M) ST_PG_SUMS(M)
+#endif
 static void ST_CAT(ST_NAME, _panels)(FASTFC_PSTREAM_ARGS_B(ST_T, ST_BT))
 {
 #define ST_PCASE(M) \
@@ -636,6 +647,11 @@ static void ST_CAT(ST_NAME, _panels)(FASTFC_PSTREAM_ARGS_B(ST_T, ST_BT))
 #undef ST_PCASE
 }
 #undef ST_PG
+#undef ST_PG_SUMS
+#ifdef ST_BF16
+#undef ST_PG_REGS
+#undef ST_PREGS
+#endif
 #undef ST_PMAX
 #undef ST_PACC
 #undef ST_PNR

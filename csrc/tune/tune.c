@@ -329,7 +329,7 @@ void fastfc_tune_init(int smr, int snr, int sb_in_l2, int dmr, int dnr, int db_i
     /* The small-batch path (stream/): 2*m flops per weight read keep a product with few
      * rows bound by reading W; a packed B panel would serve one or two micro-tiles. */
     v[FASTFC_T_STREAM_MAX_M] = 16;
-    s[FASTFC_T_STREAM_MAX_M] = "default (0: never stream; twice past B_FROM_MEMORY)";
+    s[FASTFC_T_STREAM_MAX_M] = "default (0: never stream; twice past 2 x B_FROM_MEMORY)";
     /* the m x cw accumulators of a pass in half of L1d, rows of B and A in the rest */
     v[FASTFC_T_STREAM_ACC_BYTES] = v[FASTFC_T_L1D] / 2;
     s[FASTFC_T_STREAM_ACC_BYTES] = "model: half of L1d";
