@@ -324,12 +324,13 @@ static int GF(stream)(int nthreads, const GF(gemm_args) *g)
  * would widen each micro-panel into memory first: 16x4096x4096 190 GF/s against fp32's
  * 275) and where the micro-kernel is no taller (AVX2: 7 rows were a 6-row tile and a
  * 1-row one, as slow; the frozen FFN at batch 8 1.02 -> 0.81 ms). Where both hold, passes
- * are the GEMM's tiles without its widening copy: bfloat16 panels up to a row block (MC)
- * (AVX2, 16-32x25088x4096 1.0x -> 1.2-1.3x fp32 packed; docs/tuning.md). */
+ * are the GEMM's tiles without its widening copy: bfloat16 panels up to two row blocks
+ * (2 MC; AVX2, 16-32x25088x4096 1.0x -> 1.2-1.3x fp32 packed, 64-100 rows 0.81-1.0x ->
+ * 1.0-1.17x; docs/tuning.md, "bfloat16 panels up to two row blocks"). */
 static int GF(panel_streams)(const GF(gemm_args) *g)
 {
     const int tall = g->ctx->pstream_max_m >= g->ctx->mr; /* as tall as the micro-kernel */
-    const int64_t most = g->bh_panels && tall ? g->ctx->mc
+    const int64_t most = g->bh_panels && tall ? 2 * g->ctx->mc
                          : g->ctx->pstream_max_m * (g->bh_panels || tall ? 2 : 1);
     return (g->bh_panels ? g->ctx->bpstream != NULL : g->bp && g->ctx->pstream) &&
            g->m <= most && g->alpha == 1 && g->beta == 0 && g->csc == 1 && !g->dz_operand;
